@@ -1,0 +1,263 @@
+//! Reads: a stream by revision in either direction, and `$all` by position with filters.
+
+use crate::error::{ReadError, StorageError};
+use crate::event::*;
+use crate::filter::Filter;
+use crate::merkle::Hash;
+use crate::record::{decode_body, split_segment, RecordBody};
+use crate::store::{load_stream, Ledger, SegmentCache};
+use crate::tables::*;
+use redb::ReadableDatabase;
+use std::ops::ControlFlow;
+
+/// A page of `$all`.
+#[derive(Debug, Default)]
+pub struct AllPage {
+    pub events: Vec<RecordedEvent>,
+    /// The last position the read looked at, matching or not (for filtered checkpoints).
+    pub last_considered: Option<Position>,
+    /// The read reached the end of the log (forwards) or its start (backwards).
+    pub exhausted: bool,
+}
+
+impl Ledger {
+    /// Up to `count` events of `stream` from `start`, inclusive, in `direction`.
+    pub fn read_stream(
+        &self,
+        stream: &str,
+        start: StreamStart,
+        direction: Direction,
+        count: u64,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        let txn = self.read_txn()?;
+        let streams = txn.open_table(STREAMS).map_err(StorageError::from)?;
+        let rec = load_stream(&streams, stream)?;
+        let not_found = || ReadError::StreamNotFound {
+            stream: stream.into(),
+        };
+        let rec = rec.ok_or_else(not_found)?;
+        if rec.is_tombstoned() {
+            return Err(ReadError::StreamDeleted {
+                stream: stream.into(),
+            });
+        }
+        let last = rec.last_revision.ok_or_else(not_found)?;
+        if rec.is_soft_deleted() {
+            return Err(not_found());
+        }
+        let first = rec.first_visible();
+        let revisions: Box<dyn Iterator<Item = u64>> = match direction {
+            Direction::Forwards => {
+                let from = match start {
+                    StreamStart::Start => first,
+                    StreamStart::Revision(r) => r.max(first),
+                    StreamStart::End => last.saturating_add(1),
+                };
+                Box::new((from..=last).take(count_usize(count)))
+            }
+            Direction::Backwards => {
+                let from = match start {
+                    StreamStart::Start => first,
+                    StreamStart::Revision(r) => r.min(last),
+                    StreamStart::End => last,
+                };
+                if from < first {
+                    Box::new(std::iter::empty())
+                } else {
+                    Box::new((first..=from).rev().take(count_usize(count)))
+                }
+            }
+        };
+        let index = txn.open_table(STREAM_INDEX).map_err(StorageError::from)?;
+        let mut segments = SegmentCache::new(&txn)?;
+        let mut chunk: Option<(u64, Vec<u8>)> = None;
+        let mut out = Vec::new();
+        for revision in revisions {
+            let c = revision / CHUNK_ENTRIES;
+            if chunk.as_ref().map(|(n, _)| *n) != Some(c) {
+                let bytes = index
+                    .get(chunk_key(rec.id, c))
+                    .map_err(StorageError::from)?
+                    .map(|g| g.value().to_vec())
+                    .unwrap_or_default();
+                chunk = Some((c, bytes));
+            }
+            let bytes = &chunk.as_ref().expect("loaded above").1;
+            let entry = chunk_entry_at(bytes, (revision % CHUNK_ENTRIES) as usize).ok_or(
+                ReadError::Storage(StorageError(format!(
+                    "stream '{stream}' index has no entry for revision {revision}"
+                ))),
+            )?;
+            let event = segments.event(entry.position)?;
+            if event.stream != stream || event.revision != revision {
+                return Err(ReadError::Corrupt {
+                    position: entry.position,
+                    reason: format!(
+                        "index says {stream}@{revision}, record says {}@{}",
+                        event.stream, event.revision
+                    ),
+                });
+            }
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    /// The last revision of a readable stream, or why it cannot be read.
+    pub fn stream_last_revision(&self, stream: &str) -> Result<Revision, ReadError> {
+        let rec = self
+            .stream_record(stream)?
+            .ok_or_else(|| ReadError::StreamNotFound {
+                stream: stream.into(),
+            })?;
+        if rec.is_tombstoned() {
+            return Err(ReadError::StreamDeleted {
+                stream: stream.into(),
+            });
+        }
+        match rec.last_revision {
+            Some(last) if !rec.is_soft_deleted() => Ok(last),
+            _ => Err(ReadError::StreamNotFound {
+                stream: stream.into(),
+            }),
+        }
+    }
+
+    /// Up to `count` events of `$all` from `start` (forwards inclusive, backwards exclusive)
+    /// that pass `filter`.
+    pub fn read_all(
+        &self,
+        start: AllStart,
+        direction: Direction,
+        count: u64,
+        filter: Option<&Filter>,
+    ) -> Result<AllPage, ReadError> {
+        let mut page = AllPage::default();
+        let want = count_usize(count);
+        if want == 0 {
+            return Ok(page);
+        }
+        let done = self.scan_all(start, direction, |body, hash| {
+            page.last_considered = Some(body.position);
+            if filter.is_none_or(|f| f.matches(body.stream, body.event_type)) {
+                page.events.push(body.to_event(*hash));
+                if page.events.len() >= want {
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        page.exhausted = done;
+        Ok(page)
+    }
+
+    /// Walks `$all` from `start`, handing each record's borrowed body to `visit` until it
+    /// breaks. Returns whether the walk ran to the end of the log (or its start, backwards).
+    pub fn scan_all(
+        &self,
+        start: AllStart,
+        direction: Direction,
+        mut visit: impl FnMut(&RecordBody<'_>, &Hash) -> ControlFlow<()>,
+    ) -> Result<bool, ReadError> {
+        let txn = self.inner.db.begin_read().map_err(StorageError::from)?;
+        let segments = SegmentCache::new(&txn)?;
+        let head = segments.size()?;
+        let log = &segments.log;
+        let from = match (start, direction) {
+            (AllStart::Start, Direction::Forwards) => 1,
+            (AllStart::Start, Direction::Backwards) => return Ok(true),
+            (AllStart::End, Direction::Forwards) => return Ok(true),
+            (AllStart::End, Direction::Backwards) => head + 1,
+            (AllStart::Position(p), _) => {
+                if p > head + 1 {
+                    return Err(ReadError::InvalidPosition {
+                        position: p,
+                        last: head,
+                    });
+                }
+                p.max(1)
+            }
+        };
+        let storage = |e: redb::StorageError| ReadError::Storage(StorageError::from(e));
+        match direction {
+            Direction::Forwards => {
+                let seg_start = log
+                    .range(..=from)
+                    .map_err(storage)?
+                    .next_back()
+                    .transpose()
+                    .map_err(storage)?
+                    .map_or(from, |(k, _)| k.value());
+                for item in log.range(seg_start..).map_err(storage)? {
+                    let (k, v) = item.map_err(storage)?;
+                    if visit_segment(k.value(), v.value(), from, false, &mut visit)?.is_break() {
+                        return Ok(false);
+                    }
+                }
+            }
+            Direction::Backwards => {
+                if from <= 1 {
+                    return Ok(true);
+                }
+                for item in log.range(..from).map_err(storage)?.rev() {
+                    let (k, v) = item.map_err(storage)?;
+                    if visit_segment(k.value(), v.value(), from, true, &mut visit)?.is_break() {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Visits the records of one segment at or after `from` (forwards) or before it (backwards).
+fn visit_segment(
+    first: u64,
+    bytes: &[u8],
+    from: Position,
+    backwards: bool,
+    visit: &mut impl FnMut(&RecordBody<'_>, &Hash) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>, ReadError> {
+    let records = split_segment(first, bytes)
+        .map_err(|(position, reason)| ReadError::Corrupt { position, reason })?;
+    let mut handle = |i: usize| -> Result<ControlFlow<()>, ReadError> {
+        let position = first + i as u64;
+        let keep = if backwards {
+            position < from
+        } else {
+            position >= from
+        };
+        if !keep {
+            return Ok(ControlFlow::Continue(()));
+        }
+        let raw = &records[i];
+        let body =
+            decode_body(raw.body).map_err(|reason| ReadError::Corrupt { position, reason })?;
+        if body.position != position {
+            return Err(ReadError::Corrupt {
+                position,
+                reason: format!("record says position {}", body.position),
+            });
+        }
+        Ok(visit(&body, &raw.hash))
+    };
+    if backwards {
+        for i in (0..records.len()).rev() {
+            if handle(i)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+    } else {
+        for i in 0..records.len() {
+            if handle(i)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+fn count_usize(count: u64) -> usize {
+    usize::try_from(count).unwrap_or(usize::MAX)
+}

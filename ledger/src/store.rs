@@ -1,0 +1,390 @@
+//! The ledger handle: opening the file, recovering the writer's state, and the read side.
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{OpenError, ReadError, StorageError};
+use crate::event::{Position, RecordedEvent, Timestamp};
+use crate::limits::Limits;
+use crate::merkle::{self, Frontier, Hash, Subtrees};
+use crate::record::{decode_body, split_segment, RawRecord};
+use crate::tables::*;
+use crate::writer::{self, WriterState};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadOnlyTable};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// How a ledger is opened.
+#[derive(Clone)]
+pub struct Options {
+    pub limits: Limits,
+    pub clock: Arc<dyn Clock>,
+    /// redb page cache, in bytes.
+    pub cache_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub db: Database,
+    pub path: PathBuf,
+    pub limits: Limits,
+    pub clock: Arc<dyn Clock>,
+    pub head: watch::Sender<Position>,
+    pub writer: Mutex<Option<writer::Handle>>,
+}
+
+/// An open ledger. Cheap to clone; all clones share one file and one writer.
+#[derive(Clone)]
+pub struct Ledger {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// What a checkpoint commits to: the first `size` events and the Merkle root over them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub size: u64,
+    #[serde(with = "crate::hex32")]
+    pub root: Hash,
+}
+
+impl Ledger {
+    /// Opens the ledger at `path`, creating it if it does not exist.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Ledger, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let shown = path.display().to_string();
+        let storage = |e: &dyn std::fmt::Display| OpenError::Storage {
+            path: shown.clone(),
+            reason: e.to_string(),
+        };
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create(&path)
+            .map_err(|e| storage(&e))?;
+        init_tables(&db).map_err(|e| storage(&e))?;
+        let found = read_format(&db).map_err(|e| storage(&e))?;
+        if found != LEDGER_FORMAT {
+            return Err(OpenError::UnsupportedFormat {
+                path: shown,
+                found,
+                supported: LEDGER_FORMAT,
+            });
+        }
+        let state = recover_state(&db).map_err(|(position, reason)| OpenError::Damaged {
+            path: shown.clone(),
+            position,
+            reason,
+        })?;
+        let (head, _) = watch::channel(state.head);
+        let inner = Arc::new(Inner {
+            db,
+            path,
+            limits: options.limits,
+            clock: options.clock,
+            head,
+            writer: Mutex::new(None),
+        });
+        let handle = writer::spawn(Arc::downgrade(&inner), state);
+        *inner.writer.lock().expect("writer lock") = Some(handle);
+        Ok(Ledger { inner })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The position of the last committed event (0 when the log is empty).
+    pub fn head(&self) -> Position {
+        *self.inner.head.borrow()
+    }
+
+    /// Notified after every commit with the new head.
+    pub fn watch_head(&self) -> watch::Receiver<Position> {
+        self.inner.head.subscribe()
+    }
+
+    pub(crate) fn read_txn(&self) -> Result<ReadTransaction, StorageError> {
+        Ok(self.inner.db.begin_read()?)
+    }
+
+    /// Stops the writer after the requests already queued; later writes fail with `Closed`.
+    pub fn close(&self) {
+        let handle = self.inner.writer.lock().expect("writer lock").take();
+        if let Some(h) = handle {
+            h.stop();
+        }
+    }
+
+    /// The event at `position`, if there is one.
+    pub fn event_at(&self, position: Position) -> Result<Option<RecordedEvent>, ReadError> {
+        let txn = self.read_txn()?;
+        let mut segments = SegmentCache::new(&txn)?;
+        if position == 0 || position > segments.size()? {
+            return Ok(None);
+        }
+        segments.event(position).map(Some)
+    }
+
+    /// The state of a stream as the ledger tracks it.
+    pub fn stream_record(&self, stream: &str) -> Result<Option<StreamRecord>, ReadError> {
+        let txn = self.read_txn()?;
+        let t = txn.open_table(STREAMS).map_err(StorageError::from)?;
+        load_stream(&t, stream)
+    }
+
+    /// The checkpoint over the whole log as committed now.
+    pub fn checkpoint(&self) -> Result<Checkpoint, ReadError> {
+        let txn = self.read_txn()?;
+        let mut tree = TreeReader::new(&txn)?;
+        let size = tree.size()?;
+        let root = Frontier::from_source(&mut tree, size)?.root();
+        Ok(Checkpoint { size, root })
+    }
+
+    /// The last position whose recorded time is at or before `at` (0 if none).
+    pub fn position_at_time(&self, at: Timestamp) -> Result<Position, ReadError> {
+        let txn = self.read_txn()?;
+        let t = txn.open_table(BY_TIME).map_err(StorageError::from)?;
+        let next = t
+            .range(at.0.saturating_add(1)..)
+            .map_err(StorageError::from)?
+            .next()
+            .transpose()
+            .map_err(StorageError::from)?;
+        match next {
+            Some((_, first)) => Ok(first.value().saturating_sub(1)),
+            None => Ok(TreeReader::new(&txn)?.size()?),
+        }
+    }
+
+    pub(crate) fn tree_reader(txn: &ReadTransaction) -> Result<TreeReader, ReadError> {
+        TreeReader::new(txn)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(h) = self.writer.get_mut().ok().and_then(Option::take) {
+            h.stop();
+        }
+    }
+}
+
+fn init_tables(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        if meta.get(META_FORMAT)?.is_none() {
+            meta.insert(META_FORMAT, LEDGER_FORMAT.to_le_bytes().as_slice())?;
+            meta.insert(META_NEXT_STREAM_ID, 1u64.to_le_bytes().as_slice())?;
+        }
+        txn.open_table(LOG)?;
+        txn.open_table(STREAMS)?;
+        txn.open_table(STREAM_INDEX)?;
+        txn.open_table(MERKLE)?;
+        txn.open_table(BY_TIME)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn read_format(db: &Database) -> Result<u32, redb::Error> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    let v = meta.get(META_FORMAT)?.map(|g| g.value().to_vec());
+    Ok(v.and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .unwrap_or(0))
+}
+
+fn recover_state(db: &Database) -> Result<WriterState, (Position, String)> {
+    let err0 = |e: &dyn std::fmt::Display| (0u64, e.to_string());
+    let txn = db.begin_read().map_err(|e| err0(&e))?;
+    let meta = txn.open_table(META).map_err(|e| err0(&e))?;
+    let next_stream_id = meta
+        .get(META_NEXT_STREAM_ID)
+        .map_err(|e| err0(&e))?
+        .and_then(|g| g.value().try_into().ok())
+        .map_or(1, u64::from_le_bytes);
+    let mut tree = TreeReader::new(&txn).map_err(|e| err0(&e))?;
+    let head = tree.size().map_err(|e| err0(&e))?;
+    let (last_hash, last_recorded) = if head == 0 {
+        ([0u8; 32], i64::MIN)
+    } else {
+        let e = tree
+            .segments
+            .event(head)
+            .map_err(|e| (head, e.to_string()))?;
+        (e.hash, e.recorded.0)
+    };
+    let frontier = Frontier::from_source(&mut tree, head).map_err(|e| (head, e.to_string()))?;
+    Ok(WriterState {
+        head,
+        last_hash,
+        frontier,
+        last_recorded,
+        next_stream_id,
+    })
+}
+
+pub(crate) fn load_stream(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    stream: &str,
+) -> Result<Option<StreamRecord>, ReadError> {
+    match t.get(stream).map_err(StorageError::from)? {
+        None => Ok(None),
+        Some(g) => StreamRecord::decode(g.value()).map(Some).map_err(|reason| {
+            ReadError::Storage(StorageError(format!("stream '{stream}': {reason}")))
+        }),
+    }
+}
+
+/// The segment that holds `position`: its first position and bytes.
+pub(crate) fn segment_of(
+    log: &impl ReadableTable<u64, &'static [u8]>,
+    position: Position,
+) -> Result<Option<(u64, Vec<u8>)>, ReadError> {
+    let found = log
+        .range(..=position)
+        .map_err(StorageError::from)?
+        .next_back()
+        .transpose()
+        .map_err(StorageError::from)?;
+    Ok(found.map(|(k, v)| (k.value(), v.value().to_vec())))
+}
+
+/// The segment last read, so that neighbouring positions cost one lookup.
+pub(crate) struct SegmentCache {
+    pub log: ReadOnlyTable<u64, &'static [u8]>,
+    cached: Option<(u64, Vec<u8>)>,
+}
+
+impl SegmentCache {
+    pub fn new(txn: &ReadTransaction) -> Result<Self, ReadError> {
+        Ok(SegmentCache {
+            log: txn.open_table(LOG).map_err(StorageError::from)?,
+            cached: None,
+        })
+    }
+
+    /// Events in the log: the last position.
+    pub fn size(&self) -> Result<u64, ReadError> {
+        let last = self.log.last().map_err(StorageError::from)?;
+        let Some((k, v)) = last else { return Ok(0) };
+        let first = k.value();
+        Ok(first + segment_len(v.value()) - 1)
+    }
+
+    fn load(&mut self, position: Position) -> Result<(u64, &[u8]), ReadError> {
+        let hit = matches!(&self.cached, Some((first, bytes))
+            if *first <= position && position < *first + segment_len(bytes));
+        if !hit {
+            self.cached = segment_of(&self.log, position)?;
+        }
+        let (first, bytes) = self.cached.as_ref().ok_or(ReadError::Corrupt {
+            position,
+            reason: "no segment holds this position".into(),
+        })?;
+        Ok((*first, bytes))
+    }
+
+    fn raw(&mut self, position: Position) -> Result<RawRecord<'_>, ReadError> {
+        let (first, bytes) = self.load(position)?;
+        let records = split_segment(first, bytes)
+            .map_err(|(position, reason)| ReadError::Corrupt { position, reason })?;
+        records
+            .get((position - first) as usize)
+            .copied()
+            .ok_or(ReadError::Corrupt {
+                position,
+                reason: "missing from its segment".into(),
+            })
+    }
+
+    pub fn record_hash(&mut self, position: Position) -> Result<Hash, ReadError> {
+        Ok(self.raw(position)?.hash)
+    }
+
+    pub fn event(&mut self, position: Position) -> Result<RecordedEvent, ReadError> {
+        let raw = self.raw(position)?;
+        let body =
+            decode_body(raw.body).map_err(|reason| ReadError::Corrupt { position, reason })?;
+        if body.position != position {
+            return Err(ReadError::Corrupt {
+                position,
+                reason: format!("record says position {}", body.position),
+            });
+        }
+        Ok(body.to_event(raw.hash))
+    }
+
+    /// The canonical body bytes and chain hash of a record, and the hash before it.
+    pub fn raw_owned(&mut self, position: Position) -> Result<(Hash, Vec<u8>, Hash), ReadError> {
+        let prev = if position > 1 {
+            self.raw(position - 1)?.hash
+        } else {
+            [0u8; 32]
+        };
+        let raw = self.raw(position)?;
+        Ok((prev, raw.body.to_vec(), raw.hash))
+    }
+}
+
+/// Reads complete subtrees from the `merkle` table, recomputing unstored levels from the
+/// nearest stored level below and leaves from the log.
+pub(crate) struct TreeReader {
+    pub segments: SegmentCache,
+    merkle: ReadOnlyTable<u64, &'static [u8; 32]>,
+}
+
+impl TreeReader {
+    fn new(txn: &ReadTransaction) -> Result<Self, ReadError> {
+        Ok(TreeReader {
+            segments: SegmentCache::new(txn)?,
+            merkle: txn.open_table(MERKLE).map_err(StorageError::from)?,
+        })
+    }
+
+    pub fn size(&self) -> Result<u64, ReadError> {
+        self.segments.size()
+    }
+}
+
+pub(crate) fn segment_len(bytes: &[u8]) -> u64 {
+    bytes
+        .get(1..5)
+        .map_or(0, |b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+}
+
+impl Subtrees for TreeReader {
+    type Error = ReadError;
+    fn complete(&mut self, level: u32, index: u64) -> Result<Hash, ReadError> {
+        if level == 0 {
+            return Ok(merkle::leaf_hash(&self.segments.record_hash(index + 1)?));
+        }
+        if level % STORED_LEVEL_STEP == 0 {
+            let stored = self
+                .merkle
+                .get(merkle_key(level, index))
+                .map_err(StorageError::from)?;
+            return stored.map(|g| *g.value()).ok_or(ReadError::Corrupt {
+                position: (index << level) + 1,
+                reason: format!("Merkle node level {level} index {index} missing"),
+            });
+        }
+        let left = self.complete(level - 1, 2 * index)?;
+        let right = self.complete(level - 1, 2 * index + 1)?;
+        Ok(merkle::node_hash(&left, &right))
+    }
+}

@@ -1,0 +1,875 @@
+//! The single writer: gathers concurrent write requests into one durable redb transaction
+//! (group commit), and answers each only after that commit is on disk.
+
+use crate::error::{AppendError, StorageError};
+use crate::event::*;
+use crate::merkle::{self, Frontier, Hash};
+use crate::record::{RecordBody, SegmentMark, SegmentWriter};
+use crate::store::{load_stream, Inner, Ledger};
+use crate::stream_meta;
+use crate::tables::*;
+use redb::{ReadableTable, Table, WriteTransaction};
+use std::collections::HashMap;
+use std::sync::Weak;
+use std::thread::{JoinHandle, ThreadId};
+use tokio::sync::{mpsc, oneshot};
+
+/// What the writer carries from one commit to the next.
+#[derive(Clone, Debug)]
+pub(crate) struct WriterState {
+    pub head: Position,
+    pub last_hash: Hash,
+    pub frontier: Frontier,
+    pub last_recorded: i64,
+    pub next_stream_id: u64,
+}
+
+/// One event of an import: written exactly as given, at exactly this revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub stream: String,
+    pub revision: Revision,
+    pub event: ProposedEvent,
+    /// The recorded time to keep (raised to the ledger's latest if earlier).
+    pub recorded: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub written: u64,
+    /// Records already in the ledger with the same id at the same revision.
+    pub already_present: u64,
+    pub last_position: Position,
+}
+
+pub(crate) enum WriteOp {
+    Append {
+        stream: String,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+    },
+    Delete {
+        stream: String,
+        expected: ExpectedRevision,
+    },
+    Tombstone {
+        stream: String,
+        expected: ExpectedRevision,
+    },
+    Import(Vec<ImportRecord>),
+}
+
+impl WriteOp {
+    fn bytes(&self) -> usize {
+        match self {
+            WriteOp::Append { events, .. } => events.iter().map(ProposedEvent::size_bytes).sum(),
+            WriteOp::Import(r) => r.iter().map(|r| r.event.size_bytes()).sum(),
+            _ => 0,
+        }
+    }
+}
+
+pub(crate) enum Outcome {
+    Appended(AppendResult),
+    Deleted(Position),
+    Imported(ImportSummary),
+}
+
+struct Request {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<Outcome, AppendError>>,
+}
+
+pub(crate) struct Handle {
+    tx: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    thread_id: ThreadId,
+}
+
+impl Handle {
+    pub fn stop(mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            // The writer itself may drop the last handle to the ledger; it must not wait on itself.
+            if std::thread::current().id() != self.thread_id {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+pub(crate) fn spawn(inner: Weak<Inner>, state: WriterState) -> Handle {
+    let capacity = inner
+        .upgrade()
+        .map_or(1, |i| i.limits.write_queue_requests_max.max(1));
+    let (tx, rx) = mpsc::channel(capacity);
+    let thread = std::thread::Builder::new()
+        .name("lifeline-writer".into())
+        .spawn(move || run(inner, rx, state))
+        .expect("spawning the writer thread");
+    let thread_id = thread.thread().id();
+    Handle {
+        tx: Some(tx),
+        thread: Some(thread),
+        thread_id,
+    }
+}
+
+fn run(weak: Weak<Inner>, mut rx: mpsc::Receiver<Request>, mut state: WriterState) {
+    while let Some(first) = rx.blocking_recv() {
+        let Some(inner) = weak.upgrade() else { return };
+        let mut bytes = first.op.bytes();
+        let mut batch = vec![first];
+        while batch.len() < inner.limits.commit_requests_max
+            && bytes < inner.limits.commit_bytes_max
+        {
+            match rx.try_recv() {
+                Ok(r) => {
+                    bytes += r.op.bytes();
+                    batch.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(&inner, &mut state, batch);
+    }
+}
+
+fn commit_batch(inner: &Inner, state: &mut WriterState, batch: Vec<Request>) {
+    let (ops, replies): (Vec<WriteOp>, Vec<_>) =
+        batch.into_iter().map(|r| (r.op, r.reply)).unzip();
+    match try_commit(inner, state, ops) {
+        Ok((new_state, results)) => {
+            let moved = new_state.head != state.head;
+            *state = new_state;
+            if moved {
+                inner.head.send_replace(state.head);
+            }
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(AppendError::Storage(StorageError(e.0.clone()))));
+            }
+        }
+    }
+}
+
+type Results = Vec<Result<Outcome, AppendError>>;
+
+fn try_commit(
+    inner: &Inner,
+    state: &WriterState,
+    ops: Vec<WriteOp>,
+) -> Result<(WriterState, Results), StorageError> {
+    let mut txn = inner.db.begin_write()?;
+    txn.set_two_phase_commit(true);
+    let now = inner.clock.now().0.max(state.last_recorded);
+    let (new_state, results, wrote) = {
+        let mut st = Staging::new(&txn, &inner.limits, state.clone(), now)?;
+        let results: Results = ops.into_iter().map(|op| st.apply(op)).collect();
+        let wrote = st.flush(&txn)?;
+        (st.state, results, wrote)
+    };
+    if wrote {
+        txn.commit()?;
+    } else {
+        txn.abort()?;
+    }
+    Ok((new_state, results))
+}
+
+/// One commit being built: the stream records and index chunks it touches, overlaid on the
+/// tables, and the records it writes.
+struct Staging<'t> {
+    limits: &'t crate::limits::Limits,
+    streams_t: Table<'t, &'static str, &'static [u8]>,
+    index_t: Table<'t, u128, &'static [u8]>,
+    streams: HashMap<String, (StreamRecord, bool)>,
+    chunks: HashMap<u128, (Vec<u8>, bool)>,
+    segments: SegmentWriter,
+    merkle_nodes: Vec<(u64, Hash)>,
+    times: Vec<(i64, Position)>,
+    state: WriterState,
+    first_stream_id: u64,
+    now: i64,
+    /// What the operation being applied changed, to undo it if it fails.
+    undo: Vec<Undo>,
+}
+
+enum Undo {
+    Stream(String, Option<(StreamRecord, bool)>),
+    Chunk(u128, usize, bool),
+}
+
+/// Where the staging stood before an operation.
+struct Mark {
+    state: WriterState,
+    segments: SegmentMark,
+    merkle_nodes: usize,
+    times: usize,
+}
+
+type Op<T> = Result<T, AppendError>;
+
+impl<'t> Staging<'t> {
+    fn new(
+        txn: &'t WriteTransaction,
+        limits: &'t crate::limits::Limits,
+        state: WriterState,
+        now: i64,
+    ) -> Result<Self, StorageError> {
+        Ok(Staging {
+            limits,
+            streams_t: txn.open_table(STREAMS)?,
+            index_t: txn.open_table(STREAM_INDEX)?,
+            streams: HashMap::new(),
+            chunks: HashMap::new(),
+            segments: SegmentWriter::default(),
+            merkle_nodes: Vec::new(),
+            times: Vec::new(),
+            first_stream_id: state.next_stream_id,
+            state,
+            now,
+            undo: Vec::new(),
+        })
+    }
+
+    /// Applies one operation: all of it, or — when it fails — nothing of it.
+    fn apply(&mut self, op: WriteOp) -> Result<Outcome, AppendError> {
+        let mark = Mark {
+            state: self.state.clone(),
+            segments: self.segments.mark(),
+            merkle_nodes: self.merkle_nodes.len(),
+            times: self.times.len(),
+        };
+        let result = self.apply_op(op);
+        if result.is_err() {
+            self.rollback(mark);
+        }
+        self.undo.clear();
+        result
+    }
+
+    fn rollback(&mut self, mark: Mark) {
+        while let Some(u) = self.undo.pop() {
+            match u {
+                Undo::Stream(name, Some(before)) => {
+                    self.streams.insert(name, before);
+                }
+                Undo::Stream(name, None) => {
+                    self.streams.remove(&name);
+                }
+                Undo::Chunk(key, len, dirty) => {
+                    if let Some(c) = self.chunks.get_mut(&key) {
+                        c.0.truncate(len);
+                        c.1 = dirty;
+                    }
+                }
+            }
+        }
+        self.state = mark.state;
+        self.segments.rollback(&mark.segments);
+        self.merkle_nodes.truncate(mark.merkle_nodes);
+        self.times.truncate(mark.times);
+    }
+
+    fn apply_op(&mut self, op: WriteOp) -> Result<Outcome, AppendError> {
+        match op {
+            WriteOp::Append {
+                stream,
+                expected,
+                events,
+            } => self.append(&stream, expected, &events).map(Outcome::Appended),
+            WriteOp::Delete { stream, expected } => {
+                self.soft_delete(&stream, expected).map(Outcome::Deleted)
+            }
+            WriteOp::Tombstone { stream, expected } => {
+                self.tombstone(&stream, expected).map(Outcome::Deleted)
+            }
+            WriteOp::Import(records) => self.import(&records).map(Outcome::Imported),
+        }
+    }
+
+    fn stream(&mut self, name: &str) -> Op<StreamRecord> {
+        if let Some((r, _)) = self.streams.get(name) {
+            return Ok(r.clone());
+        }
+        let rec = load_stream(&self.streams_t, name)
+            .map_err(|e| AppendError::Storage(StorageError(e.to_string())))?
+            .unwrap_or_default();
+        self.streams.insert(name.to_owned(), (rec.clone(), false));
+        Ok(rec)
+    }
+
+    fn put_stream(&mut self, name: &str, mut rec: StreamRecord) -> StreamRecord {
+        if rec.id == 0 {
+            rec.id = self.state.next_stream_id;
+            self.state.next_stream_id += 1;
+        }
+        let before = self.streams.insert(name.to_owned(), (rec.clone(), true));
+        self.undo.push(Undo::Stream(name.to_owned(), before));
+        rec
+    }
+
+    fn chunk(&mut self, key: u128) -> Op<&mut (Vec<u8>, bool)> {
+        if !self.chunks.contains_key(&key) {
+            let bytes = self
+                .index_t
+                .get(key)
+                .map_err(StorageError::from)?
+                .map(|g| g.value().to_vec())
+                .unwrap_or_default();
+            self.chunks.insert(key, (bytes, false));
+        }
+        Ok(self.chunks.get_mut(&key).expect("inserted above"))
+    }
+
+    fn entry(&mut self, stream_id: u64, revision: Revision) -> Op<Option<ChunkEntry>> {
+        let key = chunk_key(stream_id, revision / CHUNK_ENTRIES);
+        let slot = (revision % CHUNK_ENTRIES) as usize;
+        Ok(chunk_entry_at(&self.chunk(key)?.0, slot))
+    }
+
+    /// Writes one record; returns its position. The caller updates the stream record.
+    fn write(
+        &mut self,
+        stream: &str,
+        stream_id: u64,
+        revision: Revision,
+        event: &ProposedEvent,
+        recorded: i64,
+    ) -> Op<Position> {
+        let position = self.state.head + 1;
+        let body = RecordBody {
+            position,
+            stream,
+            revision,
+            event_id: *event.id.as_bytes(),
+            event_type: &event.event_type,
+            is_json: u8::from(event.content_type == ContentType::Json),
+            data: &event.data,
+            metadata: &event.metadata,
+            recorded_ns: recorded,
+            occurred_ns: event.occurred.map_or(recorded, |t| t.0),
+        };
+        let hash = self.segments.push(&body, &self.state.last_hash);
+        self.state.last_hash = hash;
+        self.state.head = position;
+        let nodes = &mut self.merkle_nodes;
+        self.state
+            .frontier
+            .push(merkle::leaf_hash(&hash), |level, index, h| {
+                if level % STORED_LEVEL_STEP == 0 {
+                    nodes.push((merkle_key(level, index), *h));
+                }
+            });
+        if recorded > self.state.last_recorded {
+            self.times.push((recorded, position));
+            self.state.last_recorded = recorded;
+        }
+        if revision != TOMBSTONE_REVISION {
+            let key = chunk_key(stream_id, revision / CHUNK_ENTRIES);
+            let (bytes, dirty) = self.chunk(key)?;
+            let undo = Undo::Chunk(key, bytes.len(), *dirty);
+            debug_assert_eq!(
+                bytes.len() / CHUNK_ENTRY_BYTES,
+                (revision % CHUNK_ENTRIES) as usize
+            );
+            push_chunk_entry(
+                bytes,
+                ChunkEntry {
+                    position,
+                    event_id: *event.id.as_bytes(),
+                },
+            );
+            *dirty = true;
+            self.undo.push(undo);
+        }
+        Ok(position)
+    }
+
+    fn append(
+        &mut self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: &[ProposedEvent],
+    ) -> Op<AppendResult> {
+        crate::validate::stream_name(stream, self.limits)?;
+        crate::validate::events(events, self.limits)?;
+        let meta_target = stream_meta::target_of(stream);
+        let new_meta = match meta_target {
+            Some(_) => stream_meta::last_metadata(events, self.limits)?,
+            None => None,
+        };
+        let rec = self.stream(stream)?;
+        if rec.is_tombstoned() {
+            return Err(AppendError::StreamDeleted {
+                stream: stream.into(),
+            });
+        }
+        let current = rec.last_revision;
+        let soft = rec.is_soft_deleted();
+        let wev = || AppendError::WrongExpectedVersion {
+            stream: stream.into(),
+            expected,
+            actual: CurrentRevision::from_option(current),
+        };
+        match expected {
+            ExpectedRevision::Exact(e) if current == Some(e) => {}
+            ExpectedRevision::NoStream if current.is_none() || soft => {}
+            ExpectedRevision::Exact(e) => return self.retry_at(&rec, Some(e), events, wev),
+            ExpectedRevision::NoStream => return self.retry_at(&rec, None, events, wev),
+            ExpectedRevision::Any | ExpectedRevision::StreamExists => {
+                if expected == ExpectedRevision::StreamExists {
+                    let exists = current.is_some() || self.has_metadata_stream(stream)?;
+                    if !exists || soft {
+                        return Err(wev());
+                    }
+                }
+                if let Some(done) = self.retry_in_window(&rec, events, wev)? {
+                    return Ok(done);
+                }
+            }
+        }
+        if events.is_empty() {
+            return Ok(AppendResult {
+                revision: CurrentRevision::from_option(current),
+                position: None,
+            });
+        }
+        let mut rec = self.put_stream(stream, rec);
+        let first = current.map_or(0, |c| c + 1);
+        let mut position = 0;
+        for (i, event) in events.iter().enumerate() {
+            position = self.write(stream, rec.id, first + i as u64, event, self.now)?;
+        }
+        let last = first + events.len() as u64 - 1;
+        rec.last_revision = Some(last);
+        if soft {
+            rec.truncate_before = Some(first);
+        }
+        let metadata = rec.metadata.clone();
+        self.put_stream(stream, rec);
+        if let (Some(target), Some(meta)) = (meta_target, new_meta) {
+            self.apply_metadata(target, meta)?;
+        }
+        if soft {
+            // Appending after a soft delete continues the stream: its `$tb` moves to the first
+            // new revision, keeping the rest of its metadata.
+            let data = stream_meta::with_truncate_before(metadata.as_deref(), first);
+            self.append(
+                &stream_meta::metadata_stream(stream),
+                ExpectedRevision::Any,
+                &[stream_meta::metadata_event(data)],
+            )?;
+        }
+        Ok(AppendResult {
+            revision: CurrentRevision::Current(last),
+            position: Some(position),
+        })
+    }
+
+    fn has_metadata_stream(&mut self, stream: &str) -> Op<bool> {
+        let meta = stream_meta::metadata_stream(stream);
+        Ok(self.stream(&meta)?.last_revision.is_some())
+    }
+
+    fn apply_metadata(&mut self, target: &str, meta: stream_meta::Parsed) -> Op<()> {
+        let mut rec = self.stream(target)?;
+        rec.truncate_before = meta.truncate_before;
+        rec.metadata = Some(meta.data);
+        self.put_stream(target, rec);
+        Ok(())
+    }
+
+    /// An exact or no-stream append behind the stream's end: an idempotent retry when the ids
+    /// at the following revisions are exactly the proposed ones.
+    fn retry_at(
+        &mut self,
+        rec: &StreamRecord,
+        expected: Option<Revision>,
+        events: &[ProposedEvent],
+        wev: impl Fn() -> AppendError,
+    ) -> Op<AppendResult> {
+        let Some(current) = rec.last_revision else {
+            return Err(wev());
+        };
+        let start = expected.map_or(0, |e| e + 1);
+        if events.is_empty() || start > current {
+            return Err(wev());
+        }
+        self.match_ids(rec, start, current, events)?.ok_or_else(wev)
+    }
+
+    /// The ids at `start..` equal the proposed ones: the original result. Otherwise `None`.
+    fn match_ids(
+        &mut self,
+        rec: &StreamRecord,
+        start: Revision,
+        current: Revision,
+        events: &[ProposedEvent],
+    ) -> Op<Option<AppendResult>> {
+        let mut position = 0;
+        for (i, event) in events.iter().enumerate() {
+            let revision = start + i as u64;
+            if revision > current {
+                return Ok(None);
+            }
+            match self.entry(rec.id, revision)? {
+                Some(e) if &e.event_id == event.id.as_bytes() => position = e.position,
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(AppendResult {
+            revision: CurrentRevision::Current(start + events.len() as u64 - 1),
+            position: Some(position),
+        }))
+    }
+
+    /// `Any`/`StreamExists` retries: the first id is looked for among the stream's last one
+    /// or two index chunks; found, the rest must follow it exactly.
+    fn retry_in_window(
+        &mut self,
+        rec: &StreamRecord,
+        events: &[ProposedEvent],
+        wev: impl Fn() -> AppendError,
+    ) -> Op<Option<AppendResult>> {
+        let (Some(first), Some(current)) = (events.first(), rec.last_revision) else {
+            return Ok(None);
+        };
+        let last_chunk = current / CHUNK_ENTRIES;
+        let mut found = None;
+        for chunk in last_chunk.saturating_sub(1)..=last_chunk {
+            let bytes = &self.chunk(chunk_key(rec.id, chunk))?.0;
+            if let Some(slot) = chunk_entries(bytes).position(|e| &e.event_id == first.id.as_bytes())
+            {
+                found = Some(chunk * CHUNK_ENTRIES + slot as u64);
+                break;
+            }
+        }
+        let Some(start) = found else { return Ok(None) };
+        match self.match_ids(rec, start, current, events)? {
+            Some(done) => Ok(Some(done)),
+            None => Err(wev()),
+        }
+    }
+
+    fn soft_delete(&mut self, stream: &str, expected: ExpectedRevision) -> Op<Position> {
+        crate::validate::stream_name(stream, self.limits)?;
+        let rec = self.stream(stream)?;
+        if rec.is_tombstoned() {
+            return Err(AppendError::StreamDeleted {
+                stream: stream.into(),
+            });
+        }
+        let ok = match (expected, rec.last_revision) {
+            (_, None) => false,
+            (ExpectedRevision::Any, _) => true,
+            (ExpectedRevision::NoStream, _) => false,
+            (ExpectedRevision::StreamExists, _) => !rec.is_soft_deleted(),
+            (ExpectedRevision::Exact(e), Some(last)) => e == last,
+        };
+        if !ok {
+            return Err(AppendError::WrongExpectedVersion {
+                stream: stream.into(),
+                expected,
+                actual: CurrentRevision::from_option(rec.last_revision),
+            });
+        }
+        let data = stream_meta::with_truncate_before(rec.metadata.as_deref(), TOMBSTONE_REVISION);
+        let done = self.append(
+            &stream_meta::metadata_stream(stream),
+            ExpectedRevision::Any,
+            &[stream_meta::metadata_event(data)],
+        )?;
+        Ok(done.position.unwrap_or(self.state.head))
+    }
+
+    fn tombstone(&mut self, stream: &str, expected: ExpectedRevision) -> Op<Position> {
+        crate::validate::stream_name(stream, self.limits)?;
+        let rec = self.stream(stream)?;
+        if rec.is_tombstoned() {
+            return Err(AppendError::StreamDeleted {
+                stream: stream.into(),
+            });
+        }
+        let soft = rec.is_soft_deleted();
+        let ok = match expected {
+            ExpectedRevision::Any => true,
+            ExpectedRevision::NoStream => rec.last_revision.is_none() || soft,
+            ExpectedRevision::StreamExists => rec.last_revision.is_some() && !soft,
+            ExpectedRevision::Exact(e) => rec.last_revision == Some(e),
+        };
+        if !ok {
+            return Err(AppendError::WrongExpectedVersion {
+                stream: stream.into(),
+                expected,
+                actual: CurrentRevision::from_option(rec.last_revision),
+            });
+        }
+        let mut rec = self.put_stream(stream, rec);
+        let event = tombstone_event(EventId::new_random());
+        let position = self.write(stream, rec.id, TOMBSTONE_REVISION, &event, self.now)?;
+        rec.tombstone_position = Some(position);
+        self.put_stream(stream, rec);
+        Ok(position)
+    }
+
+    fn import(&mut self, records: &[ImportRecord]) -> Op<ImportSummary> {
+        let mut summary = ImportSummary::default();
+        for r in records {
+            crate::validate::stream_name(&r.stream, self.limits)?;
+            crate::validate::events(std::slice::from_ref(&r.event), self.limits)?;
+            if self.import_one(r)? {
+                summary.written += 1;
+            } else {
+                summary.already_present += 1;
+            }
+        }
+        summary.last_position = self.state.head;
+        Ok(summary)
+    }
+
+    /// Writes one imported record; `false` when it was already there.
+    fn import_one(&mut self, r: &ImportRecord) -> Op<bool> {
+        let conflict = |reason: String| AppendError::ImportConflict {
+            stream: r.stream.clone(),
+            revision: r.revision,
+            reason,
+        };
+        let rec = self.stream(&r.stream)?;
+        let recorded = r.recorded.0.max(self.state.last_recorded);
+        if r.revision == TOMBSTONE_REVISION && r.event.event_type == TOMBSTONE_TYPE {
+            if rec.is_tombstoned() {
+                return Ok(false);
+            }
+            let mut rec = self.put_stream(&r.stream, rec);
+            let position = self.write(&r.stream, rec.id, TOMBSTONE_REVISION, &r.event, recorded)?;
+            rec.tombstone_position = Some(position);
+            self.put_stream(&r.stream, rec);
+            return Ok(true);
+        }
+        if rec.is_tombstoned() {
+            return Err(conflict("the stream is tombstoned in this ledger".into()));
+        }
+        let next = rec.last_revision.map_or(0, |l| l + 1);
+        if r.revision < next {
+            return match self.entry(rec.id, r.revision)? {
+                Some(e) if &e.event_id == r.event.id.as_bytes() => Ok(false),
+                _ => Err(conflict(format!(
+                    "this revision already holds another event (not {})",
+                    r.event.id
+                ))),
+            };
+        }
+        if r.revision > next {
+            return Err(conflict(format!(
+                "revisions must follow on: the stream's next revision is {next}"
+            )));
+        }
+        let new_meta = match stream_meta::target_of(&r.stream) {
+            Some(t) => stream_meta::last_metadata(std::slice::from_ref(&r.event), self.limits)?
+                .map(|m| (t, m)),
+            None => None,
+        };
+        let mut rec = self.put_stream(&r.stream, rec);
+        self.write(&r.stream, rec.id, r.revision, &r.event, recorded)?;
+        rec.last_revision = Some(r.revision);
+        self.put_stream(&r.stream, rec);
+        if let Some((target, meta)) = new_meta {
+            self.apply_metadata(target, meta)?;
+        }
+        Ok(true)
+    }
+
+    /// Writes everything staged. Returns whether anything was written.
+    fn flush(&mut self, txn: &WriteTransaction) -> Result<bool, StorageError> {
+        let segments = std::mem::take(&mut self.segments).finish();
+        if segments.is_empty() {
+            return Ok(false);
+        }
+        let mut log = txn.open_table(LOG)?;
+        for (first, bytes) in &segments {
+            log.insert(first, bytes.as_slice())?;
+        }
+        for (key, (bytes, dirty)) in &self.chunks {
+            if *dirty {
+                self.index_t.insert(key, bytes.as_slice())?;
+            }
+        }
+        for (name, (rec, dirty)) in &self.streams {
+            if *dirty {
+                self.streams_t.insert(name.as_str(), rec.encode().as_slice())?;
+            }
+        }
+        let mut merkle = txn.open_table(MERKLE)?;
+        for (key, hash) in &self.merkle_nodes {
+            merkle.insert(key, hash)?;
+        }
+        let mut by_time = txn.open_table(BY_TIME)?;
+        for (t, p) in &self.times {
+            by_time.insert(t, p)?;
+        }
+        if self.state.next_stream_id != self.first_stream_id {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(
+                META_NEXT_STREAM_ID,
+                self.state.next_stream_id.to_le_bytes().as_slice(),
+            )?;
+        }
+        Ok(true)
+    }
+}
+
+fn tombstone_event(id: EventId) -> ProposedEvent {
+    ProposedEvent {
+        id,
+        event_type: TOMBSTONE_TYPE.into(),
+        content_type: ContentType::Binary,
+        data: Vec::new(),
+        metadata: Vec::new(),
+        occurred: None,
+    }
+}
+
+impl Ledger {
+    async fn submit(&self, op: WriteOp) -> Result<Outcome, AppendError> {
+        let tx = self.sender()?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Request { op, reply })
+            .await
+            .map_err(|_| AppendError::Closed)?;
+        rx.await.map_err(|_| AppendError::Closed)?
+    }
+
+    fn submit_blocking(&self, op: WriteOp) -> Result<Outcome, AppendError> {
+        let tx = self.sender()?;
+        let (reply, rx) = oneshot::channel();
+        tx.blocking_send(Request { op, reply })
+            .map_err(|_| AppendError::Closed)?;
+        rx.blocking_recv().map_err(|_| AppendError::Closed)?
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Request>, AppendError> {
+        let guard = self.inner.writer.lock().map_err(|_| AppendError::Closed)?;
+        guard
+            .as_ref()
+            .and_then(|h| h.tx.clone())
+            .ok_or(AppendError::Closed)
+    }
+
+    /// Appends events to a stream once the expected revision holds; returns after the commit
+    /// is durable.
+    pub async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+    ) -> Result<AppendResult, AppendError> {
+        let op = WriteOp::Append {
+            stream: stream.to_owned(),
+            expected,
+            events,
+        };
+        appended(self.submit(op).await?)
+    }
+
+    /// [`Ledger::append`] for callers outside an async runtime.
+    pub fn append_blocking(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+    ) -> Result<AppendResult, AppendError> {
+        let op = WriteOp::Append {
+            stream: stream.to_owned(),
+            expected,
+            events,
+        };
+        appended(self.submit_blocking(op)?)
+    }
+
+    /// Soft delete: reads of the stream find nothing, and an append continues it.
+    pub async fn delete(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+    ) -> Result<Position, AppendError> {
+        let op = WriteOp::Delete {
+            stream: stream.to_owned(),
+            expected,
+        };
+        deleted(self.submit(op).await?)
+    }
+
+    pub fn delete_blocking(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+    ) -> Result<Position, AppendError> {
+        let op = WriteOp::Delete {
+            stream: stream.to_owned(),
+            expected,
+        };
+        deleted(self.submit_blocking(op)?)
+    }
+
+    /// Tombstone: the stream can never be written again.
+    pub async fn tombstone(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+    ) -> Result<Position, AppendError> {
+        let op = WriteOp::Tombstone {
+            stream: stream.to_owned(),
+            expected,
+        };
+        deleted(self.submit(op).await?)
+    }
+
+    pub fn tombstone_blocking(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+    ) -> Result<Position, AppendError> {
+        let op = WriteOp::Tombstone {
+            stream: stream.to_owned(),
+            expected,
+        };
+        deleted(self.submit_blocking(op)?)
+    }
+
+    /// Writes records exactly as given, in one commit; records already present (same id at the
+    /// same revision) are passed over, so an interrupted import can be run again.
+    pub fn import_blocking(&self, records: Vec<ImportRecord>) -> Result<ImportSummary, AppendError> {
+        match self.submit_blocking(WriteOp::Import(records))? {
+            Outcome::Imported(s) => Ok(s),
+            _ => unreachable!("an import answers with a summary"),
+        }
+    }
+
+    pub async fn import(&self, records: Vec<ImportRecord>) -> Result<ImportSummary, AppendError> {
+        match self.submit(WriteOp::Import(records)).await? {
+            Outcome::Imported(s) => Ok(s),
+            _ => unreachable!("an import answers with a summary"),
+        }
+    }
+}
+
+fn appended(o: Outcome) -> Result<AppendResult, AppendError> {
+    match o {
+        Outcome::Appended(r) => Ok(r),
+        _ => unreachable!("an append answers with an append result"),
+    }
+}
+
+fn deleted(o: Outcome) -> Result<Position, AppendError> {
+    match o {
+        Outcome::Deleted(p) => Ok(p),
+        _ => unreachable!("a delete answers with a position"),
+    }
+}
+

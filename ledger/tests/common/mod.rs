@@ -1,0 +1,27 @@
+#![allow(dead_code)]
+
+use ledger::*;
+use std::sync::Arc;
+
+pub fn open_at(dir: &tempfile::TempDir, clock: &ManualClock) -> Ledger {
+    let options = Options {
+        clock: Arc::new(clock.clone()),
+        ..Options::default()
+    };
+    Ledger::open(dir.path().join("test.redb"), options).expect("open ledger")
+}
+
+pub fn open() -> (tempfile::TempDir, Ledger, ManualClock) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(Timestamp(1_700_000_000_000_000_000));
+    let ledger = open_at(&dir, &clock);
+    (dir, ledger, clock)
+}
+
+pub fn ev(ty: &str, n: u64) -> ProposedEvent {
+    ProposedEvent::json(ty, &serde_json::json!({ "n": n }))
+}
+
+pub fn ev_id(id: u128) -> ProposedEvent {
+    ev("Test", id as u64).with_id(EventId(uuid::Uuid::from_u128(id)))
+}
