@@ -93,6 +93,19 @@ pub fn chain_hash(prev: &Hash, body: &[u8]) -> Hash {
     *h.finalize().as_bytes()
 }
 
+/// Checks one stored record: it decodes, stands at `position`, and its stored hash is
+/// `blake3(prev ‖ body)`.
+pub fn check_record(prev: &Hash, position: u64, raw: &RawRecord<'_>) -> Result<(), String> {
+    let body = decode_body(raw.body).map_err(|r| format!("record does not decode: {r}"))?;
+    if body.position != position {
+        return Err(format!("record says position {}", body.position));
+    }
+    if chain_hash(prev, raw.body) != raw.hash {
+        return Err("stored hash differs from blake3(previous hash ‖ record)".into());
+    }
+    Ok(())
+}
+
 /// Builds the segments of one commit.
 #[derive(Default)]
 pub struct SegmentWriter {
@@ -186,48 +199,74 @@ pub struct RawRecord<'a> {
     pub body: &'a [u8],
 }
 
-/// Splits a stored segment into its records. `first` is the segment's key, used in errors.
-pub fn split_segment(first: u64, bytes: &[u8]) -> Result<Vec<RawRecord<'_>>, (u64, String)> {
-    if bytes.len() < SEGMENT_HEADER_BYTES {
-        return Err((first, "segment shorter than its header".into()));
-    }
-    if bytes[0] != FORMAT_VERSION {
-        return Err((
+/// The records of a stored segment, one at a time, so that damage is named at the first record
+/// it touches. `first` is the segment's key. After the last record, trailing bytes are an error.
+pub fn segment_records(
+    first: u64,
+    bytes: &[u8],
+) -> impl Iterator<Item = Result<RawRecord<'_>, (u64, String)>> + '_ {
+    let header = if bytes.len() < SEGMENT_HEADER_BYTES {
+        Err((first, "segment shorter than its header".to_string()))
+    } else if bytes[0] != FORMAT_VERSION {
+        Err((
             first,
-            format!(
-                "segment format version {} (expected {FORMAT_VERSION})",
-                bytes[0]
-            ),
-        ));
-    }
-    let count = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
-    if count == 0 || count > SEGMENT_RECORDS_MAX.max(1) {
-        return Err((first, format!("segment claims {count} records")));
-    }
-    let mut out = Vec::with_capacity(count);
+            format!("segment format version {} (expected {FORMAT_VERSION})", bytes[0]),
+        ))
+    } else {
+        let count = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
+        if count == 0 || count > SEGMENT_RECORDS_MAX {
+            Err((first, format!("segment claims {count} records")))
+        } else {
+            Ok(count)
+        }
+    };
     let mut at = SEGMENT_HEADER_BYTES;
-    for i in 0..count {
+    let mut i = 0usize;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let count = match &header {
+            Err(e) => {
+                failed = true;
+                return Some(Err(e.clone()));
+            }
+            Ok(c) => *c,
+        };
+        if i == count {
+            if at != bytes.len() {
+                failed = true;
+                return Some(Err((
+                    first + count as u64 - 1,
+                    format!("{} bytes after the last record", bytes.len() - at),
+                )));
+            }
+            return None;
+        }
         let position = first + i as u64;
-        let header = bytes
-            .get(at..at + RECORD_HEADER_BYTES)
-            .ok_or((position, "segment ends inside a record header".to_string()))?;
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let fail = |reason: &str| Some(Err((position, reason.to_string())));
+        let Some(h) = bytes.get(at..at + RECORD_HEADER_BYTES) else {
+            failed = true;
+            return fail("segment ends inside a record header");
+        };
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
         let mut hash = [0u8; 32];
-        hash.copy_from_slice(&header[4..36]);
+        hash.copy_from_slice(&h[4..36]);
         let start = at + RECORD_HEADER_BYTES;
-        let body = bytes
-            .get(start..start + len)
-            .ok_or((position, "record length runs past the segment".to_string()))?;
-        out.push(RawRecord { hash, body });
+        let Some(body) = bytes.get(start..start.saturating_add(len)) else {
+            failed = true;
+            return fail("record length runs past the segment");
+        };
         at = start + len;
-    }
-    if at != bytes.len() {
-        return Err((
-            first + count as u64 - 1,
-            format!("{} bytes after the last record", bytes.len() - at),
-        ));
-    }
-    Ok(out)
+        i += 1;
+        Some(Ok(RawRecord { hash, body }))
+    })
+}
+
+/// All records of a stored segment, or the first damage found.
+pub fn split_segment(first: u64, bytes: &[u8]) -> Result<Vec<RawRecord<'_>>, (u64, String)> {
+    segment_records(first, bytes).collect()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::error::{OpenError, ReadError, StorageError};
 use crate::event::{Position, RecordedEvent, Timestamp};
 use crate::limits::Limits;
 use crate::merkle::{self, Frontier, Hash, Subtrees};
-use crate::record::{decode_body, split_segment, RawRecord};
+use crate::record::{check_record, decode_body, segment_records, split_segment, RawRecord};
 use crate::tables::*;
 use crate::writer::{self, WriterState};
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadOnlyTable};
@@ -77,10 +77,17 @@ impl Ledger {
                 supported: LEDGER_FORMAT,
             });
         }
-        let state = recover_state(&db).map_err(|(position, reason)| OpenError::Damaged {
-            path: shown.clone(),
-            position,
-            reason,
+        let state = recover_state(&db).map_err(|(position, reason)| {
+            // Name the first damaged record, not wherever recovery happened to stumble.
+            let first = crate::verify::walk(&db, 0, None, &mut |_, _| {})
+                .ok()
+                .and_then(|r| r.problem);
+            let (position, reason) = first.map_or((position, reason), |p| (p.position, p.reason));
+            OpenError::Damaged {
+                path: shown.clone(),
+                position,
+                reason,
+            }
         })?;
         let (head, _) = watch::channel(state.head);
         let inner = Arc::new(Inner {
@@ -219,6 +226,7 @@ fn recover_state(db: &Database) -> Result<WriterState, (Position, String)> {
         .map_or(1, u64::from_le_bytes);
     let mut tree = TreeReader::new(&txn).map_err(|e| err0(&e))?;
     let head = tree.size().map_err(|e| err0(&e))?;
+    check_tail(&tree.segments.log)?;
     let (last_hash, last_recorded) = if head == 0 {
         ([0u8; 32], i64::MIN)
     } else {
@@ -236,6 +244,36 @@ fn recover_state(db: &Database) -> Result<WriterState, (Position, String)> {
         last_recorded,
         next_stream_id,
     })
+}
+
+/// Checks every record of the last segment (the one a crash could have touched last), so that
+/// the writer never chains onto a damaged record.
+fn check_tail(log: &ReadOnlyTable<u64, &'static [u8]>) -> Result<(), (Position, String)> {
+    let err = |e: &dyn std::fmt::Display| (0u64, e.to_string());
+    let Some((k, v)) = log.last().map_err(|e| err(&e))? else {
+        return Ok(());
+    };
+    let first = k.value();
+    let mut prev = match first {
+        1 => [0u8; 32],
+        _ => {
+            let (pfirst, pbytes) = segment_of(log, first - 1)
+                .map_err(|e| err(&e))?
+                .ok_or((first - 1, "no segment holds this position".to_string()))?;
+            let records = split_segment(pfirst, &pbytes)?;
+            records
+                .last()
+                .map(|r| r.hash)
+                .ok_or((first - 1, "empty segment".to_string()))?
+        }
+    };
+    for (i, raw) in segment_records(first, v.value()).enumerate() {
+        let raw = raw?;
+        let position = first + i as u64;
+        check_record(&prev, position, &raw).map_err(|reason| (position, reason))?;
+        prev = raw.hash;
+    }
+    Ok(())
 }
 
 pub(crate) fn load_stream(

@@ -3,7 +3,7 @@
 
 use crate::error::{ReadError, StorageError};
 use crate::merkle::{self, Frontier};
-use crate::record::{chain_hash, decode_body, split_segment};
+use crate::record::{check_record, segment_records};
 use crate::store::{Checkpoint, Ledger};
 use crate::tables::*;
 use redb::{ReadableDatabase, ReadableTable};
@@ -34,10 +34,21 @@ impl Ledger {
         against: Option<Checkpoint>,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<VerifyReport, ReadError> {
-        let txn = self.inner.db.begin_read().map_err(StorageError::from)?;
+        walk(&self.inner.db, self.head(), against, &mut progress)
+    }
+}
+
+/// The verification walk over a database, usable before the ledger is open.
+pub(crate) fn walk(
+    db: &redb::Database,
+    total: u64,
+    against: Option<Checkpoint>,
+    progress: &mut impl FnMut(u64, u64),
+) -> Result<VerifyReport, ReadError> {
+    {
+        let txn = db.begin_read().map_err(StorageError::from)?;
         let log = txn.open_table(LOG).map_err(StorageError::from)?;
         let merkle_t = txn.open_table(MERKLE).map_err(StorageError::from)?;
-        let total = self.head();
         let mut frontier = Frontier::default();
         let mut prev = [0u8; 32];
         let mut expected = 1u64;
@@ -53,29 +64,17 @@ impl Ledger {
                 });
                 break;
             }
-            let records = match split_segment(first, v.value()) {
-                Ok(r) => r,
-                Err((position, reason)) => {
-                    problem = Some(Problem { position, reason });
-                    break;
-                }
-            };
-            for raw in records {
+            for raw in segment_records(first, v.value()) {
+                let raw = match raw {
+                    Ok(r) => r,
+                    Err((position, reason)) => {
+                        problem = Some(Problem { position, reason });
+                        break 'walk;
+                    }
+                };
                 let position = expected;
-                let bad = |reason: String| Some(Problem { position, reason });
-                match decode_body(raw.body) {
-                    Err(reason) => problem = bad(format!("record does not decode: {reason}")),
-                    Ok(b) if b.position != position => {
-                        problem = bad(format!("record says position {}", b.position));
-                    }
-                    Ok(_) if chain_hash(&prev, raw.body) != raw.hash => {
-                        problem = bad(
-                            "stored hash differs from blake3(previous hash ‖ record)".into(),
-                        );
-                    }
-                    Ok(_) => {}
-                }
-                if problem.is_some() {
+                if let Err(reason) = check_record(&prev, position, &raw) {
+                    problem = Some(Problem { position, reason });
                     break 'walk;
                 }
                 let mut bad_node = None;
