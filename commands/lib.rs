@@ -1,1 +1,48 @@
+//! The `lifeline` program: the only part of Lifeline that talks to the world (files,
+//! terminals; later sockets). One module per user-facing operation.
 
+pub mod cli;
+pub mod exit;
+pub mod integrity;
+pub mod jsonl;
+pub mod output;
+pub mod progress;
+pub mod read;
+pub mod time_fmt;
+pub mod transfer;
+pub mod write;
+
+use anyhow::Context;
+use cli::{Cli, Command};
+use std::path::Path;
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let format = cli.format;
+    match cli.command {
+        Command::Init => write::init(&cli.ledger, format),
+        Command::Append(a) => write::append(&open(&cli.ledger)?, &a, format),
+        Command::Read(a) => read::read(&open(&cli.ledger)?, &a, format),
+        Command::Verify(a) => integrity::verify(&cli.ledger, &a, format),
+        Command::Checkpoint(a) => integrity::checkpoint(&open(&cli.ledger)?, &a, format),
+        Command::Prove(a) => integrity::prove(&cli.ledger, &a, format),
+        Command::VerifyProof(a) => integrity::verify_proof(&a, format),
+        Command::Export(a) => transfer::export(&open(&cli.ledger)?, &a),
+        Command::Import(a) => transfer::import(&open(&cli.ledger)?, &a, format),
+    }
+}
+
+/// Opens an existing ledger; a missing file is an error that says how to make one.
+pub fn open(path: &Path) -> anyhow::Result<ledger::Ledger> {
+    if !path.exists() {
+        return Err(exit::with_code(
+            exit::NOT_FOUND,
+            format!(
+                "no ledger at {} (create one with `lifeline init`, or name another with --ledger \
+                 or LIFELINE_LEDGER)",
+                path.display()
+            ),
+        ));
+    }
+    ledger::Ledger::open(path, ledger::Options::default())
+        .with_context(|| format!("opening {}", path.display()))
+}

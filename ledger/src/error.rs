@@ -47,7 +47,11 @@ pub enum AppendError {
     #[error("event {id}: {reason}")]
     InvalidEvent { id: EventId, reason: String },
     #[error("event {id} is {size} bytes; the limit is {max} bytes")]
-    EventTooLarge { id: EventId, size: usize, max: usize },
+    EventTooLarge {
+        id: EventId,
+        size: usize,
+        max: usize,
+    },
     #[error("append of {size} bytes exceeds the limit of {max} bytes")]
     AppendTooLarge { size: usize, max: usize },
     #[error("append of {count} events exceeds the limit of {max} events")]

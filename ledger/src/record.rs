@@ -210,7 +210,10 @@ pub fn segment_records(
     } else if bytes[0] != FORMAT_VERSION {
         Err((
             first,
-            format!("segment format version {} (expected {FORMAT_VERSION})", bytes[0]),
+            format!(
+                "segment format version {} (expected {FORMAT_VERSION})",
+                bytes[0]
+            ),
         ))
     } else {
         let count = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;

@@ -8,7 +8,7 @@ use crate::merkle::{self, Frontier, Hash, Subtrees};
 use crate::record::{check_record, decode_body, segment_records, split_segment, RawRecord};
 use crate::tables::*;
 use crate::writer::{self, WriterState};
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadOnlyTable};
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -400,9 +400,9 @@ impl TreeReader {
 }
 
 pub(crate) fn segment_len(bytes: &[u8]) -> u64 {
-    bytes
-        .get(1..5)
-        .map_or(0, |b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+    bytes.get(1..5).map_or(0, |b| {
+        u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    })
 }
 
 impl Subtrees for TreeReader {

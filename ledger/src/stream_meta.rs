@@ -45,7 +45,9 @@ pub(crate) fn last_metadata(
         let truncate_before = match map.get(TRUNCATE_BEFORE) {
             None | Some(Value::Null) => None,
             Some(v) => Some(v.as_u64().ok_or_else(|| {
-                invalid(format!("{TRUNCATE_BEFORE} must be a non-negative integer, not {v}"))
+                invalid(format!(
+                    "{TRUNCATE_BEFORE} must be a non-negative integer, not {v}"
+                ))
             })?),
         };
         last = Some(Parsed {

@@ -22,7 +22,9 @@ pub enum SubscriptionMessage {
         revision: Option<Revision>,
     },
     /// A filtered `$all` subscription considered every event up to here.
-    Checkpoint { position: Position },
+    Checkpoint {
+        position: Position,
+    },
 }
 
 pub type SubscriptionItem = Result<SubscriptionMessage, ReadError>;

@@ -136,8 +136,7 @@ fn run(weak: Weak<Inner>, mut rx: mpsc::Receiver<Request>, mut state: WriterStat
 }
 
 fn commit_batch(inner: &Inner, state: &mut WriterState, batch: Vec<Request>) {
-    let (ops, replies): (Vec<WriteOp>, Vec<_>) =
-        batch.into_iter().map(|r| (r.op, r.reply)).unzip();
+    let (ops, replies): (Vec<WriteOp>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
     match try_commit(inner, state, ops) {
         Ok((new_state, results)) => {
             let moved = new_state.head != state.head;
@@ -282,7 +281,9 @@ impl<'t> Staging<'t> {
                 stream,
                 expected,
                 events,
-            } => self.append(&stream, expected, &events).map(Outcome::Appended),
+            } => self
+                .append(&stream, expected, &events)
+                .map(Outcome::Appended),
             WriteOp::Delete { stream, expected } => {
                 self.soft_delete(&stream, expected).map(Outcome::Deleted)
             }
@@ -544,7 +545,8 @@ impl<'t> Staging<'t> {
         let mut found = None;
         for chunk in last_chunk.saturating_sub(1)..=last_chunk {
             let bytes = &self.chunk(chunk_key(rec.id, chunk))?.0;
-            if let Some(slot) = chunk_entries(bytes).position(|e| &e.event_id == first.id.as_bytes())
+            if let Some(slot) =
+                chunk_entries(bytes).position(|e| &e.event_id == first.id.as_bytes())
             {
                 found = Some(chunk * CHUNK_ENTRIES + slot as u64);
                 break;
@@ -702,7 +704,8 @@ impl<'t> Staging<'t> {
         }
         for (name, (rec, dirty)) in &self.streams {
             if *dirty {
-                self.streams_t.insert(name.as_str(), rec.encode().as_slice())?;
+                self.streams_t
+                    .insert(name.as_str(), rec.encode().as_slice())?;
             }
         }
         let mut merkle = txn.open_table(MERKLE)?;
@@ -844,7 +847,10 @@ impl Ledger {
 
     /// Writes records exactly as given, in one commit; records already present (same id at the
     /// same revision) are passed over, so an interrupted import can be run again.
-    pub fn import_blocking(&self, records: Vec<ImportRecord>) -> Result<ImportSummary, AppendError> {
+    pub fn import_blocking(
+        &self,
+        records: Vec<ImportRecord>,
+    ) -> Result<ImportSummary, AppendError> {
         match self.submit_blocking(WriteOp::Import(records))? {
             Outcome::Imported(s) => Ok(s),
             _ => unreachable!("an import answers with a summary"),
@@ -872,4 +878,3 @@ fn deleted(o: Outcome) -> Result<Position, AppendError> {
         _ => unreachable!("a delete answers with a position"),
     }
 }
-

@@ -9,11 +9,27 @@ use std::collections::HashMap;
 
 #[derive(Clone, Debug)]
 enum Step {
-    Append { stream: u8, expected: u8, ids: Vec<u8> },
-    Retry { back: u8 },
-    Delete { stream: u8, exact: bool },
-    Tombstone { stream: u8 },
-    Read { stream: u8, from: u8, backwards: bool, count: u8 },
+    Append {
+        stream: u8,
+        expected: u8,
+        ids: Vec<u8>,
+    },
+    Retry {
+        back: u8,
+    },
+    Delete {
+        stream: u8,
+        exact: bool,
+    },
+    Tombstone {
+        stream: u8,
+    },
+    Read {
+        stream: u8,
+        from: u8,
+        backwards: bool,
+        count: u8,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -45,7 +61,9 @@ struct Model {
 
 impl Model {
     fn last(&self, s: &str) -> Option<u64> {
-        self.streams.get(s).and_then(|m| (m.ids.len() as u64).checked_sub(1))
+        self.streams
+            .get(s)
+            .and_then(|m| (m.ids.len() as u64).checked_sub(1))
     }
 }
 
@@ -61,7 +79,12 @@ fn expected_of(code: u8, last: Option<u64>) -> ExpectedRevision {
 }
 
 /// What KurrentDB answers for a fresh append (no retry): Ok(first revision) or a WEV.
-fn model_append(m: &mut Model, s: &str, expected: ExpectedRevision, ids: &[u128]) -> Result<(), ()> {
+fn model_append(
+    m: &mut Model,
+    s: &str,
+    expected: ExpectedRevision,
+    ids: &[u128],
+) -> Result<(), ()> {
     let st = m.streams.entry(s.to_owned()).or_default().clone();
     if st.tombstoned {
         return Err(());

@@ -8,7 +8,11 @@ use ledger::*;
 fn append_assigns_revisions_from_zero_and_positions_from_one() {
     let (_d, l, _c) = open();
     let r = l
-        .append_blocking("s", ExpectedRevision::NoStream, vec![ev("A", 0), ev("B", 1)])
+        .append_blocking(
+            "s",
+            ExpectedRevision::NoStream,
+            vec![ev("A", 0), ev("B", 1)],
+        )
         .unwrap();
     assert_eq!(r.revision, CurrentRevision::Current(1));
     assert_eq!(r.position, Some(2));
@@ -20,8 +24,14 @@ fn append_assigns_revisions_from_zero_and_positions_from_one() {
     let events = l
         .read_stream("s", StreamStart::Start, Direction::Forwards, 10)
         .unwrap();
-    assert_eq!(events.iter().map(|e| e.revision).collect::<Vec<_>>(), [0, 1]);
-    assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        events.iter().map(|e| e.revision).collect::<Vec<_>>(),
+        [0, 1]
+    );
+    assert_eq!(
+        events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [1, 2]
+    );
     assert_eq!(l.head(), 3);
 }
 
@@ -115,13 +125,19 @@ fn soft_delete_hides_the_stream_and_an_append_continues_it() {
     l.append_blocking(
         "$$s",
         ExpectedRevision::Any,
-        vec![ProposedEvent::json(METADATA_TYPE, &serde_json::json!({"owner": "x"}))],
+        vec![ProposedEvent::json(
+            METADATA_TYPE,
+            &serde_json::json!({"owner": "x"}),
+        )],
     )
     .unwrap();
     // a never-written stream cannot be deleted
     assert!(matches!(
         l.delete_blocking("ghost", ExpectedRevision::Any),
-        Err(AppendError::WrongExpectedVersion { actual: CurrentRevision::NoStream, .. })
+        Err(AppendError::WrongExpectedVersion {
+            actual: CurrentRevision::NoStream,
+            ..
+        })
     ));
     l.delete_blocking("s", ExpectedRevision::Exact(1)).unwrap();
     assert!(matches!(
@@ -151,7 +167,10 @@ fn soft_delete_hides_the_stream_and_an_append_continues_it() {
     let all = l
         .read_all(AllStart::Start, Direction::Forwards, 100, None)
         .unwrap();
-    assert!(all.events.iter().any(|e| e.stream == "s" && e.revision == 0));
+    assert!(all
+        .events
+        .iter()
+        .any(|e| e.stream == "s" && e.revision == 0));
 }
 
 #[test]
@@ -159,7 +178,9 @@ fn tombstone_is_final() {
     let (_d, l, _c) = open();
     l.append_blocking("s", ExpectedRevision::Any, vec![ev("A", 0)])
         .unwrap();
-    let p = l.tombstone_blocking("s", ExpectedRevision::Exact(0)).unwrap();
+    let p = l
+        .tombstone_blocking("s", ExpectedRevision::Exact(0))
+        .unwrap();
     let e = l.event_at(p).unwrap().unwrap();
     assert!(e.is_tombstone());
     assert_eq!(e.revision, i64::MAX as u64);
@@ -265,8 +286,12 @@ fn reopening_keeps_everything_and_continues_the_chain() {
     let root = {
         let l = open_at(&dir, &clock);
         for i in 0..300 {
-            l.append_blocking(&format!("s{}", i % 7), ExpectedRevision::Any, vec![ev("A", i)])
-                .unwrap();
+            l.append_blocking(
+                &format!("s{}", i % 7),
+                ExpectedRevision::Any,
+                vec![ev("A", i)],
+            )
+            .unwrap();
         }
         l.checkpoint().unwrap()
     };
@@ -307,8 +332,12 @@ fn recorded_time_comes_from_the_clock_and_finds_positions() {
 fn import_writes_exactly_and_is_resumable() {
     let (_d, src, _c) = open();
     for i in 0..20 {
-        src.append_blocking(&format!("s{}", i % 3), ExpectedRevision::Any, vec![ev("A", i)])
-            .unwrap();
+        src.append_blocking(
+            &format!("s{}", i % 3),
+            ExpectedRevision::Any,
+            vec![ev("A", i)],
+        )
+        .unwrap();
     }
     src.delete_blocking("s1", ExpectedRevision::Any).unwrap();
     src.append_blocking("s1", ExpectedRevision::Any, vec![ev("B", 0)])
@@ -338,7 +367,10 @@ fn import_writes_exactly_and_is_resumable() {
     let half = dst.import_blocking(records[..10].to_vec()).unwrap();
     assert_eq!(half.written, 10);
     let rest = dst.import_blocking(records.clone()).unwrap();
-    assert_eq!((rest.written, rest.already_present), (records.len() as u64 - 10, 10));
+    assert_eq!(
+        (rest.written, rest.already_present),
+        (records.len() as u64 - 10, 10)
+    );
     assert_eq!(dst.checkpoint().unwrap(), src.checkpoint().unwrap());
     assert!(matches!(
         dst.read_stream("s2", StreamStart::Start, Direction::Forwards, 1),

@@ -105,7 +105,10 @@ fn every_flipped_byte_of_a_record_is_named_at_its_position() {
                 Some(p) => assert_eq!(got, Some(p), "segment {first} byte {offset}"),
                 None => {
                     let p = got.unwrap_or_else(|| panic!("header byte {offset} not detected"));
-                    assert!(p >= *first, "segment {first} header byte {offset}: named {p}");
+                    assert!(
+                        p >= *first,
+                        "segment {first} header byte {offset}: named {p}"
+                    );
                 }
             }
             checked += 1;
@@ -211,7 +214,15 @@ fn consistency_proofs_verify_and_every_one_bit_mutation_is_rejected() {
             }
         }
         for m in flips(&old.root) {
-            assert!(proof.verify(&Checkpoint { size: old_size, root: m }, &new).is_err());
+            assert!(proof
+                .verify(
+                    &Checkpoint {
+                        size: old_size,
+                        root: m
+                    },
+                    &new
+                )
+                .is_err());
         }
     }
 }

@@ -1,0 +1,168 @@
+//! Every flag of the program, defined once, with help a user can act on.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lifeline",
+    version,
+    about = "Event-sourced recovery ledger for HCL Connections Communities",
+    long_about = "Lifeline keeps every Connections community lifecycle event in an immutable, \
+                  hash-chained log, so that after a database restore it can tell what each \
+                  database lost and how to repair it.\n\nExit codes: 0 success, 1 error, \
+                  2 bad usage, 3 wrong expected revision, 4 integrity check failed, \
+                  5 not found."
+)]
+pub struct Cli {
+    /// The ledger file.
+    #[arg(
+        long,
+        global = true,
+        env = "LIFELINE_LEDGER",
+        default_value = "lifeline.redb"
+    )]
+    pub ledger: PathBuf,
+    /// Output format: human tables, or JSON (one object per line for events).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create an empty ledger (does nothing if one is already there).
+    Init,
+    /// Append one event to a stream.
+    Append(AppendArgs),
+    /// Read a stream, or `$all`, as a table or JSON lines.
+    Read(ReadArgs),
+    /// Walk the whole log: hash chain, positions and Merkle tree. Exit 4 names the first bad
+    /// position.
+    Verify(VerifyArgs),
+    /// Print the checkpoint (size and Merkle root) to write down elsewhere.
+    Checkpoint(CheckpointArgs),
+    /// Print a proof that an event is in the log (or that the log extends an older checkpoint).
+    Prove(ProveArgs),
+    /// Check a proof file against a checkpoint file; needs no ledger.
+    VerifyProof(VerifyProofArgs),
+    /// Write every event as JSON Lines (schema/jsonl.md).
+    Export(ExportArgs),
+    /// Append the events of a JSON Lines file: all of it, or nothing if any line is bad.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AppendArgs {
+    /// Stream to append to, e.g. community-<uuid>.
+    #[arg(long)]
+    pub stream: String,
+    /// Event type, e.g. CommunityCreated.
+    #[arg(long = "type")]
+    pub event_type: String,
+    /// Event id (a UUID); a new one when absent. Re-sending the same id is an idempotent retry.
+    #[arg(long)]
+    pub id: Option<uuid::Uuid>,
+    /// What the stream must be before the append: any, no-stream, exists, or a revision number.
+    #[arg(long, default_value = "any")]
+    pub expected: ledger::ExpectedRevision,
+    /// Event data, as JSON.
+    #[arg(
+        long,
+        conflicts_with = "data_file",
+        required_unless_present = "data_file"
+    )]
+    pub data: Option<String>,
+    /// Read the event data (JSON) from this file; `-` for standard input.
+    #[arg(long)]
+    pub data_file: Option<PathBuf>,
+    /// Event metadata, as JSON.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// When it happened in Connections (RFC 3339); the recorded time when absent.
+    #[arg(long)]
+    pub occurred: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReadArgs {
+    /// A stream name, or `$all` for the whole log.
+    pub stream: String,
+    /// Read from the end towards the start.
+    #[arg(long)]
+    pub backwards: bool,
+    /// Start at this revision (a stream) or position (`$all`); the start (or end, with
+    /// --backwards) when absent. Forwards includes it; backwards on `$all` stops before it.
+    #[arg(long)]
+    pub from: Option<u64>,
+    /// At most this many events.
+    #[arg(long, default_value_t = 100)]
+    pub count: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Also check that the log still begins with exactly the events of this checkpoint file
+    /// (written by `lifeline checkpoint --format json`).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    /// The checkpoint of the first N events instead of all of them.
+    #[arg(long)]
+    pub size: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct ProveArgs {
+    /// Position of the event to prove.
+    #[arg(required_unless_present_any = ["consistency", "check"])]
+    pub position: Option<u64>,
+    /// Prove against the tree of the first N events (default: all).
+    #[arg(long)]
+    pub size: Option<u64>,
+    /// Instead: prove the log extends the tree of its first OLD_SIZE events.
+    #[arg(long, value_name = "OLD_SIZE")]
+    pub consistency: Option<u64>,
+    /// Instead: check this proof file (same as `verify-proof`).
+    #[arg(long, value_name = "PROOF", requires = "checkpoint")]
+    pub check: Option<PathBuf>,
+    /// With --check: the checkpoint file to check against.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyProofArgs {
+    /// The proof file written by `lifeline prove`.
+    pub proof: PathBuf,
+    /// The checkpoint the proof must lead to (an inclusion proof), or the newer of two.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// For a consistency proof: the older checkpoint.
+    #[arg(long)]
+    pub old_checkpoint: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A JSON Lines file (schema/jsonl.md); `-` for standard input is not accepted, since the
+    /// file is read twice (checked whole, then written).
+    pub file: PathBuf,
+}

@@ -1,0 +1,127 @@
+//! The JSON Lines form of an event (schema/jsonl.md): what `read --format json` and `export`
+//! write and `import` reads. Data and metadata that are JSON are embedded byte for byte, so an
+//! export imported into an empty ledger gives the same records and the same checkpoint root.
+
+use anyhow::{anyhow, bail, Context};
+use base64::Engine;
+use ledger::{ContentType, EventId, ImportRecord, ProposedEvent, RecordedEvent, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Line<'a> {
+    pub stream: String,
+    pub revision: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    pub id: uuid::Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[serde(default = "json_mime")]
+    pub content_type: String,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<&'a RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_base64: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<&'a RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_base64: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+}
+
+fn json_mime() -> String {
+    ContentType::Json.mime().to_owned()
+}
+
+/// Bytes that can stand in a JSON line verbatim: valid JSON with no line breaks.
+fn embeddable(bytes: &[u8]) -> Option<Box<RawValue>> {
+    if bytes.is_empty() || bytes.contains(&b'\n') || bytes.contains(&b'\r') {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    RawValue::from_string(text.to_owned())
+        .ok()
+        .filter(|r| r.get().len() == text.len())
+}
+
+/// Writes one event as a JSON line.
+pub fn write_event(out: &mut impl std::io::Write, e: &RecordedEvent) -> anyhow::Result<()> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let data = embeddable(&e.data);
+    let metadata = embeddable(&e.metadata);
+    let line = Line {
+        stream: e.stream.clone(),
+        revision: e.revision,
+        position: Some(e.position),
+        id: e.id.0,
+        event_type: e.event_type.clone(),
+        content_type: e.content_type.mime().to_owned(),
+        data: data.as_deref(),
+        data_base64: data.is_none().then(|| b64.encode(&e.data)),
+        metadata: metadata.as_deref(),
+        metadata_base64: (metadata.is_none() && !e.metadata.is_empty())
+            .then(|| b64.encode(&e.metadata)),
+        recorded: Some(crate::time_fmt::format(e.recorded)),
+        occurred: Some(crate::time_fmt::format(e.occurred)),
+        hash: Some(hex_of(&e.hash)),
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+fn hex_of(h: &[u8; 32]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses one line into the record an import writes. `now` is the recorded time of lines
+/// that carry none.
+pub fn parse_line(text: &str, now: Timestamp) -> anyhow::Result<ImportRecord> {
+    let line: Line<'_> = serde_json::from_str(text).map_err(|e| anyhow!("{e}"))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let data = match (line.data, &line.data_base64) {
+        (Some(_), Some(_)) => bail!("give data or data_base64, not both"),
+        (Some(raw), None) => raw.get().as_bytes().to_vec(),
+        (None, Some(s)) => b64.decode(s).context("data_base64 is not base64")?,
+        (None, None) => Vec::new(),
+    };
+    let metadata = match (line.metadata, &line.metadata_base64) {
+        (Some(_), Some(_)) => bail!("give metadata or metadata_base64, not both"),
+        (Some(raw), None) => raw.get().as_bytes().to_vec(),
+        (None, Some(s)) => b64.decode(s).context("metadata_base64 is not base64")?,
+        (None, None) => Vec::new(),
+    };
+    let recorded = match &line.recorded {
+        Some(t) => crate::time_fmt::parse(t).context("recorded")?,
+        None => now,
+    };
+    let occurred = match &line.occurred {
+        Some(t) => crate::time_fmt::parse(t).context("occurred")?,
+        None => recorded,
+    };
+    if line.stream.is_empty() {
+        bail!("stream is empty");
+    }
+    if line.event_type.is_empty() {
+        bail!("type is empty");
+    }
+    Ok(ImportRecord {
+        stream: line.stream,
+        revision: line.revision,
+        recorded,
+        event: ProposedEvent {
+            id: EventId(line.id),
+            event_type: line.event_type,
+            content_type: ContentType::from_mime(&line.content_type),
+            data,
+            metadata,
+            occurred: Some(occurred),
+        },
+    })
+}

@@ -1,0 +1,64 @@
+//! `read`: a stream or `$all`.
+
+use crate::cli::{Format, ReadArgs};
+use crate::output;
+use ledger::{AllStart, Direction, Ledger, RecordedEvent, StreamStart};
+use std::io::Write;
+
+pub fn read(l: &Ledger, a: &ReadArgs, format: Format) -> anyhow::Result<()> {
+    let direction = if a.backwards {
+        Direction::Backwards
+    } else {
+        Direction::Forwards
+    };
+    let events = if a.stream == "$all" {
+        let start = match (a.from, a.backwards) {
+            (Some(p), _) => AllStart::Position(p),
+            (None, false) => AllStart::Start,
+            (None, true) => AllStart::End,
+        };
+        l.read_all(start, direction, a.count, None)?.events
+    } else {
+        let start = match (a.from, a.backwards) {
+            (Some(r), _) => StreamStart::Revision(r),
+            (None, false) => StreamStart::Start,
+            (None, true) => StreamStart::End,
+        };
+        l.read_stream(&a.stream, start, direction, a.count)?
+    };
+    match format {
+        Format::Json => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for e in &events {
+                crate::jsonl::write_event(&mut out, e)?;
+            }
+            out.flush()?;
+        }
+        Format::Table => print_table(&events),
+    }
+    Ok(())
+}
+
+fn print_table(events: &[RecordedEvent]) {
+    if events.is_empty() {
+        println!("no events");
+        return;
+    }
+    let mut t = output::table(&["position", "stream", "rev", "type", "recorded", "data"]);
+    for e in events {
+        let data = String::from_utf8_lossy(&e.data);
+        t.add_row(vec![
+            e.position.to_string(),
+            e.stream.clone(),
+            if e.is_tombstone() {
+                "tombstone".into()
+            } else {
+                e.revision.to_string()
+            },
+            e.event_type.clone(),
+            crate::time_fmt::format(e.recorded),
+            output::clip(&data, 60),
+        ]);
+    }
+    println!("{t}");
+}

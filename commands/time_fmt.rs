@@ -1,0 +1,21 @@
+//! Timestamps as RFC 3339 text, and back.
+
+use anyhow::anyhow;
+use ledger::Timestamp;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub fn format(t: Timestamp) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0))
+        .ok()
+        .and_then(|d| d.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("@{}ns", t.0))
+}
+
+pub fn parse(s: &str) -> anyhow::Result<Timestamp> {
+    let d = OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|e| anyhow!("'{s}' is not an RFC 3339 time (like 2026-11-22T18:49:03Z): {e}"))?;
+    i64::try_from(d.unix_timestamp_nanos())
+        .map(Timestamp)
+        .map_err(|_| anyhow!("'{s}' is outside the years 1678–2262"))
+}

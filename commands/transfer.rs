@@ -1,0 +1,204 @@
+//! `export` and `import` of JSON Lines.
+
+use crate::cli::{ExportArgs, Format, ImportArgs};
+use crate::exit::with_code;
+use anyhow::Context;
+use ledger::{AllStart, Direction, ImportRecord, Ledger, ReadError, Revision, StreamStart};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::ops::ControlFlow;
+
+/// Records per import commit: bounds memory whatever the file's size.
+const IMPORT_BATCH_RECORDS: usize = 20_000;
+
+pub fn export(l: &Ledger, a: &ExportArgs) -> anyhow::Result<()> {
+    let sink: Box<dyn Write> = match &a.out {
+        Some(p) => {
+            Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
+    let bar = crate::progress::bar(l.head(), "export");
+    let mut failed = None;
+    l.scan_all(AllStart::Start, Direction::Forwards, |body, hash| {
+        if let Err(e) = crate::jsonl::write_event(&mut out, &body.to_event(*hash)) {
+            failed = Some(e);
+            return ControlFlow::Break(());
+        }
+        if body.position % 4096 == 0 {
+            bar.set_position(body.position);
+        }
+        ControlFlow::Continue(())
+    })?;
+    bar.finish_and_clear();
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    out.flush()?;
+    l.close();
+    Ok(())
+}
+
+/// What pass one knows of a stream: the next revision it expects and whether it is closed.
+#[derive(Clone, Copy)]
+struct StreamState {
+    next: Revision,
+    tombstoned: bool,
+}
+
+pub fn import(l: &Ledger, a: &ImportArgs, format: Format) -> anyhow::Result<()> {
+    let now = ledger::SystemClock.now_ts();
+    let lines = count_lines(a)?;
+    check_whole_file(l, a, now, lines)?;
+    let bar = crate::progress::bar(lines, "import");
+    let mut batch: Vec<ImportRecord> = Vec::with_capacity(IMPORT_BATCH_RECORDS);
+    let (mut written, mut present) = (0u64, 0u64);
+    let mut flush = |batch: &mut Vec<ImportRecord>| -> anyhow::Result<()> {
+        let s = l.import_blocking(std::mem::take(batch))?;
+        written += s.written;
+        present += s.already_present;
+        Ok(())
+    };
+    for (n, line) in lines_of(a)?.enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        batch.push(crate::jsonl::parse_line(&line, now).with_context(|| at(a, n))?);
+        if batch.len() == IMPORT_BATCH_RECORDS {
+            flush(&mut batch)?;
+            bar.set_position(n as u64 + 1);
+        }
+    }
+    flush(&mut batch)?;
+    bar.finish_and_clear();
+    l.close();
+    match format {
+        Format::Json => crate::output::json_line(&serde_json::json!({
+            "file": a.file.display().to_string(), "written": written, "already_present": present,
+        })),
+        Format::Table => {
+            println!(
+                "imported {written} events from {} ({present} were already in the ledger)",
+                a.file.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn at(a: &ImportArgs, n: usize) -> String {
+    format!("{} line {}", a.file.display(), n + 1)
+}
+
+fn lines_of(a: &ImportArgs) -> anyhow::Result<impl Iterator<Item = std::io::Result<String>>> {
+    let f =
+        std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
+    Ok(BufReader::with_capacity(1 << 20, f).lines())
+}
+
+fn count_lines(a: &ImportArgs) -> anyhow::Result<u64> {
+    let mut n = 0;
+    for line in lines_of(a)? {
+        line.with_context(|| format!("reading {}", a.file.display()))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Pass one: every line parses, and every record follows on from the ledger or from the lines
+/// before it (or is already in the ledger with the same id). Nothing is written.
+fn check_whole_file(
+    l: &Ledger,
+    a: &ImportArgs,
+    now: ledger::Timestamp,
+    lines: u64,
+) -> anyhow::Result<()> {
+    let bar = crate::progress::bar(lines, "check");
+    let mut streams: HashMap<String, StreamState> = HashMap::new();
+    let bad = |n: usize, msg: String| {
+        with_code(
+            crate::exit::ERROR,
+            format!("{}: {msg}; nothing was imported", at(a, n)),
+        )
+    };
+    for (n, line) in lines_of(a)?.enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r = crate::jsonl::parse_line(&line, now).map_err(|e| bad(n, format!("{e:#}")))?;
+        let st = match streams.get(&r.stream) {
+            Some(s) => *s,
+            None => {
+                let rec = l.stream_record(&r.stream)?;
+                StreamState {
+                    next: rec
+                        .as_ref()
+                        .and_then(|r| r.last_revision)
+                        .map_or(0, |x| x + 1),
+                    tombstoned: rec.is_some_and(|r| r.is_tombstoned()),
+                }
+            }
+        };
+        let tomb = r.revision == ledger::TOMBSTONE_REVISION
+            && r.event.event_type == ledger::TOMBSTONE_TYPE;
+        let next = if tomb {
+            StreamState {
+                tombstoned: true,
+                ..st
+            }
+        } else if st.tombstoned {
+            return Err(bad(
+                n,
+                format!("stream '{}' is tombstoned before this line", r.stream),
+            ));
+        } else if r.revision == st.next {
+            StreamState {
+                next: st.next + 1,
+                ..st
+            }
+        } else if r.revision < st.next {
+            check_present(l, &r).map_err(|m| bad(n, m))?;
+            st
+        } else {
+            return Err(bad(
+                n,
+                format!(
+                    "stream '{}' revision {} does not follow on (next is {})",
+                    r.stream, r.revision, st.next
+                ),
+            ));
+        };
+        streams.insert(r.stream, next);
+        if n % 4096 == 0 {
+            bar.set_position(n as u64);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// A line behind the stream's end must be the very event the ledger holds there.
+fn check_present(l: &Ledger, r: &ImportRecord) -> Result<(), String> {
+    let held = l.read_stream(
+        &r.stream,
+        StreamStart::Revision(r.revision),
+        Direction::Forwards,
+        1,
+    );
+    match held {
+        Ok(v)
+            if v.first()
+                .is_some_and(|e| e.revision == r.revision && e.id == r.event.id) =>
+        {
+            Ok(())
+        }
+        Ok(_) | Err(ReadError::StreamNotFound { .. }) => Err(format!(
+            "stream '{}' revision {} already holds a different event than {}",
+            r.stream, r.revision, r.event.id
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
