@@ -4,7 +4,7 @@
 use crate::error::AppendError;
 use crate::event::{ContentType, EventId, ProposedEvent, METADATA_TYPE};
 use crate::limits::Limits;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub const TRUNCATE_BEFORE: &str = "$tb";
 
@@ -66,7 +66,7 @@ pub(crate) fn with_truncate_before(existing: Option<&[u8]>, revision: u64) -> Ve
             Value::Object(m) => Some(m),
             _ => None,
         })
-        .unwrap_or_else(Map::new);
+        .unwrap_or_default();
     map.insert(TRUNCATE_BEFORE.into(), Value::from(revision));
     serde_json::to_vec(&Value::Object(map)).expect("a JSON map serialises")
 }
