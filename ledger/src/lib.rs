@@ -35,7 +35,7 @@ pub use proof::{ConsistencyProof, InclusionProof};
 pub use read::AllPage;
 pub use store::{Checkpoint, Ledger, Options};
 pub use subscribe::{AllSubscription, Subscription, SubscriptionMessage};
-pub use tables::{StreamRecord, CHUNK_ENTRIES};
+pub use tables::{StreamRecord, IDEMPOTENCY_WINDOW_EVENTS};
 pub use verify::{Problem, VerifyReport};
 pub use writer::{ImportRecord, ImportSummary};
 

@@ -70,20 +70,13 @@ impl Ledger {
         };
         let index = txn.open_table(STREAM_INDEX).map_err(StorageError::from)?;
         let mut segments = SegmentCache::new(&txn)?;
-        let mut chunk: Option<(u64, Vec<u8>)> = None;
+        let mut piece: Option<Piece> = None;
         let mut out = Vec::new();
         for revision in revisions {
-            let c = revision / CHUNK_ENTRIES;
-            if chunk.as_ref().map(|(n, _)| *n) != Some(c) {
-                let bytes = index
-                    .get(chunk_key(rec.id, c))
-                    .map_err(StorageError::from)?
-                    .map(|g| g.value().to_vec())
-                    .unwrap_or_default();
-                chunk = Some((c, bytes));
+            if piece.as_ref().and_then(|p| p.get(revision)).is_none() {
+                piece = piece_at(&index, rec.id, revision).map_err(StorageError::from)?;
             }
-            let bytes = &chunk.as_ref().expect("loaded above").1;
-            let entry = chunk_entry_at(bytes, (revision % CHUNK_ENTRIES) as usize).ok_or(
+            let entry = piece.as_ref().and_then(|p| p.get(revision)).ok_or(
                 ReadError::Storage(StorageError(format!(
                     "stream '{stream}' index has no entry for revision {revision}"
                 ))),

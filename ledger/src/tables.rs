@@ -10,7 +10,8 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 /// Stream name → [`StreamRecord`].
 pub const STREAMS: TableDefinition<&str, &[u8]> = TableDefinition::new("streams");
-/// `(stream id << 64) | chunk number` → up to [`CHUNK_ENTRIES`] `(position, event id)` entries.
+/// `(stream id << 64) | first revision` → the `(position, event id)` entries of the revisions
+/// one commit wrote to that stream (a "piece"); never rewritten.
 pub const STREAM_INDEX: TableDefinition<u128, &[u8]> = TableDefinition::new("stream_index");
 /// `(level << 56) | index` → hash of the complete subtree, for levels that are multiples of
 /// [`STORED_LEVEL_STEP`].
@@ -22,10 +23,11 @@ pub const META_FORMAT: &str = "format";
 pub const META_NEXT_STREAM_ID: &str = "next_stream_id";
 pub const LEDGER_FORMAT: u32 = 1;
 
-/// Revisions per stream-index chunk. Also the idempotency window for `Any`/`StreamExists`
-/// appends: the ids of the stream's last one or two chunks (at least this many events).
-pub const CHUNK_ENTRIES: u64 = 128;
-pub const CHUNK_ENTRY_BYTES: usize = 24;
+/// For `Any`/`StreamExists` appends, a retry is recognised among at least this many of the
+/// stream's last events (KurrentDB keeps a cache of recent ids; this window is exact and
+/// survives restarts).
+pub const IDEMPOTENCY_WINDOW_EVENTS: u64 = 128;
+pub const INDEX_ENTRY_BYTES: usize = 24;
 
 /// Merkle levels stored: 4, 8, 12, ... (level 0 comes from the log, the rest is recomputed).
 pub const STORED_LEVEL_STEP: u32 = 4;
@@ -34,8 +36,8 @@ pub fn merkle_key(level: u32, index: u64) -> u64 {
     (u64::from(level) << 56) | index
 }
 
-pub fn chunk_key(stream_id: u64, chunk: u64) -> u128 {
-    (u128::from(stream_id) << 64) | u128::from(chunk)
+pub fn piece_key(stream_id: u64, first_revision: u64) -> u128 {
+    (u128::from(stream_id) << 64) | u128::from(first_revision)
 }
 
 /// What the ledger knows of one stream.
@@ -81,31 +83,82 @@ impl StreamRecord {
     }
 }
 
-/// One entry of a stream-index chunk.
+/// One entry of the stream index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChunkEntry {
+pub struct IndexEntry {
     pub position: u64,
     pub event_id: [u8; 16],
 }
 
-pub fn chunk_entries(bytes: &[u8]) -> impl Iterator<Item = ChunkEntry> + '_ {
-    bytes.chunks_exact(CHUNK_ENTRY_BYTES).map(|e| {
+/// Consecutive revisions of one stream, from `first`, as one commit wrote them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Piece {
+    pub first: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl Piece {
+    pub fn len(&self) -> u64 {
+        (self.bytes.len() / INDEX_ENTRY_BYTES) as u64
+    }
+
+    pub fn get(&self, revision: u64) -> Option<IndexEntry> {
+        let i = usize::try_from(revision.checked_sub(self.first)?).ok()?;
+        let e = self
+            .bytes
+            .get(i * INDEX_ENTRY_BYTES..(i + 1) * INDEX_ENTRY_BYTES)?;
         let mut p = [0u8; 8];
         p.copy_from_slice(&e[..8]);
         let mut id = [0u8; 16];
         id.copy_from_slice(&e[8..24]);
-        ChunkEntry {
+        Some(IndexEntry {
             position: u64::from_le_bytes(p),
             event_id: id,
-        }
-    })
+        })
+    }
+
+    /// `(revision, entry)` pairs, last first.
+    pub fn rev_entries(&self) -> impl Iterator<Item = (u64, IndexEntry)> + '_ {
+        (0..self.len())
+            .rev()
+            .filter_map(|i| self.get(self.first + i).map(|e| (self.first + i, e)))
+    }
+
+    pub fn push(&mut self, entry: IndexEntry) {
+        self.bytes.extend_from_slice(&entry.position.to_le_bytes());
+        self.bytes.extend_from_slice(&entry.event_id);
+    }
 }
 
-pub fn chunk_entry_at(bytes: &[u8], slot: usize) -> Option<ChunkEntry> {
-    chunk_entries(bytes.get(slot * CHUNK_ENTRY_BYTES..)?).next()
+/// The stored piece that holds `revision` of stream `stream_id`, if any.
+pub fn piece_at(
+    t: &impl redb::ReadableTable<u128, &'static [u8]>,
+    stream_id: u64,
+    revision: u64,
+) -> Result<Option<Piece>, redb::StorageError> {
+    let found = t
+        .range(piece_key(stream_id, 0)..=piece_key(stream_id, revision))?
+        .next_back()
+        .transpose()?;
+    Ok(found
+        .map(|(k, v)| Piece {
+            first: k.value() as u64,
+            bytes: v.value().to_vec(),
+        })
+        .filter(|p| revision < p.first + p.len()))
 }
 
-pub fn push_chunk_entry(bytes: &mut Vec<u8>, entry: ChunkEntry) {
-    bytes.extend_from_slice(&entry.position.to_le_bytes());
-    bytes.extend_from_slice(&entry.event_id);
+/// Stored pieces of stream `stream_id` that begin before `before`, last first.
+pub fn pieces_before<'t>(
+    t: &'t impl redb::ReadableTable<u128, &'static [u8]>,
+    stream_id: u64,
+    before: u64,
+) -> Result<impl Iterator<Item = Result<Piece, redb::StorageError>> + 't, redb::StorageError> {
+    let range = t.range(piece_key(stream_id, 0)..piece_key(stream_id, before))?;
+    Ok(range.rev().map(|r| {
+        r.map(|(k, v)| Piece {
+            first: k.value() as u64,
+            bytes: v.value().to_vec(),
+        })
+    }))
 }

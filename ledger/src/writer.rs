@@ -8,8 +8,8 @@ use crate::record::{RecordBody, SegmentMark, SegmentWriter};
 use crate::store::{load_stream, Inner, Ledger};
 use crate::stream_meta;
 use crate::tables::*;
-use redb::{ReadableTable, Table, WriteTransaction};
-use std::collections::HashMap;
+use redb::{Table, WriteTransaction};
+use foldhash::HashMap;
 use std::sync::Weak;
 use std::thread::{JoinHandle, ThreadId};
 use tokio::sync::{mpsc, oneshot};
@@ -180,14 +180,17 @@ fn try_commit(
     Ok((new_state, results))
 }
 
-/// One commit being built: the stream records and index chunks it touches, overlaid on the
+/// One commit being built: the stream records it touches and the index pieces it writes, over the
 /// tables, and the records it writes.
 struct Staging<'t> {
     limits: &'t crate::limits::Limits,
     streams_t: Table<'t, &'static str, &'static [u8]>,
     index_t: Table<'t, u128, &'static [u8]>,
-    streams: HashMap<String, (StreamRecord, bool)>,
-    chunks: HashMap<u128, (Vec<u8>, bool)>,
+    /// Streams touched by this commit: name, record, written since loaded.
+    streams: Vec<(String, StreamRecord, bool)>,
+    stream_slots: HashMap<String, usize>,
+    /// Index pieces this commit writes: stream id → its new revisions.
+    pieces: HashMap<u64, Piece>,
     segments: SegmentWriter,
     merkle_nodes: Vec<(u64, Hash)>,
     times: Vec<(i64, Position)>,
@@ -199,8 +202,8 @@ struct Staging<'t> {
 }
 
 enum Undo {
-    Stream(String, Option<(StreamRecord, bool)>),
-    Chunk(u128, usize, bool),
+    Stream(usize, StreamRecord, bool),
+    Piece(u64, usize),
 }
 
 /// Where the staging stood before an operation.
@@ -224,8 +227,9 @@ impl<'t> Staging<'t> {
             limits,
             streams_t: txn.open_table(STREAMS)?,
             index_t: txn.open_table(STREAM_INDEX)?,
-            streams: HashMap::new(),
-            chunks: HashMap::new(),
+            streams: Vec::new(),
+            stream_slots: HashMap::default(),
+            pieces: HashMap::default(),
             segments: SegmentWriter::default(),
             merkle_nodes: Vec::new(),
             times: Vec::new(),
@@ -255,16 +259,15 @@ impl<'t> Staging<'t> {
     fn rollback(&mut self, mark: Mark) {
         while let Some(u) = self.undo.pop() {
             match u {
-                Undo::Stream(name, Some(before)) => {
-                    self.streams.insert(name, before);
+                Undo::Stream(slot, rec, dirty) => {
+                    self.streams[slot].1 = rec;
+                    self.streams[slot].2 = dirty;
                 }
-                Undo::Stream(name, None) => {
-                    self.streams.remove(&name);
-                }
-                Undo::Chunk(key, len, dirty) => {
-                    if let Some(c) = self.chunks.get_mut(&key) {
-                        c.0.truncate(len);
-                        c.1 = dirty;
+                Undo::Piece(stream_id, len) => {
+                    if len == 0 {
+                        self.pieces.remove(&stream_id);
+                    } else if let Some(p) = self.pieces.get_mut(&stream_id) {
+                        p.bytes.truncate(len);
                     }
                 }
             }
@@ -294,44 +297,72 @@ impl<'t> Staging<'t> {
         }
     }
 
-    fn stream(&mut self, name: &str) -> Op<StreamRecord> {
-        if let Some((r, _)) = self.streams.get(name) {
-            return Ok(r.clone());
+    /// The slot of a stream in this commit's staging, loading it on first touch.
+    fn slot(&mut self, name: &str) -> Op<usize> {
+        if let Some(slot) = self.stream_slots.get(name) {
+            return Ok(*slot);
         }
         let rec = load_stream(&self.streams_t, name)
             .map_err(|e| AppendError::Storage(StorageError(e.to_string())))?
             .unwrap_or_default();
-        self.streams.insert(name.to_owned(), (rec.clone(), false));
-        Ok(rec)
+        let slot = self.streams.len();
+        self.streams.push((name.to_owned(), rec, false));
+        self.stream_slots.insert(name.to_owned(), slot);
+        Ok(slot)
     }
 
-    fn put_stream(&mut self, name: &str, mut rec: StreamRecord) -> StreamRecord {
+    fn stream(&mut self, name: &str) -> Op<StreamRecord> {
+        let slot = self.slot(name)?;
+        Ok(self.streams[slot].1.clone())
+    }
+
+    /// Gives a new stream its id (undone with the rest of the writer state on rollback).
+    fn ensure_id(&mut self, rec: &mut StreamRecord) {
         if rec.id == 0 {
             rec.id = self.state.next_stream_id;
             self.state.next_stream_id += 1;
         }
-        let before = self.streams.insert(name.to_owned(), (rec.clone(), true));
-        self.undo.push(Undo::Stream(name.to_owned(), before));
-        rec
     }
 
-    fn chunk(&mut self, key: u128) -> Op<&mut (Vec<u8>, bool)> {
-        if !self.chunks.contains_key(&key) {
-            let bytes = self
-                .index_t
-                .get(key)
-                .map_err(StorageError::from)?
-                .map(|g| g.value().to_vec())
-                .unwrap_or_default();
-            self.chunks.insert(key, (bytes, false));
+    fn put_stream(&mut self, name: &str, mut rec: StreamRecord) -> Op<()> {
+        self.ensure_id(&mut rec);
+        let slot = self.slot(name)?;
+        let entry = &mut self.streams[slot];
+        let before = std::mem::replace(&mut entry.1, rec);
+        let dirty = std::mem::replace(&mut entry.2, true);
+        self.undo.push(Undo::Stream(slot, before, dirty));
+        Ok(())
+    }
+
+    fn entry(&mut self, stream_id: u64, revision: Revision) -> Op<Option<IndexEntry>> {
+        if let Some(p) = self.pieces.get(&stream_id) {
+            if revision >= p.first {
+                return Ok(p.get(revision));
+            }
         }
-        Ok(self.chunks.get_mut(&key).expect("inserted above"))
+        let stored = piece_at(&self.index_t, stream_id, revision).map_err(StorageError::from)?;
+        Ok(stored.and_then(|p| p.get(revision)))
     }
 
-    fn entry(&mut self, stream_id: u64, revision: Revision) -> Op<Option<ChunkEntry>> {
-        let key = chunk_key(stream_id, revision / CHUNK_ENTRIES);
-        let slot = (revision % CHUNK_ENTRIES) as usize;
-        Ok(chunk_entry_at(&self.chunk(key)?.0, slot))
+    /// At least the last [`IDEMPOTENCY_WINDOW_EVENTS`] index entries of a stream, last first.
+    fn recent_entries(&mut self, stream_id: u64, current: Revision) -> Op<Vec<(u64, IndexEntry)>> {
+        let mut out = Vec::new();
+        let mut before = current + 1;
+        if let Some(p) = self.pieces.get(&stream_id) {
+            out.extend(p.rev_entries());
+            before = p.first;
+        }
+        let window_start = (current + 1).saturating_sub(IDEMPOTENCY_WINDOW_EVENTS);
+        if before > window_start {
+            for piece in pieces_before(&self.index_t, stream_id, before).map_err(StorageError::from)? {
+                let piece = piece.map_err(StorageError::from)?;
+                out.extend(piece.rev_entries());
+                if piece.first <= window_start {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Writes one record; returns its position. The caller updates the stream record.
@@ -372,22 +403,16 @@ impl<'t> Staging<'t> {
             self.state.last_recorded = recorded;
         }
         if revision != TOMBSTONE_REVISION {
-            let key = chunk_key(stream_id, revision / CHUNK_ENTRIES);
-            let (bytes, dirty) = self.chunk(key)?;
-            let undo = Undo::Chunk(key, bytes.len(), *dirty);
-            debug_assert_eq!(
-                bytes.len() / CHUNK_ENTRY_BYTES,
-                (revision % CHUNK_ENTRIES) as usize
-            );
-            push_chunk_entry(
-                bytes,
-                ChunkEntry {
-                    position,
-                    event_id: *event.id.as_bytes(),
-                },
-            );
-            *dirty = true;
-            self.undo.push(undo);
+            let piece = self.pieces.entry(stream_id).or_insert_with(|| Piece {
+                first: revision,
+                bytes: Vec::new(),
+            });
+            debug_assert_eq!(piece.first + piece.len(), revision);
+            self.undo.push(Undo::Piece(stream_id, piece.bytes.len()));
+            piece.push(IndexEntry {
+                position,
+                event_id: *event.id.as_bytes(),
+            });
         }
         Ok(position)
     }
@@ -441,7 +466,8 @@ impl<'t> Staging<'t> {
                 position: None,
             });
         }
-        let mut rec = self.put_stream(stream, rec);
+        let mut rec = rec;
+        self.ensure_id(&mut rec);
         let first = current.map_or(0, |c| c + 1);
         let mut position = 0;
         for (i, event) in events.iter().enumerate() {
@@ -453,7 +479,7 @@ impl<'t> Staging<'t> {
             rec.truncate_before = Some(first);
         }
         let metadata = rec.metadata.clone();
-        self.put_stream(stream, rec);
+        self.put_stream(stream, rec)?;
         if let (Some(target), Some(meta)) = (meta_target, new_meta) {
             self.apply_metadata(target, meta)?;
         }
@@ -482,7 +508,7 @@ impl<'t> Staging<'t> {
         let mut rec = self.stream(target)?;
         rec.truncate_before = meta.truncate_before;
         rec.metadata = Some(meta.data);
-        self.put_stream(target, rec);
+        self.put_stream(target, rec)?;
         Ok(())
     }
 
@@ -530,8 +556,8 @@ impl<'t> Staging<'t> {
         }))
     }
 
-    /// `Any`/`StreamExists` retries: the first id is looked for among the stream's last one
-    /// or two index chunks; found, the rest must follow it exactly.
+    /// `Any`/`StreamExists` retries: the first id is looked for among the stream's last
+    /// [`IDEMPOTENCY_WINDOW_EVENTS`] or more events; found, the rest must follow it exactly.
     fn retry_in_window(
         &mut self,
         rec: &StreamRecord,
@@ -541,17 +567,11 @@ impl<'t> Staging<'t> {
         let (Some(first), Some(current)) = (events.first(), rec.last_revision) else {
             return Ok(None);
         };
-        let last_chunk = current / CHUNK_ENTRIES;
-        let mut found = None;
-        for chunk in last_chunk.saturating_sub(1)..=last_chunk {
-            let bytes = &self.chunk(chunk_key(rec.id, chunk))?.0;
-            if let Some(slot) =
-                chunk_entries(bytes).position(|e| &e.event_id == first.id.as_bytes())
-            {
-                found = Some(chunk * CHUNK_ENTRIES + slot as u64);
-                break;
-            }
-        }
+        let found = self
+            .recent_entries(rec.id, current)?
+            .into_iter()
+            .find(|(_, e)| &e.event_id == first.id.as_bytes())
+            .map(|(revision, _)| revision);
         let Some(start) = found else { return Ok(None) };
         match self.match_ids(rec, start, current, events)? {
             Some(done) => Ok(Some(done)),
@@ -612,11 +632,12 @@ impl<'t> Staging<'t> {
                 actual: CurrentRevision::from_option(rec.last_revision),
             });
         }
-        let mut rec = self.put_stream(stream, rec);
+        let mut rec = rec;
+        self.ensure_id(&mut rec);
         let event = tombstone_event(EventId::new_random());
         let position = self.write(stream, rec.id, TOMBSTONE_REVISION, &event, self.now)?;
         rec.tombstone_position = Some(position);
-        self.put_stream(stream, rec);
+        self.put_stream(stream, rec)?;
         Ok(position)
     }
 
@@ -648,10 +669,11 @@ impl<'t> Staging<'t> {
             if rec.is_tombstoned() {
                 return Ok(false);
             }
-            let mut rec = self.put_stream(&r.stream, rec);
+            let mut rec = rec;
+            self.ensure_id(&mut rec);
             let position = self.write(&r.stream, rec.id, TOMBSTONE_REVISION, &r.event, recorded)?;
             rec.tombstone_position = Some(position);
-            self.put_stream(&r.stream, rec);
+            self.put_stream(&r.stream, rec)?;
             return Ok(true);
         }
         if rec.is_tombstoned() {
@@ -677,10 +699,11 @@ impl<'t> Staging<'t> {
                 .map(|m| (t, m)),
             None => None,
         };
-        let mut rec = self.put_stream(&r.stream, rec);
+        let mut rec = rec;
+        self.ensure_id(&mut rec);
         self.write(&r.stream, rec.id, r.revision, &r.event, recorded)?;
         rec.last_revision = Some(r.revision);
-        self.put_stream(&r.stream, rec);
+        self.put_stream(&r.stream, rec)?;
         if let Some((target, meta)) = new_meta {
             self.apply_metadata(target, meta)?;
         }
@@ -697,12 +720,13 @@ impl<'t> Staging<'t> {
         for (first, bytes) in &segments {
             log.insert(first, bytes.as_slice())?;
         }
-        for (key, (bytes, dirty)) in &self.chunks {
-            if *dirty {
-                self.index_t.insert(key, bytes.as_slice())?;
+        for (stream_id, piece) in &self.pieces {
+            if !piece.bytes.is_empty() {
+                self.index_t
+                    .insert(piece_key(*stream_id, piece.first), piece.bytes.as_slice())?;
             }
         }
-        for (name, (rec, dirty)) in &self.streams {
+        for (name, rec, dirty) in &self.streams {
             if *dirty {
                 self.streams_t
                     .insert(name.as_str(), rec.encode().as_slice())?;
