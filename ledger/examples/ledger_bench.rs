@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 const STREAMS: u64 = 10_000;
 const EVENT_BYTES: usize = 300;
-const IMPORT_BATCH: usize = 50_000;
+const IMPORT_BATCH: usize = 100_000;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -51,6 +51,12 @@ struct Row(&'static str, String, String, String);
 
 fn main() {
     let n = env_u64("BENCH_EVENTS", 1_000_000);
+    if std::env::var("ONLY_CONC").is_ok() {
+        let dir = tempfile::tempdir_in(".").unwrap();
+        let (d, n) = concurrent(dir.path(), 64, 400);
+        println!("64 appenders: {:.0}/s", rate(n, d));
+        return;
+    }
     let dir = match std::env::var("BENCH_DIR") {
         Ok(d) => tempfile::tempdir_in(d).unwrap(),
         Err(_) => tempfile::tempdir_in(".").unwrap(),
@@ -149,6 +155,7 @@ fn main() {
     ));
 
     // 4. One appender, one event per durable append: latency against one fsync.
+    if std::env::var("ONLY_CONC").is_ok() { return; }
     let (p50, p99) = single_latency(dir.path(), 1000);
     let fsync = fsync_p50(dir.path(), 300);
     rows.push(Row(
@@ -235,7 +242,11 @@ fn sqlite_scan(dir: &std::path::Path, n: u64) -> Duration {
 }
 
 fn concurrent(dir: &std::path::Path, tasks: u64, per_task: u64) -> (Duration, u64) {
-    let l = Ledger::open(dir.join("conc.redb"), Options::default()).unwrap();
+    let mut options = Options::default();
+    if let Ok(mb) = std::env::var("CKPT_MB") {
+        options.limits.wal_checkpoint_bytes = mb.parse::<u64>().unwrap() << 20;
+    }
+    let l = Ledger::open(dir.join("conc.redb"), options).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -24,6 +24,7 @@ pub mod subscribe;
 mod tables;
 mod validate;
 pub mod verify;
+mod wal;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -27,6 +27,12 @@ pub struct Limits {
     pub subscription_buffer_events: usize,
     /// Events in one page of a read.
     pub read_page_events: usize,
+    /// Write-ahead log size at which the next commit is a checkpoint (a durable redb commit
+    /// after which the log is emptied).
+    pub wal_checkpoint_bytes: u64,
+    /// A commit writing at least this many bytes goes straight to a durable redb commit
+    /// instead of through the write-ahead log.
+    pub wal_direct_commit_bytes: u64,
 }
 
 pub const MIB: usize = 1024 * 1024;
@@ -46,6 +52,8 @@ impl Default for Limits {
             write_queue_requests_max: 8192,
             subscription_buffer_events: 1024,
             read_page_events: 512,
+            wal_checkpoint_bytes: 64 * MIB as u64,
+            wal_direct_commit_bytes: 8 * MIB as u64,
         }
     }
 }

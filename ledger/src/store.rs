@@ -77,7 +77,7 @@ impl Ledger {
                 supported: LEDGER_FORMAT,
             });
         }
-        let state = recover_state(&db).map_err(|(position, reason)| {
+        let mut state = recover_state(&db).map_err(|(position, reason)| {
             // Name the first damaged record, not wherever recovery happened to stumble.
             let first = crate::verify::walk(&db, 0, None, &mut |_, _| {})
                 .ok()
@@ -98,7 +98,22 @@ impl Ledger {
             head,
             writer: Mutex::new(None),
         });
-        let handle = writer::spawn(Arc::downgrade(&inner), state);
+        let wal_path = crate::wal::path_for(&inner.path);
+        let (mut wal, frames) =
+            crate::wal::Wal::open(wal_path.clone()).map_err(|d| OpenError::Damaged {
+                path: wal_path.display().to_string(),
+                position: state.head + 1,
+                reason: format!("write-ahead log at byte {}: {}", d.offset, d.reason),
+            })?;
+        writer::replay(&inner, &mut state, frames, &mut wal).map_err(|(position, reason)| {
+            OpenError::Damaged {
+                path: wal_path.display().to_string(),
+                position,
+                reason,
+            }
+        })?;
+        inner.head.send_replace(state.head);
+        let handle = writer::spawn(Arc::downgrade(&inner), state, wal);
         *inner.writer.lock().expect("writer lock") = Some(handle);
         Ok(Ledger { inner })
     }

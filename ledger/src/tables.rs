@@ -28,6 +28,9 @@ pub const LEDGER_FORMAT: u32 = 1;
 /// survives restarts).
 pub const IDEMPOTENCY_WINDOW_EVENTS: u64 = 128;
 pub const INDEX_ENTRY_BYTES: usize = 24;
+/// A commit that adds to a stream whose last piece is shorter than this extends that piece
+/// instead of starting a new one, so streams written one event at a time keep few pieces.
+pub const PIECE_MERGE_ENTRIES: u64 = 32;
 
 /// Merkle levels stored: 4, 8, 12, ... (level 0 comes from the log, the rest is recomputed).
 pub const STORED_LEVEL_STEP: u32 = 4;

@@ -8,7 +8,8 @@ use crate::record::{RecordBody, SegmentMark, SegmentWriter};
 use crate::store::{load_stream, Inner, Ledger};
 use crate::stream_meta;
 use crate::tables::*;
-use redb::{Table, WriteTransaction};
+use crate::wal::Wal;
+use redb::{Durability, Table, WriteTransaction};
 use foldhash::HashMap;
 use std::sync::Weak;
 use std::thread::{JoinHandle, ThreadId};
@@ -98,14 +99,14 @@ impl Handle {
     }
 }
 
-pub(crate) fn spawn(inner: Weak<Inner>, state: WriterState) -> Handle {
+pub(crate) fn spawn(inner: Weak<Inner>, state: WriterState, wal: Wal) -> Handle {
     let capacity = inner
         .upgrade()
         .map_or(1, |i| i.limits.write_queue_requests_max.max(1));
     let (tx, rx) = mpsc::channel(capacity);
     let thread = std::thread::Builder::new()
         .name("lifeline-writer".into())
-        .spawn(move || run(inner, rx, state))
+        .spawn(move || run(inner, rx, state, wal))
         .expect("spawning the writer thread");
     let thread_id = thread.thread().id();
     Handle {
@@ -115,9 +116,10 @@ pub(crate) fn spawn(inner: Weak<Inner>, state: WriterState) -> Handle {
     }
 }
 
-fn run(weak: Weak<Inner>, mut rx: mpsc::Receiver<Request>, mut state: WriterState) {
+fn run(weak: Weak<Inner>, mut rx: mpsc::Receiver<Request>, mut state: WriterState, mut wal: Wal) {
+    let mut broken: Option<String> = None;
     while let Some(first) = rx.blocking_recv() {
-        let Some(inner) = weak.upgrade() else { return };
+        let Some(inner) = weak.upgrade() else { break };
         let mut bytes = first.op.bytes();
         let mut batch = vec![first];
         while batch.len() < inner.limits.commit_requests_max
@@ -131,13 +133,46 @@ fn run(weak: Weak<Inner>, mut rx: mpsc::Receiver<Request>, mut state: WriterStat
                 Err(_) => break,
             }
         }
-        commit_batch(&inner, &mut state, batch);
+        if let Some(why) = &broken {
+            for r in batch {
+                let _ = r.reply.send(Err(AppendError::Storage(StorageError(why.clone()))));
+            }
+            continue;
+        }
+        if let Err(why) = commit_batch(&inner, &mut state, batch, &mut wal) {
+            broken = Some(why);
+        }
+    }
+    if let Some(inner) = weak.upgrade() {
+        let _ = checkpoint(&inner, &mut wal);
     }
 }
 
-fn commit_batch(inner: &Inner, state: &mut WriterState, batch: Vec<Request>) {
-    let (ops, replies): (Vec<WriteOp>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
-    match try_commit(inner, state, ops) {
+/// Makes everything committed so far durable in redb, and empties the write-ahead log.
+pub(crate) fn checkpoint(inner: &Inner, wal: &mut Wal) -> Result<(), StorageError> {
+    if wal.len() == 0 {
+        return Ok(());
+    }
+    let mut txn = inner.db.begin_write()?;
+    txn.set_two_phase_commit(true);
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| StorageError(e.to_string()))?;
+    txn.commit()?;
+    wal.truncate_to(0)
+        .map_err(|e| StorageError(format!("{}: {e}", wal.path().display())))
+}
+
+/// Commits one batch and answers its requests. `Err` when the writer can no longer go on
+/// safely (a commit failed and its write-ahead frame could not be taken back).
+fn commit_batch(
+    inner: &Inner,
+    state: &mut WriterState,
+    batch: Vec<Request>,
+    wal: &mut Wal,
+) -> Result<(), String> {
+    let (ops, replies): (Vec<WriteOp>, Vec<_>) =
+        batch.into_iter().map(|r| (r.op, r.reply)).unzip();
+    match try_commit(inner, state, ops, wal, false) {
         Ok((new_state, results)) => {
             let moved = new_state.head != state.head;
             *state = new_state;
@@ -147,10 +182,19 @@ fn commit_batch(inner: &Inner, state: &mut WriterState, batch: Vec<Request>) {
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
+            Ok(())
         }
-        Err(e) => {
+        Err(Failure { error, fatal }) => {
             for reply in replies {
-                let _ = reply.send(Err(AppendError::Storage(StorageError(e.0.clone()))));
+                let _ = reply.send(Err(AppendError::Storage(StorageError(error.0.clone()))));
+            }
+            match fatal {
+                false => Ok(()),
+                true => Err(format!(
+                    "the writer stopped after a storage failure it could not undo ({}); reopen \
+                     the ledger",
+                    error.0
+                )),
             }
         }
     }
@@ -158,24 +202,67 @@ fn commit_batch(inner: &Inner, state: &mut WriterState, batch: Vec<Request>) {
 
 type Results = Vec<Result<Outcome, AppendError>>;
 
-fn try_commit(
+pub(crate) struct Failure {
+    pub error: StorageError,
+    /// The write-ahead log may hold a frame of this failed commit.
+    pub fatal: bool,
+}
+
+impl<E: Into<StorageError>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            error: e.into(),
+            fatal: false,
+        }
+    }
+}
+
+/// Stages and commits `ops`. Small commits are made durable by the write-ahead log; large
+/// ones (and `durable`) by a checkpoint.
+pub(crate) fn try_commit(
     inner: &Inner,
     state: &WriterState,
     ops: Vec<WriteOp>,
-) -> Result<(WriterState, Results), StorageError> {
+    wal: &mut Wal,
+    durable: bool,
+) -> Result<(WriterState, Results), Failure> {
     let mut txn = inner.db.begin_write()?;
     txn.set_two_phase_commit(true);
     let now = inner.clock.now().0.max(state.last_recorded);
-    let (new_state, results, wrote) = {
+    let (new_state, results, segments) = {
         let mut st = Staging::new(&txn, &inner.limits, state.clone(), now)?;
         let results: Results = ops.into_iter().map(|op| st.apply(op)).collect();
-        let wrote = st.flush(&txn)?;
-        (st.state, results, wrote)
+        let segments = st.flush(&txn)?;
+        (st.state, results, segments)
     };
-    if wrote {
-        txn.commit()?;
-    } else {
+    if segments.is_empty() {
         txn.abort()?;
+        return Ok((new_state, results));
+    }
+    let bytes: u64 = segments.iter().map(|(_, s)| s.len() as u64).sum();
+    let limits = &inner.limits;
+    if durable
+        || bytes >= limits.wal_direct_commit_bytes
+        || wal.len() + bytes > limits.wal_checkpoint_bytes
+    {
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| StorageError(e.to_string()))?;
+        txn.commit()?;
+        // Everything is in redb now; a log not emptied only holds frames replay passes over.
+        let _ = wal.truncate_to(0);
+        return Ok((new_state, results));
+    }
+    let mark = wal
+        .append(&segments)
+        .map_err(|e| StorageError(format!("{}: {e}", wal.path().display())))?;
+    txn.set_durability(Durability::None)
+        .map_err(|e| StorageError(e.to_string()))?;
+    if let Err(e) = txn.commit() {
+        let fatal = wal.truncate_to(mark).is_err();
+        return Err(Failure {
+            error: e.into(),
+            fatal,
+        });
     }
     Ok((new_state, results))
 }
@@ -189,8 +276,9 @@ struct Staging<'t> {
     /// Streams touched by this commit: name, record, written since loaded.
     streams: Vec<(String, StreamRecord, bool)>,
     stream_slots: HashMap<String, usize>,
-    /// Index pieces this commit writes: stream id → its new revisions.
-    pieces: HashMap<u64, Piece>,
+    /// Index pieces this commit writes: stream id → the piece and its stored length in bytes
+    /// (non-zero when the commit extends the stream's last stored piece).
+    pieces: HashMap<u64, (Piece, usize)>,
     segments: SegmentWriter,
     merkle_nodes: Vec<(u64, Hash)>,
     times: Vec<(i64, Position)>,
@@ -266,7 +354,7 @@ impl<'t> Staging<'t> {
                 Undo::Piece(stream_id, len) => {
                     if len == 0 {
                         self.pieces.remove(&stream_id);
-                    } else if let Some(p) = self.pieces.get_mut(&stream_id) {
+                    } else if let Some((p, _)) = self.pieces.get_mut(&stream_id) {
                         p.bytes.truncate(len);
                     }
                 }
@@ -335,7 +423,7 @@ impl<'t> Staging<'t> {
     }
 
     fn entry(&mut self, stream_id: u64, revision: Revision) -> Op<Option<IndexEntry>> {
-        if let Some(p) = self.pieces.get(&stream_id) {
+        if let Some((p, _)) = self.pieces.get(&stream_id) {
             if revision >= p.first {
                 return Ok(p.get(revision));
             }
@@ -344,11 +432,28 @@ impl<'t> Staging<'t> {
         Ok(stored.and_then(|p| p.get(revision)))
     }
 
+    /// The piece a commit's first write to a stream goes into: the stream's last stored piece
+    /// when it is short and ends just before `revision`, else a new one.
+    fn last_short_piece(&mut self, stream_id: u64, revision: Revision) -> Op<Piece> {
+        if let Some(before) = revision.checked_sub(1) {
+            let last = piece_at(&self.index_t, stream_id, before).map_err(StorageError::from)?;
+            if let Some(p) = last.filter(|p| p.len() < PIECE_MERGE_ENTRIES) {
+                if p.first + p.len() == revision {
+                    return Ok(p);
+                }
+            }
+        }
+        Ok(Piece {
+            first: revision,
+            bytes: Vec::new(),
+        })
+    }
+
     /// At least the last [`IDEMPOTENCY_WINDOW_EVENTS`] index entries of a stream, last first.
     fn recent_entries(&mut self, stream_id: u64, current: Revision) -> Op<Vec<(u64, IndexEntry)>> {
         let mut out = Vec::new();
         let mut before = current + 1;
-        if let Some(p) = self.pieces.get(&stream_id) {
+        if let Some((p, _)) = self.pieces.get(&stream_id) {
             out.extend(p.rev_entries());
             before = p.first;
         }
@@ -403,10 +508,12 @@ impl<'t> Staging<'t> {
             self.state.last_recorded = recorded;
         }
         if revision != TOMBSTONE_REVISION {
-            let piece = self.pieces.entry(stream_id).or_insert_with(|| Piece {
-                first: revision,
-                bytes: Vec::new(),
-            });
+            if !self.pieces.contains_key(&stream_id) {
+                let piece = self.last_short_piece(stream_id, revision)?;
+                let stored = piece.bytes.len();
+                self.pieces.insert(stream_id, (piece, stored));
+            }
+            let (piece, _) = self.pieces.get_mut(&stream_id).expect("inserted above");
             debug_assert_eq!(piece.first + piece.len(), revision);
             self.undo.push(Undo::Piece(stream_id, piece.bytes.len()));
             piece.push(IndexEntry {
@@ -710,18 +817,18 @@ impl<'t> Staging<'t> {
         Ok(true)
     }
 
-    /// Writes everything staged. Returns whether anything was written.
-    fn flush(&mut self, txn: &WriteTransaction) -> Result<bool, StorageError> {
+    /// Writes everything staged; returns the segments written (none: nothing was written).
+    fn flush(&mut self, txn: &WriteTransaction) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
         let segments = std::mem::take(&mut self.segments).finish();
         if segments.is_empty() {
-            return Ok(false);
+            return Ok(segments);
         }
         let mut log = txn.open_table(LOG)?;
         for (first, bytes) in &segments {
             log.insert(first, bytes.as_slice())?;
         }
-        for (stream_id, piece) in &self.pieces {
-            if !piece.bytes.is_empty() {
+        for (stream_id, (piece, stored)) in &self.pieces {
+            if piece.bytes.len() > *stored {
                 self.index_t
                     .insert(piece_key(*stream_id, piece.first), piece.bytes.as_slice())?;
             }
@@ -747,7 +854,7 @@ impl<'t> Staging<'t> {
                 self.state.next_stream_id.to_le_bytes().as_slice(),
             )?;
         }
-        Ok(true)
+        Ok(segments)
     }
 }
 
@@ -901,4 +1008,70 @@ fn deleted(o: Outcome) -> Result<Position, AppendError> {
         Outcome::Deleted(p) => Ok(p),
         _ => unreachable!("a delete answers with a position"),
     }
+}
+
+/// Writes the write-ahead log's records past `state.head` into redb with a durable commit,
+/// checking they come out with the very hashes they had; then empties the log.
+pub(crate) fn replay(
+    inner: &Inner,
+    state: &mut WriterState,
+    frames: Vec<crate::wal::Frame>,
+    wal: &mut Wal,
+) -> Result<u64, (Position, String)> {
+    let mut records = Vec::new();
+    let mut expected_hash = None;
+    let mut next = state.head + 1;
+    for (first, seg) in frames.into_iter().flatten() {
+        if first < next {
+            continue; // already in redb
+        }
+        if first != next {
+            return Err((next, format!("the write-ahead log jumps to position {first}")));
+        }
+        for (i, raw) in crate::record::segment_records(first, &seg).enumerate() {
+            let raw = raw?;
+            let position = first + i as u64;
+            let body = crate::record::decode_body(raw.body).map_err(|r| (position, r))?;
+            records.push(ImportRecord {
+                stream: body.stream.to_owned(),
+                revision: body.revision,
+                recorded: Timestamp(body.recorded_ns),
+                event: ProposedEvent {
+                    id: EventId::from_bytes(body.event_id),
+                    event_type: body.event_type.to_owned(),
+                    content_type: if body.is_json == 1 {
+                        ContentType::Json
+                    } else {
+                        ContentType::Binary
+                    },
+                    data: body.data.to_vec(),
+                    metadata: body.metadata.to_vec(),
+                    occurred: Some(Timestamp(body.occurred_ns)),
+                },
+            });
+            expected_hash = Some((position, raw.hash));
+            next = position + 1;
+        }
+    }
+    let Some((last, hash)) = expected_hash else {
+        checkpoint(inner, wal).map_err(|e| (state.head, e.0))?;
+        return Ok(0);
+    };
+    let n = records.len() as u64;
+    let (new_state, mut results) =
+        try_commit(inner, state, vec![WriteOp::Import(records)], wal, true)
+            .map_err(|f| (state.head + 1, f.error.0))?;
+    match results.pop() {
+        Some(Ok(Outcome::Imported(s))) if s.written == n => {}
+        Some(Err(e)) => return Err((state.head + 1, format!("replaying the write-ahead log: {e}"))),
+        _ => return Err((state.head + 1, "replaying the write-ahead log wrote too little".into())),
+    }
+    if new_state.head != last || new_state.last_hash != hash {
+        return Err((
+            last,
+            "replaying the write-ahead log gave other hashes than it recorded".into(),
+        ));
+    }
+    *state = new_state;
+    Ok(n)
 }

@@ -391,3 +391,25 @@ fn import_writes_exactly_and_is_resumable() {
     ));
     assert_eq!(dst.head(), head);
 }
+
+#[test]
+fn any_retry_is_recognised_within_the_window_and_appends_beyond_it() {
+    let (_d, l, _c) = open();
+    for i in 0..200u128 {
+        l.append_blocking("w", ExpectedRevision::Any, vec![ev_id(1000 + i)])
+            .unwrap();
+    }
+    // revision 100 is among the last 128 events: a retry, nothing written
+    let r = l
+        .append_blocking("w", ExpectedRevision::Any, vec![ev_id(1100), ev_id(1101)])
+        .unwrap();
+    assert_eq!(r.revision, CurrentRevision::Current(101));
+    assert_eq!(l.head(), 200);
+    // revision 10 is older than the window: KurrentDB appends it again, and so do we
+    let r = l
+        .append_blocking("w", ExpectedRevision::Any, vec![ev_id(1010)])
+        .unwrap();
+    assert_eq!(r.revision, CurrentRevision::Current(200));
+    assert_eq!(l.head(), 201);
+    assert!(IDEMPOTENCY_WINDOW_EVENTS >= 128);
+}
