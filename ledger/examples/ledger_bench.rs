@@ -155,7 +155,9 @@ fn main() {
     ));
 
     // 4. One appender, one event per durable append: latency against one fsync.
-    if std::env::var("ONLY_CONC").is_ok() { return; }
+    if std::env::var("ONLY_CONC").is_ok() {
+        return;
+    }
     let (p50, p99) = single_latency(dir.path(), 1000);
     let fsync = fsync_p50(dir.path(), 300);
     rows.push(Row(

@@ -76,11 +76,12 @@ impl Ledger {
             if piece.as_ref().and_then(|p| p.get(revision)).is_none() {
                 piece = piece_at(&index, rec.id, revision).map_err(StorageError::from)?;
             }
-            let entry = piece.as_ref().and_then(|p| p.get(revision)).ok_or(
-                ReadError::Storage(StorageError(format!(
+            let entry = piece
+                .as_ref()
+                .and_then(|p| p.get(revision))
+                .ok_or(ReadError::Storage(StorageError(format!(
                     "stream '{stream}' index has no entry for revision {revision}"
-                ))),
-            )?;
+                ))))?;
             let event = segments.event(entry.position)?;
             if event.stream != stream || event.revision != revision {
                 return Err(ReadError::Corrupt {

@@ -9,8 +9,8 @@ use crate::store::{load_stream, Inner, Ledger};
 use crate::stream_meta;
 use crate::tables::*;
 use crate::wal::Wal;
-use redb::{Durability, Table, WriteTransaction};
 use foldhash::HashMap;
+use redb::{Durability, Table, WriteTransaction};
 use std::sync::Weak;
 use std::thread::{JoinHandle, ThreadId};
 use tokio::sync::{mpsc, oneshot};
@@ -135,7 +135,9 @@ fn run(weak: Weak<Inner>, mut rx: mpsc::Receiver<Request>, mut state: WriterStat
         }
         if let Some(why) = &broken {
             for r in batch {
-                let _ = r.reply.send(Err(AppendError::Storage(StorageError(why.clone()))));
+                let _ = r
+                    .reply
+                    .send(Err(AppendError::Storage(StorageError(why.clone()))));
             }
             continue;
         }
@@ -170,8 +172,7 @@ fn commit_batch(
     batch: Vec<Request>,
     wal: &mut Wal,
 ) -> Result<(), String> {
-    let (ops, replies): (Vec<WriteOp>, Vec<_>) =
-        batch.into_iter().map(|r| (r.op, r.reply)).unzip();
+    let (ops, replies): (Vec<WriteOp>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
     match try_commit(inner, state, ops, wal, false) {
         Ok((new_state, results)) => {
             let moved = new_state.head != state.head;
@@ -459,7 +460,9 @@ impl<'t> Staging<'t> {
         }
         let window_start = (current + 1).saturating_sub(IDEMPOTENCY_WINDOW_EVENTS);
         if before > window_start {
-            for piece in pieces_before(&self.index_t, stream_id, before).map_err(StorageError::from)? {
+            for piece in
+                pieces_before(&self.index_t, stream_id, before).map_err(StorageError::from)?
+            {
                 let piece = piece.map_err(StorageError::from)?;
                 out.extend(piece.rev_entries());
                 if piece.first <= window_start {
@@ -1026,7 +1029,10 @@ pub(crate) fn replay(
             continue; // already in redb
         }
         if first != next {
-            return Err((next, format!("the write-ahead log jumps to position {first}")));
+            return Err((
+                next,
+                format!("the write-ahead log jumps to position {first}"),
+            ));
         }
         for (i, raw) in crate::record::segment_records(first, &seg).enumerate() {
             let raw = raw?;
@@ -1063,8 +1069,18 @@ pub(crate) fn replay(
             .map_err(|f| (state.head + 1, f.error.0))?;
     match results.pop() {
         Some(Ok(Outcome::Imported(s))) if s.written == n => {}
-        Some(Err(e)) => return Err((state.head + 1, format!("replaying the write-ahead log: {e}"))),
-        _ => return Err((state.head + 1, "replaying the write-ahead log wrote too little".into())),
+        Some(Err(e)) => {
+            return Err((
+                state.head + 1,
+                format!("replaying the write-ahead log: {e}"),
+            ))
+        }
+        _ => {
+            return Err((
+                state.head + 1,
+                "replaying the write-ahead log wrote too little".into(),
+            ))
+        }
     }
     if new_state.head != last || new_state.last_hash != hash {
         return Err((
