@@ -27,12 +27,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prove(a) => integrity::prove(&cli.ledger, &a, format),
         Command::VerifyProof(a) => integrity::verify_proof(&a, format),
         Command::Export(a) => transfer::export(&open(&cli.ledger)?, &a),
-        Command::Import(a) => transfer::import(&open(&cli.ledger)?, &a, format),
+        Command::Import(a) => {
+            let options = ledger::Options {
+                cache_bytes: transfer::IMPORT_CACHE_BYTES,
+                ..ledger::Options::default()
+            };
+            transfer::import(&open_with(&cli.ledger, options)?, &a, format)
+        }
     }
 }
 
 /// Opens an existing ledger; a missing file is an error that says how to make one.
 pub fn open(path: &Path) -> anyhow::Result<ledger::Ledger> {
+    open_with(path, ledger::Options::default())
+}
+
+/// [`open`] with options.
+pub fn open_with(path: &Path, options: ledger::Options) -> anyhow::Result<ledger::Ledger> {
     if !path.exists() {
         return Err(exit::with_code(
             exit::NOT_FOUND,
@@ -43,6 +54,5 @@ pub fn open(path: &Path) -> anyhow::Result<ledger::Ledger> {
             ),
         ));
     }
-    ledger::Ledger::open(path, ledger::Options::default())
-        .with_context(|| format!("opening {}", path.display()))
+    ledger::Ledger::open(path, options).with_context(|| format!("opening {}", path.display()))
 }

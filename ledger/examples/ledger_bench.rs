@@ -3,7 +3,8 @@
 //!
 //!     cargo run --release -p ledger --example ledger_bench
 //!
-//! BENCH_EVENTS (default 1000000) sets the bulk size; BENCH_DIR the scratch directory.
+//! BENCH_EVENTS (default 1000000) sets the bulk size, BENCH_REPS (default 5) the repetitions of
+//! the short workloads, BENCH_DIR the scratch directory.
 
 use ledger::*;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 const STREAMS: u64 = 10_000;
 const EVENT_BYTES: usize = 300;
 const IMPORT_BATCH: usize = 100_000;
+const IMPORT_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -51,12 +53,7 @@ struct Row(&'static str, String, String, String);
 
 fn main() {
     let n = env_u64("BENCH_EVENTS", 1_000_000);
-    if std::env::var("ONLY_CONC").is_ok() {
-        let dir = tempfile::tempdir_in(".").unwrap();
-        let (d, n) = concurrent(dir.path(), 64, 400);
-        println!("64 appenders: {:.0}/s", rate(n, d));
-        return;
-    }
+
     let dir = match std::env::var("BENCH_DIR") {
         Ok(d) => tempfile::tempdir_in(d).unwrap(),
         Err(_) => tempfile::tempdir_in(".").unwrap(),
@@ -65,10 +62,14 @@ fn main() {
 
     // 1. Bulk import.
     let rss_before = peak_rss_mb();
-    let l = Ledger::open(dir.path().join("bulk.redb"), Options::default()).unwrap();
+    // Import writes and hardly reads: a small page cache, as `lifeline import` opens it.
+    let bulk_options = Options {
+        cache_bytes: IMPORT_CACHE_BYTES,
+        ..Options::default()
+    };
+    let l = Ledger::open(dir.path().join("bulk.redb"), bulk_options).unwrap();
     let mut next_rev = vec![0u64; STREAMS as usize];
     let t = Instant::now();
-    let mut in_writer = Duration::ZERO;
     let mut batch = Vec::with_capacity(IMPORT_BATCH);
     for i in 0..n {
         let s = i.wrapping_mul(2_654_435_761) % STREAMS;
@@ -88,16 +89,13 @@ fn main() {
             },
         });
         if batch.len() == IMPORT_BATCH {
-            let w = Instant::now();
             l.import_blocking(std::mem::take(&mut batch)).unwrap();
-            in_writer += w.elapsed();
         }
     }
     if !batch.is_empty() {
         l.import_blocking(batch).unwrap();
     }
     let bulk = t.elapsed();
-    eprintln!("bulk: {bulk:?} total, {in_writer:?} waiting on commits");
     let rss = peak_rss_mb() - rss_before;
     let sq_bulk = sqlite_bulk(dir.path(), n);
     rows.push(Row(
@@ -144,22 +142,40 @@ fn main() {
     drop(l);
 
     // 3. 64 concurrent appenders, one event per durable append.
+    // Short workloads run REPS times, interleaved with their baseline; medians are printed.
+    let reps = env_u64("BENCH_REPS", 5);
     let per_task = env_u64("BENCH_APPENDS_PER_TASK", 400);
-    let (conc, conc_n) = concurrent(dir.path(), 64, per_task);
-    let (sq_conc, _) = sqlite_concurrent(dir.path(), 64, per_task / 4);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for r in 0..reps {
+        let sub = dir.path().join(format!("conc-{r}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let (d, n) = concurrent(&sub, 64, per_task);
+        ours.push(rate(n, d));
+        theirs.push(sqlite_concurrent(&sub, 64, per_task / 4).0);
+    }
+    let (conc, sq_conc) = (percentile(ours, 0.5), percentile(theirs, 0.5));
     rows.push(Row(
         "64 appenders, events/s",
-        format!("{:.0}", rate(conc_n, conc)),
-        format!("{:.0}", sq_conc),
-        format!("{:.2}×", rate(conc_n, conc) / sq_conc),
+        format!("{conc:.0}"),
+        format!("{sq_conc:.0}"),
+        format!("{:.2}×", conc / sq_conc),
     ));
 
     // 4. One appender, one event per durable append: latency against one fsync.
-    if std::env::var("ONLY_CONC").is_ok() {
-        return;
+    let (mut p50s, mut p99s, mut fsyncs) = (Vec::new(), Vec::new(), Vec::new());
+    for r in 0..reps {
+        let sub = dir.path().join(format!("single-{r}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let (p50, p99) = single_latency(&sub, 1000);
+        p50s.push(p50);
+        p99s.push(p99);
+        fsyncs.push(fsync_p50(&sub, 300));
     }
-    let (p50, p99) = single_latency(dir.path(), 1000);
-    let fsync = fsync_p50(dir.path(), 300);
+    let (p50, p99, fsync) = (
+        percentile(p50s, 0.5),
+        percentile(p99s, 0.5),
+        percentile(fsyncs, 0.5),
+    );
     rows.push(Row(
         "1 appender, p50 / p99 µs",
         format!("{:.0} / {:.0}", p50, p99),
@@ -167,7 +183,10 @@ fn main() {
         format!("{:.2} fsyncs", p50 / fsync),
     ));
 
-    println!("events: {n} of ~{EVENT_BYTES} bytes over {STREAMS} streams");
+    println!(
+        "bulk: {n} events of ~{EVENT_BYTES} bytes over {STREAMS} streams, once; \
+         the rest: medians of {reps} runs"
+    );
     println!(
         "{:<30} {:>16} {:>16} {:>12}",
         "workload", "ledger", "sqlite", "ratio"
@@ -244,11 +263,7 @@ fn sqlite_scan(dir: &std::path::Path, n: u64) -> Duration {
 }
 
 fn concurrent(dir: &std::path::Path, tasks: u64, per_task: u64) -> (Duration, u64) {
-    let mut options = Options::default();
-    if let Ok(mb) = std::env::var("CKPT_MB") {
-        options.limits.wal_checkpoint_bytes = mb.parse::<u64>().unwrap() << 20;
-    }
-    let l = Ledger::open(dir.join("conc.redb"), options).unwrap();
+    let l = Ledger::open(dir.join("conc.redb"), Options::default()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

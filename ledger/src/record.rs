@@ -10,9 +10,9 @@ use bincode::{BorrowDecode, Encode};
 pub const FORMAT_VERSION: u8 = 1;
 
 /// Records in one segment, at most.
-pub const SEGMENT_RECORDS_MAX: usize = 128;
+pub const SEGMENT_RECORDS_MAX: usize = 1024;
 /// Bytes of one segment before a new one is started (a larger single record gets its own).
-pub const SEGMENT_BYTES_TARGET: usize = 256 * 1024;
+pub const SEGMENT_BYTES_TARGET: usize = 130_560;
 
 /// Bytes of the segment header: version (1) and record count (u32 LE).
 pub const SEGMENT_HEADER_BYTES: usize = 5;
@@ -129,6 +129,8 @@ impl SegmentWriter {
         }
         if self.count == 0 {
             self.first_position = body.position;
+            self.current
+                .reserve(SEGMENT_BYTES_TARGET.max(self.scratch.len() + RECORD_HEADER_BYTES + 5));
             self.current.push(FORMAT_VERSION);
             self.current.extend_from_slice(&0u32.to_le_bytes());
         }
