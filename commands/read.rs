@@ -46,7 +46,10 @@ fn print_table(events: &[RecordedEvent]) {
     }
     let mut t = output::table(&["position", "stream", "rev", "type", "recorded", "data"]);
     for e in events {
-        let data = String::from_utf8_lossy(&e.data);
+        let data = match (e.content_type, std::str::from_utf8(&e.data)) {
+            (ledger::ContentType::Json, Ok(text)) => text.to_owned(),
+            _ => format!("({} bytes, binary)", e.data.len()),
+        };
         t.add_row(vec![
             e.position.to_string(),
             e.stream.clone(),

@@ -1,0 +1,209 @@
+//! The `lifeline` binary end to end: outputs, exit codes, and that bad input changes nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn lifeline(ledger: &Path, args: &[&str]) -> Run {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+        .arg("--ledger")
+        .arg(ledger)
+        .args(args)
+        .env_remove("LIFELINE_LEDGER")
+        .output()
+        .expect("run lifeline");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(ledger: &Path, args: &[&str]) -> String {
+    let r = lifeline(ledger, args);
+    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    r.stdout
+}
+
+fn scratch() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.redb");
+    ok(&path, &["init"]);
+    (dir, path)
+}
+
+fn head(ledger: &Path) -> u64 {
+    let out = ok(ledger, &["checkpoint", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["size"].as_u64().unwrap()
+}
+
+const FIXTURE: &str = "tests/fixtures/events.jsonl";
+
+#[test]
+fn append_then_read_as_json_lines() {
+    let (_d, l) = scratch();
+    let out = ok(
+        &l,
+        &[
+            "append", "--stream", "community-1", "--type", "CommunityCreated",
+            "--expected", "no-stream", "--data", r#"{"name":"Sales"}"#, "--format", "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["position"], 1);
+    let out = ok(&l, &["read", "community-1", "--format", "json"]);
+    let e: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    for field in ["stream", "revision", "position", "id", "type", "data", "recorded", "occurred"] {
+        assert!(e.get(field).is_some(), "{field} missing from {e}");
+    }
+    assert_eq!(e["data"]["name"], "Sales");
+    assert_eq!(e["revision"], 0);
+}
+
+#[test]
+fn exit_codes_say_what_went_wrong() {
+    let (_d, l) = scratch();
+    ok(&l, &["append", "--stream", "s", "--type", "A", "--data", "{}"]);
+    let r = lifeline(&l, &["append", "--stream", "s", "--type", "A", "--data", "{}", "--expected", "7"]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("expected 7, actual 0"), "{}", r.stderr);
+    let r = lifeline(&l, &["append", "--stream", "s", "--type", "A", "--data", "{not json"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--data is not valid JSON"), "{}", r.stderr);
+    let r = lifeline(&l, &["read", "nope"]);
+    assert_eq!(r.code, 5);
+    let missing = l.with_file_name("missing.redb");
+    let r = lifeline(&missing, &["read", "s"]);
+    assert_eq!(r.code, 5);
+    assert!(r.stderr.contains("lifeline init"), "{}", r.stderr);
+    assert!(!missing.exists(), "reading must not create a ledger");
+    let r = lifeline(&l, &["read"]);
+    assert_eq!(r.code, 2, "usage error");
+    assert_eq!(head(&l), 1);
+}
+
+#[test]
+fn export_import_round_trip_keeps_the_root_and_bad_files_import_nothing() {
+    let (d, a) = scratch();
+    ok(&a, &["import", FIXTURE]);
+    let export = d.path().join("out.jsonl");
+    ok(&a, &["export", "--out", export.to_str().unwrap()]);
+    let b = d.path().join("b.redb");
+    ok(&b, &["init"]);
+    ok(&b, &["import", export.to_str().unwrap()]);
+    assert_eq!(
+        ok(&a, &["checkpoint", "--format", "json"]),
+        ok(&b, &["checkpoint", "--format", "json"])
+    );
+    // importing the same file again finds everything there
+    let again = ok(&b, &["import", export.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(v["written"], 0);
+    // a file with a bad line imports nothing, and says where
+    let text = std::fs::read_to_string(&export).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let bad = d.path().join("bad.jsonl");
+    lines.insert(3, r#"{"stream":"x","revision":0,"id":"not-a-uuid","type":"T"}"#);
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let c = d.path().join("c.redb");
+    ok(&c, &["init"]);
+    let r = lifeline(&c, &["import", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("bad.jsonl line 4"), "{}", r.stderr);
+    assert!(r.stderr.contains("nothing was imported"), "{}", r.stderr);
+    assert_eq!(head(&c), 0);
+    // revisions that skip ahead are refused the same way
+    let gap = d.path().join("gap.jsonl");
+    std::fs::write(
+        &gap,
+        r#"{"stream":"g","revision":0,"id":"00000000-0000-0000-0000-000000000001","type":"T"}
+{"stream":"g","revision":2,"id":"00000000-0000-0000-0000-000000000002","type":"T"}
+"#,
+    )
+    .unwrap();
+    let r = lifeline(&c, &["import", gap.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("line 2") && r.stderr.contains("next is 1"), "{}", r.stderr);
+    assert_eq!(head(&c), 0);
+}
+
+#[test]
+fn verify_names_the_damaged_position_with_exit_4() {
+    let (_d, l) = scratch();
+    ok(&l, &["import", FIXTURE]);
+    assert!(ok(&l, &["verify"]).contains("intact"));
+    {
+        use redb::ReadableDatabase;
+        let db = redb::Database::open(&l).unwrap();
+        let (key, mut bytes) = {
+            let txn = db.begin_read().unwrap();
+            let t = txn.open_table(ledger::raw::LOG).unwrap();
+            let (k, v) = redb::ReadableTable::first(&t).unwrap().unwrap();
+            (k.value(), v.value().to_vec())
+        };
+        let n = bytes.len();
+        bytes[n - 3] ^= 0x20; // inside the data of the segment's last record
+        let txn = db.begin_write().unwrap();
+        txn.open_table(ledger::raw::LOG)
+            .unwrap()
+            .insert(key, bytes.as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let r = lifeline(&l, &["verify"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("verification failed at position"), "{}", r.stderr);
+}
+
+#[test]
+fn proofs_check_against_a_checkpoint_file() {
+    let (d, l) = scratch();
+    ok(&l, &["import", FIXTURE]);
+    let cp = d.path().join("cp.json");
+    std::fs::write(&cp, ok(&l, &["checkpoint", "--format", "json"])).unwrap();
+    let proof = d.path().join("p.json");
+    std::fs::write(&proof, ok(&l, &["prove", "3"])).unwrap();
+    let out = ok(&l, &["verify-proof", proof.to_str().unwrap(), "--checkpoint", cp.to_str().unwrap()]);
+    assert!(out.contains("is at position 3"), "{out}");
+    // the same proof with one hex digit of its path changed is rejected
+    let mut p: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&proof).unwrap()).unwrap();
+    let first = p["proof"]["path"][0].as_str().unwrap().to_owned();
+    let flipped = format!("{}{}", if first.starts_with('0') { '1' } else { '0' }, &first[1..]);
+    p["proof"]["path"][0] = serde_json::Value::String(flipped);
+    let bad = d.path().join("bad.json");
+    std::fs::write(&bad, p.to_string()).unwrap();
+    let r = lifeline(&l, &["verify-proof", bad.to_str().unwrap(), "--checkpoint", cp.to_str().unwrap()]);
+    assert_eq!(r.code, 4);
+    // consistency: the log extends its first 2 events
+    let old = d.path().join("old.json");
+    std::fs::write(&old, ok(&l, &["checkpoint", "--size", "2", "--format", "json"])).unwrap();
+    ok(&l, &["verify", "--checkpoint", old.to_str().unwrap()]);
+    let cproof = d.path().join("c.json");
+    std::fs::write(&cproof, ok(&l, &["prove", "--consistency", "2"])).unwrap();
+    let out = ok(
+        &l,
+        &["verify-proof", cproof.to_str().unwrap(), "--checkpoint", cp.to_str().unwrap(),
+          "--old-checkpoint", old.to_str().unwrap()],
+    );
+    assert!(out.contains("extends the log of 2 events"), "{out}");
+}
+
+#[test]
+fn read_table_renders_as_expected() {
+    let (_d, l) = scratch();
+    ok(&l, &["import", FIXTURE]);
+    let got = ok(&l, &["read", "$all"]);
+    let path = Path::new("tests/expected/read_all_table.txt");
+    if std::env::var_os("LIFELINE_BLESS").is_some() {
+        std::fs::write(path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(path).unwrap();
+    assert_eq!(got, want, "rerun with LIFELINE_BLESS=1 to accept a deliberate change");
+}
