@@ -3,6 +3,7 @@
 use crate::cli::{CheckpointArgs, Format, ProveArgs, VerifyArgs, VerifyProofArgs};
 use crate::exit::{with_code, INTEGRITY};
 use anyhow::Context;
+use ledger::hex32::encode as hex;
 use ledger::{Checkpoint, ConsistencyProof, InclusionProof, Ledger};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -93,10 +94,6 @@ pub fn verify(path: &Path, a: &VerifyArgs, format: Format) -> anyhow::Result<()>
         }
     }
     Ok(())
-}
-
-pub fn hex(h: &[u8; 32]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn checkpoint(l: &Ledger, a: &CheckpointArgs, format: Format) -> anyhow::Result<()> {

@@ -69,15 +69,11 @@ pub fn write_event(out: &mut impl std::io::Write, e: &RecordedEvent) -> anyhow::
             .then(|| b64.encode(&e.metadata)),
         recorded: Some(crate::time_fmt::format(e.recorded)),
         occurred: Some(crate::time_fmt::format(e.occurred)),
-        hash: Some(hex_of(&e.hash)),
+        hash: Some(ledger::hex32::encode(&e.hash)),
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")?;
     Ok(())
-}
-
-fn hex_of(h: &[u8; 32]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses one line into the record an import writes. `now` is the recorded time of lines

@@ -51,15 +51,26 @@ fn append_then_read_as_json_lines() {
     let out = ok(
         &l,
         &[
-            "append", "--stream", "community-1", "--type", "CommunityCreated",
-            "--expected", "no-stream", "--data", r#"{"name":"Sales"}"#, "--format", "json",
+            "append",
+            "--stream",
+            "community-1",
+            "--type",
+            "CommunityCreated",
+            "--expected",
+            "no-stream",
+            "--data",
+            r#"{"name":"Sales"}"#,
+            "--format",
+            "json",
         ],
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["position"], 1);
     let out = ok(&l, &["read", "community-1", "--format", "json"]);
     let e: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
-    for field in ["stream", "revision", "position", "id", "type", "data", "recorded", "occurred"] {
+    for field in [
+        "stream", "revision", "position", "id", "type", "data", "recorded", "occurred",
+    ] {
         assert!(e.get(field).is_some(), "{field} missing from {e}");
     }
     assert_eq!(e["data"]["name"], "Sales");
@@ -69,13 +80,44 @@ fn append_then_read_as_json_lines() {
 #[test]
 fn exit_codes_say_what_went_wrong() {
     let (_d, l) = scratch();
-    ok(&l, &["append", "--stream", "s", "--type", "A", "--data", "{}"]);
-    let r = lifeline(&l, &["append", "--stream", "s", "--type", "A", "--data", "{}", "--expected", "7"]);
+    ok(
+        &l,
+        &["append", "--stream", "s", "--type", "A", "--data", "{}"],
+    );
+    let r = lifeline(
+        &l,
+        &[
+            "append",
+            "--stream",
+            "s",
+            "--type",
+            "A",
+            "--data",
+            "{}",
+            "--expected",
+            "7",
+        ],
+    );
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("expected 7, actual 0"), "{}", r.stderr);
-    let r = lifeline(&l, &["append", "--stream", "s", "--type", "A", "--data", "{not json"]);
+    let r = lifeline(
+        &l,
+        &[
+            "append",
+            "--stream",
+            "s",
+            "--type",
+            "A",
+            "--data",
+            "{not json",
+        ],
+    );
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("--data is not valid JSON"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--data is not valid JSON"),
+        "{}",
+        r.stderr
+    );
     let r = lifeline(&l, &["read", "nope"]);
     assert_eq!(r.code, 5);
     let missing = l.with_file_name("missing.redb");
@@ -102,14 +144,20 @@ fn export_import_round_trip_keeps_the_root_and_bad_files_import_nothing() {
         ok(&b, &["checkpoint", "--format", "json"])
     );
     // importing the same file again finds everything there
-    let again = ok(&b, &["import", export.to_str().unwrap(), "--format", "json"]);
+    let again = ok(
+        &b,
+        &["import", export.to_str().unwrap(), "--format", "json"],
+    );
     let v: serde_json::Value = serde_json::from_str(&again).unwrap();
     assert_eq!(v["written"], 0);
     // a file with a bad line imports nothing, and says where
     let text = std::fs::read_to_string(&export).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     let bad = d.path().join("bad.jsonl");
-    lines.insert(3, r#"{"stream":"x","revision":0,"id":"not-a-uuid","type":"T"}"#);
+    lines.insert(
+        3,
+        r#"{"stream":"x","revision":0,"id":"not-a-uuid","type":"T"}"#,
+    );
     std::fs::write(&bad, lines.join("\n")).unwrap();
     let c = d.path().join("c.redb");
     ok(&c, &["init"]);
@@ -129,7 +177,11 @@ fn export_import_round_trip_keeps_the_root_and_bad_files_import_nothing() {
     .unwrap();
     let r = lifeline(&c, &["import", gap.to_str().unwrap()]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("line 2") && r.stderr.contains("next is 1"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("line 2") && r.stderr.contains("next is 1"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(head(&c), 0);
 }
 
@@ -158,7 +210,11 @@ fn verify_names_the_damaged_position_with_exit_4() {
     }
     let r = lifeline(&l, &["verify"]);
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert!(r.stderr.contains("verification failed at position"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("verification failed at position"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -169,28 +225,58 @@ fn proofs_check_against_a_checkpoint_file() {
     std::fs::write(&cp, ok(&l, &["checkpoint", "--format", "json"])).unwrap();
     let proof = d.path().join("p.json");
     std::fs::write(&proof, ok(&l, &["prove", "3"])).unwrap();
-    let out = ok(&l, &["verify-proof", proof.to_str().unwrap(), "--checkpoint", cp.to_str().unwrap()]);
+    let out = ok(
+        &l,
+        &[
+            "verify-proof",
+            proof.to_str().unwrap(),
+            "--checkpoint",
+            cp.to_str().unwrap(),
+        ],
+    );
     assert!(out.contains("is at position 3"), "{out}");
     // the same proof with one hex digit of its path changed is rejected
     let mut p: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&proof).unwrap()).unwrap();
     let first = p["proof"]["path"][0].as_str().unwrap().to_owned();
-    let flipped = format!("{}{}", if first.starts_with('0') { '1' } else { '0' }, &first[1..]);
+    let flipped = format!(
+        "{}{}",
+        if first.starts_with('0') { '1' } else { '0' },
+        &first[1..]
+    );
     p["proof"]["path"][0] = serde_json::Value::String(flipped);
     let bad = d.path().join("bad.json");
     std::fs::write(&bad, p.to_string()).unwrap();
-    let r = lifeline(&l, &["verify-proof", bad.to_str().unwrap(), "--checkpoint", cp.to_str().unwrap()]);
+    let r = lifeline(
+        &l,
+        &[
+            "verify-proof",
+            bad.to_str().unwrap(),
+            "--checkpoint",
+            cp.to_str().unwrap(),
+        ],
+    );
     assert_eq!(r.code, 4);
     // consistency: the log extends its first 2 events
     let old = d.path().join("old.json");
-    std::fs::write(&old, ok(&l, &["checkpoint", "--size", "2", "--format", "json"])).unwrap();
+    std::fs::write(
+        &old,
+        ok(&l, &["checkpoint", "--size", "2", "--format", "json"]),
+    )
+    .unwrap();
     ok(&l, &["verify", "--checkpoint", old.to_str().unwrap()]);
     let cproof = d.path().join("c.json");
     std::fs::write(&cproof, ok(&l, &["prove", "--consistency", "2"])).unwrap();
     let out = ok(
         &l,
-        &["verify-proof", cproof.to_str().unwrap(), "--checkpoint", cp.to_str().unwrap(),
-          "--old-checkpoint", old.to_str().unwrap()],
+        &[
+            "verify-proof",
+            cproof.to_str().unwrap(),
+            "--checkpoint",
+            cp.to_str().unwrap(),
+            "--old-checkpoint",
+            old.to_str().unwrap(),
+        ],
     );
     assert!(out.contains("extends the log of 2 events"), "{out}");
 }
@@ -205,5 +291,8 @@ fn read_table_renders_as_expected() {
         std::fs::write(path, &got).unwrap();
     }
     let want = std::fs::read_to_string(path).unwrap();
-    assert_eq!(got, want, "rerun with LIFELINE_BLESS=1 to accept a deliberate change");
+    assert_eq!(
+        got, want,
+        "rerun with LIFELINE_BLESS=1 to accept a deliberate change"
+    );
 }

@@ -51,7 +51,11 @@ pub mod hex32 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(h))
+        s.serialize_str(&encode(h))
+    }
+
+    pub fn encode(h: &[u8; 32]) -> String {
+        hex::encode(h)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {

@@ -4,7 +4,7 @@ use crate::error::{ReadError, StorageError};
 use crate::event::*;
 use crate::filter::Filter;
 use crate::merkle::Hash;
-use crate::record::{decode_body, split_segment, RecordBody};
+use crate::record::{decode_at, split_segment, RecordBody};
 use crate::store::{load_stream, Ledger, SegmentCache};
 use crate::tables::*;
 use redb::ReadableDatabase;
@@ -226,14 +226,8 @@ fn visit_segment(
             return Ok(ControlFlow::Continue(()));
         }
         let raw = &records[i];
-        let body =
-            decode_body(raw.body).map_err(|reason| ReadError::Corrupt { position, reason })?;
-        if body.position != position {
-            return Err(ReadError::Corrupt {
-                position,
-                reason: format!("record says position {}", body.position),
-            });
-        }
+        let body = decode_at(raw.body, position)
+            .map_err(|reason| ReadError::Corrupt { position, reason })?;
         Ok(visit(&body, &raw.hash))
     };
     if backwards {

@@ -2,7 +2,7 @@
 //! records of one commit into one value of the `log` table. `schema/ledger-format.md` documents
 //! every byte; `tests/format_compat.rs` holds a stored ledger written by format version 1.
 
-use crate::event::{ContentType, EventId, RecordedEvent, Timestamp};
+use crate::event::{ContentType, EventId, ProposedEvent, RecordedEvent, Timestamp};
 use crate::merkle::Hash;
 use bincode::{BorrowDecode, Encode};
 
@@ -49,6 +49,26 @@ impl RecordBody<'_> {
         bincode::encode_into_std_write(self, out, config()).expect("encoding into a Vec");
     }
 
+    pub fn content_type(&self) -> ContentType {
+        if self.is_json == 1 {
+            ContentType::Json
+        } else {
+            ContentType::Binary
+        }
+    }
+
+    /// The event as it was proposed (its own id, type, content and occurred time).
+    pub fn to_proposed(&self) -> ProposedEvent {
+        ProposedEvent {
+            id: EventId::from_bytes(self.event_id),
+            event_type: self.event_type.to_owned(),
+            content_type: self.content_type(),
+            data: self.data.to_vec(),
+            metadata: self.metadata.to_vec(),
+            occurred: Some(Timestamp(self.occurred_ns)),
+        }
+    }
+
     pub fn to_event(&self, hash: Hash) -> RecordedEvent {
         RecordedEvent {
             position: self.position,
@@ -56,11 +76,7 @@ impl RecordBody<'_> {
             revision: self.revision,
             id: EventId::from_bytes(self.event_id),
             event_type: self.event_type.to_owned(),
-            content_type: if self.is_json == 1 {
-                ContentType::Json
-            } else {
-                ContentType::Binary
-            },
+            content_type: self.content_type(),
             data: self.data.to_vec(),
             metadata: self.metadata.to_vec(),
             recorded: Timestamp(self.recorded_ns),
@@ -85,6 +101,15 @@ pub fn decode_body(bytes: &[u8]) -> Result<RecordBody<'_>, String> {
     Ok(body)
 }
 
+/// Decodes a record that must stand at `position`.
+pub fn decode_at(bytes: &[u8], position: u64) -> Result<RecordBody<'_>, String> {
+    let body = decode_body(bytes)?;
+    if body.position != position {
+        return Err(format!("record says position {}", body.position));
+    }
+    Ok(body)
+}
+
 /// `blake3(prev_hash ‖ canonical body bytes)`.
 pub fn chain_hash(prev: &Hash, body: &[u8]) -> Hash {
     let mut h = blake3::Hasher::new();
@@ -96,10 +121,7 @@ pub fn chain_hash(prev: &Hash, body: &[u8]) -> Hash {
 /// Checks one stored record: it decodes, stands at `position`, and its stored hash is
 /// `blake3(prev ‖ body)`.
 pub fn check_record(prev: &Hash, position: u64, raw: &RawRecord<'_>) -> Result<(), String> {
-    let body = decode_body(raw.body).map_err(|r| format!("record does not decode: {r}"))?;
-    if body.position != position {
-        return Err(format!("record says position {}", body.position));
-    }
+    decode_at(raw.body, position).map_err(|r| format!("record does not decode here: {r}"))?;
     if chain_hash(prev, raw.body) != raw.hash {
         return Err("stored hash differs from blake3(previous hash ‖ record)".into());
     }
@@ -294,20 +316,35 @@ mod tests {
     }
 
     #[test]
-    fn segments_round_trip_and_split_at_the_record_limit() {
+    fn segments_round_trip_and_split_at_their_limits() {
         let mut w = SegmentWriter::default();
         let mut prev = [0u8; 32];
         let data = b"{\"a\":1}".to_vec();
-        let mut hashes = Vec::new();
-        for p in 1..=300u64 {
+        for p in 1..=3000u64 {
             prev = w.push(&body(p, &data), &prev);
-            hashes.push(prev);
         }
         let segs = w.finish();
-        assert_eq!(
-            segs.iter().map(|s| s.0).collect::<Vec<_>>(),
-            vec![1, 129, 257]
-        );
+        assert!(segs.len() >= 3);
+        for (first, bytes) in &segs {
+            let n = split_segment(*first, bytes).unwrap().len();
+            assert!(n <= SEGMENT_RECORDS_MAX && bytes.len() <= SEGMENT_BYTES_TARGET);
+        }
+        // every segment but the last is full: one more record would not have fitted
+        for pair in segs.windows(2) {
+            let count = (pair[1].0 - pair[0].0) as usize;
+            let per_record = (pair[0].1.len() - SEGMENT_HEADER_BYTES) / count;
+            assert!(
+                count == SEGMENT_RECORDS_MAX || pair[0].1.len() + per_record > SEGMENT_BYTES_TARGET
+            );
+        }
+        // a record larger than the target gets a segment of its own
+        let mut w = SegmentWriter::default();
+        let big = vec![b'x'; SEGMENT_BYTES_TARGET + 10];
+        let p1 = w.push(&body(1, &data), &[0u8; 32]);
+        let p2 = w.push(&body(2, &big), &p1);
+        w.push(&body(3, &data), &p2);
+        let firsts: Vec<u64> = w.finish().iter().map(|s| s.0).collect();
+        assert_eq!(firsts, [1, 2, 3]);
         let mut prev = [0u8; 32];
         let mut n = 0;
         for (first, bytes) in &segs {
@@ -319,7 +356,7 @@ mod tests {
                 n += 1;
             }
         }
-        assert_eq!(n, 300);
+        assert_eq!(n, 3000);
     }
 
     #[test]

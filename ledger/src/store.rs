@@ -5,7 +5,7 @@ use crate::error::{OpenError, ReadError, StorageError};
 use crate::event::{Position, RecordedEvent, Timestamp};
 use crate::limits::Limits;
 use crate::merkle::{self, Frontier, Hash, Subtrees};
-use crate::record::{check_record, decode_body, segment_records, split_segment, RawRecord};
+use crate::record::{check_record, decode_at, segment_records, split_segment, RawRecord};
 use crate::tables::*;
 use crate::writer::{self, WriterState};
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
@@ -371,14 +371,8 @@ impl SegmentCache {
 
     pub fn event(&mut self, position: Position) -> Result<RecordedEvent, ReadError> {
         let raw = self.raw(position)?;
-        let body =
-            decode_body(raw.body).map_err(|reason| ReadError::Corrupt { position, reason })?;
-        if body.position != position {
-            return Err(ReadError::Corrupt {
-                position,
-                reason: format!("record says position {}", body.position),
-            });
-        }
+        let body = decode_at(raw.body, position)
+            .map_err(|reason| ReadError::Corrupt { position, reason })?;
         Ok(body.to_event(raw.hash))
     }
 

@@ -61,6 +61,28 @@ pub(crate) enum WriteOp {
 }
 
 impl WriteOp {
+    fn append(stream: &str, expected: ExpectedRevision, events: Vec<ProposedEvent>) -> Self {
+        WriteOp::Append {
+            stream: stream.to_owned(),
+            expected,
+            events,
+        }
+    }
+
+    fn delete(stream: &str, expected: ExpectedRevision) -> Self {
+        WriteOp::Delete {
+            stream: stream.to_owned(),
+            expected,
+        }
+    }
+
+    fn tombstone(stream: &str, expected: ExpectedRevision) -> Self {
+        WriteOp::Tombstone {
+            stream: stream.to_owned(),
+            expected,
+        }
+    }
+
     fn bytes(&self) -> usize {
         match self {
             WriteOp::Append { events, .. } => events.iter().map(ProposedEvent::size_bytes).sum(),
@@ -906,12 +928,10 @@ impl Ledger {
         expected: ExpectedRevision,
         events: Vec<ProposedEvent>,
     ) -> Result<AppendResult, AppendError> {
-        let op = WriteOp::Append {
-            stream: stream.to_owned(),
-            expected,
-            events,
-        };
-        appended(self.submit(op).await?)
+        appended(
+            self.submit(WriteOp::append(stream, expected, events))
+                .await?,
+        )
     }
 
     /// [`Ledger::append`] for callers outside an async runtime.
@@ -921,12 +941,7 @@ impl Ledger {
         expected: ExpectedRevision,
         events: Vec<ProposedEvent>,
     ) -> Result<AppendResult, AppendError> {
-        let op = WriteOp::Append {
-            stream: stream.to_owned(),
-            expected,
-            events,
-        };
-        appended(self.submit_blocking(op)?)
+        appended(self.submit_blocking(WriteOp::append(stream, expected, events))?)
     }
 
     /// Soft delete: reads of the stream find nothing, and an append continues it.
@@ -935,11 +950,7 @@ impl Ledger {
         stream: &str,
         expected: ExpectedRevision,
     ) -> Result<Position, AppendError> {
-        let op = WriteOp::Delete {
-            stream: stream.to_owned(),
-            expected,
-        };
-        deleted(self.submit(op).await?)
+        deleted(self.submit(WriteOp::delete(stream, expected)).await?)
     }
 
     pub fn delete_blocking(
@@ -947,11 +958,7 @@ impl Ledger {
         stream: &str,
         expected: ExpectedRevision,
     ) -> Result<Position, AppendError> {
-        let op = WriteOp::Delete {
-            stream: stream.to_owned(),
-            expected,
-        };
-        deleted(self.submit_blocking(op)?)
+        deleted(self.submit_blocking(WriteOp::delete(stream, expected))?)
     }
 
     /// Tombstone: the stream can never be written again.
@@ -960,11 +967,7 @@ impl Ledger {
         stream: &str,
         expected: ExpectedRevision,
     ) -> Result<Position, AppendError> {
-        let op = WriteOp::Tombstone {
-            stream: stream.to_owned(),
-            expected,
-        };
-        deleted(self.submit(op).await?)
+        deleted(self.submit(WriteOp::tombstone(stream, expected)).await?)
     }
 
     pub fn tombstone_blocking(
@@ -972,11 +975,7 @@ impl Ledger {
         stream: &str,
         expected: ExpectedRevision,
     ) -> Result<Position, AppendError> {
-        let op = WriteOp::Tombstone {
-            stream: stream.to_owned(),
-            expected,
-        };
-        deleted(self.submit_blocking(op)?)
+        deleted(self.submit_blocking(WriteOp::tombstone(stream, expected))?)
     }
 
     /// Writes records exactly as given, in one commit; records already present (same id at the
@@ -1037,23 +1036,12 @@ pub(crate) fn replay(
         for (i, raw) in crate::record::segment_records(first, &seg).enumerate() {
             let raw = raw?;
             let position = first + i as u64;
-            let body = crate::record::decode_body(raw.body).map_err(|r| (position, r))?;
+            let body = crate::record::decode_at(raw.body, position).map_err(|r| (position, r))?;
             records.push(ImportRecord {
                 stream: body.stream.to_owned(),
                 revision: body.revision,
                 recorded: Timestamp(body.recorded_ns),
-                event: ProposedEvent {
-                    id: EventId::from_bytes(body.event_id),
-                    event_type: body.event_type.to_owned(),
-                    content_type: if body.is_json == 1 {
-                        ContentType::Json
-                    } else {
-                        ContentType::Binary
-                    },
-                    data: body.data.to_vec(),
-                    metadata: body.metadata.to_vec(),
-                    occurred: Some(Timestamp(body.occurred_ns)),
-                },
+                event: body.to_proposed(),
             });
             expected_hash = Some((position, raw.hash));
             next = position + 1;

@@ -45,7 +45,7 @@ fn version_1_file_still_reads_and_verifies() {
         let _ = std::fs::remove_file(FIXTURE);
         let l = open(std::path::Path::new(FIXTURE), &clock);
         history(&l, &clock);
-        let root = hex32_of(&l.checkpoint().unwrap().root);
+        let root = hex32::encode(&l.checkpoint().unwrap().root);
         std::fs::write("tests/fixtures/format-v1.root", root).unwrap();
         l.close();
     }
@@ -55,7 +55,7 @@ fn version_1_file_still_reads_and_verifies() {
     let l = open(&copy, &clock);
     assert_eq!(l.head(), 42);
     let cp = l.checkpoint().unwrap();
-    assert_eq!(hex32_of(&cp.root), ROOT_V1.trim());
+    assert_eq!(hex32::encode(&cp.root), ROOT_V1.trim());
     assert_eq!(l.verify(None, |_, _| {}).unwrap().problem, None);
     let e = l
         .read_stream("community-0", StreamStart::Start, Direction::Forwards, 1)
@@ -78,8 +78,4 @@ fn version_1_file_still_reads_and_verifies() {
         l2.checkpoint_at(Some(40)).unwrap(),
         l.checkpoint_at(Some(40)).unwrap()
     );
-}
-
-fn hex32_of(h: &[u8; 32]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
 }
