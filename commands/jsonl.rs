@@ -76,6 +76,38 @@ pub fn write_event(out: &mut impl std::io::Write, e: &RecordedEvent) -> anyhow::
     Ok(())
 }
 
+/// Writes up to `count` events of `$all` from `start` as JSON lines, reading as it writes;
+/// `progress(position)` is called every few thousand events.
+pub fn write_all(
+    l: &ledger::Ledger,
+    start: ledger::AllStart,
+    direction: ledger::Direction,
+    count: u64,
+    out: &mut impl std::io::Write,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<()> {
+    let mut left = count;
+    let mut failed = None;
+    if left > 0 {
+        l.scan_all(start, direction, |body, hash| {
+            if let Err(e) = write_event(out, &body.to_event(*hash)) {
+                failed = Some(e);
+                return std::ops::ControlFlow::Break(());
+            }
+            if body.position % 4096 == 0 {
+                progress(body.position);
+            }
+            left -= 1;
+            if left == 0 {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        })?;
+    }
+    failed.map_or(Ok(()), Err)
+}
+
 /// Parses one line into the record an import writes. `now` is the recorded time of lines
 /// that carry none.
 pub fn parse_line(text: &str, now: Timestamp) -> anyhow::Result<ImportRecord> {

@@ -17,6 +17,12 @@ pub fn read(l: &Ledger, a: &ReadArgs, format: Format) -> anyhow::Result<()> {
             (None, false) => AllStart::Start,
             (None, true) => AllStart::End,
         };
+        if format == Format::Json {
+            // Written as read, so a large --count needs no memory.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            crate::jsonl::write_all(l, start, direction, a.count, &mut out, |_| {})?;
+            return Ok(out.flush()?);
+        }
         l.read_all(start, direction, a.count, None)?.events
     } else {
         let start = match (a.from, a.backwards) {

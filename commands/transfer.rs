@@ -6,7 +6,6 @@ use anyhow::Context;
 use ledger::{AllStart, Direction, ImportRecord, Ledger, ReadError, Revision, StreamStart};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::ops::ControlFlow;
 
 /// Records per import commit: bounds memory whatever the file's size (larger commits are
 /// faster: each one touches every stream it writes once).
@@ -24,21 +23,15 @@ pub fn export(l: &Ledger, a: &ExportArgs) -> anyhow::Result<()> {
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
     let bar = crate::progress::bar(l.head(), "export");
-    let mut failed = None;
-    l.scan_all(AllStart::Start, Direction::Forwards, |body, hash| {
-        if let Err(e) = crate::jsonl::write_event(&mut out, &body.to_event(*hash)) {
-            failed = Some(e);
-            return ControlFlow::Break(());
-        }
-        if body.position % 4096 == 0 {
-            bar.set_position(body.position);
-        }
-        ControlFlow::Continue(())
-    })?;
+    crate::jsonl::write_all(
+        l,
+        AllStart::Start,
+        Direction::Forwards,
+        u64::MAX,
+        &mut out,
+        |p| bar.set_position(p),
+    )?;
     bar.finish_and_clear();
-    if let Some(e) = failed {
-        return Err(e);
-    }
     out.flush()?;
     l.close();
     Ok(())

@@ -282,6 +282,43 @@ fn proofs_check_against_a_checkpoint_file() {
 }
 
 #[test]
+fn read_all_as_json_honours_count_and_direction() {
+    let (_d, l) = scratch();
+    ok(&l, &["import", FIXTURE]);
+    let positions = |out: String| -> Vec<u64> {
+        out.lines()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["position"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let fw = ok(
+        &l,
+        &[
+            "read", "$all", "--format", "json", "--from", "2", "--count", "2",
+        ],
+    );
+    assert_eq!(positions(fw), [2, 3]);
+    let bw = ok(
+        &l,
+        &[
+            "read",
+            "$all",
+            "--format",
+            "json",
+            "--backwards",
+            "--count",
+            "3",
+        ],
+    );
+    assert_eq!(positions(bw), [5, 4, 3]);
+    let none = ok(&l, &["read", "$all", "--format", "json", "--count", "0"]);
+    assert!(none.is_empty());
+}
+
+#[test]
 fn read_table_renders_as_expected() {
     let (_d, l) = scratch();
     ok(&l, &["import", FIXTURE]);
