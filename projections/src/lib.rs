@@ -1,1 +1,16 @@
+//! `projections`: the Connections domain. Lifecycle events (`events`), the states they fold into
+//! (`state`, `fold`), and the checks a new event must pass against the intended state
+//! (`validate`). Pure: no files, no sockets, no clock — time and positions come in with the
+//! events.
 
+pub mod events;
+pub mod fold;
+pub mod state;
+pub mod validate;
+pub mod view;
+pub mod vocabulary;
+
+pub use events::{decode, DecodeError, DomainEvent};
+pub use fold::{failures, Failures, Recorded, World};
+pub use state::{Backup, Community, DbState, Deployment, Mirror, QueueEntry, Resource};
+pub use vocabulary::{App, CommunityType, Database, Lifecycle, Role};

@@ -1,0 +1,402 @@
+//! Folding events into states. One engine serves both families: the *intended* deployment
+//! (every change applied, every delivery succeeded, no restores) and the *actual* one (a failed
+//! delivery waits in the queue until retried or cleared; a restore puts a database back to its
+//! backup and later events apply on top).
+
+use crate::events::*;
+use crate::state::*;
+use crate::vocabulary::{App, Database, Lifecycle, Role};
+use imbl::OrdMap;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// A domain event as the ledger holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub position: u64,
+    /// The ledger event id (what `DeliveryFailed` refers to).
+    pub id: Uuid,
+    pub recorded_ns: i64,
+    pub occurred_ns: i64,
+    pub event: DomainEvent,
+}
+
+/// Deliveries that failed: (lifecycle event id, app).
+pub type Failures = HashSet<(Uuid, App)>;
+
+/// The failures recorded among `events`; a failure counts from the event it names.
+pub fn failures<'a>(events: impl IntoIterator<Item = &'a Recorded>) -> Failures {
+    events
+        .into_iter()
+        .filter_map(|r| match &r.event {
+            DomainEvent::DeliveryFailed(d) => Some((d.event, d.app)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Intended and actual deployments after some prefix of the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct World {
+    pub position: u64,
+    pub intended: Deployment,
+    pub actual: Deployment,
+    /// Backups by label.
+    pub backups: OrdMap<String, Backup>,
+}
+
+impl World {
+    /// Applies one event. `failed` holds the deliveries that failed (see [`failures`]).
+    pub fn apply(&mut self, r: &Recorded, failed: &Failures) {
+        apply(&mut self.intended, r, None);
+        match &r.event {
+            DomainEvent::BackupTaken(b) => {
+                let backup = Backup {
+                    label: b.label.clone(),
+                    database: b.database,
+                    position: r.position,
+                    state: self.actual.db(b.database).clone(),
+                };
+                self.backups.insert(b.label.clone(), backup);
+            }
+            DomainEvent::DatabaseRestored(d) => {
+                if let Some(b) = self.backups.get(&d.backup) {
+                    *self.actual.db_mut(d.database) = b.state.clone();
+                }
+            }
+            _ => apply(&mut self.actual, r, Some(failed)),
+        }
+        self.position = r.position;
+    }
+
+    /// The world after all of `events`, from nothing.
+    pub fn replay(events: &[Recorded]) -> World {
+        let failed = failures(events);
+        let mut w = World::default();
+        for r in events {
+            w.apply(r, &failed);
+        }
+        w
+    }
+}
+
+/// Applies `r` to a deployment; `failed` is `None` for the intended deployment.
+fn apply(d: &mut Deployment, r: &Recorded, failed: Option<&Failures>) {
+    use DomainEvent::*;
+    let e = &r.event;
+    match e {
+        CommunityCreated(c) => {
+            let mut members: OrdMap<String, Role> = c
+                .members
+                .iter()
+                .map(|u| (u.clone(), Role::Member))
+                .collect();
+            for o in &c.owners {
+                members.insert(o.clone(), Role::Owner);
+            }
+            let community = Community {
+                uuid: c.community,
+                name: c.name.clone(),
+                community_type: c.community_type,
+                list_when_restricted: c.list_when_restricted,
+                external: c.external,
+                org_id: c.org_id.clone(),
+                theme: c.theme.clone(),
+                pre_moderation: c.pre_moderation,
+                post_moderation: c.post_moderation,
+                parent: c.parent,
+                lifecycle: Lifecycle::Active,
+                description: None,
+                tags: Vec::new(),
+                members,
+                widgets: OrdMap::new(),
+            };
+            d.db_mut(Database::Communities)
+                .communities
+                .insert(c.community, community);
+        }
+        RemoteAppProvisioned(p) => {
+            let Some(c) = d.communities().get(&p.community).cloned() else {
+                return;
+            };
+            d.db_mut(p.app.database()).insert_resource(Resource {
+                app: p.app,
+                object_id: p.object_id.clone(),
+                instance: p.instance.clone(),
+                community: p.community,
+                mirror: Mirror::of(&c, p.app),
+            });
+        }
+        RemoteAppTransferred(t) => transfer(d, t),
+        CommunityShareAdded(s) => {
+            d.db_mut(s.app.database())
+                .shares
+                .insert((s.community, s.app, s.object_id.clone()));
+        }
+        CommunityShareRemoved(s) => {
+            d.db_mut(s.app.database())
+                .shares
+                .remove(&(s.community, s.app, s.object_id.clone()));
+        }
+        DeliveryFailed(_) => {}
+        DeliveryRetried(x) => {
+            if failed.is_some() {
+                retry(d, x);
+            }
+        }
+        QueueCleared(q) => {
+            if failed.is_some() {
+                let queue = &mut d.db_mut(Database::Communities).queue;
+                queue.retain(|entry| !clears(&q.scope, entry));
+            }
+        }
+        TaskPaused(t) => {
+            d.db_mut(Database::Communities)
+                .tasks
+                .insert(t.task.clone(), TaskStatus::Suspended);
+        }
+        TaskResumed(t) => {
+            d.db_mut(Database::Communities)
+                .tasks
+                .insert(t.task.clone(), TaskStatus::Scheduled);
+        }
+        BackupTaken(_) | DatabaseRestored(_) | RepairPlanned(_) | RepairStepApplied(_) => {}
+        other => {
+            let Some(community) = other.community() else {
+                return;
+            };
+            if let Some(c) = d
+                .db_mut(Database::Communities)
+                .communities
+                .get_mut(&community)
+            {
+                change_community(c, other);
+            }
+            push_to_apps(d, r, community, failed);
+        }
+    }
+}
+
+/// The Communities database's own change.
+fn change_community(c: &mut Community, e: &DomainEvent) {
+    use DomainEvent::*;
+    match e {
+        CommunityUpdated(u) => {
+            if let Some(v) = &u.name {
+                c.name = v.clone();
+            }
+            if let Some(v) = &u.description {
+                c.description = Some(v.clone());
+            }
+            if let Some(v) = &u.tags {
+                c.tags = v.clone();
+            }
+            if let Some(v) = &u.theme {
+                c.theme = Some(v.clone());
+            }
+            if let Some(v) = u.pre_moderation {
+                c.pre_moderation = v;
+            }
+            if let Some(v) = u.post_moderation {
+                c.post_moderation = v;
+            }
+        }
+        VisibilityChanged(v) => {
+            c.community_type = v.community_type;
+            c.list_when_restricted = v.list_when_restricted;
+            c.external = v.external;
+        }
+        MembersAdded(m) | MembersModified(m) => {
+            for (u, role) in &m.members {
+                c.members.insert(u.clone(), *role);
+            }
+        }
+        MembersRemoved(m) => {
+            for u in &m.users {
+                c.members.remove(u);
+            }
+        }
+        OrgChanged(o) => c.org_id = Some(o.org_id.clone()),
+        WidgetAdded(w) => {
+            c.widgets
+                .insert(w.instance.clone(), w.widget_def_id.clone());
+        }
+        WidgetRemoved(w) => {
+            c.widgets.remove(&w.instance);
+        }
+        CommunityTrashed(_) => c.lifecycle = Lifecycle::Trashed,
+        CommunityRestored(_) => c.lifecycle = Lifecycle::Active,
+        CommunityPurged(_) => {
+            c.lifecycle = Lifecycle::Purged;
+            c.widgets.clear();
+        }
+        SubcommunityMoved(m) => c.parent = m.parent,
+        _ => {}
+    }
+}
+
+/// Whether an event is pushed to the remote apps at all.
+fn is_lifecycle(e: &DomainEvent) -> bool {
+    use DomainEvent::*;
+    matches!(
+        e,
+        CommunityUpdated(_)
+            | VisibilityChanged(_)
+            | MembersAdded(_)
+            | MembersRemoved(_)
+            | MembersModified(_)
+            | OrgChanged(_)
+            | WidgetRemoved(_)
+            | CommunityTrashed(_)
+            | CommunityRestored(_)
+            | CommunityPurged(_)
+    )
+}
+
+/// Delivers a community event to every app holding a resource of that community; a failed
+/// delivery goes to the Communities database's retry queue instead.
+fn push_to_apps(d: &mut Deployment, r: &Recorded, community: Uuid, failed: Option<&Failures>) {
+    if !is_lifecycle(&r.event) {
+        return;
+    }
+    for app in App::ALL {
+        let keys: Vec<_> = d
+            .db(app.database())
+            .resources_of(community)
+            .into_iter()
+            .filter(|(a, _)| *a == app)
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        if failed.is_some_and(|f| f.contains(&(r.id, app))) {
+            d.db_mut(Database::Communities).queue.push_back(QueueEntry {
+                event: r.id,
+                position: r.position,
+                community,
+                app,
+                lifecycle: r.event.clone(),
+            });
+            continue;
+        }
+        deliver(d.db_mut(app.database()), &keys, &r.event);
+    }
+}
+
+/// An app applies a lifecycle event to its resources of the community.
+fn deliver(db: &mut DbState, keys: &[(App, String)], e: &DomainEvent) {
+    use DomainEvent::*;
+    for key in keys {
+        let remove = match e {
+            WidgetRemoved(w) => db
+                .resources
+                .get(key)
+                .is_some_and(|r| r.instance == w.instance),
+            CommunityPurged(_) => true,
+            _ => false,
+        };
+        if remove {
+            db.remove_resource(key);
+            continue;
+        }
+        let Some(r) = db.resources.get_mut(key) else {
+            continue;
+        };
+        let app = r.app;
+        let m = &mut r.mirror;
+        match e {
+            CommunityUpdated(u) => {
+                if let Some(v) = &u.name {
+                    m.name = v.clone();
+                }
+                if let Some(v) = &u.theme {
+                    m.theme = Some(v.clone());
+                }
+                if app.mirrors_moderation() {
+                    if let Some(v) = u.pre_moderation {
+                        m.pre_moderation = Some(v);
+                    }
+                    if let Some(v) = u.post_moderation {
+                        m.post_moderation = Some(v);
+                    }
+                }
+            }
+            VisibilityChanged(v) => {
+                m.community_type = v.community_type;
+                m.list_when_restricted = v.list_when_restricted;
+                m.external = v.external;
+            }
+            MembersAdded(x) | MembersModified(x) => {
+                if let Some(members) = &mut m.members {
+                    for (u, role) in &x.members {
+                        members.insert(u.clone(), *role);
+                    }
+                }
+            }
+            MembersRemoved(x) => {
+                if let Some(members) = &mut m.members {
+                    for u in &x.users {
+                        members.remove(u);
+                    }
+                }
+            }
+            OrgChanged(o) => m.org_id = Some(o.org_id.clone()),
+            CommunityTrashed(_) => m.lifecycle = Lifecycle::Trashed,
+            CommunityRestored(_) => m.lifecycle = Lifecycle::Active,
+            _ => {}
+        }
+    }
+}
+
+/// `assignRemoteApp`: the container joins the target community, which gains the widget.
+fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
+    let Some(target) = d.communities().get(&t.to_community).cloned() else {
+        return;
+    };
+    let mut target = target;
+    target
+        .widgets
+        .insert(t.instance.clone(), t.app.widget_def_id().to_owned());
+    d.db_mut(Database::Communities)
+        .communities
+        .insert(t.to_community, target.clone());
+    let db = d.db_mut(t.app.database());
+    let key = (t.app, t.object_id.clone());
+    if db.resources.contains_key(&key) {
+        db.insert_resource(Resource {
+            app: t.app,
+            object_id: t.object_id.clone(),
+            instance: t.instance.clone(),
+            community: t.to_community,
+            mirror: Mirror::of(&target, t.app),
+        });
+    }
+}
+
+/// `LifecycleRetryQueuedEvents` delivered a queued event: the app gets it as it was then.
+fn retry(d: &mut Deployment, x: &Delivery) {
+    let queue = &mut d.db_mut(Database::Communities).queue;
+    let Some(i) = queue
+        .iter()
+        .position(|q| q.event == x.event && q.app == x.app)
+    else {
+        return;
+    };
+    let entry = queue.remove(i);
+    let db = d.db_mut(x.app.database());
+    let keys: Vec<_> = db
+        .resources_of(entry.community)
+        .into_iter()
+        .filter(|(a, _)| *a == x.app)
+        .collect();
+    deliver(db, &keys, &entry.lifecycle);
+}
+
+fn clears(scope: &QueueScope, q: &QueueEntry) -> bool {
+    match scope {
+        QueueScope::RemoteApp { app } => q.app == *app,
+        QueueScope::ResourceType => true,
+        QueueScope::Community { community } => q.community == *community,
+        QueueScope::Event { event } => q.event == *event,
+    }
+}

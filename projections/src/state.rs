@@ -1,0 +1,195 @@
+//! What a database holds: communities (the Communities database), app resources and shares
+//! (the remote apps' databases), the retry queue and scheduler tasks (Communities). Maps are
+//! persistent (`imbl`), so a backup is a cheap copy that shares what did not change.
+
+use crate::vocabulary::{App, CommunityType, Database, Lifecycle, Role};
+use imbl::{OrdMap, OrdSet, Vector};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Community {
+    pub uuid: Uuid,
+    pub name: String,
+    pub community_type: CommunityType,
+    pub list_when_restricted: bool,
+    pub external: bool,
+    pub org_id: Option<String>,
+    pub theme: Option<String>,
+    pub pre_moderation: bool,
+    pub post_moderation: bool,
+    pub parent: Option<Uuid>,
+    pub lifecycle: Lifecycle,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub members: OrdMap<String, Role>,
+    /// Widget instance id → widgetDefId.
+    pub widgets: OrdMap<String, String>,
+}
+
+impl Community {
+    pub fn owners(&self) -> impl Iterator<Item = &String> {
+        self.members
+            .iter()
+            .filter(|(_, r)| **r == Role::Owner)
+            .map(|(u, _)| u)
+    }
+
+    /// The widget instance of an app, if the community has one.
+    pub fn instance_of(&self, app: App) -> Option<&String> {
+        self.widgets
+            .iter()
+            .find(|(_, def)| def.as_str() == app.widget_def_id())
+            .map(|(i, _)| i)
+    }
+}
+
+/// The community attributes an app keeps beside its own data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mirror {
+    pub name: String,
+    pub community_type: CommunityType,
+    pub list_when_restricted: bool,
+    pub external: bool,
+    pub org_id: Option<String>,
+    pub theme: Option<String>,
+    /// Only apps that mirror moderation (Files, Forums, Blogs) hold these.
+    pub pre_moderation: Option<bool>,
+    pub post_moderation: Option<bool>,
+    /// Only apps that mirror membership hold it.
+    pub members: Option<OrdMap<String, Role>>,
+    pub lifecycle: Lifecycle,
+}
+
+impl Mirror {
+    /// What `app` copies of `c`.
+    pub fn of(c: &Community, app: App) -> Mirror {
+        Mirror {
+            name: c.name.clone(),
+            community_type: c.community_type,
+            list_when_restricted: c.list_when_restricted,
+            external: c.external,
+            org_id: c.org_id.clone(),
+            theme: c.theme.clone(),
+            pre_moderation: app.mirrors_moderation().then_some(c.pre_moderation),
+            post_moderation: app.mirrors_moderation().then_some(c.post_moderation),
+            members: app.mirrors_members().then(|| c.members.clone()),
+            lifecycle: c.lifecycle,
+        }
+    }
+}
+
+/// An app's container for one community widget: a blog, a library, a forum …
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    pub app: App,
+    pub object_id: String,
+    pub instance: String,
+    pub community: Uuid,
+    pub mirror: Mirror,
+}
+
+/// A lifecycle event waiting in `LC_EVENT_REPLAY` for one app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueEntry {
+    /// The ledger id of the event, and where it stands in the log.
+    pub event: Uuid,
+    pub position: u64,
+    pub community: Uuid,
+    pub app: App,
+    pub lifecycle: crate::events::DomainEvent,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TaskStatus {
+    Scheduled,
+    Suspended,
+}
+
+/// The content of one database, in the parts Lifeline tracks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DbState {
+    pub communities: OrdMap<Uuid, Community>,
+    /// (app, object id) → resource.
+    pub resources: OrdMap<(App, String), Resource>,
+    /// Community → its resources' keys.
+    pub by_community: OrdMap<Uuid, OrdSet<(App, String)>>,
+    /// (community, app, object id) of files, folders and activities shared with communities.
+    pub shares: OrdSet<(Uuid, App, String)>,
+    pub queue: Vector<QueueEntry>,
+    pub tasks: OrdMap<String, TaskStatus>,
+}
+
+impl DbState {
+    pub fn insert_resource(&mut self, r: Resource) {
+        let key = (r.app, r.object_id.clone());
+        if let Some(old) = self.resources.get(&key) {
+            let old_community = old.community;
+            self.unlink(old_community, &key);
+        }
+        self.by_community
+            .entry(r.community)
+            .or_default()
+            .insert(key.clone());
+        self.resources.insert(key, r);
+    }
+
+    pub fn remove_resource(&mut self, key: &(App, String)) -> Option<Resource> {
+        let r = self.resources.remove(key)?;
+        self.unlink(r.community, key);
+        Some(r)
+    }
+
+    fn unlink(&mut self, community: Uuid, key: &(App, String)) {
+        if let Some(set) = self.by_community.get_mut(&community) {
+            set.remove(key);
+            if set.is_empty() {
+                self.by_community.remove(&community);
+            }
+        }
+    }
+
+    /// Keys of the resources that belong to `community`.
+    pub fn resources_of(&self, community: Uuid) -> Vec<(App, String)> {
+        self.by_community
+            .get(&community)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A backup: one database as it stood at a position.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Backup {
+    pub label: String,
+    pub database: Database,
+    pub position: u64,
+    pub state: DbState,
+}
+
+/// Every database of a deployment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    dbs: [DbState; 8],
+}
+
+impl Deployment {
+    pub fn db(&self, d: Database) -> &DbState {
+        &self.dbs[d as usize]
+    }
+
+    pub fn db_mut(&mut self, d: Database) -> &mut DbState {
+        &mut self.dbs[d as usize]
+    }
+
+    pub fn communities(&self) -> &OrdMap<Uuid, Community> {
+        &self.db(Database::Communities).communities
+    }
+}
