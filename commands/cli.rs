@@ -57,6 +57,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Append the events of a JSON Lines file: all of it, or nothing if any line is bad.
     Import(ImportArgs),
+    /// Record one Connections lifecycle fact (schema/events/), checked as Connections would.
+    Record(RecordArgs),
+    /// Show what each database held (or, with --intended, should have held) at a point.
+    Replay(ReplayArgs),
 }
 
 #[derive(Args, Debug)]
@@ -165,4 +169,52 @@ pub struct ImportArgs {
     /// A JSON Lines file (schema/jsonl.md); `-` for standard input is not accepted, since the
     /// file is read twice (checked whole, then written).
     pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// The event type, e.g. MembersAdded (schema/events/ lists them all).
+    #[arg(value_name = "TYPE")]
+    pub event_type: String,
+    /// The event's data as JSON, e.g. '{"community":"<uuid>","members":{"jdoe":"member"}}'.
+    #[arg(long)]
+    pub data: String,
+    /// Record it unchecked, as it happened (for history brought in from elsewhere).
+    #[arg(long)]
+    pub force: bool,
+    /// When it happened in Connections (RFC 3339); now when absent.
+    #[arg(long)]
+    pub occurred: Option<String>,
+    /// The ledger event id (a UUID); a new one when absent.
+    #[arg(long)]
+    pub id: Option<uuid::Uuid>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The point: now, @POSITION, an RFC 3339 time (recorded time, or occurred time with
+    /// --occurred), or a backup label.
+    #[arg(long, default_value = "now")]
+    pub at: crate::domain::At,
+    /// Read a time in --at as when events happened in Connections, not when they were recorded.
+    #[arg(long)]
+    pub occurred: bool,
+    /// Only this database: Communities, Activities, Blogs, Files, Forums, Wikis, News, Library.
+    #[arg(long, value_parser = parse_database)]
+    pub database: Option<projections::Database>,
+    /// Only this community, by uuid or by name.
+    #[arg(long)]
+    pub community: Option<String>,
+    /// Show the intended state (every change applied, every delivery made, no restores).
+    #[arg(long)]
+    pub intended: bool,
+}
+
+fn parse_database(s: &str) -> Result<projections::Database, String> {
+    projections::Database::parse(s).ok_or_else(|| {
+        format!(
+            "'{s}' is not a database; one of: {}",
+            projections::Database::ALL.map(|d| d.name()).join(", ")
+        )
+    })
 }

@@ -2,12 +2,15 @@
 //! terminals; later sockets). One module per user-facing operation.
 
 pub mod cli;
+pub mod domain;
 pub mod exit;
 pub mod integrity;
 pub mod jsonl;
 pub mod output;
 pub mod progress;
 pub mod read;
+pub mod record;
+pub mod replay;
 pub mod time_fmt;
 pub mod transfer;
 pub mod write;
@@ -34,6 +37,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             transfer::import(&open_with(&cli.ledger, options)?, &a, format)
         }
+        Command::Record(a) => record::record(&open(&cli.ledger)?, &a, format),
+        Command::Replay(a) => replay::replay(&open(&cli.ledger)?, &a, format),
     }
 }
 

@@ -126,6 +126,10 @@ fn check_whole_file(
             continue;
         }
         let r = crate::jsonl::parse_line(&line, now).map_err(|e| bad(n, format!("{e:#}")))?;
+        if projections::events::is_domain_type(&r.event.event_type) {
+            projections::decode(&r.event.event_type, &r.event.data, &r.event.metadata)
+                .map_err(|e| bad(n, e.to_string()))?;
+        }
         let st = match streams.get(&r.stream) {
             Some(s) => *s,
             None => {

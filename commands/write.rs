@@ -50,6 +50,14 @@ pub fn append(l: &Ledger, a: &AppendArgs, format: Format) -> anyhow::Result<()> 
         }
         (None, None) => unreachable!("clap requires --data or --data-file"),
     };
+    if projections::events::is_domain_type(&a.event_type) {
+        projections::decode(&a.event_type, &data, b"").map_err(|e| {
+            crate::exit::with_code(
+                crate::exit::ERROR,
+                format!("{e}; nothing was appended (`lifeline record` also checks it against the state)"),
+            )
+        })?;
+    }
     let metadata = match &a.metadata {
         Some(m) => json_arg("--metadata", m)?,
         None => Vec::new(),

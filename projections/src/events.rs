@@ -458,9 +458,39 @@ pub enum DecodeError {
     TooNew { event_type: String, version: u32 },
 }
 
+/// Every domain event type, as the ledger names them.
+pub const TYPES: [&str; 26] = [
+    "CommunityCreated",
+    "CommunityUpdated",
+    "VisibilityChanged",
+    "MembersAdded",
+    "MembersRemoved",
+    "MembersModified",
+    "OrgChanged",
+    "WidgetAdded",
+    "WidgetRemoved",
+    "RemoteAppProvisioned",
+    "RemoteAppTransferred",
+    "CommunityTrashed",
+    "CommunityRestored",
+    "CommunityPurged",
+    "SubcommunityMoved",
+    "CommunityShareAdded",
+    "CommunityShareRemoved",
+    "DeliveryFailed",
+    "DeliveryRetried",
+    "QueueCleared",
+    "TaskPaused",
+    "TaskResumed",
+    "BackupTaken",
+    "DatabaseRestored",
+    "RepairPlanned",
+    "RepairStepApplied",
+];
+
 /// Whether a ledger event type is one of ours.
 pub fn is_domain_type(event_type: &str) -> bool {
-    schemas().iter().any(|(t, _)| *t == event_type)
+    TYPES.contains(&event_type)
 }
 
 /// Upcasters: `(event type, from version)` → a change of the JSON to the next version.
@@ -542,6 +572,12 @@ mod tests {
         assert!(json.get("type").is_none());
         assert_eq!(decode(&t, &data, &meta).unwrap(), e);
         assert_eq!(e.stream(), "community-00000000-0000-0000-0000-000000000007");
+    }
+
+    #[test]
+    fn the_type_list_and_the_schemas_agree() {
+        let named: Vec<&str> = schemas().iter().map(|(t, _)| *t).collect();
+        assert_eq!(named, TYPES);
     }
 
     #[test]

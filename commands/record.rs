@@ -1,0 +1,72 @@
+//! `record`: append one domain event after checking it the way Connections would.
+
+use crate::cli::{Format, RecordArgs};
+use crate::exit::{with_code, ERROR};
+use anyhow::Context;
+use ledger::{AppendError, ContentType, EventId, ExpectedRevision, Ledger, ProposedEvent};
+use projections::World;
+
+/// Attempts when another writer appends to the same stream between reading and appending.
+const CONFLICT_RETRIES: usize = 5;
+
+pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> {
+    let event = projections::decode(&a.event_type, a.data.as_bytes(), b"")
+        .map_err(|e| with_code(ERROR, format!("{e}; nothing was recorded")))?;
+    let occurred = a
+        .occurred
+        .as_deref()
+        .map(crate::time_fmt::parse)
+        .transpose()
+        .context("--occurred")?;
+    let id = a.id.map_or_else(EventId::new_random, EventId);
+    let stream = event.stream();
+    let (event_type, data, metadata) = event.encode();
+    for _ in 0..CONFLICT_RETRIES {
+        let head = l.head();
+        if !a.force {
+            let loaded = crate::domain::load(l, head, None)?;
+            let world = World::replay(&loaded.events);
+            if let Err(r) = projections::validate::validate(&world, &event) {
+                return Err(with_code(
+                    ERROR,
+                    format!("{} rejected: {r}; nothing was recorded (--force records it as it happened)", a.event_type),
+                ));
+            }
+        }
+        // The stream must not have moved since the state was read.
+        let expected = match l.stream_record(&stream)?.and_then(|r| r.last_revision) {
+            Some(r) => ExpectedRevision::Exact(r),
+            None => ExpectedRevision::NoStream,
+        };
+        let proposed = ProposedEvent {
+            id,
+            event_type: event_type.clone(),
+            content_type: ContentType::Json,
+            data: data.clone(),
+            metadata: metadata.clone(),
+            occurred,
+        };
+        match l.append_blocking(&stream, expected, vec![proposed]) {
+            Ok(r) => {
+                l.close();
+                let position = r.position.unwrap_or(0);
+                return match format {
+                    Format::Json => crate::output::json_line(&serde_json::json!({
+                        "type": event_type, "stream": stream, "id": id.to_string(),
+                        "position": position, "revision": r.revision.to_string(),
+                    })),
+                    Format::Table => {
+                        println!("recorded {event_type} {id} in {stream} at position {position}");
+                        Ok(())
+                    }
+                };
+            }
+            Err(AppendError::WrongExpectedVersion { .. }) if !a.force => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(with_code(
+        ERROR,
+        format!("{stream} kept changing while recording; nothing was recorded, try again"),
+    ))
+}

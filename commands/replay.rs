@@ -1,0 +1,186 @@
+//! `replay`: what each database held, or should have held, at a point.
+
+use crate::cli::{Format, ReplayArgs};
+use crate::output;
+use ledger::Ledger;
+use projections::{view, Community, Database, DbState, Role, World};
+use uuid::Uuid;
+
+pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> {
+    let point = crate::domain::resolve(l, &a.at, a.occurred)?;
+    let loaded = crate::domain::load(l, point.position, point.occurred_by)?;
+    l.close();
+    for (p, why) in &loaded.unreadable {
+        eprintln!("lifeline: position {p} passed over: {why}");
+    }
+    let world = World::replay(&loaded.events);
+    let deployment = if a.intended {
+        &world.intended
+    } else {
+        &world.actual
+    };
+    let community = match &a.community {
+        Some(c) => Some(find_community(deployment.communities(), c)?),
+        None => None,
+    };
+    let dbs: Vec<Database> = match a.database {
+        Some(d) => vec![d],
+        None => Database::ALL.to_vec(),
+    };
+    match format {
+        Format::Json => {
+            let mut out = serde_json::Map::new();
+            for d in &dbs {
+                let db = filtered(deployment.db(*d), community);
+                out.insert(d.name().into(), view::database(&db));
+            }
+            output::json_line(&serde_json::json!({
+                "position": point.position,
+                "family": if a.intended { "intended" } else { "actual" },
+                "databases": out,
+            }))
+        }
+        Format::Table => {
+            let family = if a.intended { "intended" } else { "actual" };
+            println!(
+                "{family} state at position {} ({} domain events)",
+                point.position,
+                loaded.events.len()
+            );
+            for d in &dbs {
+                print_db(*d, &filtered(deployment.db(*d), community));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn find_community(cs: &imbl::OrdMap<Uuid, Community>, wanted: &str) -> anyhow::Result<Uuid> {
+    if let Ok(id) = wanted.parse::<Uuid>() {
+        if cs.contains_key(&id) {
+            return Ok(id);
+        }
+    }
+    let named: Vec<Uuid> = cs
+        .values()
+        .filter(|c| c.name == wanted)
+        .map(|c| c.uuid)
+        .collect();
+    match named.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(crate::exit::with_code(
+            crate::exit::NOT_FOUND,
+            format!("no community with uuid or name '{wanted}' at that point"),
+        )),
+        many => Err(crate::exit::with_code(
+            crate::exit::ERROR,
+            format!(
+                "{} communities are named '{wanted}': give the uuid",
+                many.len()
+            ),
+        )),
+    }
+}
+
+/// The parts of a database about one community.
+fn filtered(db: &DbState, community: Option<Uuid>) -> DbState {
+    let Some(c) = community else {
+        return db.clone();
+    };
+    let mut out = DbState::default();
+    if let Some(x) = db.communities.get(&c) {
+        out.communities.insert(c, x.clone());
+    }
+    for key in db.resources_of(c) {
+        if let Some(r) = db.resources.get(&key) {
+            out.insert_resource(r.clone());
+        }
+    }
+    out.shares = db
+        .shares
+        .iter()
+        .filter(|(sc, _, _)| *sc == c)
+        .cloned()
+        .collect();
+    out.queue = db
+        .queue
+        .iter()
+        .filter(|q| q.community == c)
+        .cloned()
+        .collect();
+    out.tasks = db.tasks.clone();
+    out
+}
+
+fn print_db(d: Database, db: &DbState) {
+    if db.communities.is_empty()
+        && db.resources.is_empty()
+        && db.queue.is_empty()
+        && db.shares.is_empty()
+    {
+        return;
+    }
+    println!("\n{d} database");
+    if !db.communities.is_empty() {
+        let mut t = output::table(&[
+            "community",
+            "name",
+            "type",
+            "state",
+            "owners",
+            "members",
+            "widgets",
+        ]);
+        for c in db.communities.values() {
+            let owners: Vec<&str> = c.owners().map(String::as_str).collect();
+            let widgets: Vec<&str> = c.widgets.values().map(String::as_str).collect();
+            t.add_row(vec![
+                c.uuid.to_string(),
+                output::clip(&c.name, 40),
+                c.community_type.to_string(),
+                format!("{:?}", c.lifecycle).to_lowercase(),
+                output::clip(&owners.join(", "), 30),
+                c.members.len().to_string(),
+                output::clip(&widgets.join(", "), 40),
+            ]);
+        }
+        println!("{t}");
+    }
+    if !db.resources.is_empty() {
+        let mut t = output::table(&["app", "object id", "community", "name", "type", "members"]);
+        for r in db.resources.values() {
+            let members = r.mirror.members.as_ref().map_or("-".to_string(), |m| {
+                let owners = m.values().filter(|x| **x == Role::Owner).count();
+                format!("{} ({owners} owners)", m.len())
+            });
+            t.add_row(vec![
+                r.app.to_string(),
+                output::clip(&r.object_id, 40),
+                r.community.to_string(),
+                output::clip(&r.mirror.name, 30),
+                r.mirror.community_type.to_string(),
+                members,
+            ]);
+        }
+        println!("{t}");
+    }
+    if !db.queue.is_empty() {
+        let mut t = output::table(&["queued event", "for app", "type", "community", "position"]);
+        for q in &db.queue {
+            t.add_row(vec![
+                q.event.to_string(),
+                q.app.to_string(),
+                q.lifecycle.type_name().to_string(),
+                q.community.to_string(),
+                q.position.to_string(),
+            ]);
+        }
+        println!("{t}");
+    }
+    if !db.shares.is_empty() {
+        println!("{} shares with communities", db.shares.len());
+    }
+    for (task, status) in &db.tasks {
+        println!("task {task}: {status:?}");
+    }
+}

@@ -1,0 +1,207 @@
+//! `record` and `replay` end to end: validation that appends nothing, points in time, backups
+//! and restores, and the JSON a script reads.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(ledger: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+        .arg("--ledger")
+        .arg(ledger)
+        .args(args)
+        .env_remove("LIFELINE_LEDGER")
+        .output()
+        .expect("run lifeline");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(ledger: &Path, args: &[&str]) -> String {
+    let (code, out, err) = run(ledger, args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+const C: &str = "5d19412d-8665-43bc-8e94-3a4ed1ccb47d";
+
+fn record(l: &Path, ty: &str, data: &str) -> String {
+    ok(l, &["record", ty, "--data", data, "--format", "json"])
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let l = dir.path().join("l.redb");
+    ok(&l, &["init"]);
+    record(
+        &l,
+        "CommunityCreated",
+        &format!(
+            r#"{{"community":"{C}","name":"Sales EMEA","communityType":"public","owners":["alice"]}}"#
+        ),
+    );
+    record(
+        &l,
+        "WidgetAdded",
+        &format!(r#"{{"community":"{C}","instance":"Wf","widgetDefId":"Files"}}"#),
+    );
+    record(
+        &l,
+        "RemoteAppProvisioned",
+        &format!(r#"{{"community":"{C}","app":"Files","instance":"Wf","objectId":"lib-1"}}"#),
+    );
+    record(
+        &l,
+        "BackupTaken",
+        r#"{"database":"Files","label":"files-mon"}"#,
+    );
+    record(
+        &l,
+        "MembersAdded",
+        &format!(r#"{{"community":"{C}","members":{{"bob":"member"}}}}"#),
+    );
+    (dir, l)
+}
+
+fn files_members(out: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(out).unwrap();
+    v["databases"]["Files"]["resources"]["Files:lib-1"]["members"].clone()
+}
+
+#[test]
+fn a_rejected_event_appends_nothing_and_force_records_it() {
+    let (_d, l) = setup();
+    let head = |l: &Path| -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(l, &["checkpoint", "--format", "json"])).unwrap();
+        v["size"].as_u64().unwrap()
+    };
+    let before = head(&l);
+    let (code, _, err) = run(
+        &l,
+        &[
+            "record",
+            "MembersRemoved",
+            "--data",
+            &format!(r#"{{"community":"{C}","users":["alice"]}}"#),
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("last owner") && err.contains("nothing was recorded"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        &l,
+        &[
+            "record",
+            "MembersAdded",
+            "--data",
+            r#"{"community":"nope"}"#,
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("MembersAdded data is not valid"), "{err}");
+    let (code, _, err) = run(
+        &l,
+        &[
+            "append",
+            "--stream",
+            "x",
+            "--type",
+            "MembersAdded",
+            "--data",
+            "{}",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(head(&l), before);
+    ok(
+        &l,
+        &[
+            "record",
+            "MembersRemoved",
+            "--force",
+            "--data",
+            &format!(r#"{{"community":"{C}","users":["alice"]}}"#),
+        ],
+    );
+    assert_eq!(head(&l), before + 1);
+}
+
+#[test]
+fn replay_at_a_backup_a_position_and_after_a_restore() {
+    let (_d, l) = setup();
+    let now = ok(&l, &["replay", "--database", "Files", "--format", "json"]);
+    assert_eq!(
+        files_members(&now),
+        serde_json::json!({"alice": "owner", "bob": "member"})
+    );
+    let at_backup = ok(
+        &l,
+        &[
+            "replay",
+            "--at",
+            "files-mon",
+            "--database",
+            "Files",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        files_members(&at_backup),
+        serde_json::json!({"alice": "owner"})
+    );
+    let at_two = ok(
+        &l,
+        &[
+            "replay",
+            "--at",
+            "@2",
+            "--database",
+            "Files",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(!at_two.contains("lib-1"), "{at_two}");
+    record(
+        &l,
+        "DatabaseRestored",
+        r#"{"database":"Files","backup":"files-mon"}"#,
+    );
+    let restored = ok(&l, &["replay", "--database", "Files", "--format", "json"]);
+    assert_eq!(
+        files_members(&restored),
+        serde_json::json!({"alice": "owner"})
+    );
+    let intended = ok(
+        &l,
+        &[
+            "replay",
+            "--intended",
+            "--database",
+            "Files",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        files_members(&intended),
+        serde_json::json!({"alice": "owner", "bob": "member"})
+    );
+    let by_name = ok(
+        &l,
+        &["replay", "--community", "Sales EMEA", "--format", "json"],
+    );
+    assert!(by_name.contains(C));
+    let (code, _, err) = run(&l, &["replay", "--community", "Nobody"]);
+    assert_eq!(code, 5, "{err}");
+    let (code, _, err) = run(&l, &["replay", "--at", "@999"]);
+    assert_eq!(code, 5, "{err}");
+    let (code, _, err) = run(&l, &["replay", "--database", "Nowhere"]);
+    assert_eq!(code, 2, "{err}");
+}
