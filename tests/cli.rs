@@ -53,9 +53,9 @@ fn append_then_read_as_json_lines() {
         &[
             "append",
             "--stream",
-            "community-1",
+            "notes-1",
             "--type",
-            "CommunityCreated",
+            "Note",
             "--expected",
             "no-stream",
             "--data",
@@ -66,7 +66,7 @@ fn append_then_read_as_json_lines() {
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["position"], 1);
-    let out = ok(&l, &["read", "community-1", "--format", "json"]);
+    let out = ok(&l, &["read", "notes-1", "--format", "json"]);
     let e: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     for field in [
         "stream", "revision", "position", "id", "type", "data", "recorded", "occurred",
