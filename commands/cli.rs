@@ -61,6 +61,8 @@ pub enum Command {
     Record(RecordArgs),
     /// Show what each database held (or, with --intended, should have held) at a point.
     Replay(ReplayArgs),
+    /// Store snapshots of the replayed state so that later replays start near their point.
+    Snapshot(SnapshotArgs),
 }
 
 #[derive(Args, Debug)]
@@ -208,6 +210,16 @@ pub struct ReplayArgs {
     /// Show the intended state (every change applied, every delivery made, no restores).
     #[arg(long)]
     pub intended: bool,
+    /// Replay from the start even where a snapshot could be used (the answer is the same).
+    #[arg(long)]
+    pub no_snapshots: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// A snapshot after every this many log positions (those already stored are kept).
+    #[arg(long, default_value_t = 100_000)]
+    pub every: u64,
 }
 
 fn parse_database(s: &str) -> Result<projections::Database, String> {

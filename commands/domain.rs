@@ -15,35 +15,49 @@ pub struct Loaded {
 
 /// Domain events up to `until` (inclusive); with `occurred_by`, only those that happened by then.
 pub fn load(l: &Ledger, until: Position, occurred_by: Option<Timestamp>) -> anyhow::Result<Loaded> {
+    load_range(l, 1, until, occurred_by)
+}
+
+/// Domain events from `from` to `until`, both inclusive.
+pub fn load_range(
+    l: &Ledger,
+    from: Position,
+    until: Position,
+    occurred_by: Option<Timestamp>,
+) -> anyhow::Result<Loaded> {
     let mut out = Loaded {
         events: Vec::new(),
         unreadable: Vec::new(),
     };
-    if until == 0 {
+    if until == 0 || from > until {
         return Ok(out);
     }
-    l.scan_all(AllStart::Start, Direction::Forwards, |body, _| {
-        if body.position > until {
-            return ControlFlow::Break(());
-        }
-        if !projections::events::is_domain_type(body.event_type) {
-            return ControlFlow::Continue(());
-        }
-        if occurred_by.is_some_and(|t| body.occurred_ns > t.0) {
-            return ControlFlow::Continue(());
-        }
-        match projections::decode(body.event_type, body.data, body.metadata) {
-            Ok(event) => out.events.push(Recorded {
-                position: body.position,
-                id: uuid::Uuid::from_bytes(body.event_id),
-                recorded_ns: body.recorded_ns,
-                occurred_ns: body.occurred_ns,
-                event,
-            }),
-            Err(e) => out.unreadable.push((body.position, e.to_string())),
-        }
-        ControlFlow::Continue(())
-    })?;
+    l.scan_all(
+        AllStart::Position(from.max(1)),
+        Direction::Forwards,
+        |body, _| {
+            if body.position > until {
+                return ControlFlow::Break(());
+            }
+            if !projections::events::is_domain_type(body.event_type) {
+                return ControlFlow::Continue(());
+            }
+            if occurred_by.is_some_and(|t| body.occurred_ns > t.0) {
+                return ControlFlow::Continue(());
+            }
+            match projections::decode(body.event_type, body.data, body.metadata) {
+                Ok(event) => out.events.push(Recorded {
+                    position: body.position,
+                    id: uuid::Uuid::from_bytes(body.event_id),
+                    recorded_ns: body.recorded_ns,
+                    occurred_ns: body.occurred_ns,
+                    event,
+                }),
+                Err(e) => out.unreadable.push((body.position, e.to_string())),
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
     Ok(out)
 }
 

@@ -3,17 +3,17 @@
 use crate::cli::{Format, ReplayArgs};
 use crate::output;
 use ledger::Ledger;
-use projections::{view, Community, Database, DbState, Role, World};
+use projections::{view, Community, Database, DbState, Role};
 use uuid::Uuid;
 
 pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> {
     let point = crate::domain::resolve(l, &a.at, a.occurred)?;
-    let loaded = crate::domain::load(l, point.position, point.occurred_by)?;
+    let built = crate::world::world_at(l, &point, !a.no_snapshots)?;
     l.close();
-    for (p, why) in &loaded.unreadable {
+    for (p, why) in &built.unreadable {
         eprintln!("lifeline: position {p} passed over: {why}");
     }
-    let world = World::replay(&loaded.events);
+    let world = built.world;
     let deployment = if a.intended {
         &world.intended
     } else {
@@ -42,10 +42,14 @@ pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> 
         }
         Format::Table => {
             let family = if a.intended { "intended" } else { "actual" };
+            let from = built
+                .from_snapshot
+                .map_or("from the start".to_string(), |p| {
+                    format!("from the snapshot at {p}")
+                });
             println!(
-                "{family} state at position {} ({} domain events)",
-                point.position,
-                loaded.events.len()
+                "{family} state at position {} ({} domain events folded {from})",
+                point.position, built.events_folded
             );
             for d in &dbs {
                 print_db(*d, &filtered(deployment.db(*d), community));

@@ -333,3 +333,42 @@ fn read_table_renders_as_expected() {
         "rerun with LIFELINE_BLESS=1 to accept a deliberate change"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    use std::io::Read;
+    let (d, l) = scratch();
+    // Far more output than a pipe holds, so the writer does meet the closed pipe.
+    let many = d.path().join("many.jsonl");
+    let lines: Vec<String> = (0..3000)
+        .map(|i| {
+            format!(
+                r#"{{"stream":"s","revision":{i},"id":"{}","type":"Note","data":{{"pad":"{}"}}}}"#,
+                uuid::Uuid::from_u128(i + 1),
+                "x".repeat(100)
+            )
+        })
+        .collect();
+    std::fs::write(&many, lines.join("\n")).unwrap();
+    ok(&l, &["import", many.to_str().unwrap()]);
+    for format in ["json", "table"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+            .arg("--ledger")
+            .arg(&l)
+            .args(["read", "$all", "--format", format, "--count", "1000000"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away at once
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        child.wait().unwrap();
+        assert!(err.is_empty(), "{format}: {err}");
+    }
+}

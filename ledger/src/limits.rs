@@ -33,6 +33,8 @@ pub struct Limits {
     /// A commit writing at least this many bytes goes straight to a durable redb commit
     /// instead of through the write-ahead log.
     pub wal_direct_commit_bytes: u64,
+    /// One snapshot of the layer above.
+    pub snapshot_bytes_max: usize,
 }
 
 pub const MIB: usize = 1024 * 1024;
@@ -54,6 +56,7 @@ impl Default for Limits {
             read_page_events: 512,
             wal_checkpoint_bytes: 64 * MIB as u64,
             wal_direct_commit_bytes: 8 * MIB as u64,
+            snapshot_bytes_max: 1024 * MIB,
         }
     }
 }

@@ -190,6 +190,34 @@ impl Ledger {
         }
     }
 
+    /// The latest snapshot stored at or before `position`: its position and bytes.
+    pub fn snapshot_at_or_before(
+        &self,
+        position: Position,
+    ) -> Result<Option<(Position, Vec<u8>)>, ReadError> {
+        let txn = self.read_txn()?;
+        let t = txn.open_table(SNAPSHOTS).map_err(StorageError::from)?;
+        let found = t
+            .range(..=position)
+            .map_err(StorageError::from)?
+            .next_back()
+            .transpose()
+            .map_err(StorageError::from)?;
+        Ok(found.map(|(k, v)| (k.value(), v.value().to_vec())))
+    }
+
+    /// Positions of the stored snapshots and their sizes in bytes.
+    pub fn snapshots(&self) -> Result<Vec<(Position, u64)>, ReadError> {
+        let txn = self.read_txn()?;
+        let t = txn.open_table(SNAPSHOTS).map_err(StorageError::from)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(StorageError::from)? {
+            let (k, v) = item.map_err(StorageError::from)?;
+            out.push((k.value(), v.value().len() as u64));
+        }
+        Ok(out)
+    }
+
     pub(crate) fn tree_reader(txn: &ReadTransaction) -> Result<TreeReader, ReadError> {
         TreeReader::new(txn)
     }
@@ -216,6 +244,7 @@ fn init_tables(db: &Database) -> Result<(), redb::Error> {
         txn.open_table(STREAM_INDEX)?;
         txn.open_table(MERKLE)?;
         txn.open_table(BY_TIME)?;
+        txn.open_table(SNAPSHOTS)?;
     }
     txn.commit()?;
     Ok(())

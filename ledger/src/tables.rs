@@ -16,6 +16,9 @@ pub const STREAM_INDEX: TableDefinition<u128, &[u8]> = TableDefinition::new("str
 /// `(level << 56) | index` → hash of the complete subtree, for levels that are multiples of
 /// [`STORED_LEVEL_STEP`].
 pub const MERKLE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("merkle");
+/// Position → a snapshot of the layer above's state after that position (a cache it owns:
+/// not part of the log, not hashed, may be dropped).
+pub const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
 /// Recorded time (ns since the epoch) → first position recorded at that time.
 pub const BY_TIME: TableDefinition<i64, u64> = TableDefinition::new("by_time");
 

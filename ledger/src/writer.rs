@@ -58,6 +58,10 @@ pub(crate) enum WriteOp {
         expected: ExpectedRevision,
     },
     Import(Vec<ImportRecord>),
+    Snapshot {
+        position: Position,
+        bytes: Vec<u8>,
+    },
 }
 
 impl WriteOp {
@@ -87,6 +91,7 @@ impl WriteOp {
         match self {
             WriteOp::Append { events, .. } => events.iter().map(ProposedEvent::size_bytes).sum(),
             WriteOp::Import(r) => r.iter().map(|r| r.event.size_bytes()).sum(),
+            WriteOp::Snapshot { bytes, .. } => bytes.len(),
             _ => 0,
         }
     }
@@ -96,6 +101,7 @@ pub(crate) enum Outcome {
     Appended(AppendResult),
     Deleted(Position),
     Imported(ImportSummary),
+    Stored,
 }
 
 struct Request {
@@ -252,19 +258,28 @@ pub(crate) fn try_commit(
     let mut txn = inner.db.begin_write()?;
     txn.set_two_phase_commit(true);
     let now = inner.clock.now().0.max(state.last_recorded);
-    let (new_state, results, segments) = {
+    let (new_state, results, segments, snapshots) = {
         let mut st = Staging::new(&txn, &inner.limits, state.clone(), now)?;
         let results: Results = ops.into_iter().map(|op| st.apply(op)).collect();
         let segments = st.flush(&txn)?;
-        (st.state, results, segments)
+        let snapshots = std::mem::take(&mut st.snapshots);
+        if !snapshots.is_empty() {
+            let mut t = txn.open_table(SNAPSHOTS)?;
+            for (position, bytes) in &snapshots {
+                t.insert(position, bytes.as_slice())?;
+            }
+        }
+        (st.state, results, segments, !snapshots.is_empty())
     };
-    if segments.is_empty() {
+    if segments.is_empty() && !snapshots {
         txn.abort()?;
         return Ok((new_state, results));
     }
     let bytes: u64 = segments.iter().map(|(_, s)| s.len() as u64).sum();
     let limits = &inner.limits;
+    // Snapshots are not in the write-ahead log: a commit that stores one is a checkpoint.
     if durable
+        || snapshots
         || bytes >= limits.wal_direct_commit_bytes
         || wal.len() + bytes > limits.wal_checkpoint_bytes
     {
@@ -310,6 +325,8 @@ struct Staging<'t> {
     now: i64,
     /// What the operation being applied changed, to undo it if it fails.
     undo: Vec<Undo>,
+    /// Snapshots to store (not part of the log).
+    snapshots: Vec<(Position, Vec<u8>)>,
 }
 
 enum Undo {
@@ -348,6 +365,7 @@ impl<'t> Staging<'t> {
             state,
             now,
             undo: Vec::new(),
+            snapshots: Vec::new(),
         })
     }
 
@@ -405,6 +423,25 @@ impl<'t> Staging<'t> {
                 self.tombstone(&stream, expected).map(Outcome::Deleted)
             }
             WriteOp::Import(records) => self.import(&records).map(Outcome::Imported),
+            WriteOp::Snapshot { position, bytes } => {
+                if position > self.state.head {
+                    return Err(AppendError::InvalidEvent {
+                        id: EventId(uuid::Uuid::nil()),
+                        reason: format!(
+                            "a snapshot at position {position} is past the log's end ({})",
+                            self.state.head
+                        ),
+                    });
+                }
+                if bytes.len() > self.limits.snapshot_bytes_max {
+                    return Err(AppendError::AppendTooLarge {
+                        size: bytes.len(),
+                        max: self.limits.snapshot_bytes_max,
+                    });
+                }
+                self.snapshots.push((position, bytes));
+                Ok(Outcome::Stored)
+            }
         }
     }
 
@@ -987,6 +1024,18 @@ impl Ledger {
         match self.submit_blocking(WriteOp::Import(records))? {
             Outcome::Imported(s) => Ok(s),
             _ => unreachable!("an import answers with a summary"),
+        }
+    }
+
+    /// Stores a snapshot of the layer above's state after `position` (durably; not in the log).
+    pub fn put_snapshot_blocking(
+        &self,
+        position: Position,
+        bytes: Vec<u8>,
+    ) -> Result<(), AppendError> {
+        match self.submit_blocking(WriteOp::Snapshot { position, bytes })? {
+            Outcome::Stored => Ok(()),
+            _ => unreachable!("a snapshot answers with stored"),
         }
     }
 

@@ -36,7 +36,7 @@ pub fn failures<'a>(events: impl IntoIterator<Item = &'a Recorded>) -> Failures 
 }
 
 /// Intended and actual deployments after some prefix of the log.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct World {
     pub position: u64,
     pub intended: Deployment,
@@ -71,12 +71,27 @@ impl World {
 
     /// The world after all of `events`, from nothing.
     pub fn replay(events: &[Recorded]) -> World {
+        World::default().continued(events)
+    }
+
+    /// This world after `events`, which follow it in the log.
+    pub fn continued(mut self, events: &[Recorded]) -> World {
         let failed = failures(events);
-        let mut w = World::default();
         for r in events {
-            w.apply(r, &failed);
+            self.apply(r, &failed);
         }
-        w
+        self
+    }
+
+    /// Whether this world (a snapshot after `self.position`) may be continued with `events`:
+    /// not when one of them records the failed delivery of an event from before the snapshot,
+    /// which the snapshot took as delivered.
+    pub fn can_continue_with(&self, events: &[Recorded]) -> bool {
+        let ids: HashSet<Uuid> = events.iter().map(|r| r.id).collect();
+        events.iter().all(|r| match &r.event {
+            DomainEvent::DeliveryFailed(d) => ids.contains(&d.event),
+            _ => true,
+        })
     }
 }
 

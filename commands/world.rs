@@ -1,0 +1,99 @@
+//! The world at a point: from the nearest usable snapshot, else from the start; and building
+//! snapshots (`lifeline snapshot`).
+
+use crate::domain::{load, load_range, Point};
+use ledger::{Ledger, Position};
+use projections::{snapshot, World};
+
+/// How a world was built.
+pub struct Built {
+    pub world: World,
+    /// The snapshot it started from, if any.
+    pub from_snapshot: Option<Position>,
+    pub events_folded: usize,
+    pub unreadable: Vec<(Position, String)>,
+}
+
+/// The world after every domain event up to `point`.
+pub fn world_at(l: &Ledger, point: &Point, use_snapshots: bool) -> anyhow::Result<Built> {
+    if use_snapshots && point.occurred_by.is_none() {
+        if let Some(built) = from_snapshot(l, point.position)? {
+            return Ok(built);
+        }
+    }
+    let loaded = load(l, point.position, point.occurred_by)?;
+    Ok(Built {
+        events_folded: loaded.events.len(),
+        world: World::replay(&loaded.events),
+        from_snapshot: None,
+        unreadable: loaded.unreadable,
+    })
+}
+
+/// Snapshots tried, newest first, before replaying from the start.
+const SNAPSHOT_ATTEMPTS: usize = 8;
+
+/// Continues the latest snapshot at or before `position` that decodes and that no later failure
+/// report contradicts (trying older ones when the newest cannot be used).
+fn from_snapshot(l: &Ledger, position: Position) -> anyhow::Result<Option<Built>> {
+    let mut bound = position;
+    for _ in 0..SNAPSHOT_ATTEMPTS {
+        let Some((at, bytes)) = l.snapshot_at_or_before(bound)? else {
+            return Ok(None);
+        };
+        match snapshot::decode(&bytes) {
+            Ok(world) => {
+                let tail = load_range(l, at + 1, position, None)?;
+                if world.can_continue_with(&tail.events) {
+                    return Ok(Some(Built {
+                        events_folded: tail.events.len(),
+                        world: world.continued(&tail.events),
+                        from_snapshot: Some(at),
+                        unreadable: tail.unreadable,
+                    }));
+                }
+            }
+            Err(why) => eprintln!("lifeline: snapshot at position {at} not used ({why})"),
+        }
+        let Some(earlier) = at.checked_sub(1) else {
+            return Ok(None);
+        };
+        bound = earlier;
+    }
+    Ok(None)
+}
+
+/// Stores a snapshot after every `every` positions up to the head, where none is stored yet.
+/// Each equals the replay of exactly the events up to its position. Returns how many were written.
+pub fn build_snapshots(
+    l: &Ledger,
+    every: u64,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<usize> {
+    let every = every.max(1);
+    let head = l.head();
+    let have: std::collections::HashSet<Position> =
+        l.snapshots()?.into_iter().map(|(p, _)| p).collect();
+    let events = load(l, head, None)?.events;
+    let mut world = World::default();
+    let mut done = 0;
+    let mut written = 0;
+    let mut mark = every;
+    while mark <= head {
+        let end = done + events[done..].partition_point(|r| r.position <= mark);
+        let segment = &events[done..end];
+        world = if world.can_continue_with(segment) {
+            world.continued(segment)
+        } else {
+            World::replay(&events[..end])
+        };
+        done = end;
+        if !have.contains(&mark) {
+            l.put_snapshot_blocking(mark, snapshot::encode(&world))?;
+            written += 1;
+        }
+        progress(mark);
+        mark += every;
+    }
+    Ok(written)
+}

@@ -1,0 +1,198 @@
+//! Snapshots are a cache: at every position, the world built from the nearest snapshot equals
+//! the world replayed from the start — with failures reported late, backups and restores in the
+//! history, and a snapshot that does not decode.
+
+use ledger::{ExpectedRevision, Ledger, Options, ProposedEvent};
+use lifeline::domain::Point;
+use lifeline::world::{build_snapshots, world_at};
+use projections::events::*;
+use projections::{App, CommunityType, Database, DomainEvent, Role};
+use uuid::Uuid;
+
+fn append(l: &Ledger, e: DomainEvent, id: Uuid) {
+    let (ty, data, meta) = e.encode();
+    let mut p = ProposedEvent::json(ty, &serde_json::Value::Null).with_id(ledger::EventId(id));
+    p.data = data;
+    p.metadata = meta;
+    l.append_blocking(&e.stream(), ExpectedRevision::Any, vec![p])
+        .unwrap();
+}
+
+/// A history over a few communities; returns the ledger.
+fn history(l: &Ledger) {
+    let mut n = 0u128;
+    let mut id = || {
+        n += 1;
+        Uuid::from_u128(n)
+    };
+    let comms: Vec<Uuid> = (0..3).map(|i| Uuid::from_u128(1_000_000 + i)).collect();
+    for c in &comms {
+        append(
+            l,
+            DomainEvent::CommunityCreated(CommunityCreated {
+                community: *c,
+                name: format!("C{c}"),
+                community_type: CommunityType::Public,
+                list_when_restricted: false,
+                external: false,
+                org_id: None,
+                theme: None,
+                pre_moderation: false,
+                post_moderation: false,
+                parent: None,
+                owners: vec!["o".into()],
+                members: vec![],
+                actor: None,
+            }),
+            id(),
+        );
+        append(
+            l,
+            DomainEvent::WidgetAdded(WidgetAdded {
+                community: *c,
+                instance: format!("W{c}"),
+                widget_def_id: "Files".into(),
+                actor: None,
+            }),
+            id(),
+        );
+        append(
+            l,
+            DomainEvent::RemoteAppProvisioned(RemoteAppProvisioned {
+                community: *c,
+                app: App::Files,
+                instance: format!("W{c}"),
+                object_id: format!("lib-{c}"),
+                actor: None,
+            }),
+            id(),
+        );
+    }
+    let mut pending_failure: Option<(Uuid, Uuid)> = None;
+    for round in 0..12u32 {
+        let c = comms[round as usize % 3];
+        let change = id();
+        let t = [
+            CommunityType::Private,
+            CommunityType::Public,
+            CommunityType::PublicInviteOnly,
+        ][round as usize % 3];
+        append(
+            l,
+            DomainEvent::VisibilityChanged(VisibilityChanged {
+                community: c,
+                community_type: t,
+                list_when_restricted: false,
+                external: false,
+                actor: None,
+            }),
+            change,
+        );
+        append(
+            l,
+            DomainEvent::MembersAdded(Members {
+                community: c,
+                members: [(format!("u{round}"), Role::Member)].into(),
+                actor: None,
+            }),
+            id(),
+        );
+        // a failure reported a few events late, naming an event before the next snapshot
+        if let Some((ev, comm)) = pending_failure.take() {
+            append(
+                l,
+                DomainEvent::DeliveryFailed(Delivery {
+                    community: comm,
+                    app: App::Files,
+                    event: ev,
+                }),
+                id(),
+            );
+        }
+        if round % 4 == 1 {
+            pending_failure = Some((change, c));
+        }
+        if round % 5 == 2 {
+            append(
+                l,
+                DomainEvent::BackupTaken(BackupTaken {
+                    database: Database::Files,
+                    label: format!("files-{round}"),
+                    actor: None,
+                }),
+                id(),
+            );
+        }
+        if round == 9 {
+            append(
+                l,
+                DomainEvent::DatabaseRestored(DatabaseRestored {
+                    database: Database::Files,
+                    backup: "files-2".into(),
+                    actor: None,
+                }),
+                id(),
+            );
+        }
+    }
+}
+
+#[test]
+fn snapshots_never_change_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
+    history(&l);
+    let head = l.head();
+    let reference: Vec<_> = (0..=head)
+        .map(|p| {
+            world_at(
+                &l,
+                &Point {
+                    position: p,
+                    occurred_by: None,
+                },
+                false,
+            )
+            .unwrap()
+            .world
+        })
+        .collect();
+    for every in [3, 7] {
+        assert!(build_snapshots(&l, every, |_| {}).unwrap() > 0);
+        let mut used = 0;
+        for p in 0..=head {
+            let built = world_at(
+                &l,
+                &Point {
+                    position: p,
+                    occurred_by: None,
+                },
+                true,
+            )
+            .unwrap();
+            used += usize::from(built.from_snapshot.is_some());
+            assert_eq!(
+                built.world, reference[p as usize],
+                "position {p}, snapshots every {every}"
+            );
+        }
+        assert!(
+            used > head as usize / 2,
+            "snapshots were used {used} times of {head}"
+        );
+    }
+    // A snapshot that does not decode is passed over.
+    l.put_snapshot_blocking(head, b"\x01not a world".to_vec())
+        .unwrap();
+    let built = world_at(
+        &l,
+        &Point {
+            position: head,
+            occurred_by: None,
+        },
+        true,
+    )
+    .unwrap();
+    assert_eq!(built.world, reference[head as usize]);
+    assert_ne!(built.from_snapshot, Some(head));
+}
