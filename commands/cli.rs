@@ -23,14 +23,23 @@ pub struct Cli {
         default_value = "lifeline.redb"
     )]
     pub ledger: PathBuf,
-    /// Output format: human tables, or JSON (one object per line for events).
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format: human tables, JSON (one object per line for events), or CSV (audit).
+    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Json,
+    /// Comma-separated values (`audit` only).
+    Csv,
+}
+
+/// The output formats every command speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Table,
     Json,
@@ -63,6 +72,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Store snapshots of the replayed state so that later replays start near their point.
     Snapshot(SnapshotArgs),
+    /// Who did what, when, and which databases it concerned (filters combine).
+    Audit(AuditArgs),
 }
 
 #[derive(Args, Debug)]
@@ -229,4 +240,29 @@ fn parse_database(s: &str) -> Result<projections::Database, String> {
             projections::Database::ALL.map(|d| d.name()).join(", ")
         )
     })
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Only events about this community (uuid, or its current name).
+    #[arg(long)]
+    pub community: Option<String>,
+    /// Only events by this user (external id).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only events of this type, e.g. MembersRemoved.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// Only events about this database.
+    #[arg(long, value_parser = parse_database)]
+    pub database: Option<projections::Database>,
+    /// Only events after this point (now, @POSITION, an RFC 3339 time, a backup label).
+    #[arg(long)]
+    pub since: Option<crate::domain::At>,
+    /// Only events up to this point, inclusive.
+    #[arg(long)]
+    pub until: Option<crate::domain::At>,
+    /// At most this many events, the latest.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
 }

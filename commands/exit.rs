@@ -3,6 +3,7 @@
 use std::fmt;
 
 pub const ERROR: i32 = 1;
+pub const USAGE: i32 = 2;
 pub const WRONG_EXPECTED_REVISION: i32 = 3;
 pub const INTEGRITY: i32 = 4;
 pub const NOT_FOUND: i32 = 5;

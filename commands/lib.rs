@@ -1,6 +1,7 @@
 //! The `lifeline` program: the only part of Lifeline that talks to the world (files,
 //! terminals; later sockets). One module per user-facing operation.
 
+pub mod audit;
 pub mod cli;
 pub mod domain;
 pub mod exit;
@@ -21,7 +22,19 @@ use cli::{Cli, Command};
 use std::path::Path;
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let format = cli.format;
+    if let Command::Audit(a) = &cli.command {
+        return audit::audit(&open(&cli.ledger)?, a, cli.format);
+    }
+    let format = match cli.format {
+        cli::FormatArg::Table => cli::Format::Table,
+        cli::FormatArg::Json => cli::Format::Json,
+        cli::FormatArg::Csv => {
+            return Err(exit::with_code(
+                exit::USAGE,
+                "--format csv is for `lifeline audit`; the other commands print table or json",
+            ))
+        }
+    };
     match cli.command {
         Command::Init => write::init(&cli.ledger, format),
         Command::Append(a) => write::append(&open(&cli.ledger)?, &a, format),
@@ -41,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(a) => record::record(&open(&cli.ledger)?, &a, format),
         Command::Replay(a) => replay::replay(&open(&cli.ledger)?, &a, format),
         Command::Snapshot(a) => snapshot(&open(&cli.ledger)?, &a, format),
+        Command::Audit(_) => unreachable!("answered above"),
     }
 }
 

@@ -205,3 +205,76 @@ fn replay_at_a_backup_a_position_and_after_a_restore() {
     let (code, _, err) = run(&l, &["replay", "--database", "Nowhere"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn audit_filters_combine_and_the_index_follows_new_events() {
+    let (_d, l) = setup();
+    let rows = |out: String| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|x| serde_json::from_str(x).unwrap())
+            .collect()
+    };
+    let all = rows(ok(&l, &["audit", "--format", "json"]));
+    assert_eq!(all.len(), 5);
+    let files = rows(ok(
+        &l,
+        &["audit", "--database", "Files", "--format", "json"],
+    ));
+    let types: Vec<&str> = files.iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["RemoteAppProvisioned", "BackupTaken"]);
+    // recorded after the first audit: the index catches up before answering
+    ok(
+        &l,
+        &[
+            "record",
+            "MembersAdded",
+            "--data",
+            &format!(r#"{{"community":"{C}","members":{{"carol":"member"}},"actor":"alice"}}"#),
+        ],
+    );
+    let by_alice = rows(ok(&l, &["audit", "--actor", "alice", "--format", "json"]));
+    assert_eq!(by_alice.len(), 1);
+    assert_eq!(by_alice[0]["data"]["members"]["carol"], "member");
+    let both = rows(ok(
+        &l,
+        &[
+            "audit",
+            "--community",
+            "Sales EMEA",
+            "--type",
+            "MembersAdded",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(both.len(), 2);
+    let window = rows(ok(
+        &l,
+        &[
+            "audit", "--since", "@3", "--until", "@5", "--format", "json",
+        ],
+    ));
+    assert_eq!(
+        window
+            .iter()
+            .map(|r| r["position"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [4, 5]
+    );
+    let csv = ok(&l, &["audit", "--type", "BackupTaken", "--format", "csv"]);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "position,recorded,occurred,actor,type,community,databases,data"
+    );
+    assert!(lines.next().unwrap().starts_with("4,"));
+    let last = rows(ok(&l, &["audit", "--limit", "2", "--format", "json"]));
+    assert_eq!(
+        last.iter()
+            .map(|r| r["position"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [5, 6]
+    );
+    let (code, _, err) = run(&l, &["read", "x", "--format", "csv"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -218,6 +218,41 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The last position the tag index covers.
+    pub fn tags_watermark(&self) -> Result<Position, ReadError> {
+        let txn = self.read_txn()?;
+        let meta = txn.open_table(META).map_err(StorageError::from)?;
+        let v = meta
+            .get(META_TAGS_WATERMARK)
+            .map_err(StorageError::from)?
+            .and_then(|g| g.value().try_into().ok())
+            .map_or(0, u64::from_le_bytes);
+        Ok(v)
+    }
+
+    /// Positions in `from..=to` that carry `tag`, in order.
+    pub fn tagged(
+        &self,
+        tag: &str,
+        from: Position,
+        to: Position,
+    ) -> Result<Vec<Position>, ReadError> {
+        let txn = self.read_txn()?;
+        let t = txn.open_table(TAGS).map_err(StorageError::from)?;
+        let mut out = Vec::new();
+        if from > to {
+            return Ok(out);
+        }
+        for item in t
+            .range((tag, from)..=(tag, to))
+            .map_err(StorageError::from)?
+        {
+            let (k, _) = item.map_err(StorageError::from)?;
+            out.push(k.value().1);
+        }
+        Ok(out)
+    }
+
     pub(crate) fn tree_reader(txn: &ReadTransaction) -> Result<TreeReader, ReadError> {
         TreeReader::new(txn)
     }
@@ -245,6 +280,7 @@ fn init_tables(db: &Database) -> Result<(), redb::Error> {
         txn.open_table(MERKLE)?;
         txn.open_table(BY_TIME)?;
         txn.open_table(SNAPSHOTS)?;
+        txn.open_table(TAGS)?;
     }
     txn.commit()?;
     Ok(())

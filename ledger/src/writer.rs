@@ -10,7 +10,7 @@ use crate::stream_meta;
 use crate::tables::*;
 use crate::wal::Wal;
 use foldhash::HashMap;
-use redb::{Durability, Table, WriteTransaction};
+use redb::{Durability, ReadableTable, Table, WriteTransaction};
 use std::sync::Weak;
 use std::thread::{JoinHandle, ThreadId};
 use tokio::sync::{mpsc, oneshot};
@@ -62,6 +62,10 @@ pub(crate) enum WriteOp {
         position: Position,
         bytes: Vec<u8>,
     },
+    Tags {
+        entries: Vec<(String, Position)>,
+        up_to: Position,
+    },
 }
 
 impl WriteOp {
@@ -92,6 +96,7 @@ impl WriteOp {
             WriteOp::Append { events, .. } => events.iter().map(ProposedEvent::size_bytes).sum(),
             WriteOp::Import(r) => r.iter().map(|r| r.event.size_bytes()).sum(),
             WriteOp::Snapshot { bytes, .. } => bytes.len(),
+            WriteOp::Tags { entries, .. } => entries.iter().map(|(t, _)| t.len() + 8).sum(),
             _ => 0,
         }
     }
@@ -262,14 +267,8 @@ pub(crate) fn try_commit(
         let mut st = Staging::new(&txn, &inner.limits, state.clone(), now)?;
         let results: Results = ops.into_iter().map(|op| st.apply(op)).collect();
         let segments = st.flush(&txn)?;
-        let snapshots = std::mem::take(&mut st.snapshots);
-        if !snapshots.is_empty() {
-            let mut t = txn.open_table(SNAPSHOTS)?;
-            for (position, bytes) in &snapshots {
-                t.insert(position, bytes.as_slice())?;
-            }
-        }
-        (st.state, results, segments, !snapshots.is_empty())
+        let side = st.flush_side(&txn)?;
+        (st.state, results, segments, side)
     };
     if segments.is_empty() && !snapshots {
         txn.abort()?;
@@ -277,7 +276,8 @@ pub(crate) fn try_commit(
     }
     let bytes: u64 = segments.iter().map(|(_, s)| s.len() as u64).sum();
     let limits = &inner.limits;
-    // Snapshots are not in the write-ahead log: a commit that stores one is a checkpoint.
+    // Snapshots and tags are not in the write-ahead log: a commit that stores them is a
+    // checkpoint.
     if durable
         || snapshots
         || bytes >= limits.wal_direct_commit_bytes
@@ -327,6 +327,9 @@ struct Staging<'t> {
     undo: Vec<Undo>,
     /// Snapshots to store (not part of the log).
     snapshots: Vec<(Position, Vec<u8>)>,
+    /// Tag index entries to store, and the watermark they bring it to.
+    tags: Vec<(String, Position)>,
+    tags_up_to: Option<Position>,
 }
 
 enum Undo {
@@ -366,6 +369,8 @@ impl<'t> Staging<'t> {
             now,
             undo: Vec::new(),
             snapshots: Vec::new(),
+            tags: Vec::new(),
+            tags_up_to: None,
         })
     }
 
@@ -440,6 +445,18 @@ impl<'t> Staging<'t> {
                     });
                 }
                 self.snapshots.push((position, bytes));
+                Ok(Outcome::Stored)
+            }
+            WriteOp::Tags { entries, up_to } => {
+                let beyond = entries.iter().map(|(_, p)| *p).chain([up_to]).max();
+                if beyond.is_some_and(|p| p > self.state.head) {
+                    return Err(AppendError::InvalidEvent {
+                        id: EventId(uuid::Uuid::nil()),
+                        reason: format!("tags past the log's end ({})", self.state.head),
+                    });
+                }
+                self.tags.extend(entries);
+                self.tags_up_to = Some(self.tags_up_to.unwrap_or(0).max(up_to));
                 Ok(Outcome::Stored)
             }
         }
@@ -879,6 +896,36 @@ impl<'t> Staging<'t> {
         Ok(true)
     }
 
+    /// Writes what the layer above keeps beside the log (snapshots, tags); whether it wrote any.
+    fn flush_side(&mut self, txn: &WriteTransaction) -> Result<bool, StorageError> {
+        let snapshots = std::mem::take(&mut self.snapshots);
+        if !snapshots.is_empty() {
+            let mut t = txn.open_table(SNAPSHOTS)?;
+            for (position, bytes) in &snapshots {
+                t.insert(position, bytes.as_slice())?;
+            }
+        }
+        let Some(up_to) = self.tags_up_to.take() else {
+            return Ok(!snapshots.is_empty());
+        };
+        let mut tags = std::mem::take(&mut self.tags);
+        tags.sort_unstable();
+        let mut t = txn.open_table(TAGS)?;
+        for (tag, position) in &tags {
+            t.insert((tag.as_str(), *position), ())?;
+        }
+        let mut meta = txn.open_table(META)?;
+        let current = meta
+            .get(META_TAGS_WATERMARK)?
+            .and_then(|g| g.value().try_into().ok())
+            .map_or(0, u64::from_le_bytes);
+        meta.insert(
+            META_TAGS_WATERMARK,
+            current.max(up_to).to_le_bytes().as_slice(),
+        )?;
+        Ok(true)
+    }
+
     /// Writes everything staged; returns the segments written (none: nothing was written).
     fn flush(&mut self, txn: &WriteTransaction) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
         let segments = std::mem::take(&mut self.segments).finish();
@@ -1024,6 +1071,18 @@ impl Ledger {
         match self.submit_blocking(WriteOp::Import(records))? {
             Outcome::Imported(s) => Ok(s),
             _ => unreachable!("an import answers with a summary"),
+        }
+    }
+
+    /// Stores tag index entries (tag, position) and moves the index's watermark to `up_to`.
+    pub fn put_tags_blocking(
+        &self,
+        entries: Vec<(String, Position)>,
+        up_to: Position,
+    ) -> Result<(), AppendError> {
+        match self.submit_blocking(WriteOp::Tags { entries, up_to })? {
+            Outcome::Stored => Ok(()),
+            _ => unreachable!("tags answer with stored"),
         }
     }
 

@@ -1,0 +1,272 @@
+//! `audit`: who did what, when, and which databases it concerned — answered from the tag
+//! index, which is first caught up from its watermark to the head of the log.
+
+use crate::cli::{AuditArgs, FormatArg as Format};
+use crate::domain::{load_range, resolve};
+use crate::output;
+use ledger::{Ledger, Position};
+use projections::events::QueueScope;
+use projections::{Database, DomainEvent};
+
+/// Tag entries written per commit while catching up.
+const TAG_BATCH_ENTRIES: usize = 200_000;
+
+/// The tags of one event: what an audit can ask for.
+pub fn tags_of(e: &DomainEvent) -> Vec<String> {
+    let mut tags = vec!["domain".to_string(), format!("type:{}", e.type_name())];
+    if let Some(a) = e.actor() {
+        tags.push(format!("actor:{a}"));
+    }
+    if let Some(c) = e.community() {
+        tags.push(format!("community:{c}"));
+    }
+    if let DomainEvent::RemoteAppTransferred(t) = e {
+        tags.push(format!("community:{}", t.from_community));
+    }
+    for d in databases_of(e) {
+        tags.push(format!("database:{}", d.name()));
+    }
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// The databases a fact is about (where a lifecycle event was then pushed is a matter of
+/// replay, not of the fact).
+pub fn databases_of(e: &DomainEvent) -> Vec<Database> {
+    use DomainEvent::*;
+    match e {
+        RemoteAppProvisioned(p) => vec![p.app.database()],
+        RemoteAppTransferred(t) => vec![Database::Communities, t.app.database()],
+        CommunityShareAdded(s) | CommunityShareRemoved(s) => vec![s.app.database()],
+        DeliveryFailed(d) | DeliveryRetried(d) => vec![Database::Communities, d.app.database()],
+        QueueCleared(q) => match &q.scope {
+            QueueScope::RemoteApp { app } => vec![Database::Communities, app.database()],
+            _ => vec![Database::Communities],
+        },
+        BackupTaken(b) => vec![b.database],
+        DatabaseRestored(r) => vec![r.database],
+        RepairPlanned(_) | RepairStepApplied(_) => vec![],
+        _ => vec![Database::Communities],
+    }
+}
+
+/// Brings the tag index up to the head of the log; returns the events it indexed.
+pub fn catch_up(l: &Ledger) -> anyhow::Result<usize> {
+    let from = l.tags_watermark()? + 1;
+    let head = l.head();
+    if from > head {
+        return Ok(0);
+    }
+    let loaded = load_range(l, from, head, None)?;
+    let bar = crate::progress::bar(loaded.events.len() as u64, "index");
+    let mut entries = Vec::new();
+    for (i, r) in loaded.events.iter().enumerate() {
+        entries.extend(tags_of(&r.event).into_iter().map(|t| (t, r.position)));
+        if entries.len() >= TAG_BATCH_ENTRIES {
+            l.put_tags_blocking(std::mem::take(&mut entries), r.position)?;
+            bar.set_position(i as u64 + 1);
+        }
+    }
+    l.put_tags_blocking(entries, head)?;
+    bar.finish_and_clear();
+    Ok(loaded.events.len())
+}
+
+/// Positions in both sorted lists.
+fn intersect(a: &[Position], b: &[Position]) -> Vec<Position> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The positions an audit query selects, oldest first.
+pub fn select(
+    l: &Ledger,
+    tags: &[String],
+    from: Position,
+    to: Position,
+) -> anyhow::Result<Vec<Position>> {
+    let mut lists = Vec::new();
+    for t in tags {
+        lists.push(l.tagged(t, from, to)?);
+    }
+    if lists.is_empty() {
+        lists.push(l.tagged("domain", from, to)?);
+    }
+    lists.sort_by_key(Vec::len);
+    let mut positions = lists.remove(0);
+    for other in &lists {
+        positions = intersect(&positions, other);
+    }
+    Ok(positions)
+}
+
+#[derive(serde::Serialize)]
+struct Row {
+    position: Position,
+    recorded: String,
+    occurred: String,
+    actor: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    community: String,
+    databases: String,
+    data: serde_json::Value,
+}
+
+pub fn audit(l: &Ledger, a: &AuditArgs, format: Format) -> anyhow::Result<()> {
+    catch_up(l)?;
+    let head = l.head();
+    let from = match &a.since {
+        Some(at) => resolve(l, at, false)?.position + 1,
+        None => 1,
+    };
+    let to = match &a.until {
+        Some(at) => resolve(l, at, false)?.position,
+        None => head,
+    };
+    let mut tags = Vec::new();
+    if let Some(c) = &a.community {
+        tags.push(format!("community:{}", community_id(l, c)?));
+    }
+    if let Some(x) = &a.actor {
+        tags.push(format!("actor:{x}"));
+    }
+    if let Some(t) = &a.event_type {
+        tags.push(format!("type:{t}"));
+    }
+    if let Some(d) = a.database {
+        tags.push(format!("database:{}", d.name()));
+    }
+    let positions = select(l, &tags, from, to)?;
+    let shown = &positions[positions.len().saturating_sub(a.limit)..];
+    let mut rows = Vec::with_capacity(shown.len());
+    for p in shown {
+        let Some(e) = l.event_at(*p)? else { continue };
+        let Ok(event) = projections::decode(&e.event_type, &e.data, &e.metadata) else {
+            continue;
+        };
+        rows.push(Row {
+            position: e.position,
+            recorded: crate::time_fmt::format(e.recorded),
+            occurred: crate::time_fmt::format(e.occurred),
+            actor: event.actor().unwrap_or("").to_owned(),
+            event_type: e.event_type.clone(),
+            community: event.community().map(|c| c.to_string()).unwrap_or_default(),
+            databases: databases_of(&event)
+                .iter()
+                .map(|d| d.name())
+                .collect::<Vec<_>>()
+                .join(" "),
+            data: serde_json::from_slice(&e.data).unwrap_or(serde_json::Value::Null),
+        });
+    }
+    l.close();
+    if positions.len() > shown.len() {
+        eprintln!(
+            "lifeline: showing the last {} of {} events (raise --limit for more)",
+            shown.len(),
+            positions.len()
+        );
+    }
+    print(&rows, format)
+}
+
+fn print(rows: &[Row], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            for r in rows {
+                output::json_line(r)?;
+            }
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record([
+                "position",
+                "recorded",
+                "occurred",
+                "actor",
+                "type",
+                "community",
+                "databases",
+                "data",
+            ])?;
+            for r in rows {
+                w.write_record([
+                    r.position.to_string(),
+                    r.recorded.clone(),
+                    r.occurred.clone(),
+                    r.actor.clone(),
+                    r.event_type.clone(),
+                    r.community.clone(),
+                    r.databases.clone(),
+                    r.data.to_string(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Format::Table => {
+            if rows.is_empty() {
+                println!("no events");
+                return Ok(());
+            }
+            let mut t = output::table(&[
+                "position",
+                "occurred",
+                "actor",
+                "type",
+                "community",
+                "databases",
+                "data",
+            ]);
+            for r in rows {
+                t.add_row(vec![
+                    r.position.to_string(),
+                    r.occurred.clone(),
+                    r.actor.clone(),
+                    r.event_type.clone(),
+                    r.community.clone(),
+                    r.databases.clone(),
+                    output::clip(&r.data.to_string(), 60),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+    Ok(())
+}
+
+/// A community named by uuid, or by its current (intended) name.
+fn community_id(l: &Ledger, wanted: &str) -> anyhow::Result<uuid::Uuid> {
+    if let Ok(id) = wanted.parse::<uuid::Uuid>() {
+        return Ok(id);
+    }
+    let point = crate::domain::Point {
+        position: l.head(),
+        occurred_by: None,
+    };
+    let world = crate::world::world_at(l, &point, true)?.world;
+    crate::replay::find_community(world.intended.communities(), wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intersection_of_sorted_lists() {
+        assert_eq!(intersect(&[1, 3, 5, 7], &[2, 3, 7, 9]), [3, 7]);
+        assert!(intersect(&[], &[1]).is_empty());
+    }
+}
