@@ -174,7 +174,7 @@ fn print_db(d: Database, db: &DbState) {
             t.add_row(vec![
                 q.event.to_string(),
                 q.app.to_string(),
-                q.lifecycle.type_name().to_string(),
+                q.event_type.clone(),
                 q.community.to_string(),
                 q.position.to_string(),
             ]);

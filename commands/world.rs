@@ -42,9 +42,19 @@ fn from_snapshot(l: &Ledger, position: Position) -> anyhow::Result<Option<Built>
             return Ok(None);
         };
         match snapshot::decode(&bytes) {
-            Ok(world) => {
+            Ok(mut world) => {
                 let tail = load_range(l, at + 1, position, None)?;
                 if world.can_continue_with(&tail.events) {
+                    // Backups restored in the tail but taken before the snapshot: each is the
+                    // database as replayed to the backup's position (from a snapshot in turn).
+                    for b in world.backups_needed(&tail.events) {
+                        let point = Point {
+                            position: b.position,
+                            occurred_by: None,
+                        };
+                        let then = world_at(l, &point, true)?.world;
+                        world.provide_backup(&b.label, then.actual.db(b.database).clone());
+                    }
                     return Ok(Some(Built {
                         events_folded: tail.events.len(),
                         world: world.continued(&tail.events),

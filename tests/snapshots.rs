@@ -159,6 +159,12 @@ fn snapshots_never_change_the_answer() {
         .collect();
     for every in [3, 7] {
         assert!(build_snapshots(&l, every, |_| {}).unwrap() > 0);
+        // every snapshot stored reads back, queue entries included
+        for (p, _) in l.snapshots().unwrap() {
+            let (_, bytes) = l.snapshot_at_or_before(p).unwrap().unwrap();
+            let w = projections::snapshot::decode(&bytes).unwrap_or_else(|e| panic!("{p}: {e}"));
+            assert_eq!(w, reference[p as usize], "snapshot at {p}");
+        }
         let mut used = 0;
         for p in 0..=head {
             let built = world_at(

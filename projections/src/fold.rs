@@ -36,14 +36,32 @@ pub fn failures<'a>(events: impl IntoIterator<Item = &'a Recorded>) -> Failures 
 }
 
 /// Intended and actual deployments after some prefix of the log.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct World {
     pub position: u64,
     pub intended: Deployment,
     pub actual: Deployment,
     /// Backups by label.
     pub backups: OrdMap<String, Backup>,
+    /// What each backup holds, by label. Kept while folding (copies share structure), not in
+    /// snapshots: a snapshot would otherwise hold every backup in full. A world continued from
+    /// a snapshot is given the ones it needs (see [`World::backups_needed`]).
+    #[serde(skip)]
+    pub backup_states: OrdMap<String, DbState>,
 }
+
+/// Worlds are equal when their deployments and backups are; the backup contents they happen to
+/// hold in memory do not count.
+impl PartialEq for World {
+    fn eq(&self, other: &World) -> bool {
+        self.position == other.position
+            && self.intended == other.intended
+            && self.actual == other.actual
+            && self.backups == other.backups
+    }
+}
+
+impl Eq for World {}
 
 impl World {
     /// Applies one event. `failed` holds the deliveries that failed (see [`failures`]).
@@ -55,13 +73,19 @@ impl World {
                     label: b.label.clone(),
                     database: b.database,
                     position: r.position,
-                    state: self.actual.db(b.database).clone(),
                 };
                 self.backups.insert(b.label.clone(), backup);
+                self.backup_states
+                    .insert(b.label.clone(), self.actual.db(b.database).clone());
             }
             DomainEvent::DatabaseRestored(d) => {
-                if let Some(b) = self.backups.get(&d.backup) {
-                    *self.actual.db_mut(d.database) = b.state.clone();
+                // A backup of another database, or an unknown label, restores nothing.
+                let of_this = self
+                    .backups
+                    .get(&d.backup)
+                    .is_some_and(|b| b.database == d.database);
+                if let (true, Some(state)) = (of_this, self.backup_states.get(&d.backup)) {
+                    *self.actual.db_mut(d.database) = state.clone();
                 }
             }
             _ => apply(&mut self.actual, r, Some(failed)),
@@ -81,6 +105,29 @@ impl World {
             self.apply(r, &failed);
         }
         self
+    }
+
+    /// Backups that `events` restore and whose contents this world does not hold (a world read
+    /// from a snapshot holds none): the caller provides them with [`World::provide_backup`].
+    pub fn backups_needed(&self, events: &[Recorded]) -> Vec<Backup> {
+        let mut out: Vec<Backup> = Vec::new();
+        for r in events {
+            if let DomainEvent::DatabaseRestored(d) = &r.event {
+                if let Some(b) = self.backups.get(&d.backup) {
+                    let missing = !self.backup_states.contains_key(&d.backup);
+                    if missing && !out.iter().any(|x| x.label == b.label) {
+                        out.push(b.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Gives this world the contents of a backup: `state` is the database as it stood after
+    /// the backup's position.
+    pub fn provide_backup(&mut self, label: &str, state: DbState) {
+        self.backup_states.insert(label.to_owned(), state);
     }
 
     /// Whether this world (a snapshot after `self.position`) may be continued with `events`:
@@ -274,27 +321,38 @@ fn push_to_apps(d: &mut Deployment, r: &Recorded, community: Uuid, failed: Optio
     if !is_lifecycle(&r.event) {
         return;
     }
-    for app in App::ALL {
-        let keys: Vec<_> = d
-            .db(app.database())
-            .resources_of(community)
-            .into_iter()
-            .filter(|(a, _)| *a == app)
-            .collect();
-        if keys.is_empty() {
+    for db in Database::ALL {
+        if db == Database::Communities {
             continue;
         }
-        if failed.is_some_and(|f| f.contains(&(r.id, app))) {
-            d.db_mut(Database::Communities).queue.push_back(QueueEntry {
-                event: r.id,
-                position: r.position,
-                community,
-                app,
-                lifecycle: r.event.clone(),
-            });
+        let Some(held) = d.db(db).by_community.get(&community) else {
             continue;
+        };
+        let keys: Vec<(App, String)> = held.iter().cloned().collect();
+        let mut delivered = Vec::with_capacity(keys.len());
+        for key in keys {
+            let app = key.0;
+            if failed.is_some_and(|f| f.contains(&(r.id, app))) {
+                let queue = &d.db(Database::Communities).queue;
+                if queue.iter().any(|q| q.event == r.id && q.app == app) {
+                    continue; // one queue row per event and app
+                }
+                let (event_type, data, _) = r.event.encode();
+                d.db_mut(Database::Communities).queue.push_back(QueueEntry {
+                    event: r.id,
+                    position: r.position,
+                    community,
+                    app,
+                    event_type,
+                    data,
+                });
+            } else {
+                delivered.push(key);
+            }
         }
-        deliver(d.db_mut(app.database()), &keys, &r.event);
+        if !delivered.is_empty() {
+            deliver(d.db_mut(db), &delivered, &r.event);
+        }
     }
 }
 
@@ -398,13 +456,16 @@ fn retry(d: &mut Deployment, x: &Delivery) {
         return;
     };
     let entry = queue.remove(i);
+    let Some(lifecycle) = entry.lifecycle() else {
+        return;
+    };
     let db = d.db_mut(x.app.database());
     let keys: Vec<_> = db
         .resources_of(entry.community)
         .into_iter()
         .filter(|(a, _)| *a == x.app)
         .collect();
-    deliver(db, &keys, &entry.lifecycle);
+    deliver(db, &keys, &lifecycle);
 }
 
 fn clears(scope: &QueueScope, q: &QueueEntry) -> bool {

@@ -101,7 +101,16 @@ pub struct QueueEntry {
     pub position: u64,
     pub community: Uuid,
     pub app: App,
-    pub lifecycle: crate::events::DomainEvent,
+    /// The queued event in its ledger form (type and JSON data), as the queue row keeps it.
+    pub event_type: String,
+    pub data: Vec<u8>,
+}
+
+impl QueueEntry {
+    /// The queued lifecycle event.
+    pub fn lifecycle(&self) -> Option<crate::events::DomainEvent> {
+        crate::events::decode(&self.event_type, &self.data, b"").ok()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,14 +173,13 @@ impl DbState {
     }
 }
 
-/// A backup: one database as it stood at a position.
+/// A backup: which database, as it stood after which position.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Backup {
     pub label: String,
     pub database: Database,
     pub position: u64,
-    pub state: DbState,
 }
 
 /// Every database of a deployment.

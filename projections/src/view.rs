@@ -105,7 +105,7 @@ pub fn database(db: &DbState) -> Value {
         let queue: Vec<Value> = db
             .queue
             .iter()
-            .map(|q| json!({"event": q.event, "app": q.app, "type": q.lifecycle.type_name(), "community": q.community}))
+            .map(|q| json!({"event": q.event, "app": q.app, "type": q.event_type, "community": q.community}))
             .collect();
         out.insert("queue".into(), Value::Array(queue));
     }
