@@ -183,6 +183,33 @@ pub fn audit(l: &Ledger, a: &AuditArgs, format: Format) -> anyhow::Result<()> {
     print(&rows, format)
 }
 
+const COLUMNS: [&str; 8] = [
+    "position",
+    "recorded",
+    "occurred",
+    "actor",
+    "type",
+    "community",
+    "databases",
+    "data",
+];
+
+impl Row {
+    /// The row's cells, in [`COLUMNS`] order.
+    fn cells(&self) -> [String; 8] {
+        [
+            self.position.to_string(),
+            self.recorded.clone(),
+            self.occurred.clone(),
+            self.actor.clone(),
+            self.event_type.clone(),
+            self.community.clone(),
+            self.databases.clone(),
+            self.data.to_string(),
+        ]
+    }
+}
+
 fn print(rows: &[Row], format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => {
@@ -192,27 +219,9 @@ fn print(rows: &[Row], format: Format) -> anyhow::Result<()> {
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-            w.write_record([
-                "position",
-                "recorded",
-                "occurred",
-                "actor",
-                "type",
-                "community",
-                "databases",
-                "data",
-            ])?;
+            w.write_record(COLUMNS)?;
             for r in rows {
-                w.write_record([
-                    r.position.to_string(),
-                    r.recorded.clone(),
-                    r.occurred.clone(),
-                    r.actor.clone(),
-                    r.event_type.clone(),
-                    r.community.clone(),
-                    r.databases.clone(),
-                    r.data.to_string(),
-                ])?;
+                w.write_record(r.cells())?;
             }
             w.flush()?;
         }
@@ -221,25 +230,18 @@ fn print(rows: &[Row], format: Format) -> anyhow::Result<()> {
                 println!("no events");
                 return Ok(());
             }
-            let mut t = output::table(&[
-                "position",
-                "occurred",
-                "actor",
-                "type",
-                "community",
-                "databases",
-                "data",
-            ]);
+            // The table leaves out the recorded time: occurred is what a reader asks about.
+            let shown = [0, 2, 3, 4, 5, 6, 7];
+            let mut t = output::table(&shown.map(|i| COLUMNS[i]));
             for r in rows {
-                t.add_row(vec![
-                    r.position.to_string(),
-                    r.occurred.clone(),
-                    r.actor.clone(),
-                    r.event_type.clone(),
-                    r.community.clone(),
-                    r.databases.clone(),
-                    output::clip(&r.data.to_string(), 60),
-                ]);
+                let cells = r.cells();
+                t.add_row(shown.map(|i| {
+                    if i == 7 {
+                        output::clip(&cells[i], 60)
+                    } else {
+                        cells[i].clone()
+                    }
+                }));
             }
             println!("{t}");
         }

@@ -2,7 +2,6 @@
 
 use crate::cli::{Format, RecordArgs};
 use crate::exit::{with_code, ERROR};
-use anyhow::Context;
 use ledger::{AppendError, ContentType, EventId, ExpectedRevision, Ledger, ProposedEvent};
 use projections::World;
 
@@ -12,12 +11,7 @@ const CONFLICT_RETRIES: usize = 5;
 pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> {
     let event = projections::decode(&a.event_type, a.data.as_bytes(), b"")
         .map_err(|e| with_code(ERROR, format!("{e}; nothing was recorded")))?;
-    let occurred = a
-        .occurred
-        .as_deref()
-        .map(crate::time_fmt::parse)
-        .transpose()
-        .context("--occurred")?;
+    let occurred = crate::time_fmt::parse_flag(a.occurred.as_deref(), "--occurred")?;
     let id = a.id.map_or_else(EventId::new_random, EventId);
     let stream = event.stream();
     let (event_type, data, metadata) = event.encode();

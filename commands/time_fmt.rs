@@ -19,3 +19,12 @@ pub fn parse(s: &str) -> anyhow::Result<Timestamp> {
         .map(Timestamp)
         .map_err(|_| anyhow!("'{s}' is outside the years 1678–2262"))
 }
+
+/// An optional time flag, parsed; the error names the flag.
+pub fn parse_flag(value: Option<&str>, flag: &str) -> anyhow::Result<Option<Timestamp>> {
+    use anyhow::Context;
+    value
+        .map(parse)
+        .transpose()
+        .with_context(|| flag.to_owned())
+}

@@ -62,12 +62,7 @@ pub fn append(l: &Ledger, a: &AppendArgs, format: Format) -> anyhow::Result<()> 
         Some(m) => json_arg("--metadata", m)?,
         None => Vec::new(),
     };
-    let occurred = a
-        .occurred
-        .as_deref()
-        .map(crate::time_fmt::parse)
-        .transpose()
-        .context("--occurred")?;
+    let occurred = crate::time_fmt::parse_flag(a.occurred.as_deref(), "--occurred")?;
     let event = ProposedEvent {
         id: a.id.map_or_else(EventId::new_random, EventId),
         event_type: a.event_type.clone(),

@@ -1,34 +1,9 @@
 //! The `lifeline` binary end to end: outputs, exit codes, and that bad input changes nothing.
 
+mod common;
+use common::{lifeline, ok};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn lifeline(ledger: &Path, args: &[&str]) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_lifeline"))
-        .arg("--ledger")
-        .arg(ledger)
-        .args(args)
-        .env_remove("LIFELINE_LEDGER")
-        .output()
-        .expect("run lifeline");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn ok(ledger: &Path, args: &[&str]) -> String {
-    let r = lifeline(ledger, args);
-    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-    r.stdout
-}
+use std::process::Command;
 
 fn scratch() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

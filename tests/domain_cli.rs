@@ -1,28 +1,13 @@
 //! `record` and `replay` end to end: validation that appends nothing, points in time, backups
 //! and restores, and the JSON a script reads.
 
+mod common;
+use common::{lifeline, ok};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn run(ledger: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
-        .arg("--ledger")
-        .arg(ledger)
-        .args(args)
-        .env_remove("LIFELINE_LEDGER")
-        .output()
-        .expect("run lifeline");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(ledger: &Path, args: &[&str]) -> String {
-    let (code, out, err) = run(ledger, args);
-    assert_eq!(code, 0, "{args:?}: {err}");
-    out
+    let r = lifeline(ledger, args);
+    (r.code, r.stdout, r.stderr)
 }
 
 const C: &str = "5d19412d-8665-43bc-8e94-3a4ed1ccb47d";

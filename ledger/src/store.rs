@@ -143,9 +143,7 @@ impl Ledger {
     /// Stops the writer after the requests already queued; later writes fail with `Closed`.
     pub fn close(&self) {
         let handle = self.inner.writer.lock().expect("writer lock").take();
-        if let Some(h) = handle {
-            h.stop();
-        }
+        self.inner.finish(handle);
     }
 
     /// The event at `position`, if there is one.
@@ -197,13 +195,7 @@ impl Ledger {
     ) -> Result<Option<(Position, Vec<u8>)>, ReadError> {
         let txn = self.read_txn()?;
         let t = txn.open_table(SNAPSHOTS).map_err(StorageError::from)?;
-        let found = t
-            .range(..=position)
-            .map_err(StorageError::from)?
-            .next_back()
-            .transpose()
-            .map_err(StorageError::from)?;
-        Ok(found.map(|(k, v)| (k.value(), v.value().to_vec())))
+        last_at_or_before(&t, position)
     }
 
     /// Positions of the stored snapshots and their sizes in bytes.
@@ -258,11 +250,20 @@ impl Ledger {
     }
 }
 
+impl Inner {
+    /// Stops the writer and makes everything durable in redb (emptying the write-ahead log).
+    fn finish(&self, handle: Option<writer::Handle>) {
+        if let Some(mut wal) = handle.and_then(writer::Handle::stop) {
+            // Should this fail, the write-ahead log still holds every commit for the next open.
+            let _ = writer::checkpoint(self, &mut wal);
+        }
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(h) = self.writer.get_mut().ok().and_then(Option::take) {
-            h.stop();
-        }
+        let handle = self.writer.get_mut().ok().and_then(Option::take);
+        self.finish(handle);
     }
 }
 
@@ -337,7 +338,7 @@ fn check_tail(log: &ReadOnlyTable<u64, &'static [u8]>) -> Result<(), (Position, 
     let mut prev = match first {
         1 => [0u8; 32],
         _ => {
-            let (pfirst, pbytes) = segment_of(log, first - 1)
+            let (pfirst, pbytes) = last_at_or_before(log, first - 1)
                 .map_err(|e| err(&e))?
                 .ok_or((first - 1, "no segment holds this position".to_string()))?;
             let records = split_segment(pfirst, &pbytes)?;
@@ -368,13 +369,14 @@ pub(crate) fn load_stream(
     }
 }
 
-/// The segment that holds `position`: its first position and bytes.
-pub(crate) fn segment_of(
-    log: &impl ReadableTable<u64, &'static [u8]>,
-    position: Position,
+/// The last entry of `t` whose key is at or before `key`: for the log, the segment that holds
+/// position `key`.
+pub(crate) fn last_at_or_before(
+    t: &impl ReadableTable<u64, &'static [u8]>,
+    key: u64,
 ) -> Result<Option<(u64, Vec<u8>)>, ReadError> {
-    let found = log
-        .range(..=position)
+    let found = t
+        .range(..=key)
         .map_err(StorageError::from)?
         .next_back()
         .transpose()
@@ -408,7 +410,7 @@ impl SegmentCache {
         let hit = matches!(&self.cached, Some((first, bytes))
             if *first <= position && position < *first + segment_len(bytes));
         if !hit {
-            self.cached = segment_of(&self.log, position)?;
+            self.cached = last_at_or_before(&self.log, position)?;
         }
         let (first, bytes) = self.cached.as_ref().ok_or(ReadError::Corrupt {
             position,

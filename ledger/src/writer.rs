@@ -116,19 +116,21 @@ struct Request {
 
 pub(crate) struct Handle {
     tx: Option<mpsc::Sender<Request>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Wal>>,
     thread_id: ThreadId,
 }
 
 impl Handle {
-    pub fn stop(mut self) {
+    /// Stops the writer after the requests already queued, and hands back its write-ahead log.
+    pub fn stop(mut self) -> Option<Wal> {
         self.tx.take();
-        if let Some(t) = self.thread.take() {
-            // The writer itself may drop the last handle to the ledger; it must not wait on itself.
-            if std::thread::current().id() != self.thread_id {
-                let _ = t.join();
-            }
+        let t = self.thread.take()?;
+        // Never called on the writer thread (it holds the ledger only while committing), but a
+        // thread must not wait on itself whatever happens.
+        if std::thread::current().id() == self.thread_id {
+            return None;
         }
+        t.join().ok()
     }
 }
 
@@ -149,7 +151,18 @@ pub(crate) fn spawn(inner: Weak<Inner>, state: WriterState, wal: Wal) -> Handle 
     }
 }
 
-fn run(weak: Weak<Inner>, mut rx: mpsc::Receiver<Request>, mut state: WriterState, mut wal: Wal) {
+/// Answers to send once the commit is done and the ledger let go.
+type Answers = Vec<(
+    oneshot::Sender<Result<Outcome, AppendError>>,
+    Result<Outcome, AppendError>,
+)>;
+
+fn run(
+    weak: Weak<Inner>,
+    mut rx: mpsc::Receiver<Request>,
+    mut state: WriterState,
+    mut wal: Wal,
+) -> Wal {
     let mut broken: Option<String> = None;
     while let Some(first) = rx.blocking_recv() {
         let Some(inner) = weak.upgrade() else { break };
@@ -174,13 +187,18 @@ fn run(weak: Weak<Inner>, mut rx: mpsc::Receiver<Request>, mut state: WriterStat
             }
             continue;
         }
-        if let Err(why) = commit_batch(&inner, &mut state, batch, &mut wal) {
+        let (answers, stop) = commit_batch(&inner, &mut state, batch, &mut wal);
+        if let Some(why) = stop {
             broken = Some(why);
         }
+        // Let go of the ledger before answering: whoever drops the last handle after its
+        // answer then closes the file there and then.
+        drop(inner);
+        for (reply, result) in answers {
+            let _ = reply.send(result);
+        }
     }
-    if let Some(inner) = weak.upgrade() {
-        let _ = checkpoint(&inner, &mut wal);
-    }
+    wal
 }
 
 /// Makes everything committed so far durable in redb, and empties the write-ahead log.
@@ -197,14 +215,14 @@ pub(crate) fn checkpoint(inner: &Inner, wal: &mut Wal) -> Result<(), StorageErro
         .map_err(|e| StorageError(format!("{}: {e}", wal.path().display())))
 }
 
-/// Commits one batch and answers its requests. `Err` when the writer can no longer go on
-/// safely (a commit failed and its write-ahead frame could not be taken back).
+/// Commits one batch; returns the answers to send and, when the writer can no longer go on
+/// safely (a commit failed and its write-ahead frame could not be taken back), why.
 fn commit_batch(
     inner: &Inner,
     state: &mut WriterState,
     batch: Vec<Request>,
     wal: &mut Wal,
-) -> Result<(), String> {
+) -> (Answers, Option<String>) {
     let (ops, replies): (Vec<WriteOp>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
     match try_commit(inner, state, ops, wal, false) {
         Ok((new_state, results)) => {
@@ -213,23 +231,21 @@ fn commit_batch(
             if moved {
                 inner.head.send_replace(state.head);
             }
-            for (reply, result) in replies.into_iter().zip(results) {
-                let _ = reply.send(result);
-            }
-            Ok(())
+            (replies.into_iter().zip(results).collect(), None)
         }
         Err(Failure { error, fatal }) => {
-            for reply in replies {
-                let _ = reply.send(Err(AppendError::Storage(StorageError(error.0.clone()))));
-            }
-            match fatal {
-                false => Ok(()),
-                true => Err(format!(
+            let answers = replies
+                .into_iter()
+                .map(|r| (r, Err(AppendError::Storage(StorageError(error.0.clone())))))
+                .collect();
+            let why = fatal.then(|| {
+                format!(
                     "the writer stopped after a storage failure it could not undo ({}); reopen \
                      the ledger",
                     error.0
-                )),
-            }
+                )
+            });
+            (answers, why)
         }
     }
 }

@@ -413,3 +413,24 @@ fn any_retry_is_recognised_within_the_window_and_appends_beyond_it() {
     assert_eq!(l.head(), 201);
     const { assert!(IDEMPOTENCY_WINDOW_EVENTS >= 128) };
 }
+
+#[test]
+fn dropping_the_last_handle_closes_the_file_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp(1));
+    for i in 0..40u64 {
+        let l = open_at(&dir, &clock);
+        l.append_blocking("s", ExpectedRevision::Any, vec![ev("A", i)])
+            .unwrap();
+        drop(l); // no close(): the drop itself must release the file and checkpoint
+    }
+    let l = open_at(&dir, &clock);
+    assert_eq!(l.head(), 40);
+    let wal = dir.path().join("test.redb.wal");
+    l.close();
+    assert_eq!(
+        std::fs::metadata(wal).unwrap().len(),
+        0,
+        "closing empties the write-ahead log"
+    );
+}

@@ -1,0 +1,34 @@
+//! Running the `lifeline` binary from the end-to-end tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `lifeline --ledger LEDGER ARGS…`, with no LIFELINE_LEDGER from the environment.
+pub fn lifeline(ledger: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+        .arg("--ledger")
+        .arg(ledger)
+        .args(args)
+        .env_remove("LIFELINE_LEDGER")
+        .output()
+        .expect("run lifeline");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs it, requires success, and returns standard output.
+pub fn ok(ledger: &Path, args: &[&str]) -> String {
+    let r = lifeline(ledger, args);
+    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    r.stdout
+}
