@@ -298,7 +298,7 @@ fn change_community(c: &mut Community, e: &DomainEvent) {
 }
 
 /// Whether an event is pushed to the remote apps at all.
-fn is_lifecycle(e: &DomainEvent) -> bool {
+pub(crate) fn is_lifecycle(e: &DomainEvent) -> bool {
     use DomainEvent::*;
     matches!(
         e,

@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod fold;
+pub mod reach;
 pub mod snapshot;
 pub mod state;
 pub mod validate;

@@ -7,6 +7,8 @@
 //!   every key given must be there with that value (objects compare key by key, arrays whole);
 //!   `null` means the key must be absent.
 //! - `rejected`: events that must then be refused, with a phrase of the reason.
+//! - `reach`: per event (by its `"id"`), per database, where its change stands at the end:
+//!   `held`, `queued`, `lost:restore` or `lost:queueCleared`.
 //!
 //! Any string `@name` stands for a UUID derived from the name, in values and keys alike.
 
@@ -134,6 +136,9 @@ fn check(file: &std::path::Path) {
             }
         }
     }
+    if let Some(expect) = s.get("reach").and_then(Value::as_object) {
+        check_reach(&name, &recorded, expect);
+    }
     for r in s
         .get("rejected")
         .and_then(Value::as_array)
@@ -151,6 +156,41 @@ fn check(file: &std::path::Path) {
                 e.0.contains(because),
                 "{name}: '{e}' does not say '{because}'"
             ),
+        }
+    }
+}
+
+/// Where each named event's change stands, per database, against the expected words.
+fn check_reach(name: &str, recorded: &[Recorded], expect: &serde_json::Map<String, Value>) {
+    use projections::reach::{reach, Fate, Loss};
+    let fates = reach(recorded);
+    for (id, dbs) in expect {
+        let id: uuid::Uuid = id.parse().expect("reach keys are event ids");
+        let position = recorded
+            .iter()
+            .find(|r| r.id == id)
+            .expect("an event with that id")
+            .position;
+        for (db, want) in dbs.as_object().expect("databases") {
+            let d = Database::parse(db).expect("a database");
+            let got = match fates.get(&position).and_then(|f| f.get(&d)) {
+                None => "untouched",
+                Some(Fate::Held { .. }) => "held",
+                Some(Fate::Queued) => "queued",
+                Some(Fate::Lost {
+                    loss: Loss::Restore { .. },
+                    ..
+                }) => "lost:restore",
+                Some(Fate::Lost {
+                    loss: Loss::QueueCleared,
+                    ..
+                }) => "lost:queueCleared",
+            };
+            assert_eq!(
+                Some(got),
+                want.as_str(),
+                "{name}: event at {position} in {db}"
+            );
         }
     }
 }

@@ -1,0 +1,224 @@
+//! Where each event's change stands in each database: held, waiting in the retry queue, or lost
+//! (rolled back by a restore to an older backup, or dropped from the queue). Computed beside the
+//! fold, from the same rules: a community event reaches the Communities database at once and each
+//! app holding a resource of the community when it is delivered; a backup keeps what its
+//! database held; a restore gives that back and loses what came after.
+
+use crate::events::{DomainEvent, QueueScope};
+use crate::fold::{failures, is_lifecycle, Recorded, World};
+use crate::vocabulary::{App, Database};
+use imbl::{OrdMap, Vector};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Why a database no longer holds a change.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "by")]
+pub enum Loss {
+    /// The database was restored from a backup taken before the change reached it.
+    Restore {
+        backup: String,
+        backup_position: u64,
+    },
+    /// The queued delivery was cleared: it never arrives.
+    QueueCleared,
+}
+
+/// What became of one event in one database.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum Fate {
+    /// The database holds it, applied at `since` (the event's position, or its retry's).
+    Held { since: u64 },
+    /// It waits in `LC_EVENT_REPLAY` for this database's app.
+    Queued,
+    /// Lost at position `at`.
+    Lost { at: u64, loss: Loss },
+}
+
+/// Event position → database → fate, for every event that concerns a database.
+pub type Reach = BTreeMap<u64, BTreeMap<Database, Fate>>;
+
+#[derive(Clone, Default)]
+struct Tracked {
+    /// Positions of the events whose change each database holds, in the order applied, with
+    /// the position at which each was applied.
+    applied: OrdMap<Database, Vector<(u64, u64)>>,
+    /// Queued deliveries (event position, event id, app, community), part of the Communities
+    /// database.
+    queue: Vector<(u64, uuid::Uuid, App, uuid::Uuid)>,
+}
+
+/// Fates of every event of `events` at their end.
+pub fn reach(events: &[Recorded]) -> Reach {
+    let failed = failures(events);
+    let mut world = World::default();
+    let mut t = Tracked::default();
+    let mut backups: HashMap<String, (Database, u64, Tracked)> = HashMap::new();
+    let mut losses: HashMap<(u64, Database), (u64, Loss)> = HashMap::new();
+    let mut concerned: BTreeMap<u64, HashSet<Database>> = BTreeMap::new();
+    for r in events {
+        let p = r.position;
+        let apply_to = |t: &mut Tracked, d: Database, at: u64| {
+            t.applied.entry(d).or_default().push_back((p, at));
+        };
+        match &r.event {
+            DomainEvent::BackupTaken(b) => {
+                backups.insert(b.label.clone(), (b.database, p, t.clone()));
+            }
+            DomainEvent::DatabaseRestored(x) => {
+                if let Some((d, at, saved)) =
+                    backups.get(&x.backup).filter(|(d, _, _)| *d == x.database)
+                {
+                    let kept: HashSet<u64> = saved
+                        .applied
+                        .get(d)
+                        .into_iter()
+                        .flatten()
+                        .map(|(e, _)| *e)
+                        .collect();
+                    for (e, _) in t.applied.get(d).into_iter().flatten() {
+                        if !kept.contains(e) {
+                            let loss = Loss::Restore {
+                                backup: x.backup.clone(),
+                                backup_position: *at,
+                            };
+                            losses.insert((*e, *d), (p, loss));
+                        }
+                    }
+                    let restored = saved.applied.get(d).cloned().unwrap_or_default();
+                    t.applied.insert(*d, restored);
+                    if *d == Database::Communities {
+                        // The queue is in the Communities database: deliveries queued since the
+                        // backup are gone with it.
+                        for (e, id, app, _) in &t.queue {
+                            if !saved.queue.iter().any(|q| q.1 == *id && q.2 == *app) {
+                                let loss = Loss::Restore {
+                                    backup: x.backup.clone(),
+                                    backup_position: *at,
+                                };
+                                losses.insert((*e, app.database()), (p, loss));
+                            }
+                        }
+                        t.queue = saved.queue.clone();
+                    }
+                }
+            }
+            DomainEvent::DeliveryRetried(x) => {
+                if let Some(i) = t
+                    .queue
+                    .iter()
+                    .position(|(_, id, app, _)| *id == x.event && *app == x.app)
+                {
+                    let (e, _, app, _) = t.queue.remove(i);
+                    t.applied
+                        .entry(app.database())
+                        .or_default()
+                        .push_back((e, p));
+                }
+            }
+            DomainEvent::QueueCleared(q) => {
+                let cleared: Vec<(u64, App)> = t
+                    .queue
+                    .iter()
+                    .filter(|(_, id, app, c)| match &q.scope {
+                        QueueScope::RemoteApp { app: a } => a == app,
+                        QueueScope::ResourceType => true,
+                        QueueScope::Community { community } => community == c,
+                        QueueScope::Event { event } => event == id,
+                    })
+                    .map(|(e, _, app, _)| (*e, *app))
+                    .collect();
+                t.queue
+                    .retain(|(e, _, app, _)| !cleared.contains(&(*e, *app)));
+                for (e, app) in cleared {
+                    losses.insert((e, app.database()), (p, Loss::QueueCleared));
+                }
+            }
+            DomainEvent::RemoteAppProvisioned(x) => {
+                apply_to(&mut t, x.app.database(), p);
+                concerned.entry(p).or_default().insert(x.app.database());
+            }
+            DomainEvent::RemoteAppTransferred(x) => {
+                for d in [Database::Communities, x.app.database()] {
+                    apply_to(&mut t, d, p);
+                    concerned.entry(p).or_default().insert(d);
+                }
+            }
+            DomainEvent::CommunityShareAdded(x) | DomainEvent::CommunityShareRemoved(x) => {
+                apply_to(&mut t, x.app.database(), p);
+                concerned.entry(p).or_default().insert(x.app.database());
+            }
+            e => {
+                if let Some(c) = e.community().filter(|_| is_community_change(e)) {
+                    apply_to(&mut t, Database::Communities, p);
+                    concerned
+                        .entry(p)
+                        .or_default()
+                        .insert(Database::Communities);
+                    if is_lifecycle(e) {
+                        for db in Database::ALL
+                            .into_iter()
+                            .filter(|d| *d != Database::Communities)
+                        {
+                            let Some(held) = world.actual.db(db).by_community.get(&c) else {
+                                continue;
+                            };
+                            let apps: HashSet<App> = held.iter().map(|(a, _)| *a).collect();
+                            for app in apps {
+                                concerned.entry(p).or_default().insert(db);
+                                if failed.contains(&(r.id, app)) {
+                                    t.queue.push_back((p, r.id, app, c));
+                                } else {
+                                    apply_to(&mut t, db, p);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        world.apply(r, &failed);
+    }
+    let held: HashMap<Database, HashMap<u64, u64>> = t
+        .applied
+        .iter()
+        .map(|(d, v)| (*d, v.iter().copied().collect()))
+        .collect();
+    let queued: HashSet<(u64, Database)> = t
+        .queue
+        .iter()
+        .map(|(e, _, app, _)| (*e, app.database()))
+        .collect();
+    concerned
+        .into_iter()
+        .map(|(p, dbs)| {
+            let fates = dbs
+                .into_iter()
+                .map(|d| {
+                    let fate = if let Some(since) = held.get(&d).and_then(|h| h.get(&p)) {
+                        Fate::Held { since: *since }
+                    } else if queued.contains(&(p, d)) {
+                        Fate::Queued
+                    } else if let Some((at, loss)) = losses.get(&(p, d)) {
+                        Fate::Lost {
+                            at: *at,
+                            loss: loss.clone(),
+                        }
+                    } else {
+                        Fate::Queued
+                    };
+                    (d, fate)
+                })
+                .collect();
+            (p, fates)
+        })
+        .collect()
+}
+
+/// Community events that change the Communities database.
+fn is_community_change(e: &DomainEvent) -> bool {
+    !matches!(
+        e,
+        DomainEvent::DeliveryFailed(_) | DomainEvent::DeliveryRetried(_)
+    )
+}
