@@ -250,7 +250,7 @@ fn print(rows: &[Row], format: Format) -> anyhow::Result<()> {
 }
 
 /// A community named by uuid, or by its current (intended) name.
-fn community_id(l: &Ledger, wanted: &str) -> anyhow::Result<uuid::Uuid> {
+pub fn community_id(l: &Ledger, wanted: &str) -> anyhow::Result<uuid::Uuid> {
     if let Ok(id) = wanted.parse::<uuid::Uuid>() {
         return Ok(id);
     }

@@ -74,6 +74,8 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Who did what, when, and which databases it concerned (filters combine).
     Audit(AuditArgs),
+    /// A community's timeline: each change, the databases holding it, and those that lost it.
+    History(HistoryArgs),
 }
 
 #[derive(Args, Debug)]
@@ -265,4 +267,10 @@ pub struct AuditArgs {
     /// At most this many events, the latest.
     #[arg(long, default_value_t = 1000)]
     pub limit: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// The community, by uuid or by its current name.
+    pub community: String,
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cli;
 pub mod domain;
 pub mod exit;
+pub mod history;
 pub mod integrity;
 pub mod jsonl;
 pub mod output;
@@ -55,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(a) => replay::replay(&open(&cli.ledger)?, &a, format),
         Command::Snapshot(a) => snapshot(&open(&cli.ledger)?, &a, format),
         Command::Audit(_) => unreachable!("answered above"),
+        Command::History(a) => history::history(&open(&cli.ledger)?, &a, format),
     }
 }
 

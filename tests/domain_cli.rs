@@ -263,3 +263,39 @@ fn audit_filters_combine_and_the_index_follows_new_events() {
     let (code, _, err) = run(&l, &["read", "x", "--format", "csv"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn history_names_what_a_restore_rolled_back() {
+    let (_d, l) = setup();
+    record(
+        &l,
+        "DatabaseRestored",
+        r#"{"database":"Files","backup":"files-mon"}"#,
+    );
+    let out = ok(&l, &["history", "Sales EMEA", "--format", "json"]);
+    let entries: Vec<serde_json::Value> = out
+        .lines()
+        .map(|x| serde_json::from_str(x).unwrap())
+        .collect();
+    let types: Vec<&str> = entries
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "CommunityCreated",
+            "WidgetAdded",
+            "RemoteAppProvisioned",
+            "MembersAdded"
+        ]
+    );
+    let added = &entries[3];
+    assert_eq!(added["held"], serde_json::json!(["Communities"]));
+    assert_eq!(added["lost"][0]["database"], "Files");
+    assert_eq!(added["lost"][0]["by"], "restore");
+    assert_eq!(added["lost"][0]["backup"], "files-mon");
+    assert_eq!(entries[2]["held"], serde_json::json!(["Files"]));
+    let (code, _, _) = run(&l, &["history", "Nobody"]);
+    assert_eq!(code, 5);
+}

@@ -1,0 +1,116 @@
+//! `history COMMUNITY`: the community's timeline, each change with the databases that hold it
+//! now, those where it still waits in the retry queue, and those that lost it — and how.
+
+use crate::cli::{Format, HistoryArgs};
+use crate::output;
+use ledger::Ledger;
+use projections::reach::{reach, Fate, Loss};
+use projections::Database;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(serde::Serialize)]
+struct Entry {
+    position: u64,
+    occurred: String,
+    actor: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    data: serde_json::Value,
+    held: Vec<String>,
+    queued: Vec<String>,
+    lost: Vec<Lost>,
+}
+
+#[derive(serde::Serialize)]
+struct Lost {
+    database: String,
+    at: u64,
+    #[serde(flatten)]
+    loss: Loss,
+}
+
+pub fn history(l: &Ledger, a: &HistoryArgs, format: Format) -> anyhow::Result<()> {
+    crate::audit::catch_up(l)?;
+    let head = l.head();
+    let community = crate::audit::community_id(l, &a.community)?;
+    let positions = l.tagged(&format!("community:{community}"), 1, head)?;
+    if positions.is_empty() {
+        return Err(crate::exit::with_code(
+            crate::exit::NOT_FOUND,
+            format!("no events about community {community}"),
+        ));
+    }
+    let events = crate::domain::load(l, head, None)?.events;
+    l.close();
+    let fates = reach(&events);
+    let by_position: HashMap<u64, &projections::Recorded> =
+        events.iter().map(|r| (r.position, r)).collect();
+    let entries: Vec<Entry> = positions
+        .iter()
+        .filter_map(|p| by_position.get(p).map(|r| entry(r, fates.get(p))))
+        .collect();
+    match format {
+        Format::Json => {
+            for e in &entries {
+                output::json_line(e)?;
+            }
+        }
+        Format::Table => print(&entries),
+    }
+    Ok(())
+}
+
+fn entry(r: &projections::Recorded, fates: Option<&BTreeMap<Database, Fate>>) -> Entry {
+    let (event_type, data, _) = r.event.encode();
+    let (mut held, mut queued, mut lost) = (Vec::new(), Vec::new(), Vec::new());
+    for (d, fate) in fates.into_iter().flatten() {
+        match fate {
+            Fate::Held { .. } => held.push(d.name().to_owned()),
+            Fate::Queued => queued.push(d.name().to_owned()),
+            Fate::Lost { at, loss } => lost.push(Lost {
+                database: d.name().to_owned(),
+                at: *at,
+                loss: loss.clone(),
+            }),
+        }
+    }
+    Entry {
+        position: r.position,
+        occurred: crate::time_fmt::format(ledger::Timestamp(r.occurred_ns)),
+        actor: r.event.actor().unwrap_or("").to_owned(),
+        event_type,
+        data: serde_json::from_slice(&data).unwrap_or(serde_json::Value::Null),
+        held,
+        queued,
+        lost,
+    }
+}
+
+fn print(entries: &[Entry]) {
+    let mut t = output::table(&[
+        "position",
+        "occurred",
+        "actor",
+        "change",
+        "held by",
+        "not held by",
+    ]);
+    for e in entries {
+        let mut missing: Vec<String> = e.queued.iter().map(|d| format!("{d} (queued)")).collect();
+        missing.extend(e.lost.iter().map(|l| match &l.loss {
+            Loss::Restore { backup, .. } => {
+                format!("{} (restored from {backup} at @{})", l.database, l.at)
+            }
+            Loss::QueueCleared => format!("{} (queue cleared at @{})", l.database, l.at),
+        }));
+        t.add_row(vec![
+            e.position.to_string(),
+            e.occurred.clone(),
+            e.actor.clone(),
+            output::clip(&format!("{} {}", e.event_type, e.data), 50),
+            e.held.join(", "),
+            missing.join("\n"),
+        ]);
+    }
+    println!("{t}");
+}
