@@ -18,6 +18,8 @@ pub mod merkle;
 pub mod proof;
 pub mod read;
 pub mod record;
+mod semantics;
+mod staging;
 mod store;
 pub mod stream_meta;
 pub mod subscribe;
@@ -25,6 +27,7 @@ mod tables;
 mod validate;
 pub mod verify;
 mod wal;
+mod write_api;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
