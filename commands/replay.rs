@@ -95,10 +95,8 @@ fn filtered(db: &DbState, community: Option<Uuid>) -> DbState {
     if let Some(x) = db.communities.get(&c) {
         out.communities.insert(c, x.clone());
     }
-    for key in db.resources_of(c) {
-        if let Some(r) = db.resources.get(&key) {
-            out.insert_resource(r.clone());
-        }
+    for r in db.resources_of(c) {
+        out.insert_resource(r.clone());
     }
     out.shares = db
         .shares
@@ -118,7 +116,7 @@ fn filtered(db: &DbState, community: Option<Uuid>) -> DbState {
 
 fn print_db(d: Database, db: &DbState) {
     if db.communities.is_empty()
-        && db.resources.is_empty()
+        && !db.has_resources()
         && db.queue.is_empty()
         && db.shares.is_empty()
     {
@@ -150,9 +148,9 @@ fn print_db(d: Database, db: &DbState) {
         }
         println!("{t}");
     }
-    if !db.resources.is_empty() {
+    if db.has_resources() {
         let mut t = output::table(&["app", "object id", "community", "name", "type", "members"]);
-        for r in db.resources.values() {
+        for r in db.all_resources() {
             let members = r.mirror.members.as_ref().map_or("-".to_string(), |m| {
                 let owners = m.values().filter(|x| **x == Role::Owner).count();
                 format!("{} ({owners} owners)", m.len())

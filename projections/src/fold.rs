@@ -325,56 +325,59 @@ fn push_to_apps(d: &mut Deployment, r: &Recorded, community: Uuid, failed: Optio
         if db == Database::Communities {
             continue;
         }
-        let Some(held) = d.db(db).by_community.get(&community) else {
+        let apps: Vec<App> = d.db(db).resources_of(community).map(|x| x.app).collect();
+        if apps.is_empty() {
             continue;
-        };
-        let keys: Vec<(App, String)> = held.iter().cloned().collect();
-        let mut delivered = Vec::with_capacity(keys.len());
-        for key in keys {
-            let app = key.0;
-            if failed.is_some_and(|f| f.contains(&(r.id, app))) {
-                let queue = &d.db(Database::Communities).queue;
-                if queue.iter().any(|q| q.event == r.id && q.app == app) {
-                    continue; // one queue row per event and app
-                }
-                let (event_type, data, _) = r.event.encode();
-                d.db_mut(Database::Communities).queue.push_back(QueueEntry {
-                    event: r.id,
-                    position: r.position,
-                    community,
-                    app,
-                    event_type,
-                    data,
-                });
-            } else {
-                delivered.push(key);
-            }
         }
-        if !delivered.is_empty() {
-            deliver(d.db_mut(db), &delivered, &r.event);
+        let mut to = Vec::with_capacity(apps.len());
+        for app in apps {
+            if !failed.is_some_and(|f| f.contains(&(r.id, app))) {
+                to.push(app);
+                continue;
+            }
+            let queue = &d.db(Database::Communities).queue;
+            if queue.iter().any(|q| q.event == r.id && q.app == app) {
+                continue; // one queue row per event and app
+            }
+            let (event_type, data, _) = r.event.encode();
+            d.db_mut(Database::Communities).queue.push_back(QueueEntry {
+                event: r.id,
+                position: r.position,
+                community,
+                app,
+                event_type,
+                data,
+            });
+        }
+        if !to.is_empty() {
+            deliver(d.db_mut(db), community, &to, &r.event);
         }
     }
 }
 
-/// An app applies a lifecycle event to its resources of the community.
-fn deliver(db: &mut DbState, keys: &[(App, String)], e: &DomainEvent) {
+/// The apps in `to` apply a lifecycle event to their resources of the community.
+fn deliver(db: &mut DbState, community: Uuid, to: &[App], e: &DomainEvent) {
     use DomainEvent::*;
-    for key in keys {
-        let remove = match e {
-            WidgetRemoved(w) => db
-                .resources
-                .get(key)
-                .is_some_and(|r| r.instance == w.instance),
-            CommunityPurged(_) => true,
-            _ => false,
-        };
-        if remove {
+    if let WidgetRemoved(_) | CommunityPurged(_) = e {
+        let gone: Vec<(App, String)> = db
+            .resources_of(community)
+            .filter(|r| to.contains(&r.app))
+            .filter(|r| match e {
+                WidgetRemoved(w) => r.instance == w.instance,
+                _ => true,
+            })
+            .map(|r| (r.app, r.object_id.clone()))
+            .collect();
+        for key in &gone {
             db.remove_resource(key);
-            continue;
         }
-        let Some(r) = db.resources.get_mut(key) else {
-            continue;
-        };
+        return;
+    }
+    let Some(held) = db.resources_of_mut(community) else {
+        return;
+    };
+    for r in held.iter_mut().filter(|r| to.contains(&r.app)) {
+        let r = std::sync::Arc::make_mut(r);
         let app = r.app;
         let m = &mut r.mirror;
         match e {
@@ -435,7 +438,7 @@ fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
         .insert(t.to_community, target.clone());
     let db = d.db_mut(t.app.database());
     let key = (t.app, t.object_id.clone());
-    if db.resources.contains_key(&key) {
+    if db.resource(&key).is_some() {
         db.insert_resource(Resource {
             app: t.app,
             object_id: t.object_id.clone(),
@@ -459,13 +462,12 @@ fn retry(d: &mut Deployment, x: &Delivery) {
     let Some(lifecycle) = entry.lifecycle() else {
         return;
     };
-    let db = d.db_mut(x.app.database());
-    let keys: Vec<_> = db
-        .resources_of(entry.community)
-        .into_iter()
-        .filter(|(a, _)| *a == x.app)
-        .collect();
-    deliver(db, &keys, &lifecycle);
+    deliver(
+        d.db_mut(x.app.database()),
+        entry.community,
+        &[x.app],
+        &lifecycle,
+    );
 }
 
 fn clears(scope: &QueueScope, q: &QueueEntry) -> bool {

@@ -160,10 +160,8 @@ pub fn reach(events: &[Recorded]) -> Reach {
                             .into_iter()
                             .filter(|d| *d != Database::Communities)
                         {
-                            let Some(held) = world.actual.db(db).by_community.get(&c) else {
-                                continue;
-                            };
-                            let apps: HashSet<App> = held.iter().map(|(a, _)| *a).collect();
+                            let apps: HashSet<App> =
+                                world.actual.db(db).resources_of(c).map(|x| x.app).collect();
                             for app in apps {
                                 concerned.entry(p).or_default().insert(db);
                                 if failed.contains(&(r.id, app)) {

@@ -5,6 +5,7 @@
 use crate::vocabulary::{App, CommunityType, Database, Lifecycle, Role};
 use imbl::{OrdMap, OrdSet, Vector};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,56 +121,88 @@ pub enum TaskStatus {
     Suspended,
 }
 
+/// A resource's key: the app and its object id.
+pub type ResourceKey = (App, String);
+
 /// The content of one database, in the parts Lifeline tracks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DbState {
     pub communities: OrdMap<Uuid, Community>,
-    /// (app, object id) → resource.
-    pub resources: OrdMap<(App, String), Resource>,
-    /// Community → its resources' keys.
-    pub by_community: OrdMap<Uuid, OrdSet<(App, String)>>,
+    /// Community → its resources in this database (a few at most). Kept together because every
+    /// lifecycle event goes to the resources of one community.
+    /// Behind `Arc`: a copy made after a backup shares them, and a change copies one resource.
+    resources: OrdMap<Uuid, Vector<Arc<Resource>>>,
+    /// Where each resource is: (app, object id) → its community.
+    located: OrdMap<ResourceKey, Uuid>,
     /// (community, app, object id) of files, folders and activities shared with communities.
     pub shares: OrdSet<(Uuid, App, String)>,
     pub queue: Vector<QueueEntry>,
     pub tasks: OrdMap<String, TaskStatus>,
 }
 
+fn key_of(r: &Resource) -> (App, &str) {
+    (r.app, r.object_id.as_str())
+}
+
 impl DbState {
     pub fn insert_resource(&mut self, r: Resource) {
         let key = (r.app, r.object_id.clone());
-        if let Some(old) = self.resources.get(&key) {
-            let old_community = old.community;
-            self.unlink(old_community, &key);
-        }
-        self.by_community
+        self.remove_resource(&key);
+        self.located.insert(key, r.community);
+        self.resources
             .entry(r.community)
             .or_default()
-            .insert(key.clone());
-        self.resources.insert(key, r);
+            .push_back(Arc::new(r));
     }
 
-    pub fn remove_resource(&mut self, key: &(App, String)) -> Option<Resource> {
-        let r = self.resources.remove(key)?;
-        self.unlink(r.community, key);
-        Some(r)
-    }
-
-    fn unlink(&mut self, community: Uuid, key: &(App, String)) {
-        if let Some(set) = self.by_community.get_mut(&community) {
-            set.remove(key);
-            if set.is_empty() {
-                self.by_community.remove(&community);
-            }
+    pub fn remove_resource(&mut self, key: &ResourceKey) -> Option<Resource> {
+        let community = self.located.remove(key)?;
+        let held = self.resources.get_mut(&community)?;
+        let i = held
+            .iter()
+            .position(|r| key_of(r) == (key.0, key.1.as_str()))?;
+        let r = held.remove(i);
+        if held.is_empty() {
+            self.resources.remove(&community);
         }
+        Some(Arc::unwrap_or_clone(r))
     }
 
-    /// Keys of the resources that belong to `community`.
-    pub fn resources_of(&self, community: Uuid) -> Vec<(App, String)> {
-        self.by_community
+    pub fn resource(&self, key: &ResourceKey) -> Option<&Resource> {
+        let community = self.located.get(key)?;
+        self.resources
+            .get(community)?
+            .iter()
+            .map(|r| &**r)
+            .find(|r| key_of(r) == (key.0, key.1.as_str()))
+    }
+
+    /// The resources of `community`.
+    pub fn resources_of(&self, community: Uuid) -> impl Iterator<Item = &Resource> {
+        self.resources
             .get(&community)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .map(|r| &**r)
+    }
+
+    pub(crate) fn resources_of_mut(
+        &mut self,
+        community: Uuid,
+    ) -> Option<&mut Vector<Arc<Resource>>> {
+        self.resources.get_mut(&community)
+    }
+
+    /// Every resource, ordered by key.
+    pub fn all_resources(&self) -> Vec<&Resource> {
+        let mut all: Vec<&Resource> = self.resources.values().flatten().map(|r| &**r).collect();
+        all.sort_by(|a, b| key_of(a).cmp(&key_of(b)));
+        all
+    }
+
+    pub fn has_resources(&self) -> bool {
+        !self.located.is_empty()
     }
 }
 

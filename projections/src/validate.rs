@@ -203,8 +203,8 @@ fn changed(w: &World, c: &Community, e: &DomainEvent) -> Result<(), Rejection> {
             }
             if w.intended
                 .db(p.app.database())
-                .resources
-                .contains_key(&(p.app, p.object_id.clone()))
+                .resource(&(p.app, p.object_id.clone()))
+                .is_some()
             {
                 return reject(format!("{} object {} exists already", p.app, p.object_id));
             }
@@ -237,9 +237,8 @@ fn transferred(w: &World, t: &RemoteAppTransferred) -> Result<(), Rejection> {
     let held = w
         .intended
         .db(t.app.database())
-        .resources
-        .get(&key)
-        .or_else(|| w.actual.db(t.app.database()).resources.get(&key));
+        .resource(&key)
+        .or_else(|| w.actual.db(t.app.database()).resource(&key));
     match held {
         None => return reject(format!("no {} object {}", t.app, t.object_id)),
         Some(r) if r.community != t.from_community => {

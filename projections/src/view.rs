@@ -85,11 +85,11 @@ pub fn database(db: &DbState) -> Value {
             .collect();
         out.insert("communities".into(), Value::Object(cs));
     }
-    if !db.resources.is_empty() {
+    if db.has_resources() {
         let rs: Map<_, _> = db
-            .resources
-            .iter()
-            .map(|((app, obj), r)| (format!("{app}:{obj}"), resource(r)))
+            .all_resources()
+            .into_iter()
+            .map(|r| (format!("{}:{}", r.app, r.object_id), resource(r)))
             .collect();
         out.insert("resources".into(), Value::Object(rs));
     }
