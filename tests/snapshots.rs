@@ -29,21 +29,12 @@ fn history(l: &Ledger) {
     for c in &comms {
         append(
             l,
-            DomainEvent::CommunityCreated(CommunityCreated {
-                community: *c,
-                name: format!("C{c}"),
-                community_type: CommunityType::Public,
-                list_when_restricted: false,
-                external: false,
-                org_id: None,
-                theme: None,
-                pre_moderation: false,
-                post_moderation: false,
-                parent: None,
-                owners: vec!["o".into()],
-                members: vec![],
-                actor: None,
-            }),
+            DomainEvent::CommunityCreated(CommunityCreated::new(
+                *c,
+                &format!("C{c}"),
+                CommunityType::Public,
+                vec!["o".into()],
+            )),
             id(),
         );
         append(

@@ -49,19 +49,13 @@ fn generate(events: u64, communities: u64, mut emit: impl FnMut(DomainEvent, Uui
         let c = comm(i);
         emit(
             DomainEvent::CommunityCreated(CommunityCreated {
-                community: c,
-                name: format!("Community {i}"),
-                community_type: CommunityType::Public,
-                list_when_restricted: false,
-                external: false,
-                org_id: None,
-                theme: None,
-                pre_moderation: false,
-                post_moderation: false,
-                parent: None,
-                owners: vec![format!("owner{i}")],
-                members: vec![],
                 actor: Some(format!("owner{i}")),
+                ..CommunityCreated::new(
+                    c,
+                    &format!("Community {i}"),
+                    CommunityType::Public,
+                    vec![format!("owner{i}")],
+                )
             }),
             next_id(),
         );

@@ -42,6 +42,33 @@ pub struct CommunityCreated {
     pub actor: Option<String>,
 }
 
+impl CommunityCreated {
+    /// A community with these owners and Connections' defaults for the rest (not listed, not
+    /// external, no org, default theme, no moderation, top level, no other members).
+    pub fn new(
+        community: Uuid,
+        name: &str,
+        community_type: CommunityType,
+        owners: Vec<String>,
+    ) -> Self {
+        CommunityCreated {
+            community,
+            name: name.to_owned(),
+            community_type,
+            list_when_restricted: false,
+            external: false,
+            org_id: None,
+            theme: None,
+            pre_moderation: false,
+            post_moderation: false,
+            parent: None,
+            owners,
+            members: Vec::new(),
+            actor: None,
+        }
+    }
+}
+
 /// Name, description, tags, theme or moderation flags changed (`community.updated`); absent
 /// fields are unchanged.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

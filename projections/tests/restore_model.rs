@@ -50,12 +50,7 @@ proptest! {
     fn restores_follow_the_model(steps in prop::collection::vec(step(), 1..40)) {
         let c = Uuid::from_u128(1);
         let mut events = vec![
-            DomainEvent::CommunityCreated(CommunityCreated {
-                community: c, name: "M".into(), community_type: CommunityType::Public,
-                list_when_restricted: false, external: false, org_id: None, theme: None,
-                pre_moderation: false, post_moderation: false, parent: None,
-                owners: vec!["owner".into()], members: vec![], actor: None,
-            }),
+            DomainEvent::CommunityCreated(CommunityCreated::new(c, "M", CommunityType::Public, vec!["owner".into()])),
         ];
         for (app, instance, object) in [(App::Files, "Wf", "lib"), (App::Activities, "Wa", "act")] {
             events.push(DomainEvent::WidgetAdded(WidgetAdded {
