@@ -3,7 +3,6 @@
 use crate::cli::{Format, RecordArgs};
 use crate::exit::{with_code, ERROR};
 use ledger::{AppendError, ContentType, EventId, ExpectedRevision, Ledger, ProposedEvent};
-use projections::World;
 
 /// Attempts when another writer appends to the same stream between reading and appending.
 const CONFLICT_RETRIES: usize = 5;
@@ -18,8 +17,11 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
     for _ in 0..CONFLICT_RETRIES {
         let head = l.head();
         if !a.force {
-            let loaded = crate::domain::load(l, head, None)?;
-            let world = World::replay(&loaded.events);
+            let point = crate::domain::Point {
+                position: head,
+                occurred_by: None,
+            };
+            let world = crate::world::world_at(l, &point, true)?.world;
             if let Err(r) = projections::validate::validate(&world, &event) {
                 return Err(with_code(
                     ERROR,
