@@ -3,16 +3,32 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
+/// A bar over `total` items.
 pub fn bar(total: u64, what: &str) -> ProgressBar {
+    styled(
+        total,
+        what,
+        "{msg:>10} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {eta} left)",
+    )
+}
+
+/// A bar over `total` bytes.
+pub fn bytes_bar(total: u64, what: &str) -> ProgressBar {
+    styled(
+        total,
+        what,
+        "{msg:>10} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta} left)",
+    )
+}
+
+fn styled(total: u64, what: &str, template: &str) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     if !std::io::stderr().is_terminal() {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
-    let style = ProgressStyle::with_template(
-        "{msg:>10} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {eta} left)",
-    )
-    .map(|s| s.progress_chars("=> "))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template(template)
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style);
     pb.set_message(what.to_owned());
     pb

@@ -3,7 +3,7 @@
 use crate::cli::{ExportArgs, Format, ImportArgs};
 use crate::exit::with_code;
 use anyhow::Context;
-use ledger::{AllStart, Direction, ImportRecord, Ledger, ReadError, Revision, StreamStart};
+use ledger::{AllStart, Clock, Direction, ImportRecord, Ledger, ReadError, Revision, StreamStart};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 
@@ -45,9 +45,8 @@ struct StreamState {
 }
 
 pub fn import(l: &Ledger, a: &ImportArgs, format: Format) -> anyhow::Result<()> {
-    let now = ledger::SystemClock.now_ts();
-    let lines = count_lines(a)?;
-    check_whole_file(l, a, now, lines)?;
+    let now = ledger::SystemClock.now();
+    let lines = check_whole_file(l, a, now)?;
     let bar = crate::progress::bar(lines, "import");
     let mut batch: Vec<ImportRecord> = Vec::with_capacity(IMPORT_BATCH_RECORDS);
     let (mut written, mut present) = (0u64, 0u64);
@@ -95,24 +94,16 @@ fn lines_of(a: &ImportArgs) -> anyhow::Result<impl Iterator<Item = std::io::Resu
     Ok(BufReader::with_capacity(1 << 20, f).lines())
 }
 
-fn count_lines(a: &ImportArgs) -> anyhow::Result<u64> {
-    let mut n = 0;
-    for line in lines_of(a)? {
-        line.with_context(|| format!("reading {}", a.file.display()))?;
-        n += 1;
-    }
-    Ok(n)
-}
-
 /// Pass one: every line parses, and every record follows on from the ledger or from the lines
-/// before it (or is already in the ledger with the same id). Nothing is written.
-fn check_whole_file(
-    l: &Ledger,
-    a: &ImportArgs,
-    now: ledger::Timestamp,
-    lines: u64,
-) -> anyhow::Result<()> {
-    let bar = crate::progress::bar(lines, "check");
+/// before it (or is already in the ledger with the same id). Nothing is written. Returns the
+/// number of lines, for pass two's progress.
+fn check_whole_file(l: &Ledger, a: &ImportArgs, now: ledger::Timestamp) -> anyhow::Result<u64> {
+    let size = std::fs::metadata(&a.file)
+        .with_context(|| format!("opening {}", a.file.display()))?
+        .len();
+    let bar = crate::progress::bytes_bar(size, "check");
+    let mut read = 0u64;
+    let mut lines = 0u64;
     let mut streams: HashMap<String, StreamState> = HashMap::new();
     let bad = |n: usize, msg: String| {
         with_code(
@@ -121,7 +112,9 @@ fn check_whole_file(
         )
     };
     for (n, line) in lines_of(a)?.enumerate() {
-        let line = line?;
+        let line = line.with_context(|| format!("reading {}", a.file.display()))?;
+        lines += 1;
+        read += line.len() as u64 + 1;
         if line.trim().is_empty() {
             continue;
         }
@@ -174,11 +167,11 @@ fn check_whole_file(
         };
         streams.insert(r.stream, next);
         if n % 4096 == 0 {
-            bar.set_position(n as u64);
+            bar.set_position(read);
         }
     }
     bar.finish_and_clear();
-    Ok(())
+    Ok(lines)
 }
 
 /// A line behind the stream's end must be the very event the ledger holds there.

@@ -44,10 +44,3 @@ impl Clock for ManualClock {
         Timestamp(self.0.load(Ordering::SeqCst))
     }
 }
-
-impl SystemClock {
-    /// The current time, without naming the [`Clock`] trait.
-    pub fn now_ts(self) -> Timestamp {
-        self.now()
-    }
-}

@@ -2,7 +2,7 @@
 
 use crate::error::{ProofError, ReadError};
 use crate::event::{Position, RecordedEvent};
-use crate::merkle::{self, Frontier, Hash};
+use crate::merkle::{self, Hash};
 use crate::record::{chain_hash, decode_body};
 use crate::store::{Checkpoint, Ledger};
 use serde::{Deserialize, Serialize};
@@ -94,9 +94,7 @@ impl Ledger {
     /// The checkpoint of the first `size` events (all of them when `None`).
     pub fn checkpoint_at(&self, size: Option<u64>) -> Result<Checkpoint, ProofError> {
         let (txn, size) = self.sized(size)?;
-        let mut tree = Ledger::tree_reader(&txn)?;
-        let root = Frontier::from_source(&mut tree, size)?.root();
-        Ok(Checkpoint { size, root })
+        Ok(crate::store::checkpoint_of(&txn, size)?)
     }
 
     /// Proves the event at `position` is in the tree of `tree_size` events (default: all).

@@ -97,26 +97,6 @@ impl Ledger {
         Ok(out)
     }
 
-    /// The last revision of a readable stream, or why it cannot be read.
-    pub fn stream_last_revision(&self, stream: &str) -> Result<Revision, ReadError> {
-        let rec = self
-            .stream_record(stream)?
-            .ok_or_else(|| ReadError::StreamNotFound {
-                stream: stream.into(),
-            })?;
-        if rec.is_tombstoned() {
-            return Err(ReadError::StreamDeleted {
-                stream: stream.into(),
-            });
-        }
-        match rec.last_revision {
-            Some(last) if !rec.is_soft_deleted() => Ok(last),
-            _ => Err(ReadError::StreamNotFound {
-                stream: stream.into(),
-            }),
-        }
-    }
-
     /// Up to `count` events of `$all` from `start` (forwards inclusive, backwards exclusive)
     /// that pass `filter`.
     pub fn read_all(

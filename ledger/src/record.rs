@@ -180,10 +180,6 @@ impl SegmentWriter {
         self.done
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.count == 0 && self.done.is_empty()
-    }
-
     pub fn mark(&self) -> SegmentMark {
         SegmentMark {
             done: self.done.len(),

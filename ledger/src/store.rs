@@ -166,10 +166,8 @@ impl Ledger {
     /// The checkpoint over the whole log as committed now.
     pub fn checkpoint(&self) -> Result<Checkpoint, ReadError> {
         let txn = self.read_txn()?;
-        let mut tree = TreeReader::new(&txn)?;
-        let size = tree.size()?;
-        let root = Frontier::from_source(&mut tree, size)?.root();
-        Ok(Checkpoint { size, root })
+        let size = TreeReader::new(&txn)?.size()?;
+        checkpoint_of(&txn, size)
     }
 
     /// The last position whose recorded time is at or before `at` (0 if none).
@@ -265,6 +263,13 @@ impl Drop for Inner {
         let handle = self.writer.get_mut().ok().and_then(Option::take);
         self.finish(handle);
     }
+}
+
+/// The checkpoint of the first `size` events as `txn` sees the log.
+pub(crate) fn checkpoint_of(txn: &ReadTransaction, size: u64) -> Result<Checkpoint, ReadError> {
+    let mut tree = TreeReader::new(txn)?;
+    let root = Frontier::from_source(&mut tree, size)?.root();
+    Ok(Checkpoint { size, root })
 }
 
 fn init_tables(db: &Database) -> Result<(), redb::Error> {
