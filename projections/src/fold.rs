@@ -143,7 +143,7 @@ impl World {
 }
 
 /// Applies `r` to a deployment; `failed` is `None` for the intended deployment.
-fn apply(d: &mut Deployment, r: &Recorded, failed: Option<&Failures>) {
+pub(crate) fn apply(d: &mut Deployment, r: &Recorded, failed: Option<&Failures>) {
     use DomainEvent::*;
     let e = &r.event;
     match e {
@@ -356,7 +356,7 @@ fn push_to_apps(d: &mut Deployment, r: &Recorded, community: Uuid, failed: Optio
 }
 
 /// The apps in `to` apply a lifecycle event to their resources of the community.
-fn deliver(db: &mut DbState, community: Uuid, to: &[App], e: &DomainEvent) {
+pub(crate) fn deliver(db: &mut DbState, community: Uuid, to: &[App], e: &DomainEvent) {
     use DomainEvent::*;
     if let WidgetRemoved(_) | CommunityPurged(_) = e {
         let gone: Vec<(App, String)> = db
@@ -425,7 +425,7 @@ fn deliver(db: &mut DbState, community: Uuid, to: &[App], e: &DomainEvent) {
 }
 
 /// `assignRemoteApp`: the container joins the target community, which gains the widget.
-fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
+pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
     let Some(target) = d.communities().get(&t.to_community).cloned() else {
         return;
     };
@@ -450,7 +450,7 @@ fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
 }
 
 /// `LifecycleRetryQueuedEvents` delivered a queued event: the app gets it as it was then.
-fn retry(d: &mut Deployment, x: &Delivery) {
+pub(crate) fn retry(d: &mut Deployment, x: &Delivery) {
     let queue = &mut d.db_mut(Database::Communities).queue;
     let Some(i) = queue
         .iter()

@@ -3,14 +3,21 @@
 //! (`validate`). Pure: no files, no sockets, no clock — time and positions come in with the
 //! events.
 
+pub mod converge;
+pub mod describe;
 pub mod events;
+pub mod findings;
 pub mod fold;
+pub mod plan;
 pub mod reach;
+pub mod repair;
+pub mod simulate;
 pub mod snapshot;
 pub mod state;
 pub mod validate;
 pub mod view;
 pub mod vocabulary;
+pub mod wsadmin;
 
 pub use events::{decode, DecodeError, DomainEvent};
 pub use fold::{failures, Failures, Recorded, World};

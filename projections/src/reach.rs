@@ -50,6 +50,11 @@ struct Tracked {
 
 /// Fates of every event of `events` at their end.
 pub fn reach(events: &[Recorded]) -> Reach {
+    reach_and_world(events).0
+}
+
+/// [`reach`], and the world after `events` (folded on the way).
+pub fn reach_and_world(events: &[Recorded]) -> (Reach, World) {
     let failed = failures(events);
     let mut world = World::default();
     let mut t = Tracked::default();
@@ -187,7 +192,7 @@ pub fn reach(events: &[Recorded]) -> Reach {
         .iter()
         .map(|(e, _, app, _)| (*e, app.database()))
         .collect();
-    concerned
+    let fates = concerned
         .into_iter()
         .map(|(p, dbs)| {
             let fates = dbs
@@ -210,7 +215,8 @@ pub fn reach(events: &[Recorded]) -> Reach {
                 .collect();
             (p, fates)
         })
-        .collect()
+        .collect();
+    (fates, world)
 }
 
 /// Community events that change the Communities database.

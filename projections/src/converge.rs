@@ -1,0 +1,235 @@
+//! The convergence check: after a plan's effects, Communities and every app agree with each
+//! other and with the intended state, except for what no command brings back.
+
+use crate::findings::{community_fields, mirror_fields, owner_of};
+use crate::plan::Plan;
+use crate::state::{Deployment, Mirror, TaskStatus};
+use crate::vocabulary::{App, Database, Lifecycle};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+/// What still differs after the repair.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Residual {
+    /// The app's container and its content went with the database; the widget (if any) has
+    /// nothing behind it. Only a newer backup of the app brings it back.
+    ContentLost {
+        community: Uuid,
+        community_name: String,
+        app: App,
+        instance: String,
+        object_id: String,
+    },
+    /// A share made after the backup: the user shares it again.
+    ShareLost {
+        community: Uuid,
+        app: App,
+        object_id: String,
+    },
+    /// A share removed after the backup came back with it: the user removes it again.
+    ShareReturned {
+        community: Uuid,
+        app: App,
+        object_id: String,
+    },
+    /// Anything else: the plan does not converge.
+    Unexpected {
+        database: Database,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        community: Option<Uuid>,
+        detail: String,
+    },
+}
+
+impl Residual {
+    /// Whether a plan may leave it (content, not settings).
+    pub fn is_content(&self) -> bool {
+        !matches!(self, Residual::Unexpected { .. })
+    }
+}
+
+/// The actual deployment after every step of `plan`.
+pub fn converge(actual: &Deployment, intended: &Deployment, plan: &Plan) -> Deployment {
+    let mut d = actual.clone();
+    for s in &plan.steps {
+        s.action.apply(&mut d, intended);
+    }
+    d
+}
+
+/// Everything in which `repaired` still differs from `intended`, or its databases from each
+/// other.
+pub fn residual(intended: &Deployment, repaired: &Deployment) -> Vec<Residual> {
+    let mut out = BTreeSet::new();
+    let lost = content_lost(intended, repaired);
+    for r in &lost {
+        out.insert(r.clone());
+    }
+    let lost_instances: BTreeSet<(Uuid, String)> = lost
+        .iter()
+        .filter_map(|r| match r {
+            Residual::ContentLost {
+                community,
+                instance,
+                ..
+            } => Some((*community, instance.clone())),
+            _ => None,
+        })
+        .collect();
+    communities(intended, repaired, &lost_instances, &mut out);
+    apps(intended, repaired, &mut out);
+    shares(intended, repaired, &mut out);
+    let c = repaired.db(Database::Communities);
+    if !c.queue.is_empty() {
+        out.insert(unexpected(
+            Database::Communities,
+            None,
+            format!("{} events still queued", c.queue.len()),
+        ));
+    }
+    if c.tasks.values().any(|t| *t == TaskStatus::Suspended) {
+        out.insert(unexpected(
+            Database::Communities,
+            None,
+            "a scheduler task is left paused".into(),
+        ));
+    }
+    out.into_iter().collect()
+}
+
+fn unexpected(database: Database, community: Option<Uuid>, detail: String) -> Residual {
+    Residual::Unexpected {
+        database,
+        community,
+        detail,
+    }
+}
+
+fn content_lost(intended: &Deployment, repaired: &Deployment) -> Vec<Residual> {
+    let mut out = Vec::new();
+    for db in Database::ALL.into_iter().skip(1) {
+        for r in intended.db(db).all_resources() {
+            if repaired
+                .db(db)
+                .resource(&(r.app, r.object_id.clone()))
+                .is_none()
+            {
+                out.push(Residual::ContentLost {
+                    community: r.community,
+                    community_name: intended
+                        .communities()
+                        .get(&r.community)
+                        .map_or_else(String::new, |c| c.name.clone()),
+                    app: r.app,
+                    instance: r.instance.clone(),
+                    object_id: r.object_id.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn communities(
+    intended: &Deployment,
+    repaired: &Deployment,
+    lost: &BTreeSet<(Uuid, String)>,
+    out: &mut BTreeSet<Residual>,
+) {
+    let db = Database::Communities;
+    let (i, r) = (intended.communities(), repaired.communities());
+    for (id, ic) in i {
+        let gone = |c: &crate::Community| c.lifecycle == Lifecycle::Purged;
+        match r.get(id) {
+            None if gone(ic) => {}
+            None => {
+                out.insert(unexpected(db, Some(*id), "community missing".into()));
+            }
+            Some(rc) => {
+                // A widget whose content is lost may be there or not: both are explained.
+                let mut rc = rc.clone();
+                for (instance, def) in &ic.widgets {
+                    if lost.contains(&(*id, instance.clone())) {
+                        rc.widgets.insert(instance.clone(), def.clone());
+                    }
+                }
+                for (f, e, x) in community_fields(ic, &rc) {
+                    let detail = format!("{}: {e} expected, {x} found", f.name());
+                    out.insert(unexpected(db, Some(*id), detail));
+                }
+            }
+        }
+    }
+    for (id, rc) in r {
+        if !i.contains_key(id) && rc.lifecycle != Lifecycle::Purged {
+            out.insert(unexpected(
+                db,
+                Some(*id),
+                "community not in the ledger".into(),
+            ));
+        }
+    }
+}
+
+fn apps(intended: &Deployment, repaired: &Deployment, out: &mut BTreeSet<Residual>) {
+    let communities = repaired.communities();
+    for db in Database::ALL.into_iter().skip(1) {
+        for r in repaired.db(db).all_resources() {
+            let c = Some(r.community);
+            let key = (r.app, r.object_id.clone());
+            let Some(ir) = intended.db(db).resource(&key) else {
+                let detail = format!("{} {} should not exist", r.app, r.object_id);
+                out.insert(unexpected(db, c, detail));
+                continue;
+            };
+            if (ir.community, &ir.instance) != (r.community, &r.instance) {
+                let detail = format!("{} {} in the wrong community", r.app, r.object_id);
+                out.insert(unexpected(db, c, detail));
+            }
+            for (f, e, x) in mirror_fields(&ir.mirror, &r.mirror) {
+                let detail = format!(
+                    "{} {}: {}: {e} expected, {x} found",
+                    r.app,
+                    r.object_id,
+                    f.name()
+                );
+                out.insert(unexpected(db, c, detail));
+            }
+            // And the apps agree with Communities.
+            match owner_of(communities, r) {
+                Some(owner) if Mirror::of(owner, r.app) == r.mirror => {}
+                Some(_) => {
+                    let detail = format!("{} {} disagrees with Communities", r.app, r.object_id);
+                    out.insert(unexpected(db, c, detail));
+                }
+                None if ir.mirror.lifecycle == Lifecycle::Trashed => {}
+                None => {
+                    let detail = format!("{} {} is orphaned", r.app, r.object_id);
+                    out.insert(unexpected(db, c, detail));
+                }
+            }
+        }
+    }
+}
+
+fn shares(intended: &Deployment, repaired: &Deployment, out: &mut BTreeSet<Residual>) {
+    for db in Database::ALL.into_iter().skip(1) {
+        let (i, r) = (&intended.db(db).shares, &repaired.db(db).shares);
+        for (community, app, object_id) in i.iter().filter(|s| !r.contains(*s)) {
+            out.insert(Residual::ShareLost {
+                community: *community,
+                app: *app,
+                object_id: object_id.clone(),
+            });
+        }
+        for (community, app, object_id) in r.iter().filter(|s| !i.contains(*s)) {
+            out.insert(Residual::ShareReturned {
+                community: *community,
+                app: *app,
+                object_id: object_id.clone(),
+            });
+        }
+    }
+}

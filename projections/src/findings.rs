@@ -1,0 +1,693 @@
+//! Recovery analysis at a point: where the databases disagree with each other and with the
+//! intended state, and which recorded changes a restore (or a cleared queue) took away.
+//! A finding is data with its evidence; nothing here fails.
+
+use crate::describe::describe;
+use crate::fold::{Recorded, World};
+use crate::reach::{reach_and_world, Fate, Loss};
+use crate::state::{Community, DbState, Deployment, Mirror, Resource};
+use crate::vocabulary::{App, Database, Lifecycle, Role};
+use imbl::OrdMap;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// A restore the findings account for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restore {
+    pub database: Database,
+    pub backup: String,
+    /// The backup holds the database as it stood after this position.
+    pub backup_position: u64,
+    /// Where the restore stands in the log.
+    pub position: u64,
+    /// A restore asked about (`--restore`), not one that happened.
+    pub what_if: bool,
+}
+
+/// What a value was compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Against {
+    /// The Communities database (what `generateSyncReports` compares).
+    Communities,
+    /// What the database should hold by the ledger.
+    Intended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Field {
+    Exists,
+    Name,
+    Type,
+    ListWhenRestricted,
+    External,
+    OrgId,
+    Theme,
+    PreModeration,
+    PostModeration,
+    Members,
+    Lifecycle,
+    Parent,
+    Description,
+    Tags,
+    Widgets,
+    Community,
+    Instance,
+}
+
+impl Field {
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Exists => "exists",
+            Field::Name => "name",
+            Field::Type => "type",
+            Field::ListWhenRestricted => "listWhenRestricted",
+            Field::External => "external",
+            Field::OrgId => "orgId",
+            Field::Theme => "theme",
+            Field::PreModeration => "preModeration",
+            Field::PostModeration => "postModeration",
+            Field::Members => "members",
+            Field::Lifecycle => "lifecycle",
+            Field::Parent => "parent",
+            Field::Description => "description",
+            Field::Tags => "tags",
+            Field::Widgets => "widgets",
+            Field::Community => "community",
+            Field::Instance => "instance",
+        }
+    }
+
+    /// Whether `resyncRemoteApps…` carries it to an app (domain.md §1, §4: visibility, theme,
+    /// moderation flags, and — INFERRED — name, organization and membership, which the
+    /// lifecycle events it re-fires carry).
+    pub fn resyncable(self) -> bool {
+        !matches!(
+            self,
+            Field::Exists | Field::Lifecycle | Field::Community | Field::Instance
+        )
+    }
+}
+
+/// One value that differs, with both sides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Difference {
+    pub community: Uuid,
+    pub community_name: String,
+    /// The database whose value is `found`.
+    pub database: Database,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<App>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+    pub against: Against,
+    pub field: Field,
+    pub expected: String,
+    pub found: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OrphanReason {
+    CommunityMissing,
+    CommunityTrashed,
+    CommunityPurged,
+    WidgetMissing,
+}
+
+/// What should become of an orphan, by the intended state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "action")]
+pub enum Disposition {
+    /// The community exists but lacks the widget: assign it back to the same community.
+    AssignSame,
+    /// The resource belongs to another community (a transfer was lost): assign it there.
+    AssignTo { community: Uuid },
+    /// The community itself was lost: recreate it, then assign the resource to the new one.
+    Recreate,
+    /// The community should not be in the trash: restore it from there.
+    Undelete,
+    /// The community is in the trash in the intended state too: nothing to do until it is
+    /// purged (which removes the data) or restored.
+    InTrash,
+    /// The community is really gone, or the widget was removed: delete the orphaned data.
+    Delete,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Orphan {
+    pub app: App,
+    /// The report's "Object Identifying Id".
+    pub object_id: String,
+    pub instance: String,
+    /// The community the app believes it belongs to (`oldCommunityUuid`).
+    pub old_community: Uuid,
+    /// The community name as the app holds it.
+    pub name: String,
+    pub reason: OrphanReason,
+    pub disposition: Disposition,
+}
+
+/// A widget with no data in its app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Missing {
+    pub community: Uuid,
+    pub community_name: String,
+    pub app: App,
+    pub instance: String,
+    /// The Communities database has the widget (the vendor's reports can see this one).
+    pub known_to_communities: bool,
+    /// The container the app should hold, by the ledger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intended_object_id: Option<String>,
+}
+
+/// A recorded change that a database no longer holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LostChange {
+    pub database: Database,
+    pub position: u64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub community: Option<Uuid>,
+    pub community_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    pub occurred_ns: i64,
+    pub summary: String,
+    /// Where it was lost, and how.
+    pub lost_at: u64,
+    pub loss: Loss,
+}
+
+/// A queued retry that would replay an event onto a database restored since it was queued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StaleEntry {
+    pub event_id: Uuid,
+    pub position: u64,
+    pub event_type: String,
+    pub community: Uuid,
+    pub app: App,
+    /// The restore that made it stale.
+    pub restored: Database,
+    pub restored_at: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Findings {
+    pub position: u64,
+    pub restores: Vec<Restore>,
+    pub differences: Vec<Difference>,
+    pub orphans: Vec<Orphan>,
+    pub missing: Vec<Missing>,
+    pub lost: Vec<LostChange>,
+    pub stale_queue: Vec<StaleEntry>,
+}
+
+impl Findings {
+    pub fn is_clean(&self) -> bool {
+        self.differences.is_empty()
+            && self.orphans.is_empty()
+            && self.missing.is_empty()
+            && self.lost.is_empty()
+            && self.stale_queue.is_empty()
+    }
+
+    /// Databases that lost data in an open restore.
+    pub fn restored(&self) -> Vec<Database> {
+        let mut out: Vec<Database> = self.restores.iter().map(|r| r.database).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// What to analyse: `events` are the domain events up to the point (with any what-if restores
+/// appended after `head`); restores and losses at or before `since` were already repaired.
+pub struct Input<'a> {
+    pub events: &'a [Recorded],
+    pub head: u64,
+    pub since: u64,
+}
+
+/// The findings, and the world they were drawn from.
+pub fn analyze(input: &Input) -> (Findings, World) {
+    let (fates, world) = reach_and_world(input.events);
+    let restores = restores(input, &world);
+    let mut f = Findings {
+        position: world.position,
+        differences: differences(&world),
+        orphans: orphans(&world),
+        missing: missing(&world),
+        lost: lost(input, &world, &fates),
+        stale_queue: stale(&world, &restores),
+        restores,
+    };
+    f.differences.sort_by(|a, b| {
+        (a.against, a.community, a.database, a.field).cmp(&(
+            b.against,
+            b.community,
+            b.database,
+            b.field,
+        ))
+    });
+    (f, world)
+}
+
+fn restores(input: &Input, world: &World) -> Vec<Restore> {
+    input
+        .events
+        .iter()
+        .filter(|r| r.position > input.since)
+        .filter_map(|r| match &r.event {
+            crate::DomainEvent::DatabaseRestored(d) => {
+                let b = world.backups.get(&d.backup)?;
+                (b.database == d.database).then(|| Restore {
+                    database: d.database,
+                    backup: d.backup.clone(),
+                    backup_position: b.position,
+                    position: r.position,
+                    what_if: r.position > input.head,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn name_of(w: &World, c: Uuid) -> String {
+    w.intended
+        .communities()
+        .get(&c)
+        .or_else(|| w.actual.communities().get(&c))
+        .map_or_else(|| "(unknown)".to_owned(), |c| c.name.clone())
+}
+
+fn text<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "(none)".to_owned(), T::to_string)
+}
+
+fn role(r: Role) -> &'static str {
+    match r {
+        Role::Owner => "owner",
+        Role::Member => "member",
+    }
+}
+
+/// The membership as a short value, and what `found` lacks or has extra compared with
+/// `expected`.
+pub fn members_text(
+    expected: &OrdMap<String, Role>,
+    found: &OrdMap<String, Role>,
+) -> (String, String) {
+    let count = |m: &OrdMap<String, Role>| {
+        let owners = m.values().filter(|r| **r == Role::Owner).count();
+        format!("{} ({owners} owners)", m.len())
+    };
+    let mut notes = Vec::new();
+    let lacks: Vec<String> = expected
+        .iter()
+        .filter(|(u, _)| !found.contains_key(*u))
+        .map(|(u, r)| format!("{u} ({})", role(*r)))
+        .collect();
+    if !lacks.is_empty() {
+        notes.push(format!("lacks {}", lacks.join(", ")));
+    }
+    let extra: Vec<String> = found
+        .iter()
+        .filter(|(u, _)| !expected.contains_key(*u))
+        .map(|(u, r)| format!("{u} ({})", role(*r)))
+        .collect();
+    if !extra.is_empty() {
+        notes.push(format!("extra {}", extra.join(", ")));
+    }
+    let roles: Vec<String> = found
+        .iter()
+        .filter_map(|(u, r)| {
+            let e = expected.get(u)?;
+            (e != r).then(|| format!("{u} {} not {}", role(*r), role(*e)))
+        })
+        .collect();
+    if !roles.is_empty() {
+        notes.push(format!("roles: {}", roles.join(", ")));
+    }
+    (
+        count(expected),
+        format!("{}: {}", count(found), notes.join("; ")),
+    )
+}
+
+/// The fields in which `found` differs from `expected`, with both values.
+pub fn mirror_fields(expected: &Mirror, found: &Mirror) -> Vec<(Field, String, String)> {
+    let mut out = Vec::new();
+    let mut cmp = |f: Field, e: String, x: String| {
+        if e != x {
+            out.push((f, e, x));
+        }
+    };
+    cmp(Field::Name, expected.name.clone(), found.name.clone());
+    cmp(
+        Field::Type,
+        expected.community_type.to_string(),
+        found.community_type.to_string(),
+    );
+    cmp(
+        Field::ListWhenRestricted,
+        expected.list_when_restricted.to_string(),
+        found.list_when_restricted.to_string(),
+    );
+    cmp(
+        Field::External,
+        expected.external.to_string(),
+        found.external.to_string(),
+    );
+    cmp(Field::OrgId, text(&expected.org_id), text(&found.org_id));
+    cmp(Field::Theme, text(&expected.theme), text(&found.theme));
+    cmp(
+        Field::PreModeration,
+        text(&expected.pre_moderation),
+        text(&found.pre_moderation),
+    );
+    cmp(
+        Field::PostModeration,
+        text(&expected.post_moderation),
+        text(&found.post_moderation),
+    );
+    cmp(
+        Field::Lifecycle,
+        format!("{:?}", expected.lifecycle).to_lowercase(),
+        format!("{:?}", found.lifecycle).to_lowercase(),
+    );
+    if let (Some(e), Some(x)) = (&expected.members, &found.members) {
+        if e != x {
+            let (e, x) = members_text(e, x);
+            out.push((Field::Members, e, x));
+        }
+    }
+    out
+}
+
+/// The fields in which one community differs from another in the Communities database.
+pub fn community_fields(expected: &Community, found: &Community) -> Vec<(Field, String, String)> {
+    // Everything an app mirrors, seen from the Communities side…
+    let mut out: Vec<(Field, String, String)> = mirror_fields(
+        &Mirror::of(expected, App::Files),
+        &Mirror::of(found, App::Files),
+    );
+    // …and what only Communities keeps.
+    let mut cmp = |f: Field, e: String, x: String| {
+        if e != x {
+            out.push((f, e, x));
+        }
+    };
+    cmp(Field::Parent, text(&expected.parent), text(&found.parent));
+    cmp(
+        Field::Description,
+        text(&expected.description),
+        text(&found.description),
+    );
+    cmp(Field::Tags, expected.tags.join(", "), found.tags.join(", "));
+    if expected.widgets != found.widgets {
+        let show = |w: &OrdMap<String, String>| {
+            w.iter()
+                .map(|(i, d)| format!("{d} {i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        cmp(
+            Field::Widgets,
+            show(&expected.widgets),
+            show(&found.widgets),
+        );
+    }
+    out
+}
+
+/// Whether a resource's community holds it: present, not purged or trashed, with its widget.
+pub fn owner_of<'a>(
+    communities: &'a OrdMap<Uuid, Community>,
+    r: &Resource,
+) -> Option<&'a Community> {
+    communities
+        .get(&r.community)
+        .filter(|c| c.lifecycle == Lifecycle::Active && c.widgets.contains_key(&r.instance))
+}
+
+fn differences(w: &World) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let actual = w.actual.communities();
+    let intended = w.intended.communities();
+    let diff = |c: Uuid, db: Database, r: Option<&Resource>, against, field, e, x| Difference {
+        community: c,
+        community_name: name_of(w, c),
+        database: db,
+        app: r.map(|r| r.app),
+        object_id: r.map(|r| r.object_id.clone()),
+        against,
+        field,
+        expected: e,
+        found: x,
+    };
+    // Communities against each app, as generateSyncReports compares them.
+    for db in Database::ALL.into_iter().skip(1) {
+        for r in w.actual.db(db).all_resources() {
+            if let Some(c) = owner_of(actual, r) {
+                for (f, e, x) in mirror_fields(&Mirror::of(c, r.app), &r.mirror) {
+                    out.push(diff(c.uuid, db, Some(r), Against::Communities, f, e, x));
+                }
+            }
+        }
+    }
+    // Communities against the intended state.
+    let mut ids: Vec<Uuid> = intended.keys().chain(actual.keys()).copied().collect();
+    ids.sort();
+    ids.dedup();
+    for id in ids {
+        let db = Database::Communities;
+        match (intended.get(&id), actual.get(&id)) {
+            (Some(i), Some(a)) => {
+                for (f, e, x) in community_fields(i, a) {
+                    out.push(diff(id, db, None, Against::Intended, f, e, x));
+                }
+            }
+            (Some(i), None) if i.lifecycle != Lifecycle::Purged => {
+                let (e, x) = ("exists".to_owned(), "missing".to_owned());
+                out.push(diff(id, db, None, Against::Intended, Field::Exists, e, x));
+            }
+            (None, Some(_)) => {
+                let (e, x) = ("absent".to_owned(), "present".to_owned());
+                out.push(diff(id, db, None, Against::Intended, Field::Exists, e, x));
+            }
+            _ => {}
+        }
+    }
+    // Each app database against the intended state.
+    for db in Database::ALL.into_iter().skip(1) {
+        let (i, a) = (w.intended.db(db), w.actual.db(db));
+        for r in a.all_resources() {
+            let key = (r.app, r.object_id.clone());
+            let Some(ir) = i.resource(&key) else {
+                let (e, x) = ("absent".to_owned(), "present".to_owned());
+                let c = r.community;
+                out.push(diff(c, db, Some(r), Against::Intended, Field::Exists, e, x));
+                continue;
+            };
+            let c = ir.community;
+            if ir.community != r.community {
+                let (e, x) = (ir.community.to_string(), r.community.to_string());
+                out.push(diff(
+                    c,
+                    db,
+                    Some(r),
+                    Against::Intended,
+                    Field::Community,
+                    e,
+                    x,
+                ));
+            }
+            if ir.instance != r.instance {
+                let (e, x) = (ir.instance.clone(), r.instance.clone());
+                out.push(diff(
+                    c,
+                    db,
+                    Some(r),
+                    Against::Intended,
+                    Field::Instance,
+                    e,
+                    x,
+                ));
+            }
+            for (f, e, x) in mirror_fields(&ir.mirror, &r.mirror) {
+                out.push(diff(c, db, Some(r), Against::Intended, f, e, x));
+            }
+        }
+    }
+    out
+}
+
+fn orphans(w: &World) -> Vec<Orphan> {
+    let actual = w.actual.communities();
+    let mut out = Vec::new();
+    for db in Database::ALL.into_iter().skip(1) {
+        for r in w.actual.db(db).all_resources() {
+            let reason = match actual.get(&r.community) {
+                None => OrphanReason::CommunityMissing,
+                Some(c) if c.lifecycle == Lifecycle::Purged => OrphanReason::CommunityPurged,
+                Some(c) if c.lifecycle == Lifecycle::Trashed => OrphanReason::CommunityTrashed,
+                Some(c) if !c.widgets.contains_key(&r.instance) => OrphanReason::WidgetMissing,
+                Some(_) => continue,
+            };
+            out.push(Orphan {
+                app: r.app,
+                object_id: r.object_id.clone(),
+                instance: r.instance.clone(),
+                old_community: r.community,
+                name: r.mirror.name.clone(),
+                reason,
+                disposition: disposition(w, r),
+            });
+        }
+    }
+    out
+}
+
+fn disposition(w: &World, r: &Resource) -> Disposition {
+    let key = (r.app, r.object_id.clone());
+    let Some(ir) = w.intended.db(r.app.database()).resource(&key) else {
+        return Disposition::Delete;
+    };
+    let Some(ic) = w.intended.communities().get(&ir.community) else {
+        return Disposition::Delete;
+    };
+    if ic.lifecycle == Lifecycle::Purged || !ic.widgets.contains_key(&ir.instance) {
+        return Disposition::Delete;
+    }
+    match w.actual.communities().get(&ir.community) {
+        None => Disposition::Recreate,
+        Some(c) if c.lifecycle == Lifecycle::Purged => Disposition::Recreate,
+        Some(_) if ir.community != r.community => Disposition::AssignTo {
+            community: ir.community,
+        },
+        Some(c) if !c.widgets.contains_key(&ir.instance) => Disposition::AssignSame,
+        Some(_) if ic.lifecycle == Lifecycle::Trashed => Disposition::InTrash,
+        Some(_) => Disposition::Undelete,
+    }
+}
+
+fn missing(w: &World) -> Vec<Missing> {
+    let mut found: BTreeMap<(Uuid, App, String), Missing> = BTreeMap::new();
+    let holds = |d: &Deployment, c: Uuid, app: App, instance: &str| -> Option<String> {
+        d.db(app.database())
+            .resources_of(c)
+            .find(|r| r.app == app && r.instance == instance)
+            .map(|r| r.object_id.clone())
+    };
+    for c in w.actual.communities().values() {
+        if c.lifecycle != Lifecycle::Active {
+            continue;
+        }
+        for (instance, def) in &c.widgets {
+            let Some(app) = App::from_widget_def_id(def) else {
+                continue;
+            };
+            if holds(&w.actual, c.uuid, app, instance).is_none() {
+                found.insert(
+                    (c.uuid, app, instance.clone()),
+                    Missing {
+                        community: c.uuid,
+                        community_name: c.name.clone(),
+                        app,
+                        instance: instance.clone(),
+                        known_to_communities: true,
+                        intended_object_id: holds(&w.intended, c.uuid, app, instance),
+                    },
+                );
+            }
+        }
+    }
+    for db in Database::ALL.into_iter().skip(1) {
+        let actual: &DbState = w.actual.db(db);
+        for r in w.intended.db(db).all_resources() {
+            if actual.resource(&(r.app, r.object_id.clone())).is_some() {
+                continue;
+            }
+            found
+                .entry((r.community, r.app, r.instance.clone()))
+                .or_insert_with(|| Missing {
+                    community: r.community,
+                    community_name: name_of(w, r.community),
+                    app: r.app,
+                    instance: r.instance.clone(),
+                    known_to_communities: false,
+                    intended_object_id: Some(r.object_id.clone()),
+                });
+        }
+    }
+    found.into_values().collect()
+}
+
+fn lost(input: &Input, w: &World, fates: &crate::reach::Reach) -> Vec<LostChange> {
+    let mut out = Vec::new();
+    for (position, by_db) in fates {
+        for (db, fate) in by_db {
+            let Fate::Lost { at, loss } = fate else {
+                continue;
+            };
+            if *at <= input.since {
+                continue;
+            }
+            let Ok(i) = input.events.binary_search_by_key(position, |r| r.position) else {
+                continue;
+            };
+            let r = &input.events[i];
+            let community = r.event.community();
+            out.push(LostChange {
+                database: *db,
+                position: *position,
+                event_id: r.id,
+                event_type: r.event.type_name().to_owned(),
+                community,
+                community_name: community.map_or_else(String::new, |c| name_of(w, c)),
+                actor: r.event.actor().map(str::to_owned),
+                occurred_ns: r.occurred_ns,
+                summary: describe(&r.event),
+                lost_at: *at,
+                loss: loss.clone(),
+            });
+        }
+    }
+    out.sort_by_key(|l| (l.database, l.position));
+    out
+}
+
+fn stale(w: &World, restores: &[Restore]) -> Vec<StaleEntry> {
+    let mut out = Vec::new();
+    for q in &w.actual.db(Database::Communities).queue {
+        let hit = restores.iter().find(|r| {
+            r.position > q.position
+                && (r.database == Database::Communities || r.database == q.app.database())
+        });
+        if let Some(r) = hit {
+            out.push(StaleEntry {
+                event_id: q.event,
+                position: q.position,
+                event_type: q.event_type.clone(),
+                community: q.community,
+                app: q.app,
+                restored: r.database,
+                restored_at: r.position,
+            });
+        }
+    }
+    out
+}

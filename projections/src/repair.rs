@@ -1,0 +1,257 @@
+//! What each repair step does to the databases, as data: the planner chooses actions by
+//! applying them to a copy of the actual state, and the convergence check applies a finished
+//! plan's actions again to show where they lead.
+
+use crate::events::{DomainEvent, RemoteAppTransferred};
+use crate::fold::{apply, deliver, Recorded};
+use crate::state::{Community, Deployment, Mirror, TaskStatus};
+use crate::vocabulary::{App, Database};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The scheduler task that re-posts queued lifecycle events.
+pub const RETRY_TASK: &str = "LifecycleRetryQueuedEvents";
+
+/// Where an orphan goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "to")]
+pub enum Target {
+    /// An existing community (the same one when only the widget is missing).
+    Existing { community: Uuid },
+    /// The community recreated by an earlier step; its new uuid is known only once it exists.
+    Recreated { community: Uuid, step: u32 },
+}
+
+impl Target {
+    pub fn community(&self) -> Uuid {
+        match self {
+            Target::Existing { community } | Target::Recreated { community, .. } => *community,
+        }
+    }
+}
+
+/// One repair action and its effect on the databases.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Action {
+    /// Keep users out at the HTTP server while the repair runs.
+    BlockUsers,
+    PauseRetries,
+    /// `clearQueuedEventsByRemoteAppDefId`.
+    ClearQueueByApp {
+        app: App,
+    },
+    /// `clearQueuedEventsByResourceType("community")`.
+    ClearQueueAll,
+    /// `exportSyncedResourceInfo`, then `generateSyncReports`: the vendor's own comparison,
+    /// to check this plan against.
+    ExportAndReport {
+        app: App,
+    },
+    ResumeRetries,
+    /// Without a restore: re-post what waits in the queue now.
+    RetryQueued,
+    UnblockUsers,
+    /// Create the community again (it is lost from the Communities database), as the ledger
+    /// has it, without the remote-app widgets that the assign steps bring back.
+    Recreate {
+        community: Uuid,
+    },
+    /// `unDeleteCommunity`: out of the trash.
+    Undelete {
+        community: Uuid,
+    },
+    /// Changes to make again in Communities (by its owners or an administrator): Communities
+    /// sends each to the apps as it would have then.
+    Reapply {
+        community: Uuid,
+        changes: Vec<DomainEvent>,
+    },
+    /// `resyncRemoteAppsForCommunityAndWidget`.
+    Resync {
+        community: Uuid,
+        app: App,
+    },
+    /// `resyncRemoteAppsForAllCommunities`.
+    ResyncAll {
+        app: App,
+    },
+    /// `FilesDataIntegrityService` / `AccessControlService.syncAllCommunityShares()`.
+    SyncShares {
+        app: App,
+    },
+    /// `assignRemoteApp`.
+    Assign {
+        app: App,
+        object_id: String,
+        instance: String,
+        old_community: Uuid,
+        target: Target,
+    },
+    /// The "Deleting orphaned data" command of the app.
+    DeleteOrphan {
+        app: App,
+        object_id: String,
+        old_community: Uuid,
+        /// The community name the app holds (Forums finds forums by name).
+        name: String,
+    },
+    /// Tell the owners what their community lost.
+    ContactOwners,
+}
+
+impl Action {
+    /// Applies the action's effect to `d`; `intended` is what the ledger says `d` should be.
+    pub fn apply(&self, d: &mut Deployment, intended: &Deployment) {
+        match self {
+            Action::BlockUsers
+            | Action::UnblockUsers
+            | Action::ExportAndReport { .. }
+            | Action::ContactOwners => {}
+            Action::PauseRetries => set_task(d, TaskStatus::Suspended),
+            Action::ClearQueueByApp { app } => d
+                .db_mut(Database::Communities)
+                .queue
+                .retain(|q| q.app != *app),
+            Action::ClearQueueAll => d.db_mut(Database::Communities).queue.clear(),
+            Action::ResumeRetries | Action::RetryQueued => {
+                set_task(d, TaskStatus::Scheduled);
+                drain_queue(d);
+            }
+            Action::Recreate { community } => recreate(d, intended, *community),
+            Action::Undelete { community } => {
+                let e = DomainEvent::CommunityRestored(crate::events::CommunityRef {
+                    community: *community,
+                    actor: None,
+                });
+                apply_change(d, &e);
+            }
+            Action::Reapply { changes, .. } => {
+                for e in changes {
+                    apply_change(d, e);
+                }
+            }
+            Action::Resync { community, app } => resync(d, *app, Some(*community)),
+            Action::ResyncAll { app } => resync(d, *app, None),
+            Action::SyncShares { app } => {
+                let communities = d.communities().clone();
+                // Shares of a community Communities no longer knows are dropped.
+                let shares = &mut d.db_mut(app.database()).shares;
+                *shares = shares
+                    .iter()
+                    .filter(|(c, a, _)| a != app || communities.contains_key(c))
+                    .cloned()
+                    .collect();
+            }
+            Action::Assign {
+                app,
+                object_id,
+                instance,
+                old_community,
+                target,
+            } => {
+                let t = RemoteAppTransferred {
+                    app: *app,
+                    object_id: object_id.clone(),
+                    from_community: *old_community,
+                    to_community: target.community(),
+                    instance: instance.clone(),
+                    actor: None,
+                };
+                crate::fold::transfer(d, &t);
+            }
+            Action::DeleteOrphan { app, object_id, .. } => {
+                d.db_mut(app.database())
+                    .remove_resource(&(*app, object_id.clone()));
+            }
+        }
+    }
+
+    /// Whether a person does it (no wsadmin command does).
+    pub fn is_manual(&self) -> bool {
+        match self {
+            Action::BlockUsers
+            | Action::UnblockUsers
+            | Action::Recreate { .. }
+            | Action::Reapply { .. }
+            | Action::ContactOwners => true,
+            Action::Assign { app, .. } | Action::DeleteOrphan { app, .. } => *app == App::Library,
+            Action::Resync { .. } | Action::ResyncAll { .. } => false,
+            _ => false,
+        }
+    }
+}
+
+fn set_task(d: &mut Deployment, status: TaskStatus) {
+    d.db_mut(Database::Communities)
+        .tasks
+        .insert(RETRY_TASK.to_owned(), status);
+}
+
+/// A change made through Communities: its database changes and it tells the apps.
+fn apply_change(d: &mut Deployment, e: &DomainEvent) {
+    let r = Recorded {
+        position: 0,
+        id: Uuid::nil(),
+        recorded_ns: 0,
+        occurred_ns: 0,
+        event: e.clone(),
+    };
+    apply(d, &r, None);
+}
+
+/// The retry task delivers every queued event, oldest first.
+fn drain_queue(d: &mut Deployment) {
+    let queue = std::mem::take(&mut d.db_mut(Database::Communities).queue);
+    for entry in queue {
+        if let Some(e) = entry.lifecycle() {
+            deliver(
+                d.db_mut(entry.app.database()),
+                entry.community,
+                &[entry.app],
+                &e,
+            );
+        }
+    }
+}
+
+fn recreate(d: &mut Deployment, intended: &Deployment, community: Uuid) {
+    let Some(c) = intended.communities().get(&community) else {
+        return;
+    };
+    // Created active; a step after the assignments puts it back in the trash if it was there.
+    let mut c: Community = c.clone();
+    c.lifecycle = crate::vocabulary::Lifecycle::Active;
+    c.widgets = c
+        .widgets
+        .iter()
+        .filter(|(_, def)| App::from_widget_def_id(def).is_none())
+        .map(|(i, d)| (i.clone(), d.clone()))
+        .collect();
+    d.db_mut(Database::Communities)
+        .communities
+        .insert(community, c);
+}
+
+fn resync(d: &mut Deployment, app: App, only: Option<Uuid>) {
+    let communities = d.communities().clone();
+    let db = d.db_mut(app.database());
+    let keys: Vec<(App, String)> = db
+        .all_resources()
+        .into_iter()
+        .filter(|r| r.app == app && only.is_none_or(|c| c == r.community))
+        .map(|r| (r.app, r.object_id.clone()))
+        .collect();
+    for key in keys {
+        let Some(r) = db.resource(&key) else { continue };
+        let Some(c) = crate::findings::owner_of(&communities, r) else {
+            continue;
+        };
+        let mirror = Mirror::of(c, app);
+        if r.mirror != mirror {
+            let mut r = r.clone();
+            r.mirror = mirror;
+            db.insert_resource(r);
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The wsadmin (Jython) calls of each repair action, with the vendor's service names, method
+//! signatures and ids (domain.md §2, §5), every argument quoted as a Jython string literal.
+
+use crate::repair::{Action, Target, RETRY_TASK};
+use crate::vocabulary::App;
+use serde::Serialize;
+
+/// A wsadmin service script: the `execfile` that defines its objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Service {
+    Communities,
+    Activities,
+    Blogs,
+    Files,
+    Forums,
+    Wikis,
+    News,
+}
+
+impl Service {
+    pub const ALL: [Service; 7] = [
+        Service::Communities,
+        Service::Activities,
+        Service::Blogs,
+        Service::Files,
+        Service::Forums,
+        Service::Wikis,
+        Service::News,
+    ];
+
+    /// The script to `execfile` before using its objects.
+    pub fn admin_script(self) -> &'static str {
+        match self {
+            Service::Communities => "communitiesAdmin.py",
+            Service::Activities => "activitiesAdmin.py",
+            Service::Blogs => "blogsAdmin.py",
+            Service::Files => "filesAdmin.py",
+            Service::Forums => "forumsAdmin.py",
+            Service::Wikis => "wikisAdmin.py",
+            Service::News => "newsAdmin.py",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Communities => "Communities",
+            Service::Activities => "Activities",
+            Service::Blogs => "Blogs",
+            Service::Files => "Files",
+            Service::Forums => "Forums",
+            Service::Wikis => "Wikis",
+            Service::News => "News",
+        }
+    }
+
+    /// The service of an app's own commands; Library has none.
+    pub fn of(app: App) -> Option<Service> {
+        Some(match app {
+            App::Activities => Service::Activities,
+            App::Blog | App::IdeationBlog => Service::Blogs,
+            App::Files => Service::Files,
+            App::Forum => Service::Forums,
+            App::Wiki => Service::Wikis,
+            App::StatusUpdates => Service::News,
+            App::Library => return None,
+        })
+    }
+}
+
+/// One Jython statement for one service's wsadmin session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Call {
+    pub service: Service,
+    pub code: String,
+}
+
+/// A Jython string literal of `s`: quotes, backslashes and control characters escaped,
+/// anything beyond ASCII as `\uXXXX` in a unicode literal.
+pub fn py_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    let mut unicode = false;
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_ascii() => out.push(c),
+            c => {
+                unicode = true;
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    format!("{}\"{out}\"", if unicode { "u" } else { "" })
+}
+
+/// The `uiLocation` of `assignRemoteApp` (domain.md §2).
+pub fn ui_location(app: App) -> &'static str {
+    match app {
+        App::StatusUpdates => "col2statusposts",
+        _ => "col2",
+    }
+}
+
+fn call(service: Service, code: String) -> Call {
+    Call { service, code }
+}
+
+fn communities(code: String) -> Call {
+    call(Service::Communities, code)
+}
+
+/// The wsadmin calls of `action`; none for what a person does.
+pub fn calls(action: &Action) -> Vec<Call> {
+    let q = py_str;
+    match action {
+        Action::BlockUsers
+        | Action::UnblockUsers
+        | Action::Recreate { .. }
+        | Action::Reapply { .. }
+        | Action::ContactOwners => vec![],
+        Action::PauseRetries => vec![communities(format!(
+            "CommunitiesScheduler.pauseSchedulingTask({})",
+            q(RETRY_TASK)
+        ))],
+        Action::ResumeRetries => vec![communities(format!(
+            "CommunitiesScheduler.resumeSchedulingTask({})",
+            q(RETRY_TASK)
+        ))],
+        Action::RetryQueued => vec![communities(format!(
+            "CommunitiesQEventService.retryQueuedEventsByResourceType({})",
+            q("community")
+        ))],
+        Action::ClearQueueByApp { app } => app
+            .remote_app_def_id()
+            .map(|id| {
+                communities(format!(
+                    "CommunitiesQEventService.clearQueuedEventsByRemoteAppDefId({})",
+                    q(id)
+                ))
+            })
+            .into_iter()
+            .collect(),
+        Action::ClearQueueAll => vec![communities(format!(
+            "CommunitiesQEventService.clearQueuedEventsByResourceType({})",
+            q("community")
+        ))],
+        Action::ExportAndReport { app } => export_and_report(*app),
+        Action::Undelete { community } => vec![communities(format!(
+            "CommunitiesService.unDeleteCommunity({})",
+            q(&community.to_string())
+        ))],
+        Action::Resync { community, app } => vec![communities(format!(
+            "CommunitiesRemoteAppService.resyncRemoteAppsForCommunityAndWidget({}, {})",
+            q(&community.to_string()),
+            q(app.widget_def_id())
+        ))],
+        Action::ResyncAll { app } => vec![communities(format!(
+            "CommunitiesRemoteAppService.resyncRemoteAppsForAllCommunities({})",
+            q(app.widget_def_id())
+        ))],
+        Action::SyncShares { app } => match app {
+            App::Files => vec![call(
+                Service::Files,
+                "FilesDataIntegrityService.syncAllCommunityShares()".into(),
+            )],
+            App::Activities => vec![call(
+                Service::Activities,
+                "AccessControlService.syncAllCommunityShares()".into(),
+            )],
+            _ => vec![],
+        },
+        Action::Assign {
+            app,
+            object_id,
+            old_community,
+            target,
+            ..
+        } => {
+            let Some(def) = app.remote_app_def_id() else {
+                return vec![];
+            };
+            let new = match target {
+                Target::Existing { community } => q(&community.to_string()),
+                Target::Recreated { community, .. } => {
+                    format!("new_uuid({})", q(&community.to_string()))
+                }
+            };
+            vec![communities(format!(
+                "CommunitiesRemoteAppService.assignRemoteApp({}, {}, {}, {new}, {})",
+                q(def),
+                q(object_id),
+                q(&old_community.to_string()),
+                q(ui_location(*app))
+            ))]
+        }
+        Action::DeleteOrphan {
+            app,
+            object_id,
+            old_community,
+            name,
+        } => delete_orphan(*app, object_id, &old_community.to_string(), name),
+    }
+}
+
+/// `exportSyncedResourceInfo` into `EXPORT_DIR`, then `generateSyncReports` into `REPORT_DIR`
+/// (both set at the top of each script).
+fn export_and_report(app: App) -> Vec<Call> {
+    let q = py_str;
+    let file = format!(
+        "EXPORT_DIR + {}",
+        q(&format!("/{}.xml", app.widget_def_id()))
+    );
+    let export = match app {
+        App::Activities => format!(
+            "ActivityService.exportSyncedResourceInfo({file}, {})",
+            q("community")
+        ),
+        App::Blog | App::IdeationBlog => format!(
+            "BlogsAdminService.exportSyncedResourceInfo({file}, {}, {})",
+            q("community"),
+            q(app.widget_def_id())
+        ),
+        App::Files => format!(
+            "FilesLibraryService.exportSyncedResourceInfo({file}, {})",
+            q("community")
+        ),
+        App::Forum => format!(
+            "ForumsService.exportSyncedResourceInfo({file}, {})",
+            q("community")
+        ),
+        App::Wiki => format!(
+            "WikisLibraryService.exportSyncedResourceInfo({file}, {})",
+            q("community")
+        ),
+        App::StatusUpdates => format!(
+            "NewsMicrobloggingService.exportSyncedResourceInfo({file}, {})",
+            q("community")
+        ),
+        App::Library => return vec![],
+    };
+    let Some(service) = Service::of(app) else {
+        return vec![];
+    };
+    vec![
+        call(service, export),
+        communities(format!(
+            "CommunitiesRemoteAppService.generateSyncReports({file}, REPORT_DIR)"
+        )),
+    ]
+}
+
+/// The "Deleting orphaned data" command of each app (domain.md §5).
+fn delete_orphan(app: App, object_id: &str, old_community: &str, name: &str) -> Vec<Call> {
+    let q = py_str;
+    let (service, code) = match app {
+        App::Activities => (
+            Service::Activities,
+            format!(
+                "ActivityService.deleteActivities(ActivityService.fetchActivitiesByCommunityExId({}))",
+                q(old_community)
+            ),
+        ),
+        App::Blog | App::IdeationBlog => (
+            Service::Blogs,
+            format!("BlogsAdminService.deleteWeblog({})", q(object_id)),
+        ),
+        App::Files => (
+            Service::Files,
+            format!("FilesLibraryService.delete({})", q(object_id)),
+        ),
+        App::Forum => (
+            Service::Forums,
+            format!(
+                "ForumsService.deleteForums(ForumsService.fetchForumsByName({}))",
+                q(name)
+            ),
+        ),
+        App::Wiki => (
+            Service::Wikis,
+            format!("WikisLibraryService.delete({})", q(object_id)),
+        ),
+        App::StatusUpdates => (
+            Service::News,
+            format!("NewsMicrobloggingService.deleteMicroblogs({})", q(old_community)),
+        ),
+        App::Library => return vec![],
+    };
+    vec![call(service, code)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::py_str;
+
+    #[test]
+    fn strings_are_quoted_for_jython() {
+        assert_eq!(py_str("Files"), "\"Files\"");
+        assert_eq!(py_str("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(py_str("line\nnext"), "\"line\\nnext\"");
+        assert_eq!(py_str("Équipe"), "u\"\\u00c9quipe\"");
+        assert_eq!(py_str("😀"), "u\"\\ud83d\\ude00\"");
+        assert_eq!(py_str("\u{1}"), "\"\\x01\"");
+    }
+}

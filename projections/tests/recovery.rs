@@ -1,0 +1,122 @@
+//! Recovery on simulated histories: the simulator's events are ones Connections accepts, and
+//! after any restores the plan's effects converge.
+
+use projections::converge::{converge, residual};
+use projections::events::{DatabaseRestored, DomainEvent};
+use projections::findings::{analyze, Input};
+use projections::plan::plan;
+use projections::simulate::{backup_label, simulate, Config, Simulated};
+use projections::{validate::validate, Database, Recorded, World};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+const DAY: i64 = 86_400_000_000_000;
+/// 2026-10-01T00:00:00Z.
+const START: i64 = 1_790_812_800_000_000_000;
+
+fn recorded(sim: Vec<Simulated>) -> Vec<Recorded> {
+    sim.into_iter()
+        .enumerate()
+        .map(|(i, s)| Recorded {
+            position: i as u64 + 1,
+            id: s.id,
+            recorded_ns: s.occurred_ns,
+            occurred_ns: s.occurred_ns,
+            event: s.event,
+        })
+        .collect()
+}
+
+/// Appends restores of `which` (database, days before the last day's backup).
+fn with_restores(mut events: Vec<Recorded>, days: u32, which: &[(Database, u32)]) -> Vec<Recorded> {
+    for (database, back) in which {
+        let day = i64::from(days - 1 - back);
+        let label = backup_label(*database, START + day * DAY);
+        let last = events.last().expect("a history");
+        let r = Recorded {
+            position: last.position + 1,
+            id: Uuid::from_u128(u128::from(last.position) + 1),
+            recorded_ns: last.recorded_ns + 1,
+            occurred_ns: last.occurred_ns + 1,
+            event: DomainEvent::DatabaseRestored(DatabaseRestored {
+                database: *database,
+                backup: label,
+                actor: None,
+            }),
+        };
+        events.push(r);
+    }
+    events
+}
+
+#[test]
+fn simulated_events_are_ones_connections_accepts() {
+    let events = recorded(simulate(&Config::new(60, 12, 7, START)));
+    assert!(events.len() > 1000, "{} events", events.len());
+    let failed = projections::failures(&events);
+    let mut w = World::default();
+    for r in &events {
+        if let Err(e) = validate(&w, &r.event) {
+            panic!("position {}: {:?} refused: {e}", r.position, r.event);
+        }
+        w.apply(r, &failed);
+    }
+}
+
+#[test]
+fn the_simulation_is_deterministic_for_a_seed() {
+    let a = simulate(&Config::new(30, 5, 11, START));
+    let b = simulate(&Config::new(30, 5, 11, START));
+    let c = simulate(&Config::new(30, 5, 12, START));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+fn check_converges(seed: u64, which: &[(Database, u32)]) {
+    let days = 8;
+    let events = with_restores(
+        recorded(simulate(&Config::new(40, days, seed, START))),
+        days,
+        which,
+    );
+    let head = events.len() as u64 - which.len() as u64;
+    let (findings, world) = analyze(&Input {
+        events: &events,
+        head,
+        since: 0,
+    });
+    let p = plan(&findings, &world);
+    let repaired = converge(&world.actual, &world.intended, &p);
+    let left = residual(&world.intended, &repaired);
+    let bad: Vec<_> = left.iter().filter(|r| !r.is_content()).collect();
+    assert!(bad.is_empty(), "seed {seed}, restores {which:?}: {bad:#?}");
+    assert!(p.converges);
+    assert_eq!(left, p.unrecoverable);
+}
+
+#[test]
+fn the_demo_restores_converge() {
+    check_converges(1, &[(Database::Activities, 2), (Database::Communities, 1)]);
+}
+
+fn restores() -> impl Strategy<Value = Vec<(Database, u32)>> {
+    proptest::collection::vec(
+        (proptest::sample::select(Database::ALL.to_vec()), 0u32..5),
+        0..4,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #[test]
+    fn any_restores_converge(seed in 0u64..1000, which in restores()) {
+        check_converges(seed, &which);
+    }
+}
+
+/// Found by `any_restores_converge`: a community created after the Communities backup is
+/// recreated and its apps' data assigned back.
+#[test]
+fn a_lost_community_is_recreated() {
+    check_converges(850, &[(Database::Communities, 0)]);
+}
