@@ -225,6 +225,9 @@ fn print(rows: &[Row], format: Format) -> anyhow::Result<()> {
             }
             w.flush()?;
         }
+        Format::Runbook | Format::Wsadmin | Format::Html => {
+            unreachable!("refused before the audit runs (lib.rs)")
+        }
         Format::Table => {
             if rows.is_empty() {
                 println!("no events");

@@ -23,7 +23,8 @@ pub struct Cli {
         default_value = "lifeline.redb"
     )]
     pub ledger: PathBuf,
-    /// Output format: human tables, JSON (one object per line for events), or CSV (audit).
+    /// Output format: human tables, JSON (one object per line for events), CSV (audit; a
+    /// plan's owners), or for `plan`: a Markdown runbook, wsadmin scripts or HTML reports.
     #[arg(long, global = true, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
     #[command(subcommand)]
@@ -34,8 +35,14 @@ pub struct Cli {
 pub enum FormatArg {
     Table,
     Json,
-    /// Comma-separated values (`audit` only).
+    /// Comma-separated values (`audit`; `plan`: the owners to contact).
     Csv,
+    /// `plan`: a Markdown runbook (with --out, also owners.csv).
+    Runbook,
+    /// `plan`: one wsadmin Jython script per service (needs --out).
+    Wsadmin,
+    /// `plan`: the sync reports and an index page (needs --out).
+    Html,
 }
 
 /// The output formats every command speaks.
@@ -76,6 +83,104 @@ pub enum Command {
     Audit(AuditArgs),
     /// A community's timeline: each change, the databases holding it, and those that lost it.
     History(HistoryArgs),
+    /// What restores broke: settings that differ, orphaned app data, widgets without data,
+    /// the changes each database lost, and stale queued events.
+    Recover(RecoverArgs),
+    /// The repair plan, in the vendor's order: each step with its commands, reason and check.
+    /// `plan record` and `plan done` put the repair in the ledger.
+    Plan(PlanArgs),
+    /// Write a realistic, seeded deployment history into a new, empty ledger.
+    Simulate(SimulateArgs),
+    /// The main job end to end: simulate a deployment, restore Activities from a backup two
+    /// days old and Communities from last night's, and write the findings, plan and reports.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// The point: now, @POSITION, an RFC 3339 time (recorded time, or occurred time with
+    /// --occurred), or a backup label.
+    #[arg(long, default_value = "now")]
+    pub at: crate::domain::At,
+    /// Read a time in --at as when events happened in Connections.
+    #[arg(long)]
+    pub occurred: bool,
+    /// A restore to consider before making it, as DATABASE=BACKUP (repeat for several), e.g.
+    /// --restore Activities=activities-2026-11-20.
+    #[arg(long, value_name = "DATABASE=BACKUP")]
+    pub restore: Vec<crate::recover::RestoreArg>,
+    /// Rank the recent backups of the restored (or --restore) databases by the repair work
+    /// each would leave.
+    #[arg(long)]
+    pub advise: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PlanArgs {
+    #[command(subcommand)]
+    pub action: Option<PlanAction>,
+    /// The point: now, @POSITION, an RFC 3339 time, or a backup label.
+    #[arg(long, default_value = "now")]
+    pub at: crate::domain::At,
+    /// Read a time in --at as when events happened in Connections.
+    #[arg(long)]
+    pub occurred: bool,
+    /// A restore to plan for before making it, as DATABASE=BACKUP (repeat for several).
+    #[arg(long, value_name = "DATABASE=BACKUP")]
+    pub restore: Vec<crate::recover::RestoreArg>,
+    /// Write into this directory (plan.json, runbook.md and owners.csv, wsadmin/*.py, or the
+    /// HTML reports) instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanAction {
+    /// Record the current plan in the ledger (stream repair-<id>).
+    Record {
+        /// Who records it.
+        #[arg(long, env = "USER")]
+        actor: Option<String>,
+    },
+    /// Record a step of a recorded plan as done.
+    Done {
+        /// The plan id (at least its first 8 characters).
+        plan: String,
+        /// The step number.
+        step: u32,
+        /// Who did it.
+        #[arg(long, env = "USER")]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// How many communities.
+    #[arg(long, default_value_t = 2000)]
+    pub communities: usize,
+    /// How many days of history.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// The seed: the same seed and flags give the same history.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Midnight (UTC) of the first day, RFC 3339.
+    #[arg(long, default_value = "2026-10-01T00:00:00Z")]
+    pub start: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Where to write the ledger (demo.redb, made afresh), the reports, runbook and scripts.
+    #[arg(long, default_value = "lifeline-demo")]
+    pub out: PathBuf,
+    /// Rows of each finding shown on the terminal (all are in the files).
+    #[arg(long, default_value_t = 5)]
+    pub rows: usize,
+    #[command(flatten)]
+    pub simulation: SimulateArgs,
 }
 
 #[derive(Args, Debug)]

@@ -1,18 +1,26 @@
 //! The `lifeline` program: the only part of Lifeline that talks to the world (files,
 //! terminals; later sockets). One module per user-facing operation.
 
+pub mod advise;
 pub mod audit;
 pub mod cli;
+pub mod demo;
 pub mod domain;
 pub mod exit;
 pub mod history;
 pub mod integrity;
 pub mod jsonl;
 pub mod output;
+pub mod plan;
 pub mod progress;
 pub mod read;
 pub mod record;
+pub mod recover;
 pub mod replay;
+pub mod reports;
+pub mod runbook;
+pub mod scripts;
+pub mod simulate;
 pub mod time_fmt;
 pub mod transfer;
 pub mod world;
@@ -23,17 +31,33 @@ use cli::{Cli, Command};
 use std::path::Path;
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Audit(a) = &cli.command {
-        return audit::audit(&open(&cli.ledger)?, a, cli.format);
+    match &cli.command {
+        Command::Audit(a) => {
+            use cli::FormatArg::{Csv, Json, Table};
+            if !matches!(cli.format, Table | Json | Csv) {
+                return Err(exit::with_code(
+                    exit::USAGE,
+                    "`lifeline audit` prints table, json or csv",
+                ));
+            }
+            return audit::audit(&open(&cli.ledger)?, a, cli.format);
+        }
+        Command::Plan(a) => return plan::plan(&open(&cli.ledger)?, a, cli.format),
+        Command::Demo(a) => return demo::demo(a),
+        _ => {}
     }
     let format = match cli.format {
         cli::FormatArg::Table => cli::Format::Table,
         cli::FormatArg::Json => cli::Format::Json,
-        cli::FormatArg::Csv => {
+        other => {
+            let name = format!("{other:?}").to_lowercase();
             return Err(exit::with_code(
                 exit::USAGE,
-                "--format csv is for `lifeline audit`; the other commands print table or json",
-            ))
+                format!(
+                    "--format {name} is for `lifeline audit` (csv) and `lifeline plan`; this \
+                     command prints table or json"
+                ),
+            ));
         }
     };
     match cli.command {
@@ -55,7 +79,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(a) => record::record(&open(&cli.ledger)?, &a, format),
         Command::Replay(a) => replay::replay(&open(&cli.ledger)?, &a, format),
         Command::Snapshot(a) => snapshot(&open(&cli.ledger)?, &a, format),
-        Command::Audit(_) => unreachable!("answered above"),
+        Command::Recover(a) => recover::recover(&open(&cli.ledger)?, &a, format),
+        Command::Simulate(a) => {
+            let l = ledger::Ledger::open(&cli.ledger, ledger::Options::default())
+                .with_context(|| format!("opening {}", cli.ledger.display()))?;
+            simulate::simulate(&l, &a, format)
+        }
+        Command::Audit(_) | Command::Plan(_) | Command::Demo(_) => unreachable!("answered above"),
         Command::History(a) => history::history(&open(&cli.ledger)?, &a, format),
     }
 }

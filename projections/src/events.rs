@@ -286,8 +286,16 @@ pub struct DatabaseRestored {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Repair {
     pub plan: String,
+    /// `RepairStepApplied`: the step done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<u32>,
+    /// `RepairPlanned`: how many steps the plan has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
+    /// `RepairPlanned`: the log position the plan was made at; once every step is done, the
+    /// restores up to there count as repaired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
 }

@@ -244,13 +244,21 @@ pub struct Input<'a> {
 pub fn analyze(input: &Input) -> (Findings, World) {
     let (fates, world) = reach_and_world(input.events);
     let restores = restores(input, &world);
+    let mut f = of_world(&world, restores);
+    f.lost = lost(input, &world, &fates);
+    (f, world)
+}
+
+/// The findings that states alone show (all but the lost changes, which need the history):
+/// enough to compare what-if restores quickly.
+pub fn of_world(world: &World, restores: Vec<Restore>) -> Findings {
     let mut f = Findings {
         position: world.position,
-        differences: differences(&world),
-        orphans: orphans(&world),
-        missing: missing(&world),
-        lost: lost(input, &world, &fates),
-        stale_queue: stale(&world, &restores),
+        differences: differences(world),
+        orphans: orphans(world),
+        missing: missing(world),
+        lost: Vec::new(),
+        stale_queue: stale(world, &restores),
         restores,
     };
     f.differences.sort_by(|a, b| {
@@ -261,7 +269,7 @@ pub fn analyze(input: &Input) -> (Findings, World) {
             b.field,
         ))
     });
-    (f, world)
+    f
 }
 
 fn restores(input: &Input, world: &World) -> Vec<Restore> {

@@ -30,6 +30,34 @@ impl Target {
     }
 }
 
+/// Changes to make again in one community.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Redo {
+    pub community: Uuid,
+    pub changes: Vec<DomainEvent>,
+}
+
+/// One orphan to assign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    pub object_id: String,
+    pub instance: String,
+    pub old_community: Uuid,
+    pub target: Target,
+}
+
+/// One orphan whose data goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Doomed {
+    pub object_id: String,
+    pub old_community: Uuid,
+    /// The community name the app holds (Forums finds forums by name).
+    pub name: String,
+}
+
 /// One repair action and its effect on the databases.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
@@ -59,18 +87,17 @@ pub enum Action {
     },
     /// `unDeleteCommunity`: out of the trash.
     Undelete {
-        community: Uuid,
+        communities: Vec<Uuid>,
     },
-    /// Changes to make again in Communities (by its owners or an administrator): Communities
+    /// Changes to make again in Communities (by the owners or an administrator): Communities
     /// sends each to the apps as it would have then.
     Reapply {
-        community: Uuid,
-        changes: Vec<DomainEvent>,
+        communities: Vec<Redo>,
     },
-    /// `resyncRemoteAppsForCommunityAndWidget`.
+    /// `resyncRemoteAppsForCommunityAndWidget`, community by community.
     Resync {
-        community: Uuid,
         app: App,
+        communities: Vec<Uuid>,
     },
     /// `resyncRemoteAppsForAllCommunities`.
     ResyncAll {
@@ -80,21 +107,15 @@ pub enum Action {
     SyncShares {
         app: App,
     },
-    /// `assignRemoteApp`.
+    /// `assignRemoteApp`, orphan by orphan.
     Assign {
         app: App,
-        object_id: String,
-        instance: String,
-        old_community: Uuid,
-        target: Target,
+        orphans: Vec<Assignment>,
     },
-    /// The "Deleting orphaned data" command of the app.
-    DeleteOrphan {
+    /// The "Deleting orphaned data" command of the app, orphan by orphan.
+    DeleteOrphans {
         app: App,
-        object_id: String,
-        old_community: Uuid,
-        /// The community name the app holds (Forums finds forums by name).
-        name: String,
+        orphans: Vec<Doomed>,
     },
     /// Tell the owners what their community lost.
     ContactOwners,
@@ -119,19 +140,25 @@ impl Action {
                 drain_queue(d);
             }
             Action::Recreate { community } => recreate(d, intended, *community),
-            Action::Undelete { community } => {
-                let e = DomainEvent::CommunityRestored(crate::events::CommunityRef {
-                    community: *community,
-                    actor: None,
-                });
-                apply_change(d, &e);
+            Action::Undelete { communities } => {
+                for community in communities {
+                    let e = DomainEvent::CommunityRestored(crate::events::CommunityRef {
+                        community: *community,
+                        actor: None,
+                    });
+                    apply_change(d, &e);
+                }
             }
-            Action::Reapply { changes, .. } => {
-                for e in changes {
+            Action::Reapply { communities } => {
+                for e in communities.iter().flat_map(|r| &r.changes) {
                     apply_change(d, e);
                 }
             }
-            Action::Resync { community, app } => resync(d, *app, Some(*community)),
+            Action::Resync { app, communities } => {
+                for c in communities {
+                    resync(d, *app, Some(*c));
+                }
+            }
             Action::ResyncAll { app } => resync(d, *app, None),
             Action::SyncShares { app } => {
                 let communities = d.communities().clone();
@@ -143,26 +170,24 @@ impl Action {
                     .cloned()
                     .collect();
             }
-            Action::Assign {
-                app,
-                object_id,
-                instance,
-                old_community,
-                target,
-            } => {
-                let t = RemoteAppTransferred {
-                    app: *app,
-                    object_id: object_id.clone(),
-                    from_community: *old_community,
-                    to_community: target.community(),
-                    instance: instance.clone(),
-                    actor: None,
-                };
-                crate::fold::transfer(d, &t);
+            Action::Assign { app, orphans } => {
+                for o in orphans {
+                    let t = RemoteAppTransferred {
+                        app: *app,
+                        object_id: o.object_id.clone(),
+                        from_community: o.old_community,
+                        to_community: o.target.community(),
+                        instance: o.instance.clone(),
+                        actor: None,
+                    };
+                    crate::fold::transfer(d, &t);
+                }
             }
-            Action::DeleteOrphan { app, object_id, .. } => {
-                d.db_mut(app.database())
-                    .remove_resource(&(*app, object_id.clone()));
+            Action::DeleteOrphans { app, orphans } => {
+                for o in orphans {
+                    d.db_mut(app.database())
+                        .remove_resource(&(*app, o.object_id.clone()));
+                }
             }
         }
     }
@@ -175,8 +200,7 @@ impl Action {
             | Action::Recreate { .. }
             | Action::Reapply { .. }
             | Action::ContactOwners => true,
-            Action::Assign { app, .. } | Action::DeleteOrphan { app, .. } => *app == App::Library,
-            Action::Resync { .. } | Action::ResyncAll { .. } => false,
+            Action::Assign { app, .. } | Action::DeleteOrphans { app, .. } => *app == App::Library,
             _ => false,
         }
     }

@@ -25,6 +25,8 @@ pub struct Config {
     pub start_ns: i64,
     /// Chance that one delivery of a lifecycle event to one app fails.
     pub failure_rate: f64,
+    /// Chance that a community changes at all on a given day.
+    pub activity: f64,
 }
 
 impl Config {
@@ -35,6 +37,7 @@ impl Config {
             seed,
             start_ns,
             failure_rate: 0.02,
+            activity: 0.1,
         }
     }
 }
@@ -146,6 +149,9 @@ struct Sim {
     /// Events of the day being made, with their times (sorted at the day's end).
     day: Vec<Simulated>,
     queue: Vec<Queued>,
+    /// Communities whose owners hand an app to another community tonight: done after every
+    /// other change of the day, so that both communities are as the day left them.
+    transfers: Vec<usize>,
     out: Vec<Simulated>,
 }
 
@@ -158,6 +164,7 @@ pub fn simulate(cfg: &Config) -> Vec<Simulated> {
         users: cfg.communities.max(1) * 5,
         day: Vec::new(),
         queue: Vec::new(),
+        transfers: Vec::new(),
         out: Vec::new(),
     };
     // Most communities exist when the history starts; the rest are created as it goes.
@@ -240,6 +247,13 @@ impl Sim {
         }
         for i in 0..self.comms.len() {
             self.community_day(i, day, midnight);
+        }
+        for (k, i) in std::mem::take(&mut self.transfers).into_iter().enumerate() {
+            let t = midnight + 22 * HOUR + k as i64 * 10 * SECOND;
+            if self.comms[i].lifecycle == Lifecycle::Active {
+                let owner = self.owner(i);
+                self.transfer(i, t, &owner);
+            }
         }
         if self.chance(0.05) {
             self.clear_queue(midnight + 23 * HOUR);
@@ -431,7 +445,12 @@ impl Sim {
             _ => {}
         }
         // A handful of things happen to a community on a given day, at working hours.
-        let changes = self.rng.random_range(0..3);
+        // Most communities are quiet on most days.
+        let changes = if self.chance(self.cfg.activity) {
+            self.rng.random_range(1..3)
+        } else {
+            0
+        };
         let mut t = (midnight + 8 * HOUR).max(self.comms[i].created_ns + 60 * SECOND);
         for _ in 0..changes {
             t += self.rng.random_range(SECOND..3 * HOUR);
@@ -488,7 +507,7 @@ impl Sim {
             720..780 => self.add_app(i, t, &owner),
             780..810 => self.remove_app(i, t, &owner),
             810..870 => self.share(i, t, &owner),
-            870..885 => self.transfer(i, t, &owner),
+            870..885 => self.transfers.push(i),
             885..895 => self.trash(i, day, t, &owner),
             895..900 if self.comms[i].parent.is_some() => {
                 self.comms[i].parent = None;

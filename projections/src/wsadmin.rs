@@ -4,6 +4,7 @@
 use crate::repair::{Action, Target, RETRY_TASK};
 use crate::vocabulary::App;
 use serde::Serialize;
+use uuid::Uuid;
 
 /// A wsadmin service script: the `execfile` that defines its objects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -154,15 +155,28 @@ pub fn calls(action: &Action) -> Vec<Call> {
             q("community")
         ))],
         Action::ExportAndReport { app } => export_and_report(*app),
-        Action::Undelete { community } => vec![communities(format!(
-            "CommunitiesService.unDeleteCommunity({})",
-            q(&community.to_string())
-        ))],
-        Action::Resync { community, app } => vec![communities(format!(
-            "CommunitiesRemoteAppService.resyncRemoteAppsForCommunityAndWidget({}, {})",
-            q(&community.to_string()),
-            q(app.widget_def_id())
-        ))],
+        Action::Undelete { communities: list } => list
+            .iter()
+            .map(|c| {
+                communities(format!(
+                    "CommunitiesService.unDeleteCommunity({})",
+                    q(&c.to_string())
+                ))
+            })
+            .collect(),
+        Action::Resync {
+            app,
+            communities: list,
+        } => list
+            .iter()
+            .map(|c| {
+                communities(format!(
+                    "CommunitiesRemoteAppService.resyncRemoteAppsForCommunityAndWidget({}, {})",
+                    q(&c.to_string()),
+                    q(app.widget_def_id())
+                ))
+            })
+            .collect(),
         Action::ResyncAll { app } => vec![communities(format!(
             "CommunitiesRemoteAppService.resyncRemoteAppsForAllCommunities({})",
             q(app.widget_def_id())
@@ -178,36 +192,33 @@ pub fn calls(action: &Action) -> Vec<Call> {
             )],
             _ => vec![],
         },
-        Action::Assign {
-            app,
-            object_id,
-            old_community,
-            target,
-            ..
-        } => {
+        Action::Assign { app, orphans } => {
             let Some(def) = app.remote_app_def_id() else {
                 return vec![];
             };
-            let new = match target {
-                Target::Existing { community } => q(&community.to_string()),
-                Target::Recreated { community, .. } => {
-                    format!("new_uuid({})", q(&community.to_string()))
-                }
-            };
-            vec![communities(format!(
-                "CommunitiesRemoteAppService.assignRemoteApp({}, {}, {}, {new}, {})",
-                q(def),
-                q(object_id),
-                q(&old_community.to_string()),
-                q(ui_location(*app))
-            ))]
+            orphans
+                .iter()
+                .map(|o| {
+                    let new = match &o.target {
+                        Target::Existing { community } => q(&community.to_string()),
+                        Target::Recreated { community, .. } => {
+                            format!("new_uuid({})", q(&community.to_string()))
+                        }
+                    };
+                    communities(format!(
+                        "CommunitiesRemoteAppService.assignRemoteApp({}, {}, {}, {new}, {})",
+                        q(def),
+                        q(&o.object_id),
+                        q(&o.old_community.to_string()),
+                        q(ui_location(*app))
+                    ))
+                })
+                .collect()
         }
-        Action::DeleteOrphan {
-            app,
-            object_id,
-            old_community,
-            name,
-        } => delete_orphan(*app, object_id, &old_community.to_string(), name),
+        Action::DeleteOrphans { app, orphans } => orphans
+            .iter()
+            .filter_map(|o| delete_orphan(*app, &o.object_id, o.old_community, &o.name))
+            .collect(),
     }
 }
 
@@ -258,15 +269,15 @@ fn export_and_report(app: App) -> Vec<Call> {
     ]
 }
 
-/// The "Deleting orphaned data" command of each app (domain.md §5).
-fn delete_orphan(app: App, object_id: &str, old_community: &str, name: &str) -> Vec<Call> {
+/// The "Deleting orphaned data" command of each app (domain.md §5); Library has none.
+fn delete_orphan(app: App, object_id: &str, old_community: Uuid, name: &str) -> Option<Call> {
     let q = py_str;
+    let old = q(&old_community.to_string());
     let (service, code) = match app {
         App::Activities => (
             Service::Activities,
             format!(
-                "ActivityService.deleteActivities(ActivityService.fetchActivitiesByCommunityExId({}))",
-                q(old_community)
+                "ActivityService.deleteActivities(ActivityService.fetchActivitiesByCommunityExId({old}))"
             ),
         ),
         App::Blog | App::IdeationBlog => (
@@ -290,11 +301,11 @@ fn delete_orphan(app: App, object_id: &str, old_community: &str, name: &str) -> 
         ),
         App::StatusUpdates => (
             Service::News,
-            format!("NewsMicrobloggingService.deleteMicroblogs({})", q(old_community)),
+            format!("NewsMicrobloggingService.deleteMicroblogs({old})"),
         ),
-        App::Library => return vec![],
+        App::Library => return None,
     };
-    vec![call(service, code)]
+    Some(call(service, code))
 }
 
 #[cfg(test)]

@@ -14,6 +14,14 @@ const DAY: i64 = 86_400_000_000_000;
 /// 2026-10-01T00:00:00Z.
 const START: i64 = 1_790_812_800_000_000_000;
 
+/// A deployment where most communities change every day: dense histories for small tests.
+fn busy(communities: usize, days: u32, seed: u64) -> Config {
+    Config {
+        activity: 0.7,
+        ..Config::new(communities, days, seed, START)
+    }
+}
+
 fn recorded(sim: Vec<Simulated>) -> Vec<Recorded> {
     sim.into_iter()
         .enumerate()
@@ -51,15 +59,20 @@ fn with_restores(mut events: Vec<Recorded>, days: u32, which: &[(Database, u32)]
 
 #[test]
 fn simulated_events_are_ones_connections_accepts() {
-    let events = recorded(simulate(&Config::new(60, 12, 7, START)));
-    assert!(events.len() > 1000, "{} events", events.len());
-    let failed = projections::failures(&events);
-    let mut w = World::default();
-    for r in &events {
-        if let Err(e) = validate(&w, &r.event) {
-            panic!("position {}: {:?} refused: {e}", r.position, r.event);
+    for seed in 1..=6 {
+        let events = recorded(simulate(&busy(50, 12, seed)));
+        assert!(events.len() > 1000, "{} events", events.len());
+        let failed = projections::failures(&events);
+        let mut w = World::default();
+        for r in &events {
+            if let Err(e) = validate(&w, &r.event) {
+                panic!(
+                    "seed {seed}, position {}: {:?} refused: {e}",
+                    r.position, r.event
+                );
+            }
+            w.apply(r, &failed);
         }
-        w.apply(r, &failed);
     }
 }
 
@@ -74,11 +87,7 @@ fn the_simulation_is_deterministic_for_a_seed() {
 
 fn check_converges(seed: u64, which: &[(Database, u32)]) {
     let days = 8;
-    let events = with_restores(
-        recorded(simulate(&Config::new(40, days, seed, START))),
-        days,
-        which,
-    );
+    let events = with_restores(recorded(simulate(&busy(40, days, seed))), days, which);
     let head = events.len() as u64 - which.len() as u64;
     let (findings, world) = analyze(&Input {
         events: &events,

@@ -1,0 +1,335 @@
+//! `plan`: the repair plan at a point, in the form asked for (a table, JSON, a Markdown runbook,
+//! wsadmin scripts, HTML reports, the owners as CSV); `plan record` and `plan done` put the
+//! repair itself in the ledger.
+
+use crate::cli::{FormatArg, PlanAction, PlanArgs};
+use crate::exit::{with_code, ERROR, NOT_FOUND, USAGE};
+use crate::output::{self, clip};
+use crate::recover::{analyze, Analysis, RestoreArg};
+use anyhow::Context;
+use ledger::{
+    AppendError, Checkpoint, ContentType, EventId, ExpectedRevision, Ledger, ProposedEvent,
+};
+use projections::events::{DomainEvent, Repair};
+use projections::plan::Plan;
+use std::path::{Path, PathBuf};
+
+/// A plan with its id and what it was made from.
+pub struct Made {
+    pub plan: Plan,
+    /// Hex blake3 of the plan's content and the checkpoint of the log it was made from.
+    pub id: String,
+    pub checkpoint: Checkpoint,
+    pub analysis: Analysis,
+}
+
+impl Made {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+}
+
+pub fn make(
+    l: &Ledger,
+    at: &crate::domain::At,
+    occurred: bool,
+    restores: &[RestoreArg],
+) -> anyhow::Result<Made> {
+    let analysis = analyze(l, at, occurred, restores)?;
+    let plan = projections::plan::plan(&analysis.findings, &analysis.world);
+    let checkpoint = l
+        .checkpoint_at(Some(analysis.point.position))
+        .context("computing the checkpoint the plan is made from")?;
+    let id = plan_id(&plan, &checkpoint);
+    Ok(Made {
+        plan,
+        id,
+        checkpoint,
+        analysis,
+    })
+}
+
+/// blake3 over a domain tag, the plan as JSON, and the checkpoint (size little-endian, root).
+pub fn plan_id(plan: &Plan, checkpoint: &Checkpoint) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"lifeline repair plan v1\0");
+    h.update(&serde_json::to_vec(plan).expect("plans serialise"));
+    h.update(&checkpoint.size.to_le_bytes());
+    h.update(&checkpoint.root);
+    h.finalize().to_hex().to_string()
+}
+
+pub fn plan(l: &Ledger, a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
+    match &a.action {
+        Some(PlanAction::Record { actor }) => record(l, a, actor.as_deref(), format),
+        Some(PlanAction::Done { plan, step, actor }) => {
+            done(l, plan, *step, actor.as_deref(), format)
+        }
+        None => {
+            let made = make(l, &a.at, a.occurred, &a.restore)?;
+            l.close();
+            write(&made, format, a.out.as_deref())
+        }
+    }
+}
+
+/// Writes the plan in `format`, to standard output or into `out`.
+pub fn write(made: &Made, format: FormatArg, out: Option<&Path>) -> anyhow::Result<()> {
+    match (format, out) {
+        (FormatArg::Table, _) => {
+            print_table(made);
+            Ok(())
+        }
+        (FormatArg::Json, None) => output::json_line(&json(made)),
+        (FormatArg::Json, Some(dir)) => {
+            let v = serde_json::to_string_pretty(&json(made))?;
+            put(dir, "plan.json", &v)
+        }
+        (FormatArg::Runbook, None) => {
+            print!("{}", crate::runbook::runbook(made));
+            Ok(())
+        }
+        (FormatArg::Runbook, Some(dir)) => {
+            put(dir, "runbook.md", &crate::runbook::runbook(made))?;
+            put(dir, "owners.csv", &crate::runbook::owners_csv(&made.plan)?)
+        }
+        (FormatArg::Csv, None) => {
+            print!("{}", crate::runbook::owners_csv(&made.plan)?);
+            Ok(())
+        }
+        (FormatArg::Csv, Some(dir)) => {
+            put(dir, "owners.csv", &crate::runbook::owners_csv(&made.plan)?)
+        }
+        (FormatArg::Wsadmin, Some(dir)) => {
+            for (name, text) in crate::scripts::scripts(made) {
+                put(&dir.join("wsadmin"), &name, &text)?;
+            }
+            Ok(())
+        }
+        (FormatArg::Html, Some(dir)) => {
+            for (name, text) in crate::reports::reports(made) {
+                put(dir, &name, &text)?;
+            }
+            Ok(())
+        }
+        (FormatArg::Wsadmin | FormatArg::Html, None) => Err(with_code(
+            USAGE,
+            "--format wsadmin and --format html write several files: name a directory with --out",
+        )),
+    }
+}
+
+/// Writes one file, making its directory.
+pub fn put(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path: PathBuf = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn json(made: &Made) -> serde_json::Value {
+    serde_json::json!({
+        "id": made.id,
+        "checkpoint": made.checkpoint,
+        "position": made.plan.position,
+        "restores": made.analysis.findings.restores,
+        "converges": made.plan.converges,
+        "steps": made.plan.steps,
+        "unrecoverable": made.plan.unrecoverable,
+        "owners": made.plan.owners,
+    })
+}
+
+fn print_table(made: &Made) {
+    let p = &made.plan;
+    println!(
+        "Repair plan {} at position {}: {} steps, {} by hand",
+        made.short_id(),
+        p.position,
+        p.steps.len(),
+        p.steps.iter().filter(|s| s.action.is_manual()).count()
+    );
+    if p.steps.is_empty() {
+        println!("Nothing to repair: every database agrees with the others and with the ledger.");
+        return;
+    }
+    let mut t = output::table(&["#", "step", "how", "why"]);
+    for s in &p.steps {
+        let how = if s.calls.is_empty() {
+            "by hand".to_owned()
+        } else {
+            let mut services: Vec<&str> = s.calls.iter().map(|c| c.service.name()).collect();
+            services.dedup();
+            format!("wsadmin {}", services.join(", "))
+        };
+        t.add_row(vec![
+            s.number.to_string(),
+            clip(&s.title, 60),
+            how,
+            clip(&s.reason, 60),
+        ]);
+    }
+    println!("{t}");
+    println!("{}", convergence_line(p));
+}
+
+pub fn convergence_line(p: &Plan) -> String {
+    let content = p.unrecoverable.iter().filter(|r| r.is_content()).count();
+    if p.converges {
+        format!(
+            "After these steps every database agrees with the others and with the ledger, except \
+             {content} items of content no command brings back ({} owners to tell).",
+            p.owners.len()
+        )
+    } else {
+        format!(
+            "WARNING: after these steps {} differences remain that the plan does not explain; \
+             see `unrecoverable` in --format json.",
+            p.unrecoverable.len() - content
+        )
+    }
+}
+
+fn record(l: &Ledger, a: &PlanArgs, actor: Option<&str>, format: FormatArg) -> anyhow::Result<()> {
+    if !a.restore.is_empty() {
+        return Err(with_code(
+            USAGE,
+            "a what-if plan (--restore) cannot be recorded: record the restore first \
+             (lifeline record DatabaseRestored …), then the plan",
+        ));
+    }
+    let made = make(l, &a.at, a.occurred, &[])?;
+    let steps = made.plan.steps.len() as u32;
+    let event = DomainEvent::RepairPlanned(Repair {
+        plan: made.id.clone(),
+        step: None,
+        steps: Some(steps),
+        at: Some(made.plan.position),
+        actor: actor.map(str::to_owned),
+    });
+    let stream = event.stream();
+    let appended = append(l, &stream, ExpectedRevision::NoStream, &event);
+    l.close();
+    let recorded = match appended {
+        Ok(_) => true,
+        Err(AppendError::WrongExpectedVersion { .. }) => false,
+        Err(e) => return Err(e.into()),
+    };
+    match format {
+        FormatArg::Json => output::json_line(&serde_json::json!({
+            "plan": made.id, "steps": steps, "recorded": recorded, "stream": stream,
+        })),
+        _ => {
+            if recorded {
+                println!("recorded plan {} ({steps} steps) in {stream}", made.id);
+            } else {
+                println!("plan {} is already recorded in {stream}", made.id);
+            }
+            println!(
+                "after each step: lifeline plan done {} STEP",
+                made.short_id()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn append(
+    l: &Ledger,
+    stream: &str,
+    expected: ExpectedRevision,
+    e: &DomainEvent,
+) -> Result<(), AppendError> {
+    let (event_type, data, metadata) = e.encode();
+    let proposed = ProposedEvent {
+        id: EventId::new_random(),
+        event_type,
+        content_type: ContentType::Json,
+        data,
+        metadata,
+        occurred: None,
+    };
+    l.append_blocking(stream, expected, vec![proposed])
+        .map(|_| ())
+}
+
+fn done(
+    l: &Ledger,
+    wanted: &str,
+    step: u32,
+    actor: Option<&str>,
+    format: FormatArg,
+) -> anyhow::Result<()> {
+    let events = crate::domain::load(l, l.head(), None)?.events;
+    let plans: Vec<&Repair> = events
+        .iter()
+        .filter_map(|r| match &r.event {
+            DomainEvent::RepairPlanned(p) if p.plan.starts_with(wanted) && wanted.len() >= 8 => {
+                Some(p)
+            }
+            _ => None,
+        })
+        .collect();
+    let planned = match plans.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(with_code(
+                NOT_FOUND,
+                format!("no recorded plan has the id '{wanted}' (give at least its first 8 characters; `lifeline plan record` records one)"),
+            ))
+        }
+        _ => return Err(with_code(USAGE, format!("'{wanted}' names several plans: give more of the id"))),
+    };
+    let steps = planned.steps.unwrap_or(0);
+    if step == 0 || step > steps {
+        return Err(with_code(
+            USAGE,
+            format!("plan {} has steps 1 to {steps}, not {step}", planned.plan),
+        ));
+    }
+    let done_steps: std::collections::BTreeSet<u32> = events
+        .iter()
+        .filter_map(|r| match &r.event {
+            DomainEvent::RepairStepApplied(s) if s.plan == planned.plan => s.step,
+            _ => None,
+        })
+        .collect();
+    if done_steps.contains(&step) {
+        return Err(with_code(
+            ERROR,
+            format!(
+                "step {step} of plan {} is already recorded as done; nothing was appended",
+                planned.plan
+            ),
+        ));
+    }
+    let event = DomainEvent::RepairStepApplied(Repair {
+        plan: planned.plan.clone(),
+        step: Some(step),
+        steps: None,
+        at: None,
+        actor: actor.map(str::to_owned),
+    });
+    let stream = event.stream();
+    let revision = l
+        .stream_record(&stream)?
+        .and_then(|r| r.last_revision)
+        .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+    append(l, &stream, revision, &event)?;
+    l.close();
+    let left = steps as usize - done_steps.len() - 1;
+    match format {
+        FormatArg::Json => output::json_line(&serde_json::json!({
+            "plan": planned.plan, "step": step, "left": left,
+        })),
+        _ => {
+            println!("step {step} of {steps} done; {left} left");
+            if left == 0 {
+                println!(
+                    "plan complete: restores up to position {} count as repaired",
+                    planned.at.unwrap_or(0)
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! `recover`: the findings at a point — for restores that happened, or (`--restore`) for ones
+//! being considered — and `--advise`, which ranks the recorded backups by the repair work each
+//! would leave.
+
+use crate::cli::{Format, RecoverArgs};
+use crate::domain::{load, resolve, At, Point};
+use crate::exit::{with_code, NOT_FOUND, USAGE};
+use crate::output::{self, clip};
+use crate::time_fmt;
+use ledger::{Ledger, Timestamp};
+use projections::events::{DatabaseRestored, DomainEvent};
+use projections::findings::{self, Against, Disposition, Findings, Input, OrphanReason, Restore};
+use projections::reach::Loss;
+use projections::{Database, Recorded, World};
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+/// `--restore DB=BACKUP`: a restore to consider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreArg {
+    pub database: Database,
+    pub backup: String,
+}
+
+impl FromStr for RestoreArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RestoreArg, String> {
+        let (db, backup) = s.split_once('=').ok_or_else(|| {
+            format!("'{s}': a restore is DATABASE=BACKUP, like Files=files-2026-11-20")
+        })?;
+        let database = Database::parse(db.trim()).ok_or_else(|| {
+            format!(
+                "'{db}' is not a database; one of: {}",
+                Database::ALL.map(|d| d.name()).join(", ")
+            )
+        })?;
+        if backup.trim().is_empty() {
+            return Err(format!("'{s}': name the backup after '='"));
+        }
+        Ok(RestoreArg {
+            database,
+            backup: backup.trim().to_owned(),
+        })
+    }
+}
+
+/// Findings at a point, with what they were drawn from.
+pub struct Analysis {
+    pub findings: Findings,
+    pub world: World,
+    /// The domain events analysed, what-if restores included.
+    pub events: Vec<Recorded>,
+    pub point: Point,
+    /// Restores up to here were repaired by a plan whose steps are all done.
+    pub since: u64,
+}
+
+/// Loads the history up to `at`, adds the what-if restores, and analyses it.
+pub fn analyze(
+    l: &Ledger,
+    at: &At,
+    occurred: bool,
+    restores: &[RestoreArg],
+) -> anyhow::Result<Analysis> {
+    let point = resolve(l, at, occurred)?;
+    let loaded = load(l, point.position, point.occurred_by)?;
+    for (p, why) in &loaded.unreadable {
+        eprintln!("lifeline: position {p} passed over: {why}");
+    }
+    let mut events = loaded.events;
+    let since = repaired_up_to(&events);
+    add_what_ifs(&mut events, point.position, restores)?;
+    let input = Input {
+        events: &events,
+        head: point.position,
+        since,
+    };
+    let (findings, world) = findings::analyze(&input);
+    Ok(Analysis {
+        findings,
+        world,
+        events,
+        point,
+        since,
+    })
+}
+
+/// The position of the latest plan whose every step is recorded as done (0 if none).
+pub fn repaired_up_to(events: &[Recorded]) -> u64 {
+    let mut plans: BTreeMap<&str, (u32, u64)> = BTreeMap::new();
+    let mut done: BTreeMap<&str, BTreeSet<u32>> = BTreeMap::new();
+    for r in events {
+        match &r.event {
+            DomainEvent::RepairPlanned(p) => {
+                let at = p.at.unwrap_or(r.position);
+                plans.insert(&p.plan, (p.steps.unwrap_or(0), at));
+            }
+            DomainEvent::RepairStepApplied(s) => {
+                if let Some(step) = s.step {
+                    done.entry(&s.plan).or_default().insert(step);
+                }
+            }
+            _ => {}
+        }
+    }
+    plans
+        .iter()
+        .filter(|(id, (steps, _))| {
+            let d = done.get(*id).map_or(0, |d| d.range(1..=*steps).count());
+            d as u32 == *steps
+        })
+        .map(|(_, (_, at))| *at)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Appends a `DatabaseRestored` after `head` for each what-if restore; each backup must have
+/// been recorded, of that database, by then.
+fn add_what_ifs(
+    events: &mut Vec<Recorded>,
+    head: u64,
+    restores: &[RestoreArg],
+) -> anyhow::Result<()> {
+    let backups: BTreeMap<&str, (Database, u64)> = events
+        .iter()
+        .filter_map(|r| match &r.event {
+            DomainEvent::BackupTaken(b) => Some((b.label.as_str(), (b.database, r.position))),
+            _ => None,
+        })
+        .collect();
+    for x in restores {
+        match backups.get(x.backup.as_str()) {
+            Some((d, _)) if *d == x.database => {}
+            Some((d, _)) => {
+                return Err(with_code(
+                    USAGE,
+                    format!(
+                        "backup '{}' is of the {d} database, not {}",
+                        x.backup, x.database
+                    ),
+                ))
+            }
+            None => {
+                let mut of_db: Vec<&str> = backups
+                    .iter()
+                    .filter(|(_, (d, _))| *d == x.database)
+                    .map(|(l, _)| *l)
+                    .collect();
+                of_db.sort_by_key(|l| std::cmp::Reverse(backups[l].1));
+                of_db.truncate(5);
+                return Err(with_code(
+                    NOT_FOUND,
+                    format!(
+                        "no backup '{}' of {} is recorded by this point; the latest are: {}",
+                        x.backup,
+                        x.database,
+                        if of_db.is_empty() {
+                            "(none)".into()
+                        } else {
+                            of_db.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+    let last = events
+        .last()
+        .map_or((0, 0), |r| (r.recorded_ns, r.occurred_ns));
+    for (k, x) in restores.iter().enumerate() {
+        let position = head + k as u64 + 1;
+        events.push(Recorded {
+            position,
+            id: uuid::Uuid::nil(),
+            recorded_ns: last.0,
+            occurred_ns: last.1,
+            event: DomainEvent::DatabaseRestored(DatabaseRestored {
+                database: x.database,
+                backup: x.backup.clone(),
+                actor: None,
+            }),
+        });
+    }
+    Ok(())
+}
+
+pub fn recover(l: &Ledger, a: &RecoverArgs, format: Format) -> anyhow::Result<()> {
+    let analysis = analyze(l, &a.at, a.occurred, &a.restore)?;
+    l.close();
+    if a.advise {
+        return crate::advise::advise(&analysis, format);
+    }
+    let f = &analysis.findings;
+    match format {
+        Format::Json => output::json_line(f),
+        Format::Table => {
+            print_findings(f, None);
+            Ok(())
+        }
+    }
+}
+
+fn restore_line(r: &Restore) -> String {
+    format!(
+        "{} {} from {} (a backup of position {}){}",
+        r.database,
+        if r.what_if {
+            "would be restored"
+        } else {
+            "restored"
+        },
+        r.backup,
+        r.backup_position,
+        if r.what_if {
+            String::new()
+        } else {
+            format!(" at position {}", r.position)
+        }
+    )
+}
+
+/// One line of counts.
+pub fn summary(f: &Findings) -> String {
+    let between = f
+        .differences
+        .iter()
+        .filter(|d| d.against == Against::Communities)
+        .count();
+    format!(
+        "{} differences ({between} between Communities and its apps, {} against the ledger), \
+         {} orphans, {} missing, {} lost changes, {} stale queued events",
+        f.differences.len(),
+        f.differences.len() - between,
+        f.orphans.len(),
+        f.missing.len(),
+        f.lost.len(),
+        f.stale_queue.len()
+    )
+}
+
+/// The findings as tables; with `limit`, at most that many rows of each.
+pub fn print_findings(f: &Findings, limit: Option<usize>) {
+    println!("Findings at position {}", f.position);
+    if f.restores.is_empty() {
+        println!("No restore since the last completed repair.");
+    }
+    for r in &f.restores {
+        println!("  {}", restore_line(r));
+    }
+    println!("{}", summary(f));
+    if f.is_clean() {
+        println!("Every database agrees with the others and with the ledger.");
+        return;
+    }
+    let take = limit.unwrap_or(usize::MAX);
+    section("Differences", f.differences.len(), take, || {
+        let mut t = output::table(&[
+            "community",
+            "database",
+            "against",
+            "field",
+            "expected",
+            "found",
+        ]);
+        for d in f.differences.iter().take(take) {
+            let db = match (&d.app, &d.object_id) {
+                (Some(app), Some(o)) => format!("{} ({app} {})", d.database, clip(o, 13)),
+                _ => d.database.to_string(),
+            };
+            let against = match d.against {
+                Against::Communities => "Communities",
+                Against::Intended => "ledger",
+            };
+            t.add_row(vec![
+                clip(&d.community_name, 30),
+                db,
+                against.into(),
+                d.field.name().into(),
+                clip(&d.expected, 40),
+                clip(&d.found, 60),
+            ]);
+        }
+        t
+    });
+    section("Orphans", f.orphans.len(), take, || {
+        let mut t = output::table(&["app", "object id", "old community", "name", "why", "repair"]);
+        for o in f.orphans.iter().take(take) {
+            t.add_row(vec![
+                o.app.to_string(),
+                o.object_id.clone(),
+                o.old_community.to_string(),
+                clip(&o.name, 30),
+                orphan_reason(o.reason).into(),
+                disposition(&o.disposition),
+            ]);
+        }
+        t
+    });
+    section("Missing", f.missing.len(), take, || {
+        let mut t = output::table(&[
+            "community",
+            "app",
+            "widget",
+            "Communities has it",
+            "container by the ledger",
+        ]);
+        for m in f.missing.iter().take(take) {
+            t.add_row(vec![
+                clip(&m.community_name, 30),
+                m.app.to_string(),
+                m.instance.clone(),
+                if m.known_to_communities { "yes" } else { "no" }.into(),
+                m.intended_object_id
+                    .clone()
+                    .unwrap_or_else(|| "(none recorded)".into()),
+            ]);
+        }
+        t
+    });
+    section("Lost changes", f.lost.len(), take, || {
+        let mut t = output::table(&[
+            "database",
+            "position",
+            "occurred",
+            "actor",
+            "community",
+            "change",
+            "lost by",
+        ]);
+        for c in f.lost.iter().take(take) {
+            t.add_row(vec![
+                c.database.to_string(),
+                c.position.to_string(),
+                time_fmt::format(Timestamp(c.occurred_ns)),
+                c.actor.clone().unwrap_or_default(),
+                clip(&c.community_name, 30),
+                clip(&c.summary, 60),
+                loss(&c.loss, c.lost_at),
+            ]);
+        }
+        t
+    });
+    section("Stale queued events", f.stale_queue.len(), take, || {
+        let mut t = output::table(&[
+            "event",
+            "position",
+            "type",
+            "community",
+            "app",
+            "stale because",
+        ]);
+        for s in f.stale_queue.iter().take(take) {
+            t.add_row(vec![
+                s.event_id.to_string(),
+                s.position.to_string(),
+                s.event_type.clone(),
+                s.community.to_string(),
+                s.app.to_string(),
+                format!("{} restored at position {}", s.restored, s.restored_at),
+            ]);
+        }
+        t
+    });
+}
+
+fn section(title: &str, n: usize, take: usize, table: impl FnOnce() -> comfy_table::Table) {
+    if n == 0 {
+        return;
+    }
+    println!("\n{title} ({n})");
+    println!("{}", table());
+    if n > take {
+        println!("… and {} more", n - take);
+    }
+}
+
+pub fn orphan_reason(r: OrphanReason) -> &'static str {
+    match r {
+        OrphanReason::CommunityMissing => "community missing",
+        OrphanReason::CommunityTrashed => "community in the trash",
+        OrphanReason::CommunityPurged => "community deleted",
+        OrphanReason::WidgetMissing => "widget missing",
+    }
+}
+
+pub fn disposition(d: &Disposition) -> String {
+    match d {
+        Disposition::AssignSame => "assign back to its community".into(),
+        Disposition::AssignTo { community } => format!("assign to {community}"),
+        Disposition::Recreate => "recreate the community, then assign".into(),
+        Disposition::Undelete => "restore the community from the trash".into(),
+        Disposition::InTrash => "none: in the trash by the ledger too".into(),
+        Disposition::Delete => "delete the orphaned data".into(),
+    }
+}
+
+pub fn loss(l: &Loss, at: u64) -> String {
+    match l {
+        Loss::Restore { backup, .. } => format!("restore from {backup} at position {at}"),
+        Loss::QueueCleared => format!("queue cleared at position {at}"),
+    }
+}

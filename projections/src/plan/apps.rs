@@ -1,0 +1,288 @@
+//! Steps 8–11 of the vendor procedure (domain.md §4): resync what differs, sync shares, and
+//! assign each orphan where it belongs or delete its data.
+
+use super::Builder;
+use crate::findings::{mirror_fields, owner_of};
+use crate::repair::{Action, Assignment, Doomed, Target};
+use crate::state::{Deployment, Mirror, Resource};
+use crate::vocabulary::{App, Database, Lifecycle};
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+/// An app is resynced for every community at once when more than half of its communities
+/// differ, and at least this many.
+pub const RESYNC_ALL_MIN_COMMUNITIES: usize = 10;
+
+/// Step 8: resync the apps whose settings differ from Communities (now as the ledger has it).
+pub(super) fn resync(b: &mut Builder) {
+    for app in App::ALL {
+        let communities = b.state.communities().clone();
+        let mut total = 0;
+        let mut differ: BTreeMap<Uuid, Vec<&'static str>> = BTreeMap::new();
+        for r in b.state.db(app.database()).all_resources() {
+            let Some(c) = owner_of(&communities, r).filter(|_| r.app == app) else {
+                continue;
+            };
+            total += 1;
+            let fields = mirror_fields(&Mirror::of(c, app), &r.mirror);
+            if !fields.is_empty() {
+                differ.insert(c.uuid, fields.iter().map(|(f, _, _)| f.name()).collect());
+            }
+        }
+        if differ.is_empty() {
+            continue;
+        }
+        let mut by_field: BTreeMap<&str, usize> = BTreeMap::new();
+        for f in differ.values().flatten() {
+            *by_field.entry(f).or_default() += 1;
+        }
+        let fields: Vec<String> = by_field
+            .iter()
+            .map(|(f, n)| format!("{f} in {n}"))
+            .collect();
+        let n = differ.len();
+        let reason = format!(
+            "{n} of the {total} communities with {app} differ from Communities: {}",
+            fields.join(", ")
+        );
+        if n >= RESYNC_ALL_MIN_COMMUNITIES && n * 2 > total {
+            b.push(
+                Action::ResyncAll { app },
+                format!("Resync {app} for every community"),
+                reason,
+                format!("it ends with \"Done.\"; a new {app}_communityDifferences.html lists none"),
+            );
+            continue;
+        }
+        let lines = differ
+            .iter()
+            .map(|(c, f)| format!("\"{}\" ({c}): {}", b.name(*c), f.join(", ")))
+            .collect();
+        b.push_with(
+            Action::Resync {
+                app,
+                communities: differ.into_keys().collect(),
+            },
+            format!("Resync {app} for {n} communities"),
+            reason,
+            format!("a new {app}_communityDifferences.html lists none of them"),
+            lines,
+        );
+    }
+}
+
+/// Steps 9 and 10: the shares of Files and Activities.
+pub(super) fn shares(b: &mut Builder) {
+    let recreated = !b.recreated.is_empty();
+    for app in [App::Files, App::Activities] {
+        let db = app.database();
+        let of = |d: &Deployment| -> BTreeSet<(Uuid, String)> {
+            d.db(db)
+                .shares
+                .iter()
+                .filter(|(_, a, _)| *a == app)
+                .map(|(c, _, o)| (*c, o.clone()))
+                .collect()
+        };
+        let (intended, actual) = (of(b.intended()), of(&b.state));
+        // Recreated communities have new uuids, which their shares must follow.
+        let affected = intended != actual || (recreated && !actual.is_empty());
+        if !affected {
+            continue;
+        }
+        let service = if app == App::Files {
+            "FilesDataIntegrityService"
+        } else {
+            "AccessControlService"
+        };
+        b.push(
+            Action::SyncShares { app },
+            format!("Sync {app} shares with communities ({service})"),
+            format!(
+                "{} shares differ from the ledger{}",
+                intended.symmetric_difference(&actual).count(),
+                if recreated {
+                    ", and communities were recreated"
+                } else {
+                    ""
+                }
+            ),
+            "the command completes; shares of deleted communities are gone".into(),
+        );
+    }
+}
+
+/// Step 11: each orphan is assigned where it belongs, or its data deleted. Communities taken
+/// out of the trash to receive one are added to `retrash`.
+pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
+    let mut assign: BTreeMap<App, Vec<Assignment>> = BTreeMap::new();
+    let mut doomed: BTreeMap<App, Vec<Doomed>> = BTreeMap::new();
+    let mut undelete: BTreeSet<Uuid> = BTreeSet::new();
+    for r in orphaned(&b.state) {
+        let Some(ir) = home(b, &r) else {
+            doomed.entry(r.app).or_default().push(Doomed {
+                object_id: r.object_id.clone(),
+                old_community: r.community,
+                name: r.mirror.name.clone(),
+            });
+            continue;
+        };
+        if let Some(t) = b
+            .state
+            .communities()
+            .get(&ir.community)
+            .filter(|t| t.lifecycle == Lifecycle::Trashed)
+        {
+            if r.community == t.uuid && t.widgets.contains_key(&r.instance) {
+                continue; // in the trash with its community, as the ledger has it
+            }
+            // assignRemoteApp needs a live community: out of the trash, and back after.
+            undelete.insert(t.uuid);
+        }
+        let target = match b.recreated.get(&ir.community) {
+            Some(step) => Target::Recreated {
+                community: ir.community,
+                step: *step,
+            },
+            None => Target::Existing {
+                community: ir.community,
+            },
+        };
+        assign.entry(r.app).or_default().push(Assignment {
+            object_id: r.object_id.clone(),
+            instance: ir.instance.clone(),
+            old_community: r.community,
+            target,
+        });
+    }
+    if !undelete.is_empty() {
+        let n = undelete.len();
+        retrash.extend(undelete.iter().copied());
+        b.push(
+            Action::Undelete {
+                communities: undelete.into_iter().collect(),
+            },
+            format!("Take {n} communities out of the trash to assign their data back"),
+            "assignRemoteApp needs a community that is not in the trash".into(),
+            "CommunitiesService.fetchCommById(uuid) finds each outside the trash".into(),
+        );
+    }
+    for (app, orphans) in assign {
+        push_assign(b, app, orphans);
+    }
+    for (app, orphans) in doomed {
+        push_delete(b, app, orphans);
+    }
+}
+
+/// App data whose community does not hold it (missing, in the trash, deleted, or without the
+/// widget).
+fn orphaned(d: &Deployment) -> Vec<Resource> {
+    let communities = d.communities();
+    Database::ALL
+        .into_iter()
+        .skip(1)
+        .flat_map(|db| d.db(db).all_resources())
+        .filter(|r| owner_of(communities, r).is_none())
+        .cloned()
+        .collect()
+}
+
+/// Where the ledger has an orphan: its resource there, when its community still exists and
+/// has the widget.
+fn home(b: &Builder, r: &Resource) -> Option<Resource> {
+    let ir = b
+        .intended()
+        .db(r.app.database())
+        .resource(&(r.app, r.object_id.clone()))?;
+    let ic = b.intended().communities().get(&ir.community)?;
+    (ic.lifecycle != Lifecycle::Purged && ic.widgets.contains_key(&ir.instance)).then(|| ir.clone())
+}
+
+fn push_assign(b: &mut Builder, app: App, orphans: Vec<Assignment>) {
+    let n = orphans.len();
+    let same = orphans
+        .iter()
+        .filter(|o| {
+            o.target
+                == Target::Existing {
+                    community: o.old_community,
+                }
+        })
+        .count();
+    let recreated = orphans
+        .iter()
+        .filter(|o| matches!(o.target, Target::Recreated { .. }))
+        .count();
+    let moved = n - same - recreated;
+    let lines: Vec<String> = orphans
+        .iter()
+        .map(|o| {
+            let c = o.target.community();
+            match &o.target {
+                Target::Recreated { step, .. } => format!(
+                    "{} → the recreated \"{}\" (step {step}; fill in NEW_UUID first)",
+                    o.object_id,
+                    b.name(c)
+                ),
+                _ if c == o.old_community => {
+                    format!(
+                        "{} → back to \"{}\" (its widget was lost)",
+                        o.object_id,
+                        b.name(c)
+                    )
+                }
+                _ => format!("{} → \"{}\", where it was moved", o.object_id, b.name(c)),
+            }
+        })
+        .collect();
+    let mut instructions = Vec::new();
+    if app == App::Library {
+        instructions.push(
+            "Library has no assign command: re-add the Library widget to each community and \
+             point it at the existing FileNet teamspace"
+                .to_owned(),
+        );
+    }
+    instructions.extend(lines);
+    b.push_with(
+        Action::Assign { app, orphans },
+        format!("Assign {n} orphaned {app} containers where they belong"),
+        format!(
+            "{same} lost only their community's widget, {moved} were moved to another \
+             community after the backup, {recreated} belong to recreated communities"
+        ),
+        format!(
+            "each prints \"Assignment succeeded\"; a new {app}_orphanedRemoteApplications.html \
+             lists none of them"
+        ),
+        instructions,
+    );
+}
+
+fn push_delete(b: &mut Builder, app: App, orphans: Vec<Doomed>) {
+    let n = orphans.len();
+    let mut instructions = Vec::new();
+    match app {
+        App::Forum => instructions.push(
+            "fetchForumsByName matches by name: check that each finds only the orphaned forum \
+             before deleting"
+                .to_owned(),
+        ),
+        App::Library => instructions
+            .push("Library has no delete command: remove each teamspace in FileNet".to_owned()),
+        _ => {}
+    }
+    instructions.extend(
+        orphans
+            .iter()
+            .map(|o| format!("{} of \"{}\" ({})", o.object_id, o.name, o.old_community)),
+    );
+    b.push_with(
+        Action::DeleteOrphans { app, orphans },
+        format!("Delete {n} orphaned {app} containers"),
+        "their community or widget is gone by the ledger too: nothing should hold them".into(),
+        format!("a new {app}_orphanedRemoteApplications.html lists none of them"),
+        instructions,
+    );
+}

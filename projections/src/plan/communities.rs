@@ -1,0 +1,336 @@
+//! Bringing the Communities database back to what the ledger says: recreate what it lost,
+//! take out of the trash what should not be there, redo the changes it lost; and the
+//! communities that leave the trash only for their repair go back at the end.
+
+use super::Builder;
+use crate::describe::describe;
+use crate::events::*;
+use crate::repair::{Action, Redo};
+use crate::state::{Community, Mirror};
+use crate::vocabulary::{App, Database, Lifecycle, Role};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Recreates, undeletes and redoes; returns the communities to move into the trash at the end.
+pub(super) fn phase(b: &mut Builder) -> Vec<Uuid> {
+    let intended: Vec<Community> = b.intended().communities().values().cloned().collect();
+    for ic in intended.iter().filter(|c| c.lifecycle != Lifecycle::Purged) {
+        if !b.state.communities().contains_key(&ic.uuid) {
+            recreate(b, ic);
+        }
+    }
+    let undelete: Vec<Uuid> = intended
+        .iter()
+        .filter(|ic| ic.lifecycle == Lifecycle::Active)
+        .filter(|ic| {
+            b.state
+                .communities()
+                .get(&ic.uuid)
+                .is_some_and(|ac| ac.lifecycle == Lifecycle::Trashed)
+        })
+        .map(|ic| ic.uuid)
+        .collect();
+    if !undelete.is_empty() {
+        let n = undelete.len();
+        b.push(
+            Action::Undelete {
+                communities: undelete,
+            },
+            format!("Restore {n} communities from the trash"),
+            format!("{n} communities were restored from the trash after the backup"),
+            "CommunitiesService.fetchCommById(uuid) finds each outside the trash".into(),
+        );
+    }
+    let mut trash = Vec::new();
+    let mut redo = Vec::new();
+    let mut lines = Vec::new();
+    for ic in &intended {
+        let Some(ac) = b.state.communities().get(&ic.uuid).cloned() else {
+            continue;
+        };
+        if ic.lifecycle == Lifecycle::Trashed && ac.lifecycle == Lifecycle::Active {
+            trash.push(ic.uuid);
+        }
+        let changes = changes_between(ic, &ac);
+        if !changes.is_empty() {
+            let what: Vec<String> = changes.iter().map(describe).collect();
+            lines.push(format!(
+                "\"{}\" ({}): {}",
+                ic.name,
+                ic.uuid,
+                what.join("; ")
+            ));
+            redo.push(Redo {
+                community: ic.uuid,
+                changes,
+            });
+        }
+    }
+    if !redo.is_empty() {
+        let n = redo.len();
+        let changes: usize = redo.iter().map(|r| r.changes.len()).sum();
+        b.push_with(
+            Action::Reapply { communities: redo },
+            format!("Redo in Communities what {n} communities lost"),
+            format!(
+                "the Communities database no longer holds {changes} recorded changes; made \
+                 again through Communities (its web interface or its API, by the owners or an \
+                 administrator), each reaches the apps as it did the first time"
+            ),
+            "`lifeline recover` shows no Communities difference against the ledger".into(),
+            lines,
+        );
+    }
+    trash
+}
+
+fn recreate(b: &mut Builder, ic: &Community) {
+    let owners: Vec<&String> = ic.owners().collect();
+    let members: Vec<&String> = ic
+        .members
+        .iter()
+        .filter(|(_, r)| **r == Role::Member)
+        .map(|(u, _)| u)
+        .collect();
+    let apps: Vec<&String> = ic
+        .widgets
+        .values()
+        .filter(|d| App::from_widget_def_id(d).is_some())
+        .collect();
+    let mut lines = vec![
+        format!(
+            "Create the community \"{}\", type {}{}{}, theme {}, organization {}",
+            ic.name,
+            ic.community_type,
+            if ic.list_when_restricted {
+                ", listed when restricted"
+            } else {
+                ""
+            },
+            if ic.external { ", external" } else { "" },
+            ic.theme.as_deref().unwrap_or("default"),
+            ic.org_id.as_deref().unwrap_or("default"),
+        ),
+        format!("Owners: {}", join(&owners)),
+        format!("Members: {}", join(&members)),
+        format!(
+            "Remove the default widgets of the kinds assigned back below ({}) before assigning: \
+             assignRemoteApp fails when the community already has that widget type",
+            join(&apps)
+        ),
+        format!(
+            "Write the new community's uuid into NEW_UUID[\"{}\"] at the top of Communities.py",
+            ic.uuid
+        ),
+    ];
+    if let Some(p) = ic.parent {
+        lines.push(format!("Make it a subcommunity of {p}"));
+    }
+    let step = b.push_with(
+        Action::Recreate { community: ic.uuid },
+        format!("Recreate the community \"{}\"", ic.name),
+        format!(
+            "the Communities database lost the community {} (created after its backup); its \
+             apps still hold data for it",
+            ic.uuid
+        ),
+        "CommunitiesService.fetchCommById(NEW_UUID[...]) finds it, with its owners".into(),
+        lines,
+    );
+    b.recreated.insert(ic.uuid, step);
+}
+
+fn join(v: &[&String]) -> String {
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The changes that make `ac` equal `ic` again (widgets added come back through assign; the
+/// move into the trash comes last).
+pub(super) fn changes_between(ic: &Community, ac: &Community) -> Vec<DomainEvent> {
+    let community = ic.uuid;
+    let mut out = Vec::new();
+    if ic.parent != ac.parent {
+        out.push(DomainEvent::SubcommunityMoved(SubcommunityMoved {
+            community,
+            parent: ic.parent,
+            actor: None,
+        }));
+    }
+    if (ic.community_type, ic.list_when_restricted, ic.external)
+        != (ac.community_type, ac.list_when_restricted, ac.external)
+    {
+        out.push(DomainEvent::VisibilityChanged(VisibilityChanged {
+            community,
+            community_type: ic.community_type,
+            list_when_restricted: ic.list_when_restricted,
+            external: ic.external,
+            actor: None,
+        }));
+    }
+    let differs = |a: &Option<String>, b: &Option<String>| a != b && a.is_some();
+    let update = CommunityUpdated {
+        community,
+        name: (ic.name != ac.name).then(|| ic.name.clone()),
+        description: differs(&ic.description, &ac.description)
+            .then(|| ic.description.clone())
+            .flatten(),
+        tags: (ic.tags != ac.tags).then(|| ic.tags.clone()),
+        theme: differs(&ic.theme, &ac.theme)
+            .then(|| ic.theme.clone())
+            .flatten(),
+        pre_moderation: (ic.pre_moderation != ac.pre_moderation).then_some(ic.pre_moderation),
+        post_moderation: (ic.post_moderation != ac.post_moderation).then_some(ic.post_moderation),
+        actor: None,
+    };
+    if update
+        != (CommunityUpdated {
+            community,
+            ..Default::default()
+        })
+    {
+        out.push(DomainEvent::CommunityUpdated(update));
+    }
+    if differs(&ic.org_id, &ac.org_id) {
+        out.push(DomainEvent::OrgChanged(OrgChanged {
+            community,
+            org_id: ic.org_id.clone().unwrap_or_default(),
+            actor: None,
+        }));
+    }
+    member_changes(ic, ac, &mut out);
+    for (instance, def) in &ac.widgets {
+        if !ic.widgets.contains_key(instance) && App::from_widget_def_id(def).is_some() {
+            out.push(DomainEvent::WidgetRemoved(WidgetRemoved {
+                community,
+                instance: instance.clone(),
+                actor: None,
+            }));
+        }
+    }
+    let r = CommunityRef {
+        community,
+        actor: None,
+    };
+    match (ic.lifecycle, ac.lifecycle) {
+        // Into the trash only at the end (`retrash_phase`), once its apps are assigned back.
+        (Lifecycle::Purged, l) if l != Lifecycle::Purged => {
+            out.push(DomainEvent::CommunityPurged(r))
+        }
+        _ => {}
+    }
+    out
+}
+
+fn member_changes(ic: &Community, ac: &Community, out: &mut Vec<DomainEvent>) {
+    let community = ic.uuid;
+    let added: BTreeMap<String, Role> = ic
+        .members
+        .iter()
+        .filter(|(u, _)| !ac.members.contains_key(*u))
+        .map(|(u, r)| (u.clone(), *r))
+        .collect();
+    let modified: BTreeMap<String, Role> = ic
+        .members
+        .iter()
+        .filter(|(u, r)| ac.members.get(*u).is_some_and(|x| x != *r))
+        .map(|(u, r)| (u.clone(), *r))
+        .collect();
+    let removed: Vec<String> = ac
+        .members
+        .keys()
+        .filter(|u| !ic.members.contains_key(*u))
+        .cloned()
+        .collect();
+    // Adding first and removing last never leaves the community without an owner.
+    if !added.is_empty() {
+        out.push(DomainEvent::MembersAdded(Members {
+            community,
+            members: added,
+            actor: None,
+        }));
+    }
+    if !modified.is_empty() {
+        out.push(DomainEvent::MembersModified(Members {
+            community,
+            members: modified,
+            actor: None,
+        }));
+    }
+    if !removed.is_empty() {
+        out.push(DomainEvent::MembersRemoved(MembersRemoved {
+            community,
+            users: removed,
+            actor: None,
+        }));
+    }
+}
+
+/// Apps cannot be resynced for a community in the trash: when one holds stale settings of such
+/// a community, the community comes out of the trash for the resync and goes back after it
+/// (the vendor's advice for trashed communities, domain.md §4).
+pub(super) fn untrash(b: &mut Builder) -> Vec<Uuid> {
+    let stale: Vec<Uuid> = b
+        .state
+        .communities()
+        .values()
+        .filter(|c| c.lifecycle == Lifecycle::Trashed)
+        .filter(|c| {
+            Database::ALL.into_iter().skip(1).any(|db| {
+                b.state.db(db).resources_of(c.uuid).any(|r| {
+                    c.widgets.contains_key(&r.instance) && r.mirror != Mirror::of(c, r.app)
+                })
+            })
+        })
+        .map(|c| c.uuid)
+        .collect();
+    if !stale.is_empty() {
+        let n = stale.len();
+        b.push(
+            Action::Undelete {
+                communities: stale.clone(),
+            },
+            format!("Take {n} communities out of the trash for their resync"),
+            "their apps hold stale settings, and a community in the trash cannot be resynced"
+                .into(),
+            "CommunitiesService.fetchCommById(uuid) finds each outside the trash".into(),
+        );
+    }
+    stale
+}
+
+/// Moves `communities` (back) into the trash, where the ledger has them.
+pub(super) fn retrash(b: &mut Builder, mut communities: Vec<Uuid>) {
+    communities.sort();
+    communities.dedup();
+    if communities.is_empty() {
+        return;
+    }
+    let n = communities.len();
+    let lines: Vec<String> = communities
+        .iter()
+        .map(|c| format!("\"{}\" ({c}): move to the trash", b.name(*c)))
+        .collect();
+    let redo = communities
+        .into_iter()
+        .map(|community| Redo {
+            community,
+            changes: vec![DomainEvent::CommunityTrashed(CommunityRef {
+                community,
+                actor: None,
+            })],
+        })
+        .collect();
+    b.push_with(
+        Action::Reapply { communities: redo },
+        format!("Move {n} communities (back) into the trash"),
+        "the ledger has them in the trash; they were out of it for their repair, or the \
+         Communities database lost the move"
+            .into(),
+        "each is in CommunitiesService.getSoftDeletedCommunityUuidList()".into(),
+        lines,
+    );
+}

@@ -1,0 +1,225 @@
+//! The repair plan: ordered steps in the vendor's order (domain.md §4), each with its reason,
+//! its wsadmin calls (or what a person does), and a check. Steps are chosen by applying each
+//! one to a copy of the actual state, so a later step sees what the earlier ones changed.
+
+mod apps;
+mod communities;
+mod queue;
+
+use crate::converge::{residual, Residual};
+use crate::findings::{Findings, LostChange};
+use crate::fold::World;
+use crate::repair::Action;
+use crate::state::Deployment;
+use crate::vocabulary::Lifecycle;
+use crate::wsadmin::{calls, Call};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+pub use apps::RESYNC_ALL_MIN_COMMUNITIES;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub number: u32,
+    pub title: String,
+    pub action: Action,
+    /// wsadmin calls, in order; empty for a step a person does.
+    pub calls: Vec<Call>,
+    /// What a person does (for manual steps), or notes beside the calls.
+    pub instructions: Vec<String>,
+    /// The finding it fixes.
+    pub reason: String,
+    /// How to see that it worked.
+    pub check: String,
+}
+
+/// What one community's owners are told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerNotice {
+    pub community: Uuid,
+    pub name: String,
+    pub owners: Vec<String>,
+    pub lost: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub position: u64,
+    pub steps: Vec<Step>,
+    /// What the plan cannot bring back (content lost with a database).
+    pub unrecoverable: Vec<Residual>,
+    pub owners: Vec<OwnerNotice>,
+    /// Whether the steps bring every database to the intended state but for `unrecoverable`.
+    pub converges: bool,
+}
+
+struct Builder<'a> {
+    world: &'a World,
+    state: Deployment,
+    steps: Vec<Step>,
+    /// Communities recreated, and the step that does it.
+    recreated: BTreeMap<Uuid, u32>,
+}
+
+impl Builder<'_> {
+    fn intended(&self) -> &Deployment {
+        &self.world.intended
+    }
+
+    fn name(&self, c: Uuid) -> String {
+        self.intended()
+            .communities()
+            .get(&c)
+            .or_else(|| self.world.actual.communities().get(&c))
+            .map_or_else(|| c.to_string(), |c| c.name.clone())
+    }
+
+    fn push(&mut self, action: Action, title: String, reason: String, check: String) -> u32 {
+        self.push_with(action, title, reason, check, Vec::new())
+    }
+
+    fn push_with(
+        &mut self,
+        action: Action,
+        title: String,
+        reason: String,
+        check: String,
+        instructions: Vec<String>,
+    ) -> u32 {
+        let number = self.steps.len() as u32 + 1;
+        action.apply(&mut self.state, &self.world.intended);
+        self.steps.push(Step {
+            number,
+            title,
+            calls: calls(&action),
+            action,
+            instructions,
+            reason,
+            check,
+        });
+        number
+    }
+}
+
+/// The plan that repairs what `findings` found in `world` (the world they were drawn from).
+pub fn plan(findings: &Findings, world: &World) -> Plan {
+    let mut b = Builder {
+        world,
+        state: world.actual.clone(),
+        steps: Vec::new(),
+        recreated: BTreeMap::new(),
+    };
+    queue::phase(&mut b, findings);
+    let mut retrash = communities::phase(&mut b);
+    retrash.extend(communities::untrash(&mut b));
+    apps::resync(&mut b);
+    apps::shares(&mut b);
+    apps::orphans(&mut b, &mut retrash);
+    // Recreated communities that belong in the trash go there once their data is back.
+    retrash.extend(b.recreated.keys().copied().filter(|c| {
+        b.world
+            .intended
+            .communities()
+            .get(c)
+            .is_some_and(|c| c.lifecycle == Lifecycle::Trashed)
+    }));
+    communities::retrash(&mut b, retrash);
+    let unrecoverable = residual(&world.intended, &b.state);
+    let owners = owners(&b, findings, &unrecoverable);
+    if !owners.is_empty() {
+        let n = owners.len();
+        b.push_with(
+            Action::ContactOwners,
+            format!("Tell the owners of {n} communities what their community lost"),
+            "changes and content that no command brings back".into(),
+            "each owner has confirmed what to redo".into(),
+            owners
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{} ({}): {}",
+                        o.name,
+                        o.owners.join(", "),
+                        o.lost.join("; ")
+                    )
+                })
+                .collect(),
+        );
+    }
+    Plan {
+        position: findings.position,
+        converges: unrecoverable.iter().all(Residual::is_content),
+        steps: b.steps,
+        unrecoverable,
+        owners,
+    }
+}
+
+fn owners(b: &Builder, f: &Findings, unrecoverable: &[Residual]) -> Vec<OwnerNotice> {
+    let mut lost: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    let mut seen: BTreeSet<(Uuid, u64)> = BTreeSet::new();
+    for l in &f.lost {
+        let Some(c) = l.community else { continue };
+        if seen.insert((c, l.position)) {
+            lost.entry(c).or_default().push(lost_line(l));
+        }
+    }
+    for r in unrecoverable {
+        let (c, line) = match r {
+            Residual::ContentLost {
+                community,
+                app,
+                object_id,
+                ..
+            } => (*community, format!("{app} content {object_id} is gone")),
+            Residual::ShareLost {
+                community,
+                app,
+                object_id,
+            } => (
+                *community,
+                format!("{app} share {object_id} must be shared again"),
+            ),
+            Residual::ShareReturned {
+                community,
+                app,
+                object_id,
+            } => (
+                *community,
+                format!("{app} share {object_id} came back and must be removed again"),
+            ),
+            Residual::Unexpected { .. } => continue,
+        };
+        lost.entry(c).or_default().push(line);
+    }
+    lost.into_iter()
+        .map(|(c, lost)| {
+            let community = b
+                .intended()
+                .communities()
+                .get(&c)
+                .or_else(|| b.world.actual.communities().get(&c));
+            OwnerNotice {
+                community: c,
+                name: b.name(c),
+                owners: community
+                    .map(|c| c.owners().cloned().collect())
+                    .unwrap_or_default(),
+                lost,
+            }
+        })
+        .collect()
+}
+
+fn lost_line(l: &LostChange) -> String {
+    format!(
+        "{} (by {}, lost from {})",
+        l.summary,
+        l.actor.as_deref().unwrap_or("unknown"),
+        l.database
+    )
+}
