@@ -1,7 +1,7 @@
 //! Steps 8–11 of the vendor procedure (domain.md §4): resync what differs, sync shares, and
 //! assign each orphan where it belongs or delete its data.
 
-use super::Builder;
+use super::{containers, count_communities, Builder};
 use crate::findings::{mirror_fields, owner_of};
 use crate::repair::{Action, Assignment, Doomed, Target};
 use crate::state::{Deployment, Mirror, Resource};
@@ -63,7 +63,7 @@ pub(super) fn resync(b: &mut Builder) {
                 app,
                 communities: differ.into_keys().collect(),
             },
-            format!("Resync {app} for {n} communities"),
+            format!("Resync {app} for {}", count_communities(n)),
             reason,
             format!("a new {app}_communityDifferences.html lists none of them"),
             lines,
@@ -162,7 +162,10 @@ pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
             Action::Undelete {
                 communities: undelete.into_iter().collect(),
             },
-            format!("Take {n} communities out of the trash to assign their data back"),
+            format!(
+                "Take {} out of the trash to assign their data back",
+                count_communities(n)
+            ),
             "assignRemoteApp needs a community that is not in the trash".into(),
             "CommunitiesService.fetchCommById(uuid) finds each outside the trash".into(),
         );
@@ -247,7 +250,7 @@ fn push_assign(b: &mut Builder, app: App, orphans: Vec<Assignment>) {
     instructions.extend(lines);
     b.push_with(
         Action::Assign { app, orphans },
-        format!("Assign {n} orphaned {app} containers where they belong"),
+        format!("Assign {} where they belong", containers(n, app)),
         format!(
             "{same} lost only their community's widget, {moved} were moved to another \
              community after the backup, {recreated} belong to recreated communities"
@@ -280,7 +283,7 @@ fn push_delete(b: &mut Builder, app: App, orphans: Vec<Doomed>) {
     );
     b.push_with(
         Action::DeleteOrphans { app, orphans },
-        format!("Delete {n} orphaned {app} containers"),
+        format!("Delete {}", containers(n, app)),
         "their community or widget is gone by the ledger too: nothing should hold them".into(),
         format!("a new {app}_orphanedRemoteApplications.html lists none of them"),
         instructions,

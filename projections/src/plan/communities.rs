@@ -2,7 +2,7 @@
 //! take out of the trash what should not be there, redo the changes it lost; and the
 //! communities that leave the trash only for their repair go back at the end.
 
-use super::Builder;
+use super::{count_communities, were, Builder};
 use crate::describe::describe;
 use crate::events::*;
 use crate::repair::{Action, Redo};
@@ -11,8 +11,9 @@ use crate::vocabulary::{App, Database, Lifecycle, Role};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// Recreates, undeletes and redoes; returns the communities to move into the trash at the end.
-pub(super) fn phase(b: &mut Builder) -> Vec<Uuid> {
+/// Recreates, undeletes and redoes (a community the ledger has in the trash goes there now; the
+/// orphans step takes it out again if data must be assigned to it).
+pub(super) fn phase(b: &mut Builder) {
     let intended: Vec<Community> = b.intended().communities().values().cloned().collect();
     for ic in intended.iter().filter(|c| c.lifecycle != Lifecycle::Purged) {
         if !b.state.communities().contains_key(&ic.uuid) {
@@ -36,21 +37,17 @@ pub(super) fn phase(b: &mut Builder) -> Vec<Uuid> {
             Action::Undelete {
                 communities: undelete,
             },
-            format!("Restore {n} communities from the trash"),
-            format!("{n} communities were restored from the trash after the backup"),
+            format!("Restore {} from the trash", count_communities(n)),
+            format!("{} restored from the trash after the backup", were(n)),
             "CommunitiesService.fetchCommById(uuid) finds each outside the trash".into(),
         );
     }
-    let mut trash = Vec::new();
     let mut redo = Vec::new();
     let mut lines = Vec::new();
     for ic in &intended {
         let Some(ac) = b.state.communities().get(&ic.uuid).cloned() else {
             continue;
         };
-        if ic.lifecycle == Lifecycle::Trashed && ac.lifecycle == Lifecycle::Active {
-            trash.push(ic.uuid);
-        }
         let changes = changes_between(ic, &ac);
         if !changes.is_empty() {
             let what: Vec<String> = changes.iter().map(describe).collect();
@@ -71,7 +68,7 @@ pub(super) fn phase(b: &mut Builder) -> Vec<Uuid> {
         let changes: usize = redo.iter().map(|r| r.changes.len()).sum();
         b.push_with(
             Action::Reapply { communities: redo },
-            format!("Redo in Communities what {n} communities lost"),
+            format!("Redo in Communities what {} lost", count_communities(n)),
             format!(
                 "the Communities database no longer holds {changes} recorded changes; made \
                  again through Communities (its web interface or its API, by the owners or an \
@@ -81,7 +78,6 @@ pub(super) fn phase(b: &mut Builder) -> Vec<Uuid> {
             lines,
         );
     }
-    trash
 }
 
 fn recreate(b: &mut Builder, ic: &Community) {
@@ -148,8 +144,7 @@ fn join(v: &[&String]) -> String {
     }
 }
 
-/// The changes that make `ac` equal `ic` again (widgets added come back through assign; the
-/// move into the trash comes last).
+/// The changes that make `ac` equal `ic` again (widgets added come back through assign).
 pub(super) fn changes_between(ic: &Community, ac: &Community) -> Vec<DomainEvent> {
     let community = ic.uuid;
     let mut out = Vec::new();
@@ -216,7 +211,7 @@ pub(super) fn changes_between(ic: &Community, ac: &Community) -> Vec<DomainEvent
         actor: None,
     };
     match (ic.lifecycle, ac.lifecycle) {
-        // Into the trash only at the end (`retrash_phase`), once its apps are assigned back.
+        (Lifecycle::Trashed, Lifecycle::Active) => out.push(DomainEvent::CommunityTrashed(r)),
         (Lifecycle::Purged, l) if l != Lifecycle::Purged => {
             out.push(DomainEvent::CommunityPurged(r))
         }
@@ -293,7 +288,10 @@ pub(super) fn untrash(b: &mut Builder) -> Vec<Uuid> {
             Action::Undelete {
                 communities: stale.clone(),
             },
-            format!("Take {n} communities out of the trash for their resync"),
+            format!(
+                "Take {} out of the trash for their resync",
+                count_communities(n)
+            ),
             "their apps hold stale settings, and a community in the trash cannot be resynced"
                 .into(),
             "CommunitiesService.fetchCommById(uuid) finds each outside the trash".into(),
@@ -326,7 +324,7 @@ pub(super) fn retrash(b: &mut Builder, mut communities: Vec<Uuid>) {
         .collect();
     b.push_with(
         Action::Reapply { communities: redo },
-        format!("Move {n} communities (back) into the trash"),
+        format!("Move {} (back) into the trash", count_communities(n)),
         "the ledger has them in the trash; they were out of it for their repair, or the \
          Communities database lost the move"
             .into(),

@@ -11,10 +11,10 @@ use crate::findings::{Findings, LostChange};
 use crate::fold::World;
 use crate::repair::Action;
 use crate::state::Deployment;
-use crate::vocabulary::Lifecycle;
+use crate::vocabulary::{Database, Lifecycle};
 use crate::wsadmin::{calls, Call};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub use apps::RESYNC_ALL_MIN_COMMUNITIES;
@@ -114,8 +114,8 @@ pub fn plan(findings: &Findings, world: &World) -> Plan {
         recreated: BTreeMap::new(),
     };
     queue::phase(&mut b, findings);
-    let mut retrash = communities::phase(&mut b);
-    retrash.extend(communities::untrash(&mut b));
+    communities::phase(&mut b);
+    let mut retrash = communities::untrash(&mut b);
     apps::resync(&mut b);
     apps::shares(&mut b);
     apps::orphans(&mut b, &mut retrash);
@@ -134,7 +134,10 @@ pub fn plan(findings: &Findings, world: &World) -> Plan {
         let n = owners.len();
         b.push_with(
             Action::ContactOwners,
-            format!("Tell the owners of {n} communities what their community lost"),
+            format!(
+                "Tell the owners of {} what their community lost",
+                count_communities(n)
+            ),
             "changes and content that no command brings back".into(),
             "each owner has confirmed what to redo".into(),
             owners
@@ -159,12 +162,24 @@ pub fn plan(findings: &Findings, world: &World) -> Plan {
     }
 }
 
+/// What each community's owners are told: changes of theirs that the Communities database
+/// lost (redone by the plan: they should look), a community recreated under a new address,
+/// and content no command brings back. Settings an app lost and a resync restores are not
+/// their concern.
 fn owners(b: &Builder, f: &Findings, unrecoverable: &[Residual]) -> Vec<OwnerNotice> {
     let mut lost: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
-    let mut seen: BTreeSet<(Uuid, u64)> = BTreeSet::new();
-    for l in &f.lost {
+    for c in b.recreated.keys() {
+        lost.entry(*c)
+            .or_default()
+            .push("the community was lost and is recreated: its address (uuid) changes".to_owned());
+    }
+    for l in f
+        .lost
+        .iter()
+        .filter(|l| l.database == Database::Communities)
+    {
         let Some(c) = l.community else { continue };
-        if seen.insert((c, l.position)) {
+        if !b.recreated.contains_key(&c) {
             lost.entry(c).or_default().push(lost_line(l));
         }
     }
@@ -182,7 +197,7 @@ fn owners(b: &Builder, f: &Findings, unrecoverable: &[Residual]) -> Vec<OwnerNot
                 object_id,
             } => (
                 *community,
-                format!("{app} share {object_id} must be shared again"),
+                format!("{app} {object_id} must be shared again"),
             ),
             Residual::ShareReturned {
                 community,
@@ -190,7 +205,7 @@ fn owners(b: &Builder, f: &Findings, unrecoverable: &[Residual]) -> Vec<OwnerNot
                 object_id,
             } => (
                 *community,
-                format!("{app} share {object_id} came back and must be removed again"),
+                format!("{app} {object_id} is shared again and must be unshared"),
             ),
             Residual::Unexpected { .. } => continue,
         };
@@ -217,9 +232,41 @@ fn owners(b: &Builder, f: &Findings, unrecoverable: &[Residual]) -> Vec<OwnerNot
 
 fn lost_line(l: &LostChange) -> String {
     format!(
-        "{} (by {}, lost from {})",
+        "redone by this plan, to check: {} (by {} on {})",
         l.summary,
         l.actor.as_deref().unwrap_or("unknown"),
-        l.database
+        day(l.occurred_ns)
+    )
+}
+
+/// The UTC date of a time in ns.
+fn day(ns: i64) -> String {
+    let (y, m, d) = crate::simulate::civil(ns.div_euclid(86_400_000_000_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// "1 community", "3 communities".
+fn count_communities(n: usize) -> String {
+    if n == 1 {
+        "1 community".to_owned()
+    } else {
+        format!("{n} communities")
+    }
+}
+
+/// "1 community was", "3 communities were".
+fn were(n: usize) -> String {
+    format!(
+        "{} {}",
+        count_communities(n),
+        if n == 1 { "was" } else { "were" }
+    )
+}
+
+/// "1 orphaned Files container", "3 orphaned Files containers".
+fn containers(n: usize, app: crate::vocabulary::App) -> String {
+    format!(
+        "{n} orphaned {app} container{}",
+        if n == 1 { "" } else { "s" }
     )
 }
