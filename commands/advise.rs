@@ -70,6 +70,10 @@ pub fn advise(a: &Analysis, format: Format) -> anyhow::Result<()> {
     }
     match format {
         Format::Json => output::json_line(&options),
+        Format::Table if options.is_empty() => {
+            println!("No backups recorded: there is nothing to restore from.");
+            Ok(())
+        }
         Format::Table => {
             println!(
                 "{} ways to restore {}, least repair work first",

@@ -5,7 +5,7 @@
 use crate::cli::{DemoArgs, FormatArg};
 use crate::plan::{make, put, write, Made};
 use anyhow::Context;
-use ledger::{ContentType, EventId, ExpectedRevision, Ledger, ProposedEvent, Timestamp};
+use ledger::{ContentType, EventId, ImportRecord, Ledger, ProposedEvent, Timestamp};
 use projections::events::{DatabaseRestored, DomainEvent};
 use projections::simulate::backup_label;
 use projections::Database;
@@ -36,13 +36,13 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     let cfg = crate::simulate::config(&a.simulation)?;
     let w = crate::simulate::write(&l, &cfg)?;
     println!(
-        "Simulated {} communities over {} days: {} lifecycle events in {} ({:.1?}).",
+        "Simulated {} communities over {} days: {} lifecycle events in {}.",
         w.communities,
         cfg.days,
         w.events,
-        path.display(),
-        started.elapsed()
+        path.display()
     );
+    eprintln!("lifeline: simulated in {:.1?}", started.elapsed());
 
     // The seed scenario, the morning after the last simulated day.
     let last_day = cfg.start_ns + i64::from(cfg.days - 1) * DAY_NS;
@@ -57,8 +57,9 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         ),
     ];
     let when = Timestamp(last_day + DAY_NS + 6 * HOUR_NS);
-    for (database, backup) in &restores {
-        record_restore(&l, *database, backup, when)?;
+    for (k, (database, backup)) in restores.iter().enumerate() {
+        let when = Timestamp(when.0 + k as i64 * 60_000_000_000);
+        record_restore(&l, cfg.seed, *database, backup, when)?;
         println!("{database} was restored from the backup {backup}.");
     }
 
@@ -71,15 +72,18 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     write_all(&made, &a.out)?;
     println!(
         "\nWrote to {}: index.html (start here), runbook.md, owners.csv, plan.json, findings.json, \
-         wsadmin/*.py, and each app's sync reports. Done in {:.1?}.",
-        a.out.display(),
-        started.elapsed()
+         wsadmin/*.py, and each app's sync reports.",
+        a.out.display()
     );
+    eprintln!("lifeline: demo done in {:.1?}", started.elapsed());
     Ok(())
 }
 
+/// Records a restore with an id and time that follow from the simulation, so that the same
+/// flags give the same ledger, plan id and reports.
 fn record_restore(
     l: &Ledger,
+    seed: u64,
     database: Database,
     backup: &str,
     when: Timestamp,
@@ -89,16 +93,27 @@ fn record_restore(
         backup: backup.to_owned(),
         actor: Some("wasadmin".into()),
     });
+    let id = blake3::hash(format!("lifeline demo {seed} {backup}").as_bytes());
+    let id = uuid::Builder::from_random_bytes(id.as_bytes()[..16].try_into()?).into_uuid();
+    let stream = e.stream();
+    let revision = l
+        .stream_record(&stream)?
+        .and_then(|r| r.last_revision)
+        .map_or(0, |r| r + 1);
     let (event_type, data, metadata) = e.encode();
-    let proposed = ProposedEvent {
-        id: EventId::new_random(),
-        event_type,
-        content_type: ContentType::Json,
-        data,
-        metadata,
-        occurred: Some(when),
-    };
-    l.append_blocking(&e.stream(), ExpectedRevision::Any, vec![proposed])?;
+    l.import_blocking(vec![ImportRecord {
+        stream,
+        revision,
+        recorded: when,
+        event: ProposedEvent {
+            id: EventId(id),
+            event_type,
+            content_type: ContentType::Json,
+            data,
+            metadata,
+            occurred: Some(when),
+        },
+    }])?;
     Ok(())
 }
 

@@ -36,9 +36,24 @@ pub fn make(
     restores: &[RestoreArg],
 ) -> anyhow::Result<Made> {
     let analysis = analyze(l, at, occurred, restores)?;
-    let plan = projections::plan::plan(&analysis.findings, &analysis.world);
+    let mut plan = projections::plan::plan(&analysis.findings, &analysis.world);
+    // A plan is made from the log up to its last event that is not the bookkeeping of a
+    // repair: recording a plan, or its steps, does not change the plan or its id.
+    let basis = analysis
+        .events
+        .iter()
+        .rev()
+        .filter(|r| r.position <= analysis.point.position)
+        .find(|r| {
+            !matches!(
+                r.event,
+                DomainEvent::RepairPlanned(_) | DomainEvent::RepairStepApplied(_)
+            )
+        })
+        .map_or(0, |r| r.position);
+    plan.position = basis;
     let checkpoint = l
-        .checkpoint_at(Some(analysis.point.position))
+        .checkpoint_at(Some(basis))
         .context("computing the checkpoint the plan is made from")?;
     let id = plan_id(&plan, &checkpoint);
     Ok(Made {

@@ -317,29 +317,30 @@ pub fn print_findings(f: &Findings, limit: Option<usize>) {
         }
         t
     });
-    section("Lost changes", f.lost.len(), take, || {
-        let mut t = output::table(&[
-            "database",
-            "position",
-            "occurred",
-            "actor",
-            "community",
-            "change",
-            "lost by",
-        ]);
-        for c in f.lost.iter().take(take) {
-            t.add_row(vec![
-                c.database.to_string(),
-                c.position.to_string(),
-                time_fmt::format(Timestamp(c.occurred_ns)),
-                c.actor.clone().unwrap_or_default(),
-                clip(&c.community_name, 30),
-                clip(&c.summary, 60),
-                loss(&c.loss, c.lost_at),
-            ]);
-        }
-        t
-    });
+    // Lost changes, one table per database and cause.
+    let mut groups: BTreeMap<(Database, String), Vec<&findings::LostChange>> = BTreeMap::new();
+    for c in &f.lost {
+        groups
+            .entry((c.database, lost_how(f, c)))
+            .or_default()
+            .push(c);
+    }
+    for ((database, how), changes) in groups {
+        let title = format!("Changes lost from {database} ({how})");
+        section(&title, changes.len(), take, || {
+            let mut t = output::table(&["position", "occurred", "actor", "community", "change"]);
+            for c in changes.iter().take(take) {
+                t.add_row(vec![
+                    c.position.to_string(),
+                    time_fmt::format_seconds(Timestamp(c.occurred_ns)),
+                    c.actor.clone().unwrap_or_default(),
+                    clip(&c.community_name, 30),
+                    clip(&c.summary, 70),
+                ]);
+            }
+            t
+        });
+    }
     section("Stale queued events", f.stale_queue.len(), take, || {
         let mut t = output::table(&[
             "event",
@@ -394,9 +395,25 @@ pub fn disposition(d: &Disposition) -> String {
     }
 }
 
-pub fn loss(l: &Loss, at: u64) -> String {
+/// How a change was lost: its database restored, or its queued delivery rolled back with the
+/// Communities database (which holds the queue), or cleared.
+pub fn lost_how(f: &Findings, c: &findings::LostChange) -> String {
+    if let Loss::Restore { backup, .. } = &c.loss {
+        let restored = f
+            .restores
+            .iter()
+            .find(|r| &r.backup == backup)
+            .map(|r| r.database);
+        if restored.is_some_and(|d| d != c.database) {
+            return format!("its queued delivery went when Communities was restored from {backup}");
+        }
+    }
+    loss(&c.loss)
+}
+
+pub fn loss(l: &Loss) -> String {
     match l {
-        Loss::Restore { backup, .. } => format!("restore from {backup} at position {at}"),
-        Loss::QueueCleared => format!("queue cleared at position {at}"),
+        Loss::Restore { backup, .. } => format!("restored from {backup}"),
+        Loss::QueueCleared => "queue cleared".to_owned(),
     }
 }

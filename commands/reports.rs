@@ -3,7 +3,7 @@
 //! page that tells the story first and lists the tables after.
 
 use crate::plan::{convergence_line, Made};
-use crate::recover::{disposition, loss, orphan_reason, summary};
+use crate::recover::{disposition, lost_how, orphan_reason, summary};
 use projections::converge::Residual;
 use projections::findings::Against;
 use projections::App;
@@ -15,7 +15,7 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}th,td{border:1px s
 padding:.3rem .5rem;text-align:left;vertical-align:top;white-space:pre-line}th{background:#eef2f5}code{font-size:.9em}\
 .cards{display:flex;flex-wrap:wrap;gap:.75rem}.card{border:1px solid #d5dbe1;border-radius:.4rem;\
 padding:.6rem .9rem;min-width:9rem}.card b{display:block;font-size:1.6rem}.ok{color:#17663a}\
-.bad{color:#a4161a}.muted{color:#5b6770}";
+.bad{color:#a4161a}.muted{color:#5b6770}table.steps td:nth-child(3){font:12px/1.4 ui-monospace,monospace;word-break:break-all}";
 
 /// HTML-escapes text.
 pub fn esc(s: &str) -> String {
@@ -237,19 +237,24 @@ fn steps(b: &mut String, made: &Made) {
         .steps
         .iter()
         .map(|s| {
-            let how = if s.action.is_manual() {
+            let how = if s.calls.is_empty() {
                 "by hand".to_owned()
             } else {
-                s.calls
-                    .iter()
-                    .map(|c| c.code.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                let mut shown: Vec<String> =
+                    s.calls.iter().take(3).map(|c| c.code.clone()).collect();
+                if s.calls.len() > 3 {
+                    shown.push(format!(
+                        "… and {} more (see the runbook)",
+                        s.calls.len() - 3
+                    ));
+                }
+                shown.join("\n")
             };
             vec![s.number.to_string(), s.title.clone(), how, s.reason.clone()]
         })
         .collect();
-    b.push_str(&table(&["#", "Step", "Command", "Why"], &rows));
+    let t = table(&["#", "Step", "Command", "Why"], &rows);
+    b.push_str(&t.replacen("<table>", "<table class=\"steps\">", 1));
 }
 
 fn lost(b: &mut String, made: &Made) {
@@ -264,11 +269,11 @@ fn lost(b: &mut String, made: &Made) {
         .map(|c| {
             vec![
                 c.database.to_string(),
-                crate::time_fmt::format(ledger::Timestamp(c.occurred_ns)),
+                crate::time_fmt::format_seconds(ledger::Timestamp(c.occurred_ns)),
                 c.actor.clone().unwrap_or_default(),
                 c.community_name.clone(),
                 c.summary.clone(),
-                loss(&c.loss, c.lost_at),
+                lost_how(f, c),
             ]
         })
         .collect();

@@ -5,6 +5,11 @@ use ledger::Timestamp;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// To the second, for tables (`2026-11-20T03:00:12Z`).
+pub fn format_seconds(t: Timestamp) -> String {
+    format(Timestamp(t.0 - t.0.rem_euclid(1_000_000_000)))
+}
+
 pub fn format(t: Timestamp) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0))
         .ok()

@@ -1,0 +1,280 @@
+//! `simulate`, `recover`, `plan` (every format, `record`, `done`) and `demo` through the binary.
+//! The demo's outputs are compared with the copies kept in `tests/expected/demo/`
+//! (`LIFELINE_BLESS=1` rewrites them, for review), and its Jython scripts must parse.
+
+mod common;
+
+use common::{lifeline, ok};
+use serde_json::Value;
+use std::path::Path;
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn checkpoint(l: &Path) -> Value {
+    json(&ok(l, &["checkpoint", "--format", "json"]))
+}
+
+/// Every `.py` under `dir` parses as Python (the scripts keep to what Jython 2 and Python 3
+/// both read; `execfile` and the wsadmin objects exist only at run time).
+fn scripts_parse(dir: &Path) {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import ast, sys; ast.parse(open(sys.argv[1], encoding='utf-8').read())",
+            ])
+            .arg(&path)
+            .output()
+            .expect("python3 runs (CI installs it)");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        n += 1;
+    }
+    assert!(n > 0, "no scripts in {}", dir.display());
+}
+
+#[test]
+fn simulate_recover_plan_record_and_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = dir.path().join("sim.redb");
+    let sim = [
+        "simulate",
+        "--communities",
+        "40",
+        "--days",
+        "6",
+        "--seed",
+        "3",
+    ];
+    let out = json(&ok(&l, &[&sim[..], &["--format", "json"]].concat()));
+    assert!(out["events"].as_u64().unwrap() > 400, "{out}");
+    assert!(
+        out["from"].as_str().unwrap().starts_with("2026-10-01T00:"),
+        "{out}"
+    );
+
+    // A second simulation into the same ledger is refused and writes nothing.
+    let before = checkpoint(&l);
+    let again = lifeline(&l, &sim);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(again.stderr.contains("already holds"), "{}", again.stderr);
+    assert_eq!(checkpoint(&l), before);
+
+    let f = json(&ok(&l, &["recover", "--format", "json"]));
+    assert_eq!(f["restores"], Value::Array(vec![]));
+
+    ok(
+        &l,
+        &[
+            "record",
+            "DatabaseRestored",
+            "--data",
+            r#"{"database":"Files","backup":"files-2026-10-04"}"#,
+        ],
+    );
+    let f = json(&ok(&l, &["recover", "--format", "json"]));
+    assert_eq!(f["restores"][0]["database"], "Files", "{f}");
+    assert_eq!(f["restores"][0]["whatIf"], false);
+
+    let p = json(&ok(&l, &["plan", "--format", "json"]));
+    assert_eq!(p["converges"], true, "{p}");
+    let steps = p["steps"].as_array().unwrap();
+    let kinds: Vec<&str> = steps
+        .iter()
+        .map(|s| s["action"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &kinds[..3],
+        ["blockUsers", "pauseRetries", "clearQueueByApp"],
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"resumeRetries"));
+
+    // wsadmin and html write several files: they need --out.
+    let r = lifeline(&l, &["plan", "--format", "wsadmin"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--out"), "{}", r.stderr);
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    ok(&l, &["plan", "--format", "wsadmin", "--out", o]);
+    scripts_parse(&out.join("wsadmin"));
+    ok(&l, &["plan", "--format", "html", "--out", o]);
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        index.contains("Files was restored from backup <code>files-2026-10-04</code>"),
+        "{index}"
+    );
+
+    // Record the plan (once), then every step; the restore then counts as repaired.
+    let rec = json(&ok(&l, &["plan", "record", "--format", "json"]));
+    assert_eq!(rec["recorded"], true);
+    let id = rec["plan"].as_str().unwrap().to_owned();
+    assert_eq!(
+        id,
+        p["id"].as_str().unwrap(),
+        "the recorded plan is the one shown"
+    );
+    let twice = ok(&l, &["plan", "record"]);
+    assert!(twice.contains("already recorded"), "{twice}");
+    let n = rec["steps"].as_u64().unwrap();
+    for step in 1..=n {
+        let out = ok(&l, &["plan", "done", &id[..12], &step.to_string()]);
+        if step == n {
+            assert!(out.contains("plan complete"), "{out}");
+        }
+    }
+    let r = lifeline(&l, &["plan", "done", &id[..12], "1"]);
+    assert_eq!(r.code, 1, "a step done twice: {}", r.stderr);
+    let r = lifeline(&l, &["plan", "done", &id[..12], &(n + 1).to_string()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let f = json(&ok(&l, &["recover", "--format", "json"]));
+    assert_eq!(f["restores"], Value::Array(vec![]), "{f}");
+    let audit = ok(
+        &l,
+        &["audit", "--type", "RepairStepApplied", "--format", "json"],
+    );
+    assert_eq!(audit.lines().count() as u64, n);
+}
+
+#[test]
+fn what_if_restores_and_advice_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = dir.path().join("sim.redb");
+    ok(
+        &l,
+        &[
+            "simulate",
+            "--communities",
+            "30",
+            "--days",
+            "5",
+            "--seed",
+            "9",
+        ],
+    );
+    let before = checkpoint(&l);
+
+    let f = json(&ok(
+        &l,
+        &[
+            "recover",
+            "--restore",
+            "Files=files-2026-10-03",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(f["restores"][0]["whatIf"], true, "{f}");
+    assert!(!f["lost"].as_array().unwrap().is_empty(), "{f}");
+
+    let r = lifeline(&l, &["recover", "--restore", "Files=files-1999-01-01"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("files-2026-10-05, files-2026-10-04"),
+        "{}",
+        r.stderr
+    );
+    let r = lifeline(&l, &["recover", "--restore", "Filez=files-2026-10-03"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = lifeline(&l, &["recover", "--restore", "Files=blogs-2026-10-03"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = lifeline(
+        &l,
+        &["plan", "record", "--restore", "Files=files-2026-10-03"],
+    );
+    assert_eq!(r.code, 2, "a what-if plan is not recorded: {}", r.stderr);
+
+    let advice = json(&ok(
+        &l,
+        &[
+            "recover",
+            "--advise",
+            "--restore",
+            "Files=files-2026-10-03",
+            "--format",
+            "json",
+        ],
+    ));
+    let options = advice.as_array().unwrap();
+    assert_eq!(options.len(), 3, "the three latest Files backups: {advice}");
+    assert_eq!(options[0]["rank"], 1);
+    // The most recent backup loses the least.
+    assert_eq!(options[0]["restores"][0][1], "files-2026-10-05", "{advice}");
+    assert_eq!(checkpoint(&l), before, "what-ifs append nothing");
+}
+
+fn compare(name: &str, got: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected/demo")
+        .join(name);
+    if std::env::var_os("LIFELINE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if want != got {
+        let line = want
+            .lines()
+            .zip(got.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(got.lines().count()));
+        panic!(
+            "{name} differs from tests/expected/demo/{name} at line {} (LIFELINE_BLESS=1 rewrites it):\n\
+             expected: {:?}\ngot:      {:?}",
+            line + 1,
+            want.lines().nth(line),
+            got.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn the_demo_writes_every_report_the_same_way_each_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = out.to_str().unwrap();
+    let args = [
+        "demo",
+        "--out",
+        o,
+        "--communities",
+        "40",
+        "--days",
+        "5",
+        "--seed",
+        "7",
+        "--rows",
+        "3",
+    ];
+    let stdout = ok(&dir.path().join("unused.redb"), &args);
+    compare("stdout.txt", &stdout.replace(o, "DIR"));
+    for name in [
+        "runbook.md",
+        "owners.csv",
+        "index.html",
+        "Files_communityDifferences.html",
+        "Activities_orphanedRemoteApplications.html",
+        "wsadmin/Communities.py",
+        "wsadmin/Files.py",
+    ] {
+        let text =
+            std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        compare(name, &text);
+    }
+    scripts_parse(&out.join("wsadmin"));
+    let plan = json(&std::fs::read_to_string(out.join("plan.json")).unwrap());
+    assert_eq!(plan["converges"], true);
+    // Run again: the same ledger, the same plan id.
+    ok(&dir.path().join("unused.redb"), &args);
+    let again = json(&std::fs::read_to_string(out.join("plan.json")).unwrap());
+    assert_eq!(plan["id"], again["id"]);
+}
