@@ -81,7 +81,7 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
 
 /// Records a restore with an id and time that follow from the simulation, so that the same
 /// flags give the same ledger, plan id and reports.
-fn record_restore(
+pub fn record_restore(
     l: &Ledger,
     seed: u64,
     database: Database,

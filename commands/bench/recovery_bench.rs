@@ -1,0 +1,109 @@
+//! `recover` and `plan` on a simulated deployment, timed beside a plain replay of the same
+//! history (the baseline: loading and folding every event, which both must do at least).
+//!
+//!     cargo run --release --example recovery_bench
+//!
+//! RECOVERY_COMMUNITIES (default 20000), RECOVERY_DAYS (30) and RECOVERY_ACTIVITY (0.1, the
+//! chance a community changes on a day) set the size; RUNS (3) how many times each is timed.
+//! The scenario is the demo's: Activities restored from a backup two days old, Communities from
+//! last night's.
+
+use ledger::{Ledger, Options, Timestamp};
+use lifeline::domain::{load, At};
+use projections::simulate::{backup_label, Config};
+use projections::{Database, World};
+use std::time::{Duration, Instant};
+
+const DAY_NS: i64 = 86_400_000_000_000;
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Peak resident memory of this process (Linux), in MiB.
+fn peak_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+fn main() {
+    let communities: usize = env("RECOVERY_COMMUNITIES", 20_000);
+    let days: u32 = env("RECOVERY_DAYS", 30);
+    let runs: usize = env("RUNS", 3);
+    let start = lifeline::time_fmt::parse("2026-10-01T00:00:00Z").unwrap().0;
+    let cfg = Config {
+        activity: env("RECOVERY_ACTIVITY", 0.1),
+        ..Config::new(communities, days, 1, start)
+    };
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let l = Ledger::open(
+        &dir.path().join("recovery.redb"),
+        Options {
+            cache_bytes: 64 << 20,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let t = Instant::now();
+    let w = lifeline::simulate::write(&l, &cfg).unwrap();
+    let last_day = start + i64::from(days - 1) * DAY_NS;
+    let when = Timestamp(last_day + DAY_NS);
+    for (database, backup) in [
+        (Database::Activities, backup_label(Database::Activities, last_day - 2 * DAY_NS)),
+        (Database::Communities, backup_label(Database::Communities, last_day)),
+    ] {
+        lifeline::demo::record_restore(&l, cfg.seed, database, &backup, when).unwrap();
+    }
+    println!(
+        "simulated {communities} communities over {days} days: {} events in {:.1?}",
+        w.events,
+        t.elapsed()
+    );
+    let mut replay = Vec::new();
+    let mut recover = Vec::new();
+    let mut plan = Vec::new();
+    let mut steps = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let events = load(&l, l.head(), None).unwrap().events;
+        let world = World::replay(&events);
+        std::hint::black_box(&world);
+        replay.push(t.elapsed());
+        drop((events, world));
+
+        let t = Instant::now();
+        let a = lifeline::recover::analyze(&l, &At::Now, false, &[]).unwrap();
+        recover.push(t.elapsed());
+        drop(a);
+
+        let t = Instant::now();
+        let made = lifeline::plan::make(&l, &At::Now, false, &[]).unwrap();
+        plan.push(t.elapsed());
+        steps = made.plan.steps.len();
+        assert!(made.plan.converges);
+    }
+    let (replay, recover, plan) = (median(replay), median(recover), median(plan));
+    println!("median of {runs} runs:");
+    println!("  baseline: load and fold every event   {replay:>10.1?}");
+    println!(
+        "  recover (findings)                     {recover:>10.1?}  ({:.2}× the baseline)",
+        recover.as_secs_f64() / replay.as_secs_f64()
+    );
+    println!(
+        "  plan (findings, plan, convergence)     {plan:>10.1?}  ({:.2}× the baseline; {steps} steps)",
+        plan.as_secs_f64() / replay.as_secs_f64()
+    );
+    if let Some(mib) = peak_mib() {
+        println!("  peak resident memory                   {mib:>7} MiB");
+    }
+}
