@@ -39,7 +39,8 @@ pub fn advise(a: &Analysis, format: Format) -> anyhow::Result<()> {
         .filter(|r| !open.contains(&r.position))
         .cloned()
         .collect();
-    let base = World::replay(&base_events);
+    // Keep every backup: each is a candidate.
+    let base = World::default().continued_keeping(&base_events);
     let mut databases: Vec<Database> = a.findings.restored();
     if databases.is_empty() {
         databases = Database::ALL.to_vec();

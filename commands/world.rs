@@ -85,7 +85,13 @@ pub fn build_snapshots(
     let have: std::collections::HashSet<Position> =
         l.snapshots()?.into_iter().map(|(p, _)| p).collect();
     let events = load(l, head, None)?.events;
-    let mut world = World::default();
+    // Every backup restored anywhere in the history is kept while folding it in segments.
+    let keep = projections::fold::restored_labels(&events);
+    let fresh = || World {
+        keep_backups: Some(keep.clone()),
+        ..World::default()
+    };
+    let mut world = fresh();
     let mut done = 0;
     let mut written = 0;
     let mut mark = every;
@@ -93,9 +99,9 @@ pub fn build_snapshots(
         let end = done + events[done..].partition_point(|r| r.position <= mark);
         let segment = &events[done..end];
         world = if world.can_continue_with(segment) {
-            world.continued(segment)
+            world.continued_keeping(segment)
         } else {
-            World::replay(&events[..end])
+            fresh().continued_keeping(&events[..end])
         };
         done = end;
         if !have.contains(&mark) {

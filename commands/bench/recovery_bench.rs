@@ -59,8 +59,14 @@ fn main() {
     let last_day = start + i64::from(days - 1) * DAY_NS;
     let when = Timestamp(last_day + DAY_NS);
     for (database, backup) in [
-        (Database::Activities, backup_label(Database::Activities, last_day - 2 * DAY_NS)),
-        (Database::Communities, backup_label(Database::Communities, last_day)),
+        (
+            Database::Activities,
+            backup_label(Database::Activities, last_day - 2 * DAY_NS),
+        ),
+        (
+            Database::Communities,
+            backup_label(Database::Communities, last_day),
+        ),
     ] {
         lifeline::demo::record_restore(&l, cfg.seed, database, &backup, when).unwrap();
     }

@@ -48,6 +48,10 @@ pub struct World {
     /// a snapshot is given the ones it needs (see [`World::backups_needed`]).
     #[serde(skip)]
     pub backup_states: OrdMap<String, DbState>,
+    /// Which backups' contents to keep: all when `None`. A history restores few of its
+    /// backups, and every kept copy costs the memory of what changes after it.
+    #[serde(skip)]
+    pub keep_backups: Option<std::collections::HashSet<String>>,
 }
 
 /// Worlds are equal when their deployments and backups are; the backup contents they happen to
@@ -75,8 +79,14 @@ impl World {
                     position: r.position,
                 };
                 self.backups.insert(b.label.clone(), backup);
-                self.backup_states
-                    .insert(b.label.clone(), self.actual.db(b.database).clone());
+                if self
+                    .keep_backups
+                    .as_ref()
+                    .is_none_or(|k| k.contains(&b.label))
+                {
+                    self.backup_states
+                        .insert(b.label.clone(), self.actual.db(b.database).clone());
+                }
             }
             DomainEvent::DatabaseRestored(d) => {
                 // A backup of another database, or an unknown label, restores nothing.
@@ -98,8 +108,15 @@ impl World {
         World::default().continued(events)
     }
 
-    /// This world after `events`, which follow it in the log.
+    /// This world after `events`, which follow it in the log. Only the backups that `events`
+    /// restore are kept (beside those this world kept already).
     pub fn continued(mut self, events: &[Recorded]) -> World {
+        self.keep_backups = Some(restored_labels(events));
+        self.continued_keeping(events)
+    }
+
+    /// [`World::continued`], keeping the backups `keep_backups` names (all when `None`).
+    pub fn continued_keeping(mut self, events: &[Recorded]) -> World {
         let failed = failures(events);
         for r in events {
             self.apply(r, &failed);
@@ -140,6 +157,17 @@ impl World {
             _ => true,
         })
     }
+}
+
+/// The backup labels that `events` restore.
+pub fn restored_labels(events: &[Recorded]) -> std::collections::HashSet<String> {
+    events
+        .iter()
+        .filter_map(|r| match &r.event {
+            DomainEvent::DatabaseRestored(d) => Some(d.backup.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Applies `r` to a deployment; `failed` is `None` for the intended deployment.

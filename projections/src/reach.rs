@@ -56,7 +56,11 @@ pub fn reach(events: &[Recorded]) -> Reach {
 /// [`reach`], and the world after `events` (folded on the way).
 pub fn reach_and_world(events: &[Recorded]) -> (Reach, World) {
     let failed = failures(events);
-    let mut world = World::default();
+    let restored = crate::fold::restored_labels(events);
+    let mut world = World {
+        keep_backups: Some(restored.clone()),
+        ..World::default()
+    };
     let mut t = Tracked::default();
     let mut backups: HashMap<String, (Database, u64, Tracked)> = HashMap::new();
     let mut losses: HashMap<(u64, Database), (u64, Loss)> = HashMap::new();
@@ -67,7 +71,7 @@ pub fn reach_and_world(events: &[Recorded]) -> (Reach, World) {
             t.applied.entry(d).or_default().push_back((p, at));
         };
         match &r.event {
-            DomainEvent::BackupTaken(b) => {
+            DomainEvent::BackupTaken(b) if restored.contains(&b.label) => {
                 backups.insert(b.label.clone(), (b.database, p, t.clone()));
             }
             DomainEvent::DatabaseRestored(x) => {

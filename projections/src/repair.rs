@@ -260,10 +260,13 @@ fn recreate(d: &mut Deployment, intended: &Deployment, community: Uuid) {
 fn resync(d: &mut Deployment, app: App, only: Option<Uuid>) {
     let communities = d.communities().clone();
     let db = d.db_mut(app.database());
-    let keys: Vec<(App, String)> = db
-        .all_resources()
+    let held: Vec<&crate::state::Resource> = match only {
+        Some(c) => db.resources_of(c).collect(),
+        None => db.all_resources(),
+    };
+    let keys: Vec<(App, String)> = held
         .into_iter()
-        .filter(|r| r.app == app && only.is_none_or(|c| c == r.community))
+        .filter(|r| r.app == app)
         .map(|r| (r.app, r.object_id.clone()))
         .collect();
     for key in keys {
