@@ -47,7 +47,7 @@ fn main() {
     };
     let dir = tempfile::tempdir_in(".").unwrap();
     let l = Ledger::open(
-        &dir.path().join("recovery.redb"),
+        dir.path().join("recovery.redb"),
         Options {
             cache_bytes: 64 << 20,
             ..Options::default()
