@@ -320,7 +320,8 @@ pub fn members_text(
 ) -> (String, String) {
     let count = |m: &OrdMap<String, Role>| {
         let owners = m.values().filter(|r| **r == Role::Owner).count();
-        format!("{} ({owners} owners)", m.len())
+        let s = if owners == 1 { "" } else { "s" };
+        format!("{} ({owners} owner{s})", m.len())
     };
     let mut notes = Vec::new();
     let lacks: Vec<String> = expected
