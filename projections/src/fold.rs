@@ -368,7 +368,7 @@ fn push_to_apps(d: &mut Deployment, r: &Recorded, community: Uuid, failed: Optio
                 continue; // one queue row per event and app
             }
             let (event_type, data, _) = r.event.encode();
-            d.db_mut(Database::Communities).queue.push_back(QueueEntry {
+            d.db_mut(Database::Communities).queue.push(QueueEntry {
                 event: r.id,
                 position: r.position,
                 community,

@@ -7,7 +7,7 @@
 use crate::events::{DomainEvent, QueueScope};
 use crate::fold::{failures, is_lifecycle, Recorded, World};
 use crate::vocabulary::{App, Database};
-use imbl::{OrdMap, Vector};
+use imbl::OrdMap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Why a database no longer holds a change.
@@ -42,10 +42,10 @@ pub type Reach = BTreeMap<u64, BTreeMap<Database, Fate>>;
 struct Tracked {
     /// Positions of the events whose change each database holds, in the order applied, with
     /// the position at which each was applied.
-    applied: OrdMap<Database, Vector<(u64, u64)>>,
+    applied: OrdMap<Database, Vec<(u64, u64)>>,
     /// Queued deliveries (event position, event id, app, community), part of the Communities
     /// database.
-    queue: Vector<(u64, uuid::Uuid, App, uuid::Uuid)>,
+    queue: Vec<(u64, uuid::Uuid, App, uuid::Uuid)>,
 }
 
 /// Fates of every event of `events` at their end.
@@ -68,7 +68,7 @@ pub fn reach_and_world(events: &[Recorded]) -> (Reach, World) {
     for r in events {
         let p = r.position;
         let apply_to = |t: &mut Tracked, d: Database, at: u64| {
-            t.applied.entry(d).or_default().push_back((p, at));
+            t.applied.entry(d).or_default().push((p, at));
         };
         match &r.event {
             DomainEvent::BackupTaken(b) if restored.contains(&b.label) => {
@@ -119,10 +119,7 @@ pub fn reach_and_world(events: &[Recorded]) -> (Reach, World) {
                     .position(|(_, id, app, _)| *id == x.event && *app == x.app)
                 {
                     let (e, _, app, _) = t.queue.remove(i);
-                    t.applied
-                        .entry(app.database())
-                        .or_default()
-                        .push_back((e, p));
+                    t.applied.entry(app.database()).or_default().push((e, p));
                 }
             }
             DomainEvent::QueueCleared(q) => {
@@ -174,7 +171,7 @@ pub fn reach_and_world(events: &[Recorded]) -> (Reach, World) {
                             for app in apps {
                                 concerned.entry(p).or_default().insert(db);
                                 if failed.contains(&(r.id, app)) {
-                                    t.queue.push_back((p, r.id, app, c));
+                                    t.queue.push((p, r.id, app, c));
                                 } else {
                                     apply_to(&mut t, db, p);
                                 }

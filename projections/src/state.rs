@@ -3,7 +3,7 @@
 //! persistent (`imbl`), so a backup is a cheap copy that shares what did not change.
 
 use crate::vocabulary::{App, CommunityType, Database, Lifecycle, Role};
-use imbl::{OrdMap, OrdSet, Vector};
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -132,12 +132,12 @@ pub struct DbState {
     /// Community → its resources in this database (a few at most). Kept together because every
     /// lifecycle event goes to the resources of one community.
     /// Behind `Arc`: a copy made after a backup shares them, and a change copies one resource.
-    resources: OrdMap<Uuid, Vector<Arc<Resource>>>,
+    resources: OrdMap<Uuid, Vec<Arc<Resource>>>,
     /// Where each resource is: (app, object id) → its community.
     located: OrdMap<ResourceKey, Uuid>,
     /// (community, app, object id) of files, folders and activities shared with communities.
     pub shares: OrdSet<(Uuid, App, String)>,
-    pub queue: Vector<QueueEntry>,
+    pub queue: Vec<QueueEntry>,
     pub tasks: OrdMap<String, TaskStatus>,
 }
 
@@ -153,7 +153,7 @@ impl DbState {
         self.resources
             .entry(r.community)
             .or_default()
-            .push_back(Arc::new(r));
+            .push(Arc::new(r));
     }
 
     pub fn remove_resource(&mut self, key: &ResourceKey) -> Option<Resource> {
@@ -187,10 +187,7 @@ impl DbState {
             .map(|r| &**r)
     }
 
-    pub(crate) fn resources_of_mut(
-        &mut self,
-        community: Uuid,
-    ) -> Option<&mut Vector<Arc<Resource>>> {
+    pub(crate) fn resources_of_mut(&mut self, community: Uuid) -> Option<&mut Vec<Arc<Resource>>> {
         self.resources.get_mut(&community)
     }
 
