@@ -79,10 +79,18 @@ fn main() {
     let mut recover = Vec::new();
     let mut plan = Vec::new();
     let mut steps = 0;
+    let mut baseline_peak = None;
     for _ in 0..runs {
         let t = Instant::now();
         let events = load(&l, l.head(), None).unwrap().events;
+        if baseline_peak.is_none() {
+            println!("  peak after loading the events: {:?} MiB", peak_mib());
+        }
         let world = World::replay(&events);
+        if baseline_peak.is_none() {
+            baseline_peak = peak_mib();
+            println!("  peak after folding them: {baseline_peak:?} MiB");
+        }
         std::hint::black_box(&world);
         replay.push(t.elapsed());
         drop((events, world));

@@ -150,9 +150,10 @@ fn communities(
             Some(rc) => {
                 // A widget whose content is lost may be there or not: both are explained.
                 let mut rc = rc.clone();
-                for (instance, def) in &ic.widgets {
+                for (instance, def) in ic.widgets.iter() {
                     if lost.contains(&(*id, instance.clone())) {
-                        rc.widgets.insert(instance.clone(), def.clone());
+                        std::sync::Arc::make_mut(&mut rc.widgets)
+                            .insert(instance.clone(), def.clone());
                     }
                 }
                 for (f, e, x) in community_fields(ic, &rc) {

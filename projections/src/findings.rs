@@ -315,10 +315,10 @@ fn role(r: Role) -> &'static str {
 /// The membership as a short value, and what `found` lacks or has extra compared with
 /// `expected`.
 pub fn members_text(
-    expected: &OrdMap<String, Role>,
-    found: &OrdMap<String, Role>,
+    expected: &BTreeMap<String, Role>,
+    found: &BTreeMap<String, Role>,
 ) -> (String, String) {
-    let count = |m: &OrdMap<String, Role>| {
+    let count = |m: &BTreeMap<String, Role>| {
         let owners = m.values().filter(|r| **r == Role::Owner).count();
         let s = if owners == 1 { "" } else { "s" };
         format!("{} ({owners} owner{s})", m.len())
@@ -427,7 +427,7 @@ pub fn community_fields(expected: &Community, found: &Community) -> Vec<(Field, 
     );
     cmp(Field::Tags, expected.tags.join(", "), found.tags.join(", "));
     if expected.widgets != found.widgets {
-        let show = |w: &OrdMap<String, String>| {
+        let show = |w: &BTreeMap<String, String>| {
             w.iter()
                 .map(|(i, d)| format!("{d} {i}"))
                 .collect::<Vec<_>>()
@@ -605,7 +605,7 @@ fn missing(w: &World) -> Vec<Missing> {
         if c.lifecycle != Lifecycle::Active {
             continue;
         }
-        for (instance, def) in &c.widgets {
+        for (instance, def) in c.widgets.iter() {
             let Some(app) = App::from_widget_def_id(def) else {
                 continue;
             };

@@ -8,6 +8,7 @@ use crate::state::*;
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::OrdMap;
 use std::collections::HashSet;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A domain event as the ledger holds it.
@@ -176,7 +177,7 @@ pub(crate) fn apply(d: &mut Deployment, r: &Recorded, failed: Option<&Failures>)
     let e = &r.event;
     match e {
         CommunityCreated(c) => {
-            let mut members: OrdMap<String, Role> = c
+            let mut members: std::collections::BTreeMap<String, Role> = c
                 .members
                 .iter()
                 .map(|u| (u.clone(), Role::Member))
@@ -198,8 +199,8 @@ pub(crate) fn apply(d: &mut Deployment, r: &Recorded, failed: Option<&Failures>)
                 lifecycle: Lifecycle::Active,
                 description: None,
                 tags: Vec::new(),
-                members,
-                widgets: OrdMap::new(),
+                members: Arc::new(members),
+                widgets: Arc::default(),
             };
             d.db_mut(Database::Communities)
                 .communities
@@ -298,27 +299,26 @@ fn change_community(c: &mut Community, e: &DomainEvent) {
         }
         MembersAdded(m) | MembersModified(m) => {
             for (u, role) in &m.members {
-                c.members.insert(u.clone(), *role);
+                Arc::make_mut(&mut c.members).insert(u.clone(), *role);
             }
         }
         MembersRemoved(m) => {
             for u in &m.users {
-                c.members.remove(u);
+                Arc::make_mut(&mut c.members).remove(u);
             }
         }
         OrgChanged(o) => c.org_id = Some(o.org_id.clone()),
         WidgetAdded(w) => {
-            c.widgets
-                .insert(w.instance.clone(), w.widget_def_id.clone());
+            Arc::make_mut(&mut c.widgets).insert(w.instance.clone(), w.widget_def_id.clone());
         }
         WidgetRemoved(w) => {
-            c.widgets.remove(&w.instance);
+            Arc::make_mut(&mut c.widgets).remove(&w.instance);
         }
         CommunityTrashed(_) => c.lifecycle = Lifecycle::Trashed,
         CommunityRestored(_) => c.lifecycle = Lifecycle::Active,
         CommunityPurged(_) => {
             c.lifecycle = Lifecycle::Purged;
-            c.widgets.clear();
+            c.widgets = Arc::default();
         }
         SubcommunityMoved(m) => c.parent = m.parent,
         _ => {}
@@ -433,14 +433,14 @@ pub(crate) fn deliver(db: &mut DbState, community: Uuid, to: &[App], e: &DomainE
             MembersAdded(x) | MembersModified(x) => {
                 if let Some(members) = &mut m.members {
                     for (u, role) in &x.members {
-                        members.insert(u.clone(), *role);
+                        Arc::make_mut(members).insert(u.clone(), *role);
                     }
                 }
             }
             MembersRemoved(x) => {
                 if let Some(members) = &mut m.members {
                     for u in &x.users {
-                        members.remove(u);
+                        Arc::make_mut(members).remove(u);
                     }
                 }
             }
@@ -458,9 +458,7 @@ pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
         return;
     };
     let mut target = target;
-    target
-        .widgets
-        .insert(t.instance.clone(), t.app.widget_def_id().to_owned());
+    Arc::make_mut(&mut target.widgets).insert(t.instance.clone(), t.app.widget_def_id().to_owned());
     d.db_mut(Database::Communities)
         .communities
         .insert(t.to_community, target.clone());

@@ -246,12 +246,8 @@ fn recreate(d: &mut Deployment, intended: &Deployment, community: Uuid) {
     // Created active; a step after the assignments puts it back in the trash if it was there.
     let mut c: Community = c.clone();
     c.lifecycle = crate::vocabulary::Lifecycle::Active;
-    c.widgets = c
-        .widgets
-        .iter()
-        .filter(|(_, def)| App::from_widget_def_id(def).is_none())
-        .map(|(i, d)| (i.clone(), d.clone()))
-        .collect();
+    std::sync::Arc::make_mut(&mut c.widgets)
+        .retain(|_, def| App::from_widget_def_id(def).is_none());
     d.db_mut(Database::Communities)
         .communities
         .insert(community, c);

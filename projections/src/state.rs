@@ -5,8 +5,16 @@
 use crate::vocabulary::{App, CommunityType, Database, Lifecycle, Role};
 use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// A community's members, user → role. A plain sorted map behind `Arc`: copies (mirrors,
+/// backups) share it until one changes (`Arc::make_mut`); a persistent map's wide nodes cost
+/// kilobytes per community for the few members most have.
+pub type Members = Arc<BTreeMap<String, Role>>;
+/// A community's widgets, instance id → widgetDefId, shared the same way.
+pub type Widgets = Arc<BTreeMap<String, String>>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,9 +32,9 @@ pub struct Community {
     pub lifecycle: Lifecycle,
     pub description: Option<String>,
     pub tags: Vec<String>,
-    pub members: OrdMap<String, Role>,
+    pub members: Members,
     /// Widget instance id → widgetDefId.
-    pub widgets: OrdMap<String, String>,
+    pub widgets: Widgets,
 }
 
 impl Community {
@@ -60,7 +68,7 @@ pub struct Mirror {
     pub pre_moderation: Option<bool>,
     pub post_moderation: Option<bool>,
     /// Only apps that mirror membership hold it.
-    pub members: Option<OrdMap<String, Role>>,
+    pub members: Option<Members>,
     pub lifecycle: Lifecycle,
 }
 

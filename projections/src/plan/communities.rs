@@ -197,7 +197,7 @@ pub(super) fn changes_between(ic: &Community, ac: &Community) -> Vec<DomainEvent
         }));
     }
     member_changes(ic, ac, &mut out);
-    for (instance, def) in &ac.widgets {
+    for (instance, def) in ac.widgets.iter() {
         if !ic.widgets.contains_key(instance) && App::from_widget_def_id(def).is_some() {
             out.push(DomainEvent::WidgetRemoved(WidgetRemoved {
                 community,
