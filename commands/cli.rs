@@ -96,8 +96,9 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
+/// Where recovery looks: a point, and restores to consider there.
 #[derive(Args, Debug)]
-pub struct RecoverArgs {
+pub struct PointArgs {
     /// The point: now, @POSITION, an RFC 3339 time (recorded time, or occurred time with
     /// --occurred), or a backup label.
     #[arg(long, default_value = "now")]
@@ -106,9 +107,15 @@ pub struct RecoverArgs {
     #[arg(long)]
     pub occurred: bool,
     /// A restore to consider before making it, as DATABASE=BACKUP (repeat for several), e.g.
-    /// --restore Activities=activities-2026-11-20.
+    /// --restore Activities=activities-2026-11-20. Nothing is written.
     #[arg(long, value_name = "DATABASE=BACKUP")]
     pub restore: Vec<crate::recover::RestoreArg>,
+}
+
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    pub point: PointArgs,
     /// Rank the recent backups of the restored (or --restore) databases by the repair work
     /// each would leave.
     #[arg(long)]
@@ -120,15 +127,8 @@ pub struct RecoverArgs {
 pub struct PlanArgs {
     #[command(subcommand)]
     pub action: Option<PlanAction>,
-    /// The point: now, @POSITION, an RFC 3339 time, or a backup label.
-    #[arg(long, default_value = "now")]
-    pub at: crate::domain::At,
-    /// Read a time in --at as when events happened in Connections.
-    #[arg(long)]
-    pub occurred: bool,
-    /// A restore to plan for before making it, as DATABASE=BACKUP (repeat for several).
-    #[arg(long, value_name = "DATABASE=BACKUP")]
-    pub restore: Vec<crate::recover::RestoreArg>,
+    #[command(flatten)]
+    pub point: PointArgs,
     /// Write into this directory (plan.json, runbook.md and owners.csv, wsadmin/*.py, or the
     /// HTML reports) instead of standard output.
     #[arg(long)]

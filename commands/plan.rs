@@ -81,7 +81,8 @@ pub fn plan(l: &Ledger, a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
             done(l, plan, *step, actor.as_deref(), format)
         }
         None => {
-            let made = make(l, &a.at, a.occurred, &a.restore)?;
+            let p = &a.point;
+            let made = make(l, &p.at, p.occurred, &p.restore)?;
             l.close();
             write(&made, format, a.out.as_deref())
         }
@@ -205,14 +206,14 @@ pub fn convergence_line(p: &Plan) -> String {
 }
 
 fn record(l: &Ledger, a: &PlanArgs, actor: Option<&str>, format: FormatArg) -> anyhow::Result<()> {
-    if !a.restore.is_empty() {
+    if !a.point.restore.is_empty() {
         return Err(with_code(
             USAGE,
             "a what-if plan (--restore) cannot be recorded: record the restore first \
              (lifeline record DatabaseRestored …), then the plan",
         ));
     }
-    let made = make(l, &a.at, a.occurred, &[])?;
+    let made = make(l, &a.point.at, a.point.occurred, &[])?;
     let steps = made.plan.steps.len() as u32;
     let event = DomainEvent::RepairPlanned(Repair {
         plan: made.id.clone(),

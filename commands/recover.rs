@@ -185,7 +185,8 @@ fn add_what_ifs(
 }
 
 pub fn recover(l: &Ledger, a: &RecoverArgs, format: Format) -> anyhow::Result<()> {
-    let analysis = analyze(l, &a.at, a.occurred, &a.restore)?;
+    let p = &a.point;
+    let analysis = analyze(l, &p.at, p.occurred, &p.restore)?;
     l.close();
     if a.advise {
         return crate::advise::advise(&analysis, format);
@@ -201,22 +202,11 @@ pub fn recover(l: &Ledger, a: &RecoverArgs, format: Format) -> anyhow::Result<()
 }
 
 fn restore_line(r: &Restore) -> String {
-    format!(
-        "{} {} from {} (a backup of position {}){}",
-        r.database,
-        if r.what_if {
-            "would be restored"
-        } else {
-            "restored"
-        },
-        r.backup,
-        r.backup_position,
-        if r.what_if {
-            String::new()
-        } else {
-            format!(" at position {}", r.position)
-        }
-    )
+    if r.what_if {
+        r.describe()
+    } else {
+        format!("{}, at position {}", r.describe(), r.position)
+    }
 }
 
 /// One line of counts.

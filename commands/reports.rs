@@ -93,29 +93,20 @@ fn differences(made: &Made, app: App) -> String {
             ]
         })
         .collect();
-    let mut body = format!(
-        "<h1>{app}: community differences</h1>\n<p class=\"muted\">Communities whose settings in \
-         the {} database differ from the Communities database, at log position {}. \
-         <a href=\"index.html\">Back to the summary</a>.</p>\n",
-        app.database(),
-        made.plan.position
+    let intro = format!(
+        "Communities whose settings in the {} database differ from the Communities database",
+        app.database()
     );
-    if rows.is_empty() {
-        body.push_str("<p class=\"ok\">None.</p>\n");
-    } else {
-        body.push_str(&table(
-            &[
-                "Community uuid",
-                "Community",
-                "Object identifying id",
-                "Field",
-                "Communities",
-                app.widget_def_id(),
-            ],
-            &rows,
-        ));
-    }
-    page(&format!("{app}_communityDifferences"), &body)
+    let header = [
+        "Community uuid",
+        "Community",
+        "Object identifying id",
+        "Field",
+        "Communities",
+        app.widget_def_id(),
+    ];
+    let title = format!("{app}: community differences");
+    app_page(made, &title, &intro, &header, &rows)
 }
 
 fn orphans(made: &Made, app: App) -> String {
@@ -135,28 +126,43 @@ fn orphans(made: &Made, app: App) -> String {
             ]
         })
         .collect();
+    let intro = format!(
+        "Data in the {} database whose community is missing, in the trash, deleted, or lacks \
+         the widget",
+        app.database()
+    );
+    let header = [
+        "Object identifying id",
+        "Old community uuid",
+        "Community name (as the app holds it)",
+        "Why",
+        "Repair",
+    ];
+    let title = format!("{app}: orphaned remote applications");
+    app_page(made, &title, &intro, &header, &rows)
+}
+
+/// One app's report: a heading, what it lists, and the table (or "None.").
+fn app_page(
+    made: &Made,
+    title: &str,
+    intro: &str,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> String {
     let mut body = format!(
-        "<h1>{app}: orphaned remote applications</h1>\n<p class=\"muted\">Data in the {} database \
-         whose community is missing, in the trash, deleted, or lacks the widget, at log position \
-         {}. <a href=\"index.html\">Back to the summary</a>.</p>\n",
-        app.database(),
+        "<h1>{}</h1>\n<p class=\"muted\">{}, at log position {}. <a href=\"index.html\">Back \
+         to the summary</a>.</p>\n",
+        esc(title),
+        esc(intro),
         made.plan.position
     );
     if rows.is_empty() {
         body.push_str("<p class=\"ok\">None.</p>\n");
     } else {
-        body.push_str(&table(
-            &[
-                "Object identifying id",
-                "Old community uuid",
-                "Community name (as the app holds it)",
-                "Why",
-                "Repair",
-            ],
-            &rows,
-        ));
+        body.push_str(&table(header, rows));
     }
-    page(&format!("{app}_orphanedRemoteApplications"), &body)
+    page(title, &body)
 }
 
 fn card(s: &mut String, n: usize, what: &str) {
@@ -180,18 +186,7 @@ fn index(made: &Made) -> String {
         b.push_str("<li>No database was restored since the last completed repair.</li>");
     }
     for r in &f.restores {
-        let _ = write!(
-            b,
-            "<li>{} {} from backup <code>{}</code> (the database as of position {}).</li>",
-            r.database,
-            if r.what_if {
-                "would be restored"
-            } else {
-                "was restored"
-            },
-            esc(&r.backup),
-            r.backup_position
-        );
+        let _ = write!(b, "<li>{}.</li>", esc(&r.describe()));
     }
     b.push_str("</ul>\n<div class=\"cards\">");
     card(&mut b, f.lost.len(), "changes lost");

@@ -28,18 +28,7 @@ pub fn runbook(made: &Made) -> String {
     } else {
         let _ = writeln!(s, "## What happened\n");
         for r in &f.restores {
-            let _ = writeln!(
-                s,
-                "- {} {} from backup `{}`, which holds it as of log position {}.",
-                r.database,
-                if r.what_if {
-                    "would be restored"
-                } else {
-                    "was restored"
-                },
-                r.backup,
-                r.backup_position
-            );
+            let _ = writeln!(s, "- {}.", r.describe());
         }
         let _ = writeln!(s);
     }

@@ -109,7 +109,7 @@ fn simulate_recover_plan_record_and_done() {
     ok(&l, &["plan", "--format", "html", "--out", o]);
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(
-        index.contains("Files was restored from backup <code>files-2026-10-04</code>"),
+        index.contains("Files was restored from files-2026-10-04 (the database as of position"),
         "{index}"
     );
 

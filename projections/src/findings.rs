@@ -26,6 +26,23 @@ pub struct Restore {
     pub what_if: bool,
 }
 
+impl Restore {
+    /// "Files was restored from files-mon (the database as of position 1234)".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} from {} (the database as of position {})",
+            self.database,
+            if self.what_if {
+                "would be restored"
+            } else {
+                "was restored"
+            },
+            self.backup,
+            self.backup_position
+        )
+    }
+}
+
 /// What a value was compared with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]

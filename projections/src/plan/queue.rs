@@ -7,23 +7,8 @@ use crate::repair::{Action, RETRY_TASK};
 use crate::vocabulary::{App, Database};
 
 fn restores_text(f: &Findings) -> String {
-    f.restores
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {} from backup {} (taken at @{})",
-                r.database,
-                if r.what_if {
-                    "would be restored"
-                } else {
-                    "restored"
-                },
-                r.backup,
-                r.backup_position
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    let lines: Vec<String> = f.restores.iter().map(|r| r.describe()).collect();
+    lines.join("; ")
 }
 
 pub(super) fn phase(b: &mut Builder, f: &Findings) {
