@@ -6,7 +6,7 @@
 //! RECOVERY_COMMUNITIES (default 20000), RECOVERY_DAYS (30) and RECOVERY_ACTIVITY (0.1, the
 //! chance a community changes on a day) set the size; RUNS (3) how many times each is timed.
 //! The scenario is the demo's: Activities restored from a backup two days old, Communities from
-//! last night's.
+//! last night's. RECOVERY_BASELINE_ONLY=1 stops after the baseline (for profiling the fold).
 
 use ledger::{Ledger, Options, Timestamp};
 use lifeline::domain::{load, At};
@@ -94,6 +94,9 @@ fn main() {
         std::hint::black_box(&world);
         replay.push(t.elapsed());
         drop((events, world));
+        if std::env::var_os("RECOVERY_BASELINE_ONLY").is_some() {
+            return;
+        }
 
         let t = Instant::now();
         let a = lifeline::recover::analyze(&l, &At::Now, false, &[]).unwrap();
