@@ -116,22 +116,28 @@ pub fn resolve(l: &Ledger, at: &At, occurred: bool) -> anyhow::Result<Point> {
             occurred_by: Some(*t),
         }),
         At::Time(t) => Ok(point(l.position_at_time(*t)?)),
-        At::Backup(label) => {
-            let events = load(l, head, None)?.events;
-            events
-                .iter()
-                .find_map(|r| match &r.event {
-                    DomainEvent::BackupTaken(b) if &b.label == label => Some(point(r.position)),
-                    _ => None,
-                })
-                .ok_or_else(|| {
-                    crate::exit::with_code(
-                        crate::exit::NOT_FOUND,
-                        format!("no backup labelled '{label}' (and it is not @POSITION or a time)"),
-                    )
-                })
+        At::Backup(label) => backup_position(l, label).map(point),
+    }
+}
+
+/// The position of the backup labelled `label`, found through the tag index (`type:BackupTaken`)
+/// rather than a scan of the log.
+fn backup_position(l: &Ledger, label: &str) -> anyhow::Result<Position> {
+    crate::audit::catch_up(l)?;
+    for p in l.tagged("type:BackupTaken", 1, l.head())? {
+        let Some(e) = l.event_at(p)? else { continue };
+        if let Ok(DomainEvent::BackupTaken(b)) =
+            projections::decode(&e.event_type, &e.data, &e.metadata)
+        {
+            if b.label == label {
+                return Ok(p);
+            }
         }
     }
+    Err(crate::exit::with_code(
+        crate::exit::NOT_FOUND,
+        format!("no backup labelled '{label}' (and it is not @POSITION or a time)"),
+    ))
 }
 
 #[cfg(test)]

@@ -73,8 +73,9 @@ fn from_snapshot(l: &Ledger, position: Position) -> anyhow::Result<Option<Built>
     Ok(None)
 }
 
-/// Stores a snapshot after every `every` positions up to the head, where none is stored yet.
-/// Each equals the replay of exactly the events up to its position. Returns how many were written.
+/// Stores a snapshot after every `every` positions up to the head, and at every backup, where
+/// none is stored yet. Each equals the replay of exactly the events up to its position. Returns
+/// how many were written.
 pub fn build_snapshots(
     l: &Ledger,
     every: u64,
@@ -92,10 +93,17 @@ pub fn build_snapshots(
         ..World::default()
     };
     let mut world = fresh();
+    // Every N positions, and at each backup: a replay `--at BACKUP` and the restore of a
+    // backup older than a snapshot then start exactly there.
+    let mut marks: std::collections::BTreeSet<Position> =
+        (1..=head / every).map(|k| k * every).collect();
+    marks.extend(events.iter().filter_map(|r| match r.event {
+        projections::DomainEvent::BackupTaken(_) => Some(r.position),
+        _ => None,
+    }));
     let mut done = 0;
     let mut written = 0;
-    let mut mark = every;
-    while mark <= head {
+    for mark in marks {
         let end = done + events[done..].partition_point(|r| r.position <= mark);
         let segment = &events[done..end];
         world = if world.can_continue_with(segment) {
@@ -109,7 +117,6 @@ pub fn build_snapshots(
             written += 1;
         }
         progress(mark);
-        mark += every;
     }
     Ok(written)
 }
