@@ -91,6 +91,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Write a realistic, seeded deployment history into a new, empty ledger.
     Simulate(SimulateArgs),
+    /// Be the Connections lifecycle handler: Communities POSTs each lifecycle event to
+    /// http://ADDR/lifecycle/{widgetDefId} (see README for widgets-config.xml).
+    Serve(ServeArgs),
     /// The main job end to end: simulate a deployment, restore Activities from a backup two
     /// days old and Communities from last night's, and write the findings, plan and reports.
     Demo(DemoArgs),
@@ -153,6 +156,13 @@ pub enum PlanAction {
         #[arg(long, env = "USER")]
         actor: Option<String>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The address to listen on (loopback only, until tokens and TLS are configured).
+    #[arg(long, default_value = "127.0.0.1:2113")]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Args, Debug)]

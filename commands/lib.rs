@@ -2,6 +2,7 @@
 //! terminals; later sockets). One module per user-facing operation.
 
 pub mod advise;
+pub mod atom_entry;
 pub mod audit;
 pub mod cli;
 pub mod demo;
@@ -20,6 +21,7 @@ pub mod replay;
 pub mod reports;
 pub mod runbook;
 pub mod scripts;
+pub mod serve;
 pub mod simulate;
 pub mod time_fmt;
 pub mod transfer;
@@ -44,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Plan(a) => return plan::plan(&open(&cli.ledger)?, a, cli.format),
         Command::Demo(a) => return demo::demo(a),
+        Command::Serve(a) => return serve::serve(&cli.ledger, a),
         _ => {}
     }
     let format = match cli.format {
@@ -85,7 +88,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("opening {}", cli.ledger.display()))?;
             simulate::simulate(&l, &a, format)
         }
-        Command::Audit(_) | Command::Plan(_) | Command::Demo(_) => unreachable!("answered above"),
+        Command::Audit(_) | Command::Plan(_) | Command::Demo(_) | Command::Serve(_) => {
+            unreachable!("answered above")
+        }
         Command::History(a) => history::history(&open(&cli.ledger)?, &a, format),
     }
 }

@@ -8,6 +8,7 @@ pub mod describe;
 pub mod events;
 pub mod findings;
 pub mod fold;
+pub mod lifecycle;
 pub mod plan;
 pub mod reach;
 pub mod repair;

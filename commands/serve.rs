@@ -1,0 +1,230 @@
+//! `serve`: Lifeline as a Connections lifecycle handler. Each widget definition registers
+//! `remoteHandlerURL` = `http://HOST:2113/lifecycle/{widgetDefId}`; events that need no widget
+//! go to `/lifecycle`. Each entry is checked against the intended state and recorded, or
+//! answered as a remote handler answers: 409 for a duplicate add, 410 when a remove finds
+//! nothing, 400 for a bad entry (nothing recorded). The same entry delivered again (Communities
+//! retries) is recorded once. Every answer carries `X-LConn-Auth: true`.
+
+use crate::cli::ServeArgs;
+use crate::domain::{load_range, Point};
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use ledger::{
+    AppendError, ContentType, Direction, EventId, ExpectedRevision, Ledger, ProposedEvent,
+    StreamStart,
+};
+use projections::lifecycle::{translate, Refusal};
+use projections::{DomainEvent, World};
+use std::sync::{Arc, Mutex};
+
+/// The largest entry accepted.
+pub const BODY_BYTES_MAX: usize = 1 << 20;
+/// How far back in a community's stream a redelivered entry is recognised (the ledger's own
+/// idempotency window for retries).
+pub const REDELIVERY_WINDOW_EVENTS: u64 = 128;
+
+/// The ledger and the world at its head, kept current as entries are recorded.
+pub struct Handler {
+    ledger: Arc<Ledger>,
+    world: Mutex<World>,
+}
+
+impl Handler {
+    pub fn new(ledger: Arc<Ledger>) -> anyhow::Result<Handler> {
+        let point = Point {
+            position: ledger.head(),
+            occurred_by: None,
+        };
+        let world = crate::world::world_at(&ledger, &point, true)?.world;
+        Ok(Handler {
+            ledger,
+            world: Mutex::new(world),
+        })
+    }
+}
+
+pub fn router(h: Arc<Handler>) -> Router {
+    Router::new()
+        .route("/lifecycle", post(no_widget))
+        .route("/lifecycle/{widget}", post(with_widget))
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .with_state(h)
+}
+
+async fn no_widget(State(h): State<Arc<Handler>>, body: Bytes) -> Response {
+    answer(h, None, body).await
+}
+
+async fn with_widget(
+    State(h): State<Arc<Handler>>,
+    Path(widget): Path<String>,
+    body: Bytes,
+) -> Response {
+    answer(h, Some(widget), body).await
+}
+
+async fn answer(h: Arc<Handler>, widget: Option<String>, body: Bytes) -> Response {
+    let outcome = tokio::task::spawn_blocking(move || record(&h, widget.as_deref(), &body)).await;
+    let (status, message) = match outcome {
+        Ok(Ok(message)) => (StatusCode::OK, message),
+        Ok(Err(Reply(status, message))) => (status, message),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("handler failed: {e}"),
+        ),
+    };
+    let body = serde_json::json!({ "status": status.as_u16(), "message": message }).to_string();
+    let mut r = (status, [("content-type", "application/json")], body).into_response();
+    r.headers_mut()
+        .insert("X-LConn-Auth", HeaderValue::from_static("true"));
+    r
+}
+
+/// An answer other than 200.
+struct Reply(StatusCode, String);
+
+fn bad(e: impl std::fmt::Display) -> Reply {
+    Reply(
+        StatusCode::BAD_REQUEST,
+        format!("{e}; nothing was recorded"),
+    )
+}
+
+fn failed(e: impl std::fmt::Display) -> Reply {
+    Reply(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}"))
+}
+
+/// The id of the `k`th event recorded for an entry: the same entry gives the same ids.
+fn event_id(body: &[u8], k: usize) -> uuid::Uuid {
+    let mut h = blake3::Hasher::new();
+    h.update(b"lifeline lifecycle entry\0");
+    h.update(body);
+    h.update(&(k as u64).to_le_bytes());
+    let bytes: [u8; 16] = h.finalize().as_bytes()[..16].try_into().expect("16 bytes");
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+fn record(h: &Handler, widget: Option<&str>, body: &[u8]) -> Result<String, Reply> {
+    let entry = crate::atom_entry::parse(body, widget).map_err(bad)?;
+    let mut world = h.world.lock().unwrap_or_else(|p| p.into_inner());
+    catch_up(&h.ledger, &mut world).map_err(failed)?;
+    if let Some(c) = entry.community {
+        let stream = projections::events::community_stream(c);
+        if delivered_before(&h.ledger, &stream, event_id(body, 0)).map_err(failed)? {
+            return Ok(format!("{} recorded already", entry.event));
+        }
+    }
+    let events = translate(&world, &entry).map_err(|r| match r {
+        Refusal::Duplicate(m) => Reply(StatusCode::CONFLICT, m),
+        Refusal::Gone(m) => Reply(StatusCode::GONE, m),
+        Refusal::Invalid(m) => bad(m),
+    })?;
+    if events.is_empty() {
+        return Ok(format!("{}: nothing changed", entry.event));
+    }
+    let n = events.len();
+    append(&h.ledger, body, &events)?;
+    catch_up(&h.ledger, &mut world).map_err(failed)?;
+    Ok(format!("{}: {n} events recorded", entry.event))
+}
+
+/// Whether the entry's first event is among the stream's latest ones.
+fn delivered_before(l: &Ledger, stream: &str, id: uuid::Uuid) -> anyhow::Result<bool> {
+    match l.read_stream(
+        stream,
+        StreamStart::End,
+        Direction::Backwards,
+        REDELIVERY_WINDOW_EVENTS,
+    ) {
+        Ok(events) => Ok(events.iter().any(|e| e.id == EventId(id))),
+        Err(ledger::ReadError::StreamNotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Appends an entry's events to their community's stream, all or none.
+fn append(l: &Ledger, body: &[u8], events: &[DomainEvent]) -> Result<(), Reply> {
+    let stream = events[0].stream();
+    let proposed: Vec<ProposedEvent> = events
+        .iter()
+        .enumerate()
+        .map(|(k, e)| {
+            let (event_type, data, metadata) = e.encode();
+            ProposedEvent {
+                id: EventId(event_id(body, k)),
+                event_type,
+                content_type: ContentType::Json,
+                data,
+                metadata,
+                occurred: None,
+            }
+        })
+        .collect();
+    let expected = l
+        .stream_record(&stream)
+        .map_err(failed)?
+        .and_then(|r| r.last_revision)
+        .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+    match l.append_blocking(&stream, expected, proposed) {
+        Ok(_) => Ok(()),
+        Err(e @ AppendError::WrongExpectedVersion { .. }) => Err(Reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{e}: the community changed meanwhile; send it again"),
+        )),
+        Err(e) => Err(failed(e)),
+    }
+}
+
+/// Folds what the log holds beyond the world (other writers, or this handler's appends).
+fn catch_up(l: &Ledger, world: &mut World) -> anyhow::Result<()> {
+    let head = l.head();
+    if head > world.position {
+        let tail = load_range(l, world.position + 1, head, None)?;
+        let w = std::mem::take(world);
+        *world = w.continued(&tail.events);
+        world.position = head;
+    }
+    Ok(())
+}
+
+pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()> {
+    if !a.listen.ip().is_loopback() {
+        return Err(crate::exit::with_code(
+            crate::exit::USAGE,
+            format!(
+                "refusing to listen on {}: only loopback addresses are served until access \
+                 tokens and TLS are configured (put a TLS reverse proxy with client \
+                 authentication in front, listening on 127.0.0.1)",
+                a.listen
+            ),
+        ));
+    }
+    let l = Arc::new(crate::open(ledger_path)?);
+    let h = Arc::new(Handler::new(l.clone())?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the server's runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(a.listen)
+            .await
+            .with_context(|| format!("listening on {}", a.listen))?;
+        eprintln!(
+            "lifeline: lifecycle handler on http://{}/lifecycle/{{widgetDefId}}",
+            listener.local_addr()?
+        );
+        axum::serve(listener, router(h))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("serving")
+    })?;
+    l.close();
+    Ok(())
+}
