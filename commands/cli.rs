@@ -295,10 +295,24 @@ pub struct ExportArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ImportArgs {
     /// A JSON Lines file (schema/jsonl.md); `-` for standard input is not accepted, since the
     /// file is read twice (checked whole, then written).
-    pub file: PathBuf,
+    #[arg(required = true)]
+    pub file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub source: Option<ImportSource>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportSource {
+    /// A directory of saved Communities API responses (communities feeds and entries, members
+    /// feeds): what differs from the ledger is appended, with the feeds' times.
+    Atom {
+        /// The directory (*.xml and *.atom files are read).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -2,7 +2,9 @@
 //! terminals; later sockets). One module per user-facing operation.
 
 pub mod advise;
+pub mod atom_api;
 pub mod atom_entry;
+pub mod atom_import;
 pub mod audit;
 pub mod cli;
 pub mod demo;
@@ -72,13 +74,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prove(a) => integrity::prove(&cli.ledger, &a, format),
         Command::VerifyProof(a) => integrity::verify_proof(&a, format),
         Command::Export(a) => transfer::export(&open(&cli.ledger)?, &a),
-        Command::Import(a) => {
-            let options = ledger::Options {
-                cache_bytes: transfer::IMPORT_CACHE_BYTES,
-                ..ledger::Options::default()
-            };
-            transfer::import(&open_with(&cli.ledger, options)?, &a, format)
-        }
+        Command::Import(a) => match (&a.source, &a.file) {
+            (Some(cli::ImportSource::Atom { dir }), _) => {
+                atom_import::import_atom(&open(&cli.ledger)?, dir, format)
+            }
+            (None, Some(file)) => {
+                let options = ledger::Options {
+                    cache_bytes: transfer::IMPORT_CACHE_BYTES,
+                    ..ledger::Options::default()
+                };
+                transfer::import(&open_with(&cli.ledger, options)?, file, format)
+            }
+            (None, None) => Err(exit::with_code(
+                exit::USAGE,
+                "import what? a JSON Lines FILE, or `import atom DIR`",
+            )),
+        },
         Command::Record(a) => record::record(&open(&cli.ledger)?, &a, format),
         Command::Replay(a) => replay::replay(&open(&cli.ledger)?, &a, format),
         Command::Snapshot(a) => snapshot(&open(&cli.ledger)?, &a, format),

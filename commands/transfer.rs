@@ -1,11 +1,12 @@
 //! `export` and `import` of JSON Lines.
 
-use crate::cli::{ExportArgs, Format, ImportArgs};
+use crate::cli::{ExportArgs, Format};
 use crate::exit::with_code;
 use anyhow::Context;
 use ledger::{AllStart, Clock, Direction, ImportRecord, Ledger, ReadError, Revision, StreamStart};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 
 /// Records per import commit: bounds memory whatever the file's size (larger commits are
 /// faster: each one touches every stream it writes once).
@@ -44,9 +45,9 @@ struct StreamState {
     tombstoned: bool,
 }
 
-pub fn import(l: &Ledger, a: &ImportArgs, format: Format) -> anyhow::Result<()> {
+pub fn import(l: &Ledger, file: &Path, format: Format) -> anyhow::Result<()> {
     let now = ledger::SystemClock.now();
-    let lines = check_whole_file(l, a, now)?;
+    let lines = check_whole_file(l, file, now)?;
     let bar = crate::progress::bar(lines, "import");
     let mut batch: Vec<ImportRecord> = Vec::with_capacity(IMPORT_BATCH_RECORDS);
     let (mut written, mut present) = (0u64, 0u64);
@@ -56,12 +57,12 @@ pub fn import(l: &Ledger, a: &ImportArgs, format: Format) -> anyhow::Result<()> 
         present += s.already_present;
         Ok(())
     };
-    for (n, line) in lines_of(a)?.enumerate() {
+    for (n, line) in lines_of(file)?.enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
         }
-        batch.push(crate::jsonl::parse_line(&line, now).with_context(|| at(a, n))?);
+        batch.push(crate::jsonl::parse_line(&line, now).with_context(|| at(file, n))?);
         if batch.len() == IMPORT_BATCH_RECORDS {
             flush(&mut batch)?;
             bar.set_position(n as u64 + 1);
@@ -72,34 +73,33 @@ pub fn import(l: &Ledger, a: &ImportArgs, format: Format) -> anyhow::Result<()> 
     l.close();
     match format {
         Format::Json => crate::output::json_line(&serde_json::json!({
-            "file": a.file.display().to_string(), "written": written, "already_present": present,
+            "file": file.display().to_string(), "written": written, "already_present": present,
         })),
         Format::Table => {
             println!(
                 "imported {written} events from {} ({present} were already in the ledger)",
-                a.file.display()
+                file.display()
             );
             Ok(())
         }
     }
 }
 
-fn at(a: &ImportArgs, n: usize) -> String {
-    format!("{} line {}", a.file.display(), n + 1)
+fn at(file: &Path, n: usize) -> String {
+    format!("{} line {}", file.display(), n + 1)
 }
 
-fn lines_of(a: &ImportArgs) -> anyhow::Result<impl Iterator<Item = std::io::Result<String>>> {
-    let f =
-        std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
+fn lines_of(file: &Path) -> anyhow::Result<impl Iterator<Item = std::io::Result<String>>> {
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     Ok(BufReader::with_capacity(1 << 20, f).lines())
 }
 
 /// Pass one: every line parses, and every record follows on from the ledger or from the lines
 /// before it (or is already in the ledger with the same id). Nothing is written. Returns the
 /// number of lines, for pass two's progress.
-fn check_whole_file(l: &Ledger, a: &ImportArgs, now: ledger::Timestamp) -> anyhow::Result<u64> {
-    let size = std::fs::metadata(&a.file)
-        .with_context(|| format!("opening {}", a.file.display()))?
+fn check_whole_file(l: &Ledger, file: &Path, now: ledger::Timestamp) -> anyhow::Result<u64> {
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("opening {}", file.display()))?
         .len();
     let bar = crate::progress::bytes_bar(size, "check");
     let mut read = 0u64;
@@ -108,11 +108,11 @@ fn check_whole_file(l: &Ledger, a: &ImportArgs, now: ledger::Timestamp) -> anyho
     let bad = |n: usize, msg: String| {
         with_code(
             crate::exit::ERROR,
-            format!("{}: {msg}; nothing was imported", at(a, n)),
+            format!("{}: {msg}; nothing was imported", at(file, n)),
         )
     };
-    for (n, line) in lines_of(a)?.enumerate() {
-        let line = line.with_context(|| format!("reading {}", a.file.display()))?;
+    for (n, line) in lines_of(file)?.enumerate() {
+        let line = line.with_context(|| format!("reading {}", file.display()))?;
         lines += 1;
         read += line.len() as u64 + 1;
         if line.trim().is_empty() {
