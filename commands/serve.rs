@@ -6,7 +6,7 @@
 //! retries) is recorded once. Every answer carries `X-LConn-Auth: true`.
 
 use crate::cli::ServeArgs;
-use crate::domain::{load_range, Point};
+use crate::domain::Point;
 use anyhow::Context;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -20,6 +20,7 @@ use ledger::{
 };
 use projections::lifecycle::{translate, Refusal};
 use projections::{DomainEvent, World};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// The largest entry accepted.
@@ -31,20 +32,41 @@ pub const REDELIVERY_WINDOW_EVENTS: u64 = 128;
 /// The ledger and the world at its head, kept current as entries are recorded.
 pub struct Handler {
     ledger: Arc<Ledger>,
-    world: Mutex<World>,
+    state: Mutex<Known>,
+}
+
+/// What the handler believes the log holds: the world after position `position`, including
+/// appends queued and not yet durable, and the next revision of each stream it wrote.
+struct Known {
+    world: World,
+    position: u64,
+    next_revision: HashMap<String, u64>,
+    /// Set when an append did not land where expected (another writer, or a failure): the next
+    /// entry rebuilds from the log.
+    stale: bool,
+}
+
+impl Known {
+    fn load(l: &Ledger) -> anyhow::Result<Known> {
+        let point = Point {
+            position: l.head(),
+            occurred_by: None,
+        };
+        let mut world = crate::world::world_at(l, &point, true)?.world;
+        world.position = point.position;
+        Ok(Known {
+            world,
+            position: point.position,
+            next_revision: HashMap::new(),
+            stale: false,
+        })
+    }
 }
 
 impl Handler {
     pub fn new(ledger: Arc<Ledger>) -> anyhow::Result<Handler> {
-        let point = Point {
-            position: ledger.head(),
-            occurred_by: None,
-        };
-        let world = crate::world::world_at(&ledger, &point, true)?.world;
-        Ok(Handler {
-            ledger,
-            world: Mutex::new(world),
-        })
+        let state = Mutex::new(Known::load(&ledger)?);
+        Ok(Handler { ledger, state })
     }
 }
 
@@ -111,45 +133,76 @@ fn event_id(body: &[u8], k: usize) -> uuid::Uuid {
 
 fn record(h: &Handler, widget: Option<&str>, body: &[u8]) -> Result<String, Reply> {
     let entry = crate::atom_entry::parse(body, widget).map_err(bad)?;
-    let mut world = h.world.lock().unwrap_or_else(|p| p.into_inner());
-    catch_up(&h.ledger, &mut world).map_err(failed)?;
+    // A redelivery of an entry already durable (a read: outside the lock).
     if let Some(c) = entry.community {
         let stream = projections::events::community_stream(c);
         if delivered_before(&h.ledger, &stream, event_id(body, 0)).map_err(failed)? {
             return Ok(format!("{} recorded already", entry.event));
         }
     }
-    let events = translate(&world, &entry).map_err(|r| match r {
-        Refusal::Duplicate(m) => Reply(StatusCode::CONFLICT, m),
-        Refusal::Gone(m) => Reply(StatusCode::GONE, m),
-        Refusal::Invalid(m) => bad(m),
-    })?;
-    if events.is_empty() {
-        return Ok(format!("{}: nothing changed", entry.event));
+    let (queued, expected_position, n) = {
+        let mut known = h.state.lock().unwrap_or_else(|p| p.into_inner());
+        let head = h.ledger.head();
+        // Another writer appended, or an append went wrong: start again from the log.
+        if known.stale || head > known.position {
+            *known = Known::load(&h.ledger).map_err(failed)?;
+        }
+        let events = translate(&known.world, &entry).map_err(|r| match r {
+            Refusal::Duplicate(m) => Reply(StatusCode::CONFLICT, m),
+            Refusal::Gone(m) => Reply(StatusCode::GONE, m),
+            Refusal::Invalid(m) => bad(m),
+        })?;
+        if events.is_empty() {
+            return Ok(format!("{}: nothing changed", entry.event));
+        }
+        let queued = queue(h, &mut known, body, &events)?;
+        (queued, known.position, events.len())
+    };
+    // Durability is awaited outside the lock: the next entry is checked against this one's
+    // effects meanwhile, and their appends share group commits.
+    match queued.wait() {
+        Ok(r) if r.position == Some(expected_position) => {
+            Ok(format!("{}: {n} events recorded", entry.event))
+        }
+        Ok(_) => {
+            h.state.lock().unwrap_or_else(|p| p.into_inner()).stale = true;
+            Ok(format!("{}: {n} events recorded", entry.event))
+        }
+        Err(e) => {
+            h.state.lock().unwrap_or_else(|p| p.into_inner()).stale = true;
+            Err(match e {
+                AppendError::WrongExpectedVersion { .. } => Reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{e}: the community changed meanwhile; send it again"),
+                ),
+                e => failed(e),
+            })
+        }
     }
-    let n = events.len();
-    append(&h.ledger, body, &events)?;
-    catch_up(&h.ledger, &mut world).map_err(failed)?;
-    Ok(format!("{}: {n} events recorded", entry.event))
 }
 
-/// Whether the entry's first event is among the stream's latest ones.
-fn delivered_before(l: &Ledger, stream: &str, id: uuid::Uuid) -> anyhow::Result<bool> {
-    match l.read_stream(
-        stream,
-        StreamStart::End,
-        Direction::Backwards,
-        REDELIVERY_WINDOW_EVENTS,
-    ) {
-        Ok(events) => Ok(events.iter().any(|e| e.id == EventId(id))),
-        Err(ledger::ReadError::StreamNotFound { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Appends an entry's events to their community's stream, all or none.
-fn append(l: &Ledger, body: &[u8], events: &[DomainEvent]) -> Result<(), Reply> {
+/// Queues an entry's events (one append to their community's stream, all or none) and applies
+/// them to the known world.
+fn queue(
+    h: &Handler,
+    known: &mut Known,
+    body: &[u8],
+    events: &[DomainEvent],
+) -> Result<ledger::QueuedAppend, Reply> {
     let stream = events[0].stream();
+    let next = match known.next_revision.get(&stream) {
+        Some(r) => *r,
+        None => h
+            .ledger
+            .stream_record(&stream)
+            .map_err(failed)?
+            .and_then(|r| r.last_revision)
+            .map_or(0, |r| r + 1),
+    };
+    let expected = match next {
+        0 => ExpectedRevision::NoStream,
+        n => ExpectedRevision::Exact(n - 1),
+    };
     let proposed: Vec<ProposedEvent> = events
         .iter()
         .enumerate()
@@ -165,31 +218,40 @@ fn append(l: &Ledger, body: &[u8], events: &[DomainEvent]) -> Result<(), Reply> 
             }
         })
         .collect();
-    let expected = l
-        .stream_record(&stream)
-        .map_err(failed)?
-        .and_then(|r| r.last_revision)
-        .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-    match l.append_blocking(&stream, expected, proposed) {
-        Ok(_) => Ok(()),
-        Err(e @ AppendError::WrongExpectedVersion { .. }) => Err(Reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{e}: the community changed meanwhile; send it again"),
-        )),
-        Err(e) => Err(failed(e)),
+    let queued = h
+        .ledger
+        .append_queued(&stream, expected, proposed)
+        .map_err(failed)?;
+    let none = projections::Failures::new();
+    for (k, e) in events.iter().enumerate() {
+        let r = projections::Recorded {
+            position: known.position + 1,
+            id: event_id(body, k),
+            recorded_ns: 0,
+            occurred_ns: 0,
+            event: e.clone(),
+        };
+        known.world.apply(&r, &none);
+        known.position += 1;
     }
+    known
+        .next_revision
+        .insert(stream, next + events.len() as u64);
+    Ok(queued)
 }
 
-/// Folds what the log holds beyond the world (other writers, or this handler's appends).
-fn catch_up(l: &Ledger, world: &mut World) -> anyhow::Result<()> {
-    let head = l.head();
-    if head > world.position {
-        let tail = load_range(l, world.position + 1, head, None)?;
-        let w = std::mem::take(world);
-        *world = w.continued(&tail.events);
-        world.position = head;
+/// Whether the entry's first event is among the stream's latest ones.
+fn delivered_before(l: &Ledger, stream: &str, id: uuid::Uuid) -> anyhow::Result<bool> {
+    match l.read_stream(
+        stream,
+        StreamStart::End,
+        Direction::Backwards,
+        REDELIVERY_WINDOW_EVENTS,
+    ) {
+        Ok(events) => Ok(events.iter().any(|e| e.id == EventId(id))),
+        Err(ledger::ReadError::StreamNotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()> {

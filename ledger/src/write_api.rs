@@ -25,6 +25,26 @@ impl Ledger {
         rx.blocking_recv().map_err(|_| AppendError::Closed)?
     }
 
+    /// Queues an append behind every write queued before it and returns at once; `wait` on the
+    /// result returns once it is durable. Appends queued in turn are committed in that order
+    /// (sharing group commits), so a caller can queue the next append before the last is
+    /// durable.
+    pub fn append_queued(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+    ) -> Result<QueuedAppend, AppendError> {
+        let tx = self.sender()?;
+        let (reply, rx) = oneshot::channel();
+        tx.blocking_send(Request {
+            op: WriteOp::append(stream, expected, events),
+            reply,
+        })
+        .map_err(|_| AppendError::Closed)?;
+        Ok(QueuedAppend { rx })
+    }
+
     fn sender(&self) -> Result<mpsc::Sender<Request>, AppendError> {
         let guard = self.inner.writer.lock().map_err(|_| AppendError::Closed)?;
         guard
@@ -132,6 +152,18 @@ impl Ledger {
             Outcome::Imported(s) => Ok(s),
             _ => unreachable!("an import answers with a summary"),
         }
+    }
+}
+
+/// An append queued with [`Ledger::append_queued`].
+pub struct QueuedAppend {
+    rx: oneshot::Receiver<Result<Outcome, AppendError>>,
+}
+
+impl QueuedAppend {
+    /// Blocks until the append is durable (or refused).
+    pub fn wait(self) -> Result<AppendResult, AppendError> {
+        appended(self.rx.blocking_recv().map_err(|_| AppendError::Closed)??)
     }
 }
 
