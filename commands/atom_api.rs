@@ -17,6 +17,7 @@ pub const TD: &str = "urn:ibm.com/td";
 const OPENSEARCH: &str = "http://a9.com/-/spec/opensearch/1.1/";
 const TYPE_SCHEME: &str = "http://www.ibm.com/xmlns/prod/sn/type";
 const PARENT_REL: &str = "http://www.ibm.com/xmlns/prod/sn/parentcommunity";
+const MEMBERS_REL: &str = "http://www.ibm.com/xmlns/prod/sn/member-list";
 
 /// One element: namespace, local name, attributes (by local name), text, children.
 #[derive(Debug, Default)]
@@ -156,6 +157,8 @@ pub struct CommunityEntry {
     pub published: Option<String>,
     pub updated: Option<String>,
     pub member_count: Option<u64>,
+    /// Where its members feed is (`link rel=".../sn/member-list"`).
+    pub members_url: Option<String>,
 }
 
 fn uuid_in(s: &str, what: &str) -> anyhow::Result<Uuid> {
@@ -214,6 +217,7 @@ pub fn community_entry(e: &Element) -> anyhow::Result<CommunityEntry> {
         published: e.value(ATOM, "published"),
         updated: e.value(ATOM, "updated"),
         member_count: e.value(SNX, "membercount").and_then(|v| v.parse().ok()),
+        members_url: e.link(MEMBERS_REL).map(str::to_owned),
     })
 }
 

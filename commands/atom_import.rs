@@ -16,12 +16,32 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use uuid::Uuid;
 
-/// What the files say.
+/// What a set of API responses says.
 #[derive(Default)]
-struct Snapshot {
+pub struct Snapshot {
     communities: BTreeMap<Uuid, CommunityEntry>,
     members: BTreeMap<Uuid, Vec<MemberEntry>>,
-    files: usize,
+    /// Documents read.
+    pub documents: usize,
+}
+
+impl Snapshot {
+    /// Takes in one document.
+    pub fn add(&mut self, doc: Document) {
+        match doc {
+            Document::Communities { entries, .. } => {
+                for c in entries {
+                    self.communities.insert(c.uuid, c);
+                }
+            }
+            Document::Members { community, members } => {
+                self.members.insert(community, members);
+            }
+            // App feeds and error bodies say nothing about the communities themselves.
+            Document::Activities { .. } | Document::Wiki { .. } | Document::Error { .. } => {}
+        }
+        self.documents += 1;
+    }
 }
 
 fn read_dir(dir: &Path) -> anyhow::Result<Snapshot> {
@@ -36,19 +56,7 @@ fn read_dir(dir: &Path) -> anyhow::Result<Snapshot> {
         let body = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
         let doc = document(&body)
             .map_err(|e| with_code(ERROR, format!("{}: {e}; nothing was imported", p.display())))?;
-        match doc {
-            Document::Communities { entries, .. } => {
-                for c in entries {
-                    s.communities.insert(c.uuid, c);
-                }
-            }
-            Document::Members { community, members } => {
-                s.members.insert(community, members);
-            }
-            // App feeds and error bodies say nothing about the communities themselves.
-            Document::Activities { .. } | Document::Wiki { .. } | Document::Error { .. } => {}
-        }
-        s.files += 1;
+        s.add(doc);
     }
     Ok(s)
 }
@@ -66,14 +74,16 @@ fn changes(
     let members = s.members.get(&c.uuid);
     let community = c.uuid;
     let Some(now) = now else {
-        let owners: Vec<String> = match members {
-            Some(m) => m
-                .iter()
-                .filter(|m| m.role == Role::Owner)
-                .map(|m| m.userid.clone())
-                .collect(),
-            None => c.author.iter().cloned().collect(),
-        };
+        let mut owners: Vec<String> = members
+            .into_iter()
+            .flatten()
+            .filter(|m| m.role == Role::Owner)
+            .map(|m| m.userid.clone())
+            .collect();
+        if owners.is_empty() {
+            // The creator owns a community until said otherwise.
+            owners.extend(c.author.iter().cloned());
+        }
         let mut e = CommunityCreated::new(community, &c.name, c.community_type, owners.clone());
         e.members = members
             .into_iter()
@@ -191,6 +201,11 @@ fn membership(
 
 pub fn import_atom(l: &Ledger, dir: &Path, format: Format) -> anyhow::Result<()> {
     let s = read_dir(dir)?;
+    import_snapshot(l, &s, format)
+}
+
+/// Appends what `s` shows that the ledger lacks, all or nothing.
+pub fn import_snapshot(l: &Ledger, s: &Snapshot, format: Format) -> anyhow::Result<()> {
     let point = Point {
         position: l.head(),
         occurred_by: None,
@@ -208,7 +223,7 @@ pub fn import_atom(l: &Ledger, dir: &Path, format: Format) -> anyhow::Result<()>
         c.parent = c
             .parent
             .filter(|p| world.intended.communities().contains_key(p));
-        for (e, at) in changes(&s, &c, now.as_ref()) {
+        for (e, at) in changes(s, &c, now.as_ref()) {
             projections::validate::validate(&world, &e).map_err(|r| {
                 with_code(
                     ERROR,
@@ -232,13 +247,13 @@ pub fn import_atom(l: &Ledger, dir: &Path, format: Format) -> anyhow::Result<()>
     l.close();
     match format {
         Format::Json => crate::output::json_line(&serde_json::json!({
-            "files": s.files, "communities": s.communities.len(), "created": created,
+            "documents": s.documents, "communities": s.communities.len(), "created": created,
             "appended": written,
         })),
         Format::Table => {
             println!(
-                "read {} files ({} communities): {created} communities new to the ledger, {written} events appended",
-                s.files,
+                "read {} documents ({} communities): {created} communities new to the ledger, {written} events appended",
+                s.documents,
                 s.communities.len()
             );
             Ok(())

@@ -91,6 +91,9 @@ pub enum Command {
     Plan(PlanArgs),
     /// Write a realistic, seeded deployment history into a new, empty ledger.
     Simulate(SimulateArgs),
+    /// Read a Connections server's Communities API (every community, its members) and record
+    /// what differs from the ledger, with the server's times.
+    Sync(SyncArgs),
     /// Be the Connections lifecycle handler: Communities POSTs each lifecycle event to
     /// http://ADDR/lifecycle/{widgetDefId} (see README for widgets-config.xml).
     Serve(ServeArgs),
@@ -156,6 +159,19 @@ pub enum PlanAction {
         #[arg(long, env = "USER")]
         actor: Option<String>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// The server's base URL, e.g. https://connections.example.com
+    #[arg(long)]
+    pub server: String,
+    /// The user to sign in as (an administrator sees every community).
+    #[arg(long, requires = "password_file")]
+    pub user: Option<String>,
+    /// A file holding the password (never given on the command line).
+    #[arg(long, requires = "user")]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

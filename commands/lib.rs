@@ -25,6 +25,7 @@ pub mod runbook;
 pub mod scripts;
 pub mod serve;
 pub mod simulate;
+pub mod sync;
 pub mod time_fmt;
 pub mod transfer;
 pub mod world;
@@ -94,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(a) => replay::replay(&open(&cli.ledger)?, &a, format),
         Command::Snapshot(a) => snapshot(&open(&cli.ledger)?, &a, format),
         Command::Recover(a) => recover::recover(&open(&cli.ledger)?, &a, format),
+        Command::Sync(a) => sync::sync(&open(&cli.ledger)?, &a, format),
         Command::Simulate(a) => {
             let l = ledger::Ledger::open(&cli.ledger, ledger::Options::default())
                 .with_context(|| format!("opening {}", cli.ledger.display()))?;

@@ -33,6 +33,7 @@ fn snapshots_become_events_once() {
     ok(&l, &["init"]);
     let first = import(&l, &dir);
     assert_eq!(first["communities"], 14, "{first}");
+    assert_eq!(first["documents"], 10);
     assert_eq!(first["created"], 14);
     let again = import(&l, &dir);
     assert_eq!(again["appended"], 0, "{again}");

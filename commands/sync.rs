@@ -1,0 +1,157 @@
+//! `sync --server URL`: a live read of a Connections server's Communities API — every page of
+//! `communities/all` (following `rel=next`), and each community's members feed — compared with
+//! the ledger like `import atom`. Requests are retried; a server that stays unreachable imports
+//! nothing.
+
+use crate::atom_api::{document, Document};
+use crate::atom_import::{import_snapshot, Snapshot};
+use crate::cli::{Format, SyncArgs};
+use crate::exit::{with_code, ERROR};
+use anyhow::Context;
+use base64::Engine;
+use ledger::Ledger;
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// Attempts per request, with a pause that doubles between them.
+pub const ATTEMPTS: u32 = 4;
+const FIRST_PAUSE: Duration = Duration::from_millis(200);
+/// Pages of `communities/all` read at most (a guard against a server that links in a circle).
+pub const PAGES_MAX: usize = 100_000;
+/// The largest response read.
+const BODY_BYTES_MAX: u64 = 64 << 20;
+
+struct Client {
+    agent: ureq::Agent,
+    authorization: Option<String>,
+}
+
+impl Client {
+    fn new(a: &SyncArgs) -> anyhow::Result<Client> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let authorization = match (&a.user, &a.password_file) {
+            (Some(user), Some(file)) => {
+                let password = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the password file {}", file.display()))?;
+                let pair = format!("{user}:{}", password.trim_end_matches(['\r', '\n']));
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(with_code(
+                    crate::exit::USAGE,
+                    "--user and --password-file go together",
+                ))
+            }
+        };
+        Ok(Client {
+            agent,
+            authorization,
+        })
+    }
+
+    /// The body at `url`: `None` for a 404, an error once every attempt failed.
+    fn get(&self, url: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let mut pause = FIRST_PAUSE;
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            let mut req = self.agent.get(url).header("Accept", "application/atom+xml");
+            if let Some(a) = &self.authorization {
+                req = req.header("Authorization", a);
+            }
+            match req.call() {
+                Ok(mut r) if r.status() == 200 => {
+                    let body = r
+                        .body_mut()
+                        .with_config()
+                        .limit(BODY_BYTES_MAX)
+                        .read_to_vec()
+                        .with_context(|| format!("reading {url}"))?;
+                    return Ok(Some(body));
+                }
+                Ok(r) if r.status() == 404 => return Ok(None),
+                Ok(r) if r.status() == 401 || r.status() == 403 => {
+                    return Err(with_code(
+                        ERROR,
+                        format!(
+                            "{url}: {} (check --user and --password-file); nothing was imported",
+                            r.status()
+                        ),
+                    ))
+                }
+                Ok(r) => last = format!("HTTP {}", r.status()),
+                Err(e) => last = e.to_string(),
+            }
+            if attempt < ATTEMPTS {
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+        }
+        Err(with_code(
+            ERROR,
+            format!("{url}: {last} after {ATTEMPTS} attempts; nothing was imported"),
+        ))
+    }
+}
+
+pub fn sync(l: &Ledger, a: &SyncArgs, format: Format) -> anyhow::Result<()> {
+    let client = Client::new(a)?;
+    let base = a.server.trim_end_matches('/');
+    let mut url = Some(format!(
+        "{base}/communities/service/atom/communities/all?ps=100"
+    ));
+    let mut seen = HashSet::new();
+    let mut snapshot = Snapshot::default();
+    let bar = crate::progress::bar(0, "sync");
+    while let Some(page) = url.take() {
+        if !seen.insert(page.clone()) || seen.len() > PAGES_MAX {
+            break;
+        }
+        let body = client
+            .get(&page)?
+            .ok_or_else(|| with_code(ERROR, format!("{page}: not found; nothing was imported")))?;
+        let doc = document(&body)
+            .map_err(|e| with_code(ERROR, format!("{page}: {e}; nothing was imported")))?;
+        let Document::Communities {
+            entries,
+            total,
+            next,
+        } = doc
+        else {
+            return Err(with_code(
+                ERROR,
+                format!("{page}: not a communities feed; nothing was imported"),
+            ));
+        };
+        if let Some(t) = total {
+            bar.set_length(t);
+        }
+        for c in &entries {
+            let Some(members_url) = &c.members_url else {
+                continue;
+            };
+            match client.get(members_url)? {
+                Some(body) => snapshot.add(document(&body).map_err(|e| {
+                    with_code(ERROR, format!("{members_url}: {e}; nothing was imported"))
+                })?),
+                None => eprintln!("lifeline: no members feed for {} ({members_url})", c.uuid),
+            }
+            bar.inc(1);
+        }
+        snapshot.add(Document::Communities {
+            entries,
+            total,
+            next: None,
+        });
+        url = next;
+    }
+    bar.finish_and_clear();
+    import_snapshot(l, &snapshot, format)
+}

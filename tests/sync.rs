@@ -1,0 +1,149 @@
+//! `sync --server` against a local server that serves the recorded responses (their links
+//! pointed at it): pages followed, members read, a failing request retried, and a second sync
+//! records nothing.
+
+mod common;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use common::{lifeline, ok};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+struct Feeds {
+    base: String,
+    calls: AtomicUsize,
+}
+
+impl Feeds {
+    fn file(&self, name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/connections")
+            .join(name);
+        let text = std::fs::read_to_string(path).unwrap();
+        [
+            "https://qs.renovations.com:444",
+            "https://dev.sdkdemo.com:444",
+            "https://lcauto51.swg.usma.ibm.com",
+        ]
+        .iter()
+        .fold(text, |t, host| t.replace(host, &self.base))
+    }
+}
+
+async fn all(
+    State(f): State<Arc<Feeds>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> (StatusCode, String) {
+    // The first request fails: the client must retry.
+    if f.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+        return (StatusCode::SERVICE_UNAVAILABLE, String::new());
+    }
+    match q.get("page").map(String::as_str) {
+        Some("2") => (StatusCode::OK, f.file("community-entry-public.xml")),
+        _ => (StatusCode::OK, f.file("communities-feed-page1.xml")),
+    }
+}
+
+async fn members(
+    State(f): State<Arc<Feeds>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> (StatusCode, String) {
+    match q.get("communityUuid").map(String::as_str) {
+        // The members of another community, served as this one's.
+        Some(c @ "d97524f5-0330-48c7-91f6-cebc15ef2b53") => (
+            StatusCode::OK,
+            f.file("members-feed-2.xml")
+                .replace("569bf180-1e86-4f4e-a806-23a3699c40d7", c),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            f.file("error-community-not-found.xml"),
+        ),
+    }
+}
+
+/// Starts the server on a thread of its own; returns its base URL.
+fn server() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let feeds = Arc::new(Feeds {
+                base: base.clone(),
+                calls: AtomicUsize::new(0),
+            });
+            let app = Router::new()
+                .route("/communities/service/atom/communities/all", get(all))
+                .route("/communities/service/atom/community/members", get(members))
+                .with_state(feeds);
+            tx.send(base).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn sync_reads_every_page_and_records_once() {
+    let base = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let l = tmp.path().join("s.redb");
+    ok(&l, &["init"]);
+    let first: Value =
+        serde_json::from_str(&ok(&l, &["sync", "--server", &base, "--format", "json"])).unwrap();
+    // Ten communities on page 1 and one on page 2.
+    assert_eq!(first["communities"], 11, "{first}");
+    assert_eq!(first["created"], 11);
+    let again: Value =
+        serde_json::from_str(&ok(&l, &["sync", "--server", &base, "--format", "json"])).unwrap();
+    assert_eq!(again["appended"], 0, "{again}");
+    // Its members feed named the owner (not the entry's author) and four members.
+    let audit = ok(
+        &l,
+        &[
+            "audit",
+            "--community",
+            "d97524f5-0330-48c7-91f6-cebc15ef2b53",
+            "--format",
+            "json",
+        ],
+    );
+    let row: Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        row["data"]["owners"],
+        serde_json::json!(["0EE5A7FA-3434-9A59-4825-7A7000278DAA"])
+    );
+    assert_eq!(row["data"]["members"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn an_unreachable_server_imports_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let l = tmp.path().join("s.redb");
+    ok(&l, &["init"]);
+    // A port nothing listens on: every attempt fails.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let r = lifeline(&l, &["sync", "--server", &format!("http://{dead}")]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("attempts; nothing was imported"),
+        "{}",
+        r.stderr
+    );
+    let r = lifeline(
+        &l,
+        &["sync", "--server", "http://127.0.0.1:1", "--user", "amy"],
+    );
+    assert_eq!(r.code, 2, "--user without --password-file: {}", r.stderr);
+}
