@@ -176,9 +176,13 @@ pub struct SyncArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// The address to listen on (loopback only, until tokens and TLS are configured).
+    /// The address to listen on (loopback only: TLS is not built in; put a TLS proxy in front).
     #[arg(long, default_value = "127.0.0.1:2113")]
     pub listen: std::net::SocketAddr,
+    /// A JSON file of API tokens and their roles: {"tokens": [{"token": "…", "role":
+    /// "read|write|admin"}]}. With it, /api/v1/ needs `Authorization: Bearer TOKEN`.
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

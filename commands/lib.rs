@@ -2,6 +2,7 @@
 //! terminals; later sockets). One module per user-facing operation.
 
 pub mod advise;
+pub mod api;
 pub mod atom_api;
 pub mod atom_entry;
 pub mod atom_import;

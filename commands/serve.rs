@@ -268,6 +268,20 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
     }
     let l = Arc::new(crate::open(ledger_path)?);
     let h = Arc::new(Handler::new(l.clone())?);
+    let tokens = match &a.tokens {
+        Some(path) => crate::api::Tokens::load(path)?,
+        None => crate::api::Tokens::default(),
+    };
+    if tokens.is_empty() {
+        eprintln!("lifeline: no --tokens file: the JSON API under /api/v1/ answers without authentication on loopback");
+    }
+    let api = Arc::new(crate::api::Api {
+        ledger: l.clone(),
+        tokens,
+    });
+    let app = router(h)
+        .merge(crate::api::router(api))
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -276,11 +290,9 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await
             .with_context(|| format!("listening on {}", a.listen))?;
-        eprintln!(
-            "lifeline: lifecycle handler on http://{}/lifecycle/{{widgetDefId}}",
-            listener.local_addr()?
-        );
-        axum::serve(listener, router(h))
+        let at = listener.local_addr()?;
+        eprintln!("lifeline: lifecycle handler on http://{at}/lifecycle/{{widgetDefId}}, API on http://{at}/api/v1/");
+        axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

@@ -1,0 +1,272 @@
+//! The HTTP JSON API under `/api/v1/`, beside the lifecycle handler: the checkpoint, the state
+//! at a point, findings, the plan, and appending events. With a tokens file, every API call
+//! needs `Authorization: Bearer TOKEN` of a role that allows it (read ⊂ write ⊂ admin).
+//! Errors are JSON: `{"error": "…"}`.
+
+use crate::domain::At;
+use crate::recover::RestoreArg;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ledger::{EventId, ExpectedRevision, Ledger, ProposedEvent};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Read,
+    Write,
+    Admin,
+}
+
+/// Tokens by the blake3 hash of their text (compared as hashes: no token is kept or compared
+/// in the clear, and every comparison takes the same time).
+#[derive(Default)]
+pub struct Tokens(HashMap<[u8; 32], Role>);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    tokens: Vec<TokenEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenEntry {
+    token: String,
+    role: Role,
+}
+
+impl Tokens {
+    /// Reads `{"tokens": [{"token": "…", "role": "read|write|admin"}]}`.
+    pub fn load(path: &Path) -> anyhow::Result<Tokens> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading the tokens file {}: {e}", path.display()))?;
+        let file: TokensFile = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("the tokens file {} is not valid: {e}", path.display()))?;
+        let mut out = HashMap::new();
+        for t in file.tokens {
+            if t.token.len() < 16 {
+                anyhow::bail!(
+                    "the tokens file {}: a token shorter than 16 characters",
+                    path.display()
+                );
+            }
+            out.insert(*blake3::hash(t.token.as_bytes()).as_bytes(), t.role);
+        }
+        Ok(Tokens(out))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn role_of(&self, headers: &HeaderMap) -> Option<Role> {
+        let value = headers.get("authorization")?.to_str().ok()?;
+        let token = value.strip_prefix("Bearer ")?;
+        self.0
+            .get(blake3::hash(token.trim().as_bytes()).as_bytes())
+            .copied()
+    }
+}
+
+pub struct Api {
+    pub ledger: Arc<Ledger>,
+    pub tokens: Tokens,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+impl Api {
+    /// `Ok` when the call may go on.
+    fn allow(&self, headers: &HeaderMap, needs: Role) -> Result<(), Response> {
+        if self.tokens.is_empty() {
+            return Ok(());
+        }
+        match self.tokens.role_of(headers) {
+            None => Err(error(
+                StatusCode::UNAUTHORIZED,
+                "send Authorization: Bearer TOKEN with a token from the tokens file",
+            )),
+            Some(r) if r < needs => Err(error(
+                StatusCode::FORBIDDEN,
+                format!("this token's role cannot {needs:?} (needs {needs:?} or above)")
+                    .to_lowercase(),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+pub fn router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/api/v1/checkpoint", get(checkpoint))
+        .route("/api/v1/state", get(state))
+        .route("/api/v1/findings", get(findings))
+        .route("/api/v1/plan", get(plan))
+        .route("/api/v1/events", post(append))
+        .with_state(api)
+}
+
+/// Runs blocking ledger work off the async threads; an error becomes a JSON 400.
+async fn blocking(f: impl FnOnce() -> anyhow::Result<Value> + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => {
+            let status = match crate::exit::code_of(&e) {
+                crate::exit::NOT_FOUND => StatusCode::NOT_FOUND,
+                crate::exit::WRONG_EXPECTED_REVISION => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            error(status, format!("{e:#}"))
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct PointQuery {
+    at: Option<String>,
+    /// `DATABASE=BACKUP`, comma-separated for several.
+    restore: Option<String>,
+    database: Option<String>,
+    intended: Option<bool>,
+}
+
+impl PointQuery {
+    fn at(&self) -> anyhow::Result<At> {
+        self.at.as_deref().unwrap_or("now").parse()
+    }
+    fn restores(&self) -> anyhow::Result<Vec<RestoreArg>> {
+        self.restore
+            .iter()
+            .flat_map(|r| r.split(','))
+            .map(|r| r.parse().map_err(|e: String| anyhow::anyhow!(e)))
+            .collect()
+    }
+}
+
+async fn checkpoint(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
+    if let Err(r) = api.allow(&headers, Role::Read) {
+        return r;
+    }
+    blocking(move || Ok(serde_json::to_value(api.ledger.checkpoint()?)?)).await
+}
+
+async fn state(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(q): Query<PointQuery>,
+) -> Response {
+    if let Err(r) = api.allow(&headers, Role::Read) {
+        return r;
+    }
+    blocking(move || {
+        let point = crate::domain::resolve(&api.ledger, &q.at()?, false)?;
+        let world = crate::world::world_at(&api.ledger, &point, true)?.world;
+        let d = if q.intended.unwrap_or(false) {
+            &world.intended
+        } else {
+            &world.actual
+        };
+        let mut out = serde_json::Map::new();
+        for db in projections::Database::ALL {
+            if q.database
+                .as_deref()
+                .is_none_or(|want| db.name().eq_ignore_ascii_case(want))
+            {
+                out.insert(db.name().into(), projections::view::database(d.db(db)));
+            }
+        }
+        Ok(json!({ "position": point.position, "databases": out }))
+    })
+    .await
+}
+
+async fn findings(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(q): Query<PointQuery>,
+) -> Response {
+    if let Err(r) = api.allow(&headers, Role::Read) {
+        return r;
+    }
+    blocking(move || {
+        let a = crate::recover::analyze(&api.ledger, &q.at()?, false, &q.restores()?)?;
+        Ok(serde_json::to_value(&a.findings)?)
+    })
+    .await
+}
+
+async fn plan(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(q): Query<PointQuery>,
+) -> Response {
+    if let Err(r) = api.allow(&headers, Role::Read) {
+        return r;
+    }
+    blocking(move || {
+        let made = crate::plan::make(&api.ledger, &q.at()?, false, &q.restores()?)?;
+        Ok(crate::plan::json(&made))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewEvent {
+    stream: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    data: Value,
+    #[serde(default)]
+    id: Option<uuid::Uuid>,
+    /// any | no-stream | exists | a revision number.
+    #[serde(default)]
+    expected: Option<String>,
+}
+
+async fn append(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = api.allow(&headers, Role::Write) {
+        return r;
+    }
+    let e: NewEvent = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(err) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not an event ({{\"stream\", \"type\", \"data\"}}): {err}; nothing was appended"),
+            )
+        }
+    };
+    blocking(move || {
+        let expected: ExpectedRevision = e
+            .expected
+            .as_deref()
+            .unwrap_or("any")
+            .parse()
+            .map_err(|err: String| anyhow::anyhow!("expected: {err}; nothing was appended"))?;
+        // A Lifeline fact must be well-formed (checks against the state are `record`'s).
+        if projections::events::is_domain_type(&e.event_type) {
+            projections::decode(&e.event_type, e.data.to_string().as_bytes(), b"")
+                .map_err(|err| anyhow::anyhow!("{err}; nothing was appended"))?;
+        }
+        let mut p = ProposedEvent::json(e.event_type, &e.data);
+        if let Some(id) = e.id {
+            p = p.with_id(EventId(id));
+        }
+        let r = api.ledger.append_blocking(&e.stream, expected, vec![p])?;
+        Ok(json!({ "position": r.position, "revision": r.revision.to_string() }))
+    })
+    .await
+}

@@ -1,0 +1,171 @@
+//! The JSON API: roles from a tokens file, JSON answers, JSON errors, and a refused append that
+//! appends nothing.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use ledger::{Ledger, Options};
+use lifeline::api::{router, Api, Tokens};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const READ: &str = "read-token-0123456789";
+const WRITE: &str = "write-token-0123456789";
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let r = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = r.status();
+    let bytes = axum::body::to_bytes(r.into_body(), 1 << 24).await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_answers_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.json");
+    std::fs::write(
+        &tokens,
+        json!({"tokens": [{"token": READ, "role": "read"}, {"token": WRITE, "role": "write"}]})
+            .to_string(),
+    )
+    .unwrap();
+    let ledger = Arc::new(Ledger::open(dir.path().join("a.redb"), Options::default()).unwrap());
+    let app = router(Arc::new(Api {
+        ledger: ledger.clone(),
+        tokens: Tokens::load(&tokens).unwrap(),
+    }));
+
+    let (s, v) = call(&app, "GET", "/api/v1/checkpoint", None, "").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("Bearer"));
+    let (s, _) = call(
+        &app,
+        "GET",
+        "/api/v1/checkpoint",
+        Some("not-a-token-at-all"),
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    let created = json!({"stream": "community-5d19412d-8665-43bc-8e94-3a4ed1ccb47d", "type": "CommunityCreated",
+        "data": {"community": "5d19412d-8665-43bc-8e94-3a4ed1ccb47d", "name": "Sales", "communityType": "public", "owners": ["amy"]},
+        "expected": "no-stream"});
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(READ),
+        &created.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(WRITE),
+        &created.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["position"], 1);
+    // The same append again: the stream exists now.
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(WRITE),
+        &created.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    for bad in [
+        "not json".to_owned(),
+        json!({"stream": "x", "type": "MembersAdded", "data": {"community": "nope"}}).to_string(),
+        json!({"stream": "x", "type": "Note", "data": {}, "expected": "sometimes"}).to_string(),
+    ] {
+        let (s, v) = call(&app, "POST", "/api/v1/events", Some(WRITE), &bad).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was appended"),
+            "{v}"
+        );
+    }
+    assert_eq!(ledger.head(), 1, "refused appends appended nothing");
+
+    let (s, v) = call(&app, "GET", "/api/v1/checkpoint", Some(READ), "").await;
+    assert_eq!((s, v["size"].clone()), (StatusCode::OK, json!(1)));
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/api/v1/state?database=communities",
+        Some(READ),
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["databases"].as_object().unwrap().len(), 1);
+    assert!(
+        v["databases"]["Communities"].to_string().contains("Sales"),
+        "{v}"
+    );
+    let (s, v) = call(&app, "GET", "/api/v1/findings", Some(READ), "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["restores"], json!([]));
+    let (s, v) = call(&app, "GET", "/api/v1/plan", Some(READ), "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["converges"], true);
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/api/v1/findings?restore=Files=nope",
+        Some(READ),
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = call(&app, "GET", "/api/v1/state?at=@99", Some(READ), "").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+}
+
+#[test]
+fn a_weak_or_malformed_tokens_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.json");
+    for (text, phrase) in [
+        (
+            json!({"tokens": [{"token": "short", "role": "read"}]}).to_string(),
+            "shorter than 16",
+        ),
+        (
+            json!({"tokens": [{"token": READ, "role": "god"}]}).to_string(),
+            "not valid",
+        ),
+        ("{".to_owned(), "not valid"),
+    ] {
+        std::fs::write(&path, &text).unwrap();
+        let err = Tokens::load(&path).err().unwrap().to_string();
+        assert!(err.contains(phrase), "{text}: {err}");
+    }
+}
