@@ -87,21 +87,21 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 impl Api {
-    /// `Ok` when the call may go on.
-    fn allow(&self, headers: &HeaderMap, needs: Role) -> Result<(), Response> {
+    /// `Ok` when the call may go on; else the answer to send.
+    fn allow(&self, headers: &HeaderMap, needs: Role) -> Result<(), Box<Response>> {
         if self.tokens.is_empty() {
             return Ok(());
         }
         match self.tokens.role_of(headers) {
-            None => Err(error(
+            None => Err(Box::new(error(
                 StatusCode::UNAUTHORIZED,
                 "send Authorization: Bearer TOKEN with a token from the tokens file",
-            )),
-            Some(r) if r < needs => Err(error(
+            ))),
+            Some(r) if r < needs => Err(Box::new(error(
                 StatusCode::FORBIDDEN,
                 format!("this token's role cannot {needs:?} (needs {needs:?} or above)")
                     .to_lowercase(),
-            )),
+            ))),
             Some(_) => Ok(()),
         }
     }
@@ -157,7 +157,7 @@ impl PointQuery {
 
 async fn checkpoint(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
     if let Err(r) = api.allow(&headers, Role::Read) {
-        return r;
+        return *r;
     }
     blocking(move || Ok(serde_json::to_value(api.ledger.checkpoint()?)?)).await
 }
@@ -168,7 +168,7 @@ async fn state(
     Query(q): Query<PointQuery>,
 ) -> Response {
     if let Err(r) = api.allow(&headers, Role::Read) {
-        return r;
+        return *r;
     }
     blocking(move || {
         let point = crate::domain::resolve(&api.ledger, &q.at()?, false)?;
@@ -198,7 +198,7 @@ async fn findings(
     Query(q): Query<PointQuery>,
 ) -> Response {
     if let Err(r) = api.allow(&headers, Role::Read) {
-        return r;
+        return *r;
     }
     blocking(move || {
         let a = crate::recover::analyze(&api.ledger, &q.at()?, false, &q.restores()?)?;
@@ -213,7 +213,7 @@ async fn plan(
     Query(q): Query<PointQuery>,
 ) -> Response {
     if let Err(r) = api.allow(&headers, Role::Read) {
-        return r;
+        return *r;
     }
     blocking(move || {
         let made = crate::plan::make(&api.ledger, &q.at()?, false, &q.restores()?)?;
@@ -238,7 +238,7 @@ struct NewEvent {
 
 async fn append(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = api.allow(&headers, Role::Write) {
-        return r;
+        return *r;
     }
     let e: NewEvent = match serde_json::from_slice(&body) {
         Ok(e) => e,
