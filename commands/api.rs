@@ -99,7 +99,7 @@ impl Api {
             ))),
             Some(r) if r < needs => Err(Box::new(error(
                 StatusCode::FORBIDDEN,
-                format!("this token's role cannot {needs:?} (needs {needs:?} or above)")
+                format!("this token's role is {r:?}; this call needs {needs:?} or above")
                     .to_lowercase(),
             ))),
             Some(_) => Ok(()),
