@@ -3,41 +3,12 @@
 //! `snx:container` with its `snx:property` children, the widget instance in
 //! `snx:remoteApplication` or `snx:managedApplication`, the actor in `atom:author/snx:userid`.
 
-use anyhow::{anyhow, bail, Context};
+use crate::atom_api::{parse as parse_tree, Element, ATOM, SNX};
+use anyhow::{anyhow, bail};
 use projections::lifecycle::Entry;
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{Namespace, ResolveResult};
-use quick_xml::NsReader;
 
-const ATOM: &[u8] = b"http://www.w3.org/2005/Atom";
-const SNX: &[u8] = b"http://www.ibm.com/xmlns/prod/sn";
 /// The `atom:category` scheme of lifecycle events.
 pub const EVENT_SCHEME: &str = "http://www.ibm.com/prod/sn/type/event";
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Ns {
-    Atom,
-    Snx,
-    Other,
-}
-
-fn ns_of(r: &ResolveResult) -> Ns {
-    match r {
-        ResolveResult::Bound(Namespace(n)) if *n == ATOM => Ns::Atom,
-        ResolveResult::Bound(Namespace(n)) if *n == SNX => Ns::Snx,
-        _ => Ns::Other,
-    }
-}
-
-fn attr(e: &BytesStart, name: &[u8]) -> anyhow::Result<Option<String>> {
-    for a in e.attributes() {
-        let a = a.context("a malformed attribute")?;
-        if a.key.local_name().as_ref() == name {
-            return Ok(Some(a.unescape_value()?.into_owned()));
-        }
-    }
-    Ok(None)
-}
 
 fn list(s: &str) -> Vec<String> {
     s.split(',')
@@ -47,120 +18,66 @@ fn list(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// What the parser is inside of, for the text it meets.
-#[derive(Clone, PartialEq, Eq)]
-enum Text {
-    None,
-    UserId,
-    Property(String),
+fn child<'a>(e: &'a Element, ns: &str, name: &str) -> Option<&'a Element> {
+    e.children.iter().find(|c| c.ns == ns && c.name == name)
 }
 
 /// Parses one lifecycle entry; `widget_def_id` is the handler path's.
 pub fn parse(body: &[u8], widget_def_id: Option<&str>) -> anyhow::Result<Entry> {
-    let mut reader = NsReader::from_reader(body);
-    reader.config_mut().trim_text(true);
+    let root = parse_tree(body)?;
+    if !(root.ns == ATOM && root.name == "entry") {
+        bail!("the body is not an Atom entry (its root element is not atom:entry)");
+    }
     let mut entry = Entry {
         widget_def_id: widget_def_id.map(str::to_owned),
         ..Entry::default()
     };
-    let mut depth = 0usize;
-    let mut text = Text::None;
-    let mut in_author = false;
-    let mut buf = Vec::new();
-    loop {
-        let at = reader.buffer_position();
-        let (ns, ev) = reader
-            .read_resolved_event_into(&mut buf)
-            .map_err(|e| anyhow!("malformed XML at byte {at}: {e}"))?;
-        match ev {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(ev, Event::Empty(_));
-                let local = e.local_name();
-                let name = local.as_ref();
-                let ns = ns_of(&ns);
-                if depth == 0 && !(ns == Ns::Atom && name == b"entry") {
-                    bail!("the body is not an Atom entry (its root element is not atom:entry)");
-                }
-                match (ns, name) {
-                    (Ns::Atom, b"category")
-                        if attr(e, b"scheme")?.as_deref() == Some(EVENT_SCHEME) =>
-                    {
-                        entry.event = attr(e, b"term")?.unwrap_or_default();
-                    }
-                    (Ns::Atom, b"author") => in_author = true,
-                    (Ns::Snx, b"userid") if in_author => text = Text::UserId,
-                    (Ns::Snx, b"container") => {
-                        if let Some(id) = attr(e, b"id")? {
-                            entry.community = Some(id.trim().parse().map_err(|_| {
-                                anyhow!("snx:container id '{id}' is not a community uuid")
-                            })?);
-                        }
-                        entry.name = attr(e, b"name")?;
-                    }
-                    (Ns::Snx, b"property") => {
-                        text = Text::Property(attr(e, b"name")?.unwrap_or_default());
-                        // A property with no text is there, and empty.
-                        take_text(&mut entry, &text, String::new());
-                    }
-                    (Ns::Snx, b"remoteApplication" | b"managedApplication") => {
-                        entry.instance = attr(e, b"instanceId")?;
-                    }
-                    _ => {}
-                }
-                if empty {
-                    if matches!(text, Text::UserId | Text::Property(_)) {
-                        text = Text::None;
-                    }
-                } else {
-                    depth += 1;
-                }
-            }
-            Event::Text(t) => {
-                let value = t
-                    .decode()
-                    .map_err(|e| anyhow!("bad text at byte {at}: {e}"))?;
-                let value = quick_xml::escape::unescape(&value)
-                    .map_err(|e| anyhow!("bad text at byte {at}: {e}"))?
-                    .into_owned();
-                take_text(&mut entry, &text, value);
-            }
-            Event::CData(t) => {
-                let value = String::from_utf8_lossy(&t).into_owned();
-                take_text(&mut entry, &text, value);
-            }
-            Event::End(e) => {
-                depth = depth.saturating_sub(1);
-                if e.local_name().as_ref() == b"author" {
-                    in_author = false;
-                }
-                text = Text::None;
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    if depth != 0 {
-        bail!("the entry ends before its elements are closed");
-    }
+    entry.event = root
+        .children
+        .iter()
+        .filter(|c| c.ns == ATOM && c.name == "category")
+        .find(|c| c.attr("scheme") == Some(EVENT_SCHEME))
+        .and_then(|c| c.attr("term"))
+        .unwrap_or_default()
+        .to_owned();
     if entry.event.is_empty() {
         bail!("no atom:category with scheme {EVENT_SCHEME} (the lifecycle event)");
     }
-    Ok(entry)
-}
-
-fn take_text(entry: &mut Entry, text: &Text, value: String) {
-    match text {
-        Text::UserId => entry.actor = Some(value),
-        Text::Property(p) => match p.as_str() {
-            "communityType" => entry.community_type = Some(value),
-            "communityOrgId" => entry.org_id = Some(value),
-            "owners" => entry.owners = Some(list(&value)),
-            "members" => entry.members = Some(list(&value)),
-            _ => {}
-        },
-        Text::None => {}
+    entry.actor = child(&root, ATOM, "author")
+        .and_then(|a| child(a, SNX, "userid"))
+        .map(|u| u.text.trim().to_owned());
+    if let Some(c) = child(&root, SNX, "container") {
+        if let Some(id) = c.attr("id") {
+            entry.community = Some(
+                id.trim()
+                    .parse()
+                    .map_err(|_| anyhow!("snx:container id '{id}' is not a community uuid"))?,
+            );
+        }
+        entry.name = c.attr("name").map(str::to_owned);
+        for p in c
+            .children
+            .iter()
+            .filter(|p| p.ns == SNX && p.name == "property")
+        {
+            // A property with no text is there, and empty.
+            let value = p.text.trim().to_owned();
+            match p.attr("name").unwrap_or_default() {
+                "communityType" => entry.community_type = Some(value),
+                "communityOrgId" => entry.org_id = Some(value),
+                "owners" => entry.owners = Some(list(&value)),
+                "members" => entry.members = Some(list(&value)),
+                _ => {}
+            }
+        }
     }
+    entry.instance = root
+        .children
+        .iter()
+        .find(|c| c.ns == SNX && (c.name == "remoteApplication" || c.name == "managedApplication"))
+        .and_then(|c| c.attr("instanceId"))
+        .map(str::to_owned);
+    Ok(entry)
 }
 
 #[cfg(test)]
