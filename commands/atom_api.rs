@@ -135,7 +135,7 @@ pub fn parse(body: &[u8]) -> anyhow::Result<Element> {
     if !stack.is_empty() {
         bail!("the document ends before its elements are closed");
     }
-    root.ok_or_else(|| anyhow!("the document is empty"))
+    root.ok_or_else(|| anyhow!("the body holds no XML element"))
 }
 
 /// A community as the API shows it.

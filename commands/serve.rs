@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex};
 
 /// The largest entry accepted.
 pub const BODY_BYTES_MAX: usize = 1 << 20;
+/// Requests handled at once; more wait for a turn (the bound on what a flood can cost).
+pub const CONCURRENT_REQUESTS_MAX: usize = 256;
 /// How far back in a community's stream a redelivered entry is recognised (the ledger's own
 /// idempotency window for retries).
 pub const REDELIVERY_WINDOW_EVENTS: u64 = 128;
@@ -281,7 +283,10 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
     });
     let app = router(h)
         .merge(crate::api::router(api))
-        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX));
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            CONCURRENT_REQUESTS_MAX,
+        ));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

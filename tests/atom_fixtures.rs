@@ -143,7 +143,7 @@ fn bad_documents_get_clear_errors() {
     for (body, phrase) in [
         ("<html/>", "not an Atom feed or entry"),
         ("<feed xmlns='http://www.w3.org/2005/Atom'>", "ends before"),
-        ("", "empty"),
+        ("", "no XML element"),
         (
             "<entry xmlns='http://www.w3.org/2005/Atom'><title>x</title></entry>",
             "without snx:communityUuid",
