@@ -71,7 +71,8 @@ pub enum Command {
     VerifyProof(VerifyProofArgs),
     /// Write every event as JSON Lines (schema/jsonl.md).
     Export(ExportArgs),
-    /// Append the events of a JSON Lines file: all of it, or nothing if any line is bad.
+    /// Append the events of a JSON Lines file (all of it, or nothing if any line is bad), or,
+    /// with `import atom DIR`, what saved Communities API responses show that the ledger lacks.
     Import(ImportArgs),
     /// Record one Connections lifecycle fact (schema/events/), checked as Connections would.
     Record(RecordArgs),
