@@ -1,14 +1,6 @@
 //! One line of plain words per event, for findings, runbooks and the owners' notices.
 
 use crate::events::{DomainEvent, QueueScope};
-use crate::vocabulary::Role;
-
-fn role(r: Role) -> &'static str {
-    match r {
-        Role::Owner => "owner",
-        Role::Member => "member",
-    }
-}
 
 /// What the event changed, e.g. `members added: bob (member), carol (owner)`.
 pub fn describe(e: &DomainEvent) -> String {
@@ -61,7 +53,7 @@ pub fn describe(e: &DomainEvent) -> String {
             let who: Vec<String> = m
                 .members
                 .iter()
-                .map(|(u, r)| format!("{u} ({})", role(*r)))
+                .map(|(u, r)| format!("{u} ({r})"))
                 .collect();
             format!("{verb}: {}", who.join(", "))
         }

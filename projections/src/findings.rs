@@ -322,13 +322,6 @@ fn text<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref().map_or_else(|| "(none)".to_owned(), T::to_string)
 }
 
-fn role(r: Role) -> &'static str {
-    match r {
-        Role::Owner => "owner",
-        Role::Member => "member",
-    }
-}
-
 /// The membership as a short value, and what `found` lacks or has extra compared with
 /// `expected`.
 pub fn members_text(
@@ -344,7 +337,7 @@ pub fn members_text(
     let lacks: Vec<String> = expected
         .iter()
         .filter(|(u, _)| !found.contains_key(*u))
-        .map(|(u, r)| format!("{u} ({})", role(*r)))
+        .map(|(u, r)| format!("{u} ({r})"))
         .collect();
     if !lacks.is_empty() {
         notes.push(format!("lacks {}", lacks.join(", ")));
@@ -352,7 +345,7 @@ pub fn members_text(
     let extra: Vec<String> = found
         .iter()
         .filter(|(u, _)| !expected.contains_key(*u))
-        .map(|(u, r)| format!("{u} ({})", role(*r)))
+        .map(|(u, r)| format!("{u} ({r})"))
         .collect();
     if !extra.is_empty() {
         notes.push(format!("extra {}", extra.join(", ")));
@@ -361,7 +354,7 @@ pub fn members_text(
         .iter()
         .filter_map(|(u, r)| {
             let e = expected.get(u)?;
-            (e != r).then(|| format!("{u} {} not {}", role(*r), role(*e)))
+            (e != r).then(|| format!("{u} {r} not {e}"))
         })
         .collect();
     if !roles.is_empty() {

@@ -36,6 +36,15 @@ pub enum Role {
     Member,
 }
 
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Owner => "owner",
+            Role::Member => "member",
+        })
+    }
+}
+
 /// A remote application: a widget whose data lives in its own database. Serialised as its
 /// widgetDefId, exactly (ids are case-sensitive).
 #[derive(
