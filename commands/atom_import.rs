@@ -151,52 +151,23 @@ fn membership(
     shown: &[MemberEntry],
     at: Option<Timestamp>,
 ) -> Vec<(DomainEvent, Option<Timestamp>)> {
-    let mut added = BTreeMap::new();
-    let mut modified = BTreeMap::new();
-    let mut latest = None;
-    for m in shown {
-        match now.get(&m.userid) {
-            None => {
-                added.insert(m.userid.clone(), m.role);
-                latest = latest.max(time(&m.published));
-            }
-            Some(r) if *r != m.role => {
-                modified.insert(m.userid.clone(), m.role);
-            }
-            Some(_) => {}
-        }
-    }
-    let removed: Vec<String> = now
-        .keys()
-        .filter(|u| !shown.iter().any(|m| &&m.userid == u))
-        .cloned()
-        .collect();
-    let mut out = Vec::new();
-    if !added.is_empty() {
-        let e = Members {
-            community,
-            members: added,
-            actor: None,
-        };
-        out.push((DomainEvent::MembersAdded(e), latest.or(at)));
-    }
-    if !modified.is_empty() {
-        let e = Members {
-            community,
-            members: modified,
-            actor: None,
-        };
-        out.push((DomainEvent::MembersModified(e), at));
-    }
-    if !removed.is_empty() {
-        let e = MembersRemoved {
-            community,
-            users: removed,
-            actor: None,
-        };
-        out.push((DomainEvent::MembersRemoved(e), at));
-    }
-    out
+    let wanted: BTreeMap<String, Role> = shown.iter().map(|m| (m.userid.clone(), m.role)).collect();
+    membership_changes(community, now, &wanted, None)
+        .into_iter()
+        .map(|e| {
+            // Members joined when the feed says; other changes are as of the community's update.
+            let when = match &e {
+                DomainEvent::MembersAdded(m) => shown
+                    .iter()
+                    .filter(|s| m.members.contains_key(&s.userid))
+                    .filter_map(|s| time(&s.published))
+                    .max()
+                    .or(at),
+                _ => at,
+            };
+            (e, when)
+        })
+        .collect()
 }
 
 pub fn import_atom(l: &Ledger, dir: &Path, format: Format) -> anyhow::Result<()> {

@@ -300,6 +300,53 @@ pub struct Repair {
     pub actor: Option<String>,
 }
 
+/// The membership events that turn `now` into `wanted`, in the order that never leaves the
+/// community without an owner: added, roles changed, removed.
+pub fn membership_changes(
+    community: Uuid,
+    now: &BTreeMap<String, Role>,
+    wanted: &BTreeMap<String, Role>,
+    actor: Option<String>,
+) -> Vec<DomainEvent> {
+    let pick = |keep: &dyn Fn(&String, &Role) -> bool| -> BTreeMap<String, Role> {
+        wanted
+            .iter()
+            .filter(|(u, r)| keep(u, r))
+            .map(|(u, r)| (u.clone(), *r))
+            .collect()
+    };
+    let added = pick(&|u, _| !now.contains_key(u));
+    let modified = pick(&|u, r| now.get(u).is_some_and(|x| x != r));
+    let removed: Vec<String> = now
+        .keys()
+        .filter(|u| !wanted.contains_key(*u))
+        .cloned()
+        .collect();
+    let mut out = Vec::new();
+    if !added.is_empty() {
+        out.push(DomainEvent::MembersAdded(Members {
+            community,
+            members: added,
+            actor: actor.clone(),
+        }));
+    }
+    if !modified.is_empty() {
+        out.push(DomainEvent::MembersModified(Members {
+            community,
+            members: modified,
+            actor: actor.clone(),
+        }));
+    }
+    if !removed.is_empty() {
+        out.push(DomainEvent::MembersRemoved(MembersRemoved {
+            community,
+            users: removed,
+            actor,
+        }));
+    }
+    out
+}
+
 /// Every fact Lifeline records. The variant name is the ledger event type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]

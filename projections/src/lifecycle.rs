@@ -233,44 +233,7 @@ fn membership(
     for o in owners {
         stated.insert(o.clone(), Role::Owner);
     }
-    let pick = |f: &dyn Fn(&String, &Role) -> bool| -> BTreeMap<String, Role> {
-        stated
-            .iter()
-            .filter(|(u, r)| f(u, r))
-            .map(|(u, r)| (u.clone(), *r))
-            .collect()
-    };
-    let added = pick(&|u, _| !now.contains_key(u));
-    let modified = pick(&|u, r| now.get(u).is_some_and(|x| x != r));
-    let removed: Vec<String> = now
-        .keys()
-        .filter(|u| !stated.contains_key(*u))
-        .cloned()
-        .collect();
-    let actor = e.actor.clone();
-    let mut out = Vec::new();
-    if !added.is_empty() {
-        out.push(DomainEvent::MembersAdded(Members {
-            community,
-            members: added,
-            actor: actor.clone(),
-        }));
-    }
-    if !modified.is_empty() {
-        out.push(DomainEvent::MembersModified(Members {
-            community,
-            members: modified,
-            actor: actor.clone(),
-        }));
-    }
-    if !removed.is_empty() {
-        out.push(DomainEvent::MembersRemoved(MembersRemoved {
-            community,
-            users: removed,
-            actor,
-        }));
-    }
-    Ok(out)
+    Ok(membership_changes(community, now, &stated, e.actor.clone()))
 }
 
 /// Each event must be one Connections accepts after the ones before it.

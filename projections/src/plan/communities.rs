@@ -8,7 +8,6 @@ use crate::events::*;
 use crate::repair::{Action, Redo};
 use crate::state::{Community, Mirror};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
-use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// Recreates, undeletes and redoes (a community the ledger has in the trash goes there now; the
@@ -196,7 +195,12 @@ pub(super) fn changes_between(ic: &Community, ac: &Community) -> Vec<DomainEvent
             actor: None,
         }));
     }
-    member_changes(ic, ac, &mut out);
+    out.extend(membership_changes(
+        community,
+        &ac.members,
+        &ic.members,
+        None,
+    ));
     for (instance, def) in ac.widgets.iter() {
         if !ic.widgets.contains_key(instance) && App::from_widget_def_id(def).is_some() {
             out.push(DomainEvent::WidgetRemoved(WidgetRemoved {
@@ -218,50 +222,6 @@ pub(super) fn changes_between(ic: &Community, ac: &Community) -> Vec<DomainEvent
         _ => {}
     }
     out
-}
-
-fn member_changes(ic: &Community, ac: &Community, out: &mut Vec<DomainEvent>) {
-    let community = ic.uuid;
-    let added: BTreeMap<String, Role> = ic
-        .members
-        .iter()
-        .filter(|(u, _)| !ac.members.contains_key(*u))
-        .map(|(u, r)| (u.clone(), *r))
-        .collect();
-    let modified: BTreeMap<String, Role> = ic
-        .members
-        .iter()
-        .filter(|(u, r)| ac.members.get(*u).is_some_and(|x| x != *r))
-        .map(|(u, r)| (u.clone(), *r))
-        .collect();
-    let removed: Vec<String> = ac
-        .members
-        .keys()
-        .filter(|u| !ic.members.contains_key(*u))
-        .cloned()
-        .collect();
-    // Adding first and removing last never leaves the community without an owner.
-    if !added.is_empty() {
-        out.push(DomainEvent::MembersAdded(Members {
-            community,
-            members: added,
-            actor: None,
-        }));
-    }
-    if !modified.is_empty() {
-        out.push(DomainEvent::MembersModified(Members {
-            community,
-            members: modified,
-            actor: None,
-        }));
-    }
-    if !removed.is_empty() {
-        out.push(DomainEvent::MembersRemoved(MembersRemoved {
-            community,
-            users: removed,
-            actor: None,
-        }));
-    }
 }
 
 /// Apps cannot be resynced for a community in the trash: when one holds stale settings of such
