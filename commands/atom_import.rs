@@ -9,7 +9,7 @@ use crate::cli::Format;
 use crate::domain::Point;
 use crate::exit::{with_code, ERROR};
 use anyhow::Context;
-use ledger::{ContentType, EventId, ImportRecord, Ledger, ProposedEvent, Timestamp};
+use ledger::{EventId, ImportRecord, Ledger, Timestamp};
 use projections::events::*;
 use projections::{Community, DomainEvent, Failures, Recorded, Role, World};
 use std::collections::{BTreeMap, HashMap};
@@ -268,19 +268,11 @@ fn write(l: &Ledger, planned: &[(DomainEvent, Option<Timestamp>)]) -> anyhow::Re
                 .map_or(0, |r| r + 1),
         };
         next.insert(stream.clone(), revision + 1);
-        let (event_type, data, metadata) = e.encode();
         records.push(ImportRecord {
             stream,
             revision,
             recorded: now,
-            event: ProposedEvent {
-                id: EventId::new_random(),
-                event_type,
-                content_type: ContentType::Json,
-                data,
-                metadata,
-                occurred: *at,
-            },
+            event: crate::domain::proposed(e, EventId::new_random(), *at),
         });
     }
     let n = records.len();

@@ -5,7 +5,7 @@
 use crate::cli::{DemoArgs, FormatArg};
 use crate::plan::{make, put, write, Made};
 use anyhow::Context;
-use ledger::{ContentType, EventId, ImportRecord, Ledger, ProposedEvent, Timestamp};
+use ledger::{EventId, ImportRecord, Ledger, Timestamp};
 use projections::events::{DatabaseRestored, DomainEvent};
 use projections::simulate::backup_label;
 use projections::Database;
@@ -100,19 +100,11 @@ pub fn record_restore(
         .stream_record(&stream)?
         .and_then(|r| r.last_revision)
         .map_or(0, |r| r + 1);
-    let (event_type, data, metadata) = e.encode();
     l.import_blocking(vec![ImportRecord {
         stream,
         revision,
         recorded: when,
-        event: ProposedEvent {
-            id: EventId(id),
-            event_type,
-            content_type: ContentType::Json,
-            data,
-            metadata,
-            occurred: Some(when),
-        },
+        event: crate::domain::proposed(&e, EventId(id), Some(when)),
     }])?;
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! resolving a point in time (`--at`).
 
 use anyhow::{anyhow, bail};
-use ledger::{AllStart, Direction, Ledger, Position, Timestamp};
+use ledger::{
+    AllStart, ContentType, Direction, EventId, Ledger, Position, ProposedEvent, Timestamp,
+};
 use projections::{DomainEvent, Recorded};
 use std::ops::ControlFlow;
 
@@ -59,6 +61,19 @@ pub fn load_range(
         },
     )?;
     Ok(out)
+}
+
+/// The ledger form of a domain event: its id, and when it happened when that is known.
+pub fn proposed(e: &DomainEvent, id: EventId, occurred: Option<Timestamp>) -> ProposedEvent {
+    let (event_type, data, metadata) = e.encode();
+    ProposedEvent {
+        id,
+        event_type,
+        content_type: ContentType::Json,
+        data,
+        metadata,
+        occurred,
+    }
 }
 
 /// A point in the log's history.

@@ -7,9 +7,7 @@ use crate::exit::{with_code, ERROR, NOT_FOUND, USAGE};
 use crate::output::{self, clip};
 use crate::recover::{analyze, Analysis, RestoreArg};
 use anyhow::Context;
-use ledger::{
-    AppendError, Checkpoint, ContentType, EventId, ExpectedRevision, Ledger, ProposedEvent,
-};
+use ledger::{AppendError, Checkpoint, EventId, ExpectedRevision, Ledger};
 use projections::events::{DomainEvent, Repair};
 use projections::plan::Plan;
 use std::path::{Path, PathBuf};
@@ -255,15 +253,7 @@ fn append(
     expected: ExpectedRevision,
     e: &DomainEvent,
 ) -> Result<(), AppendError> {
-    let (event_type, data, metadata) = e.encode();
-    let proposed = ProposedEvent {
-        id: EventId::new_random(),
-        event_type,
-        content_type: ContentType::Json,
-        data,
-        metadata,
-        occurred: None,
-    };
+    let proposed = crate::domain::proposed(e, EventId::new_random(), None);
     l.append_blocking(stream, expected, vec![proposed])
         .map(|_| ())
 }

@@ -2,7 +2,7 @@
 
 use crate::cli::{Format, RecordArgs};
 use crate::exit::{with_code, ERROR};
-use ledger::{AppendError, ContentType, EventId, ExpectedRevision, Ledger, ProposedEvent};
+use ledger::{AppendError, EventId, ExpectedRevision, Ledger};
 
 /// Attempts when another writer appends to the same stream between reading and appending.
 const CONFLICT_RETRIES: usize = 5;
@@ -13,7 +13,7 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
     let occurred = crate::time_fmt::parse_flag(a.occurred.as_deref(), "--occurred")?;
     let id = a.id.map_or_else(EventId::new_random, EventId);
     let stream = event.stream();
-    let (event_type, data, metadata) = event.encode();
+    let event_type = event.type_name();
     for _ in 0..CONFLICT_RETRIES {
         let head = l.head();
         if !a.force {
@@ -34,14 +34,7 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
             Some(r) => ExpectedRevision::Exact(r),
             None => ExpectedRevision::NoStream,
         };
-        let proposed = ProposedEvent {
-            id,
-            event_type: event_type.clone(),
-            content_type: ContentType::Json,
-            data: data.clone(),
-            metadata: metadata.clone(),
-            occurred,
-        };
+        let proposed = crate::domain::proposed(&event, id, occurred);
         match l.append_blocking(&stream, expected, vec![proposed]) {
             Ok(r) => {
                 l.close();

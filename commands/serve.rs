@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use ledger::{
-    AppendError, ContentType, Direction, EventId, ExpectedRevision, Ledger, ProposedEvent,
-    StreamStart,
+    AppendError, Direction, EventId, ExpectedRevision, Ledger, ProposedEvent, StreamStart,
 };
 use projections::lifecycle::{translate, Refusal};
 use projections::{DomainEvent, World};
@@ -208,17 +207,7 @@ fn queue(
     let proposed: Vec<ProposedEvent> = events
         .iter()
         .enumerate()
-        .map(|(k, e)| {
-            let (event_type, data, metadata) = e.encode();
-            ProposedEvent {
-                id: EventId(event_id(body, k)),
-                event_type,
-                content_type: ContentType::Json,
-                data,
-                metadata,
-                occurred: None,
-            }
-        })
+        .map(|(k, e)| crate::domain::proposed(e, EventId(event_id(body, k)), None))
         .collect();
     let queued = h
         .ledger

@@ -3,7 +3,7 @@
 
 use crate::cli::{Format, SimulateArgs};
 use crate::exit::{with_code, ERROR};
-use ledger::{ContentType, EventId, ImportRecord, Ledger, ProposedEvent, Timestamp};
+use ledger::{EventId, ImportRecord, Ledger, Timestamp};
 use projections::simulate::{simulate as generate, Config, Simulated};
 use std::collections::HashMap;
 
@@ -55,19 +55,11 @@ pub fn write(l: &Ledger, cfg: &Config) -> anyhow::Result<Written> {
 fn record(s: Simulated, revisions: &mut HashMap<String, u64>) -> ImportRecord {
     let stream = s.event.stream();
     let revision = revisions.entry(stream.clone()).or_insert(0);
-    let (event_type, data, metadata) = s.event.encode();
     let r = ImportRecord {
         stream,
         revision: *revision,
         recorded: Timestamp(s.occurred_ns),
-        event: ProposedEvent {
-            id: EventId(s.id),
-            event_type,
-            content_type: ContentType::Json,
-            data,
-            metadata,
-            occurred: Some(Timestamp(s.occurred_ns)),
-        },
+        event: crate::domain::proposed(&s.event, EventId(s.id), Some(Timestamp(s.occurred_ns))),
     };
     *revision += 1;
     r
