@@ -4,7 +4,8 @@
 
 use crate::plan::Made;
 use projections::repair::{Action, Target};
-use projections::wsadmin::{py_str, Service};
+use projections::wsadmin::{admin_script, py_str};
+use projections::Database;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -13,9 +14,9 @@ type ScriptStep<'a> = (u32, &'a str, Vec<&'a str>);
 
 /// (file name, script) for each service the plan uses.
 pub fn scripts(made: &Made) -> Vec<(String, String)> {
-    let mut by_service: BTreeMap<Service, Vec<ScriptStep>> = BTreeMap::new();
+    let mut by_service: BTreeMap<Database, Vec<ScriptStep>> = BTreeMap::new();
     for step in &made.plan.steps {
-        for service in Service::ALL {
+        for service in Database::ALL {
             let code: Vec<&str> = step
                 .calls
                 .iter()
@@ -42,7 +43,7 @@ pub fn scripts(made: &Made) -> Vec<(String, String)> {
         .collect()
 }
 
-fn script(made: &Made, service: Service, steps: &[ScriptStep]) -> String {
+fn script(made: &Made, service: Database, steps: &[ScriptStep]) -> String {
     let mut s = String::from("# -*- coding: utf-8 -*-\n");
     let _ = writeln!(s, "# Lifeline repair plan {}", made.id);
     let _ = writeln!(
@@ -66,7 +67,9 @@ fn script(made: &Made, service: Service, steps: &[ScriptStep]) -> String {
         s,
         "# Without a step number it lists its steps.\nimport sys\n"
     );
-    let _ = writeln!(s, "execfile({})\n", py_str(service.admin_script()));
+    if let Some(admin) = admin_script(service) {
+        let _ = writeln!(s, "execfile({})\n", py_str(admin));
+    }
     let uses_files = steps
         .iter()
         .any(|(_, _, code)| code.iter().any(|c| c.contains("EXPORT_DIR")));
@@ -78,7 +81,7 @@ fn script(made: &Made, service: Service, steps: &[ScriptStep]) -> String {
              EXPORT_DIR = \"/opt/IBM/lifeline/export\"\nREPORT_DIR = \"/opt/IBM/lifeline/reports\"\n"
         );
     }
-    if service == Service::Communities {
+    if service == Database::Communities {
         new_uuids(&mut s, made);
     }
     for (number, title, code) in steps {

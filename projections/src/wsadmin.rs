@@ -2,76 +2,30 @@
 //! signatures and ids (domain.md §2, §5), every argument quoted as a Jython string literal.
 
 use crate::repair::{Action, Target, RETRY_TASK};
-use crate::vocabulary::App;
+use crate::vocabulary::{App, Database};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// A wsadmin service script: the `execfile` that defines its objects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum Service {
-    Communities,
-    Activities,
-    Blogs,
-    Files,
-    Forums,
-    Wikis,
-    News,
-}
-
-impl Service {
-    pub const ALL: [Service; 7] = [
-        Service::Communities,
-        Service::Activities,
-        Service::Blogs,
-        Service::Files,
-        Service::Forums,
-        Service::Wikis,
-        Service::News,
-    ];
-
-    /// The script to `execfile` before using its objects.
-    pub fn admin_script(self) -> &'static str {
-        match self {
-            Service::Communities => "communitiesAdmin.py",
-            Service::Activities => "activitiesAdmin.py",
-            Service::Blogs => "blogsAdmin.py",
-            Service::Files => "filesAdmin.py",
-            Service::Forums => "forumsAdmin.py",
-            Service::Wikis => "wikisAdmin.py",
-            Service::News => "newsAdmin.py",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Communities => "Communities",
-            Service::Activities => "Activities",
-            Service::Blogs => "Blogs",
-            Service::Files => "Files",
-            Service::Forums => "Forums",
-            Service::Wikis => "Wikis",
-            Service::News => "News",
-        }
-    }
-
-    /// The service of an app's own commands; Library has none.
-    pub fn of(app: App) -> Option<Service> {
-        Some(match app {
-            App::Activities => Service::Activities,
-            App::Blog | App::IdeationBlog => Service::Blogs,
-            App::Files => Service::Files,
-            App::Forum => Service::Forums,
-            App::Wiki => Service::Wikis,
-            App::StatusUpdates => Service::News,
-            App::Library => return None,
-        })
-    }
+/// The wsadmin script to `execfile` for the commands of a database's application (the
+/// Communities services included); Library has none.
+pub fn admin_script(service: Database) -> Option<&'static str> {
+    Some(match service {
+        Database::Communities => "communitiesAdmin.py",
+        Database::Activities => "activitiesAdmin.py",
+        Database::Blogs => "blogsAdmin.py",
+        Database::Files => "filesAdmin.py",
+        Database::Forums => "forumsAdmin.py",
+        Database::Wikis => "wikisAdmin.py",
+        Database::News => "newsAdmin.py",
+        Database::Library => return None,
+    })
 }
 
 /// One Jython statement for one service's wsadmin session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Call {
-    pub service: Service,
+    /// The wsadmin service (named as its database).
+    pub service: Database,
     pub code: String,
 }
 
@@ -111,12 +65,12 @@ pub fn ui_location(app: App) -> &'static str {
     }
 }
 
-fn call(service: Service, code: String) -> Call {
+fn call(service: Database, code: String) -> Call {
     Call { service, code }
 }
 
 fn communities(code: String) -> Call {
-    call(Service::Communities, code)
+    call(Database::Communities, code)
 }
 
 /// The wsadmin calls of `action`; none for what a person does.
@@ -183,11 +137,11 @@ pub fn calls(action: &Action) -> Vec<Call> {
         ))],
         Action::SyncShares { app } => match app {
             App::Files => vec![call(
-                Service::Files,
+                Database::Files,
                 "FilesDataIntegrityService.syncAllCommunityShares()".into(),
             )],
             App::Activities => vec![call(
-                Service::Activities,
+                Database::Activities,
                 "AccessControlService.syncAllCommunityShares()".into(),
             )],
             _ => vec![],
@@ -258,11 +212,8 @@ fn export_and_report(app: App) -> Vec<Call> {
         ),
         App::Library => return vec![],
     };
-    let Some(service) = Service::of(app) else {
-        return vec![];
-    };
     vec![
-        call(service, export),
+        call(app.database(), export),
         communities(format!(
             "CommunitiesRemoteAppService.generateSyncReports({file}, REPORT_DIR)"
         )),
@@ -275,32 +226,32 @@ fn delete_orphan(app: App, object_id: &str, old_community: Uuid, name: &str) -> 
     let old = q(&old_community.to_string());
     let (service, code) = match app {
         App::Activities => (
-            Service::Activities,
+            Database::Activities,
             format!(
                 "ActivityService.deleteActivities(ActivityService.fetchActivitiesByCommunityExId({old}))"
             ),
         ),
         App::Blog | App::IdeationBlog => (
-            Service::Blogs,
+            Database::Blogs,
             format!("BlogsAdminService.deleteWeblog({})", q(object_id)),
         ),
         App::Files => (
-            Service::Files,
+            Database::Files,
             format!("FilesLibraryService.delete({})", q(object_id)),
         ),
         App::Forum => (
-            Service::Forums,
+            Database::Forums,
             format!(
                 "ForumsService.deleteForums(ForumsService.fetchForumsByName({}))",
                 q(name)
             ),
         ),
         App::Wiki => (
-            Service::Wikis,
+            Database::Wikis,
             format!("WikisLibraryService.delete({})", q(object_id)),
         ),
         App::StatusUpdates => (
-            Service::News,
+            Database::News,
             format!("NewsMicrobloggingService.deleteMicroblogs({old})"),
         ),
         App::Library => return None,
