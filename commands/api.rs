@@ -117,9 +117,18 @@ pub fn router(api: Arc<Api>) -> Router {
         .with_state(api)
 }
 
-/// Runs blocking ledger work off the async threads; an error becomes a JSON 400.
-async fn blocking(f: impl FnOnce() -> anyhow::Result<Value> + Send + 'static) -> Response {
-    match tokio::task::spawn_blocking(f).await {
+/// Answers a call that needs `needs`: refused, or `f` run off the async threads, its error a
+/// JSON 400 (404 for what is not there, 409 for a wrong expected revision).
+async fn answer(
+    api: Arc<Api>,
+    headers: &HeaderMap,
+    needs: Role,
+    f: impl FnOnce(&Api) -> anyhow::Result<Value> + Send + 'static,
+) -> Response {
+    if let Err(r) = api.allow(headers, needs) {
+        return *r;
+    }
+    match tokio::task::spawn_blocking(move || f(&api)).await {
         Ok(Ok(v)) => Json(v).into_response(),
         Ok(Err(e)) => {
             let status = match crate::exit::code_of(&e) {
@@ -156,10 +165,10 @@ impl PointQuery {
 }
 
 async fn checkpoint(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
-    if let Err(r) = api.allow(&headers, Role::Read) {
-        return *r;
-    }
-    blocking(move || Ok(serde_json::to_value(api.ledger.checkpoint()?)?)).await
+    answer(api, &headers, Role::Read, |api| {
+        Ok(serde_json::to_value(api.ledger.checkpoint()?)?)
+    })
+    .await
 }
 
 async fn state(
@@ -167,10 +176,7 @@ async fn state(
     headers: HeaderMap,
     Query(q): Query<PointQuery>,
 ) -> Response {
-    if let Err(r) = api.allow(&headers, Role::Read) {
-        return *r;
-    }
-    blocking(move || {
+    answer(api, &headers, Role::Read, move |api| {
         let point = crate::domain::resolve(&api.ledger, &q.at()?, false)?;
         let world = crate::world::world_at(&api.ledger, &point, true)?.world;
         let d = if q.intended.unwrap_or(false) {
@@ -197,10 +203,7 @@ async fn findings(
     headers: HeaderMap,
     Query(q): Query<PointQuery>,
 ) -> Response {
-    if let Err(r) = api.allow(&headers, Role::Read) {
-        return *r;
-    }
-    blocking(move || {
+    answer(api, &headers, Role::Read, move |api| {
         let a = crate::recover::analyze(&api.ledger, &q.at()?, false, &q.restores()?)?;
         Ok(serde_json::to_value(&a.findings)?)
     })
@@ -212,10 +215,7 @@ async fn plan(
     headers: HeaderMap,
     Query(q): Query<PointQuery>,
 ) -> Response {
-    if let Err(r) = api.allow(&headers, Role::Read) {
-        return *r;
-    }
-    blocking(move || {
+    answer(api, &headers, Role::Read, move |api| {
         let made = crate::plan::make(&api.ledger, &q.at()?, false, &q.restores()?)?;
         Ok(crate::plan::json(&made))
     })
@@ -237,19 +237,12 @@ struct NewEvent {
 }
 
 async fn append(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = api.allow(&headers, Role::Write) {
-        return *r;
-    }
-    let e: NewEvent = match serde_json::from_slice(&body) {
-        Ok(e) => e,
-        Err(err) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not an event ({{\"stream\", \"type\", \"data\"}}): {err}; nothing was appended"),
+    answer(api, &headers, Role::Write, move |api| {
+        let e: NewEvent = serde_json::from_slice(&body).map_err(|err| {
+            anyhow::anyhow!(
+                "the body is not an event ({{\"stream\", \"type\", \"data\"}}): {err}; nothing was appended"
             )
-        }
-    };
-    blocking(move || {
+        })?;
         let expected: ExpectedRevision = e
             .expected
             .as_deref()
