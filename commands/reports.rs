@@ -179,7 +179,7 @@ fn index(made: &Made) -> String {
          <code>{}</code>).</p>",
         p.position,
         made.checkpoint.size,
-        crate::runbook::hex(&made.checkpoint.root)
+        ledger::hex32::encode(&made.checkpoint.root)
     );
     b.push_str("<h2>What happened</h2>\n<ul>");
     if f.restores.is_empty() {

@@ -17,7 +17,7 @@ pub fn runbook(made: &Made) -> String {
         "Made by Lifeline from the ledger at position {} (checkpoint: size {}, root `{}`).  \nPlan id `{}`.\n",
         p.position,
         made.checkpoint.size,
-        hex(&made.checkpoint.root),
+        ledger::hex32::encode(&made.checkpoint.root),
         made.id
     );
     if f.restores.is_empty() {
@@ -178,8 +178,4 @@ pub fn owners_csv(p: &Plan) -> anyhow::Result<String> {
         }
     }
     Ok(String::from_utf8(w.into_inner()?)?)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -51,7 +51,7 @@ fn script(made: &Made, service: Database, steps: &[ScriptStep]) -> String {
         "# made from the ledger at position {} (checkpoint size {}, root {}).",
         made.plan.position,
         made.checkpoint.size,
-        crate::runbook::hex(&made.checkpoint.root)
+        ledger::hex32::encode(&made.checkpoint.root)
     );
     let _ = writeln!(
         s,

@@ -311,10 +311,7 @@ fn restores(input: &Input, world: &World) -> Vec<Restore> {
 }
 
 fn name_of(w: &World, c: Uuid) -> String {
-    w.intended
-        .communities()
-        .get(&c)
-        .or_else(|| w.actual.communities().get(&c))
+    w.community(c)
         .map_or_else(|| "(unknown)".to_owned(), |c| c.name.clone())
 }
 

@@ -125,6 +125,15 @@ impl World {
         self
     }
 
+    /// A community as the ledger has it, or — when the ledger never had it — as the actual
+    /// Communities database does.
+    pub fn community(&self, c: Uuid) -> Option<&Community> {
+        self.intended
+            .communities()
+            .get(&c)
+            .or_else(|| self.actual.communities().get(&c))
+    }
+
     /// Backups that `events` restore and whose contents this world does not hold (a world read
     /// from a snapshot holds none): the caller provides them with [`World::provide_backup`].
     pub fn backups_needed(&self, events: &[Recorded]) -> Vec<Backup> {

@@ -71,10 +71,8 @@ impl Builder<'_> {
     }
 
     fn name(&self, c: Uuid) -> String {
-        self.intended()
-            .communities()
-            .get(&c)
-            .or_else(|| self.world.actual.communities().get(&c))
+        self.world
+            .community(c)
             .map_or_else(|| c.to_string(), |c| c.name.clone())
     }
 
@@ -213,11 +211,7 @@ fn owners(b: &Builder, f: &Findings, unrecoverable: &[Residual]) -> Vec<OwnerNot
     }
     lost.into_iter()
         .map(|(c, lost)| {
-            let community = b
-                .intended()
-                .communities()
-                .get(&c)
-                .or_else(|| b.world.actual.communities().get(&c));
+            let community = b.world.community(c);
             OwnerNotice {
                 community: c,
                 name: b.name(c),
