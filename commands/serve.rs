@@ -148,7 +148,7 @@ fn record(h: &Handler, widget: Option<&str>, body: &[u8]) -> Result<String, Repl
         if known.stale || head > known.position {
             *known = Known::load(&h.ledger).map_err(failed)?;
         }
-        let events = translate(&known.world, &entry).map_err(|r| match r {
+        let (events, after) = translate(&known.world, &entry).map_err(|r| match r {
             Refusal::Duplicate(m) => Reply(StatusCode::CONFLICT, m),
             Refusal::Gone(m) => Reply(StatusCode::GONE, m),
             Refusal::Invalid(m) => bad(m),
@@ -156,7 +156,7 @@ fn record(h: &Handler, widget: Option<&str>, body: &[u8]) -> Result<String, Repl
         if events.is_empty() {
             return Ok(format!("{}: nothing changed", entry.event));
         }
-        let queued = queue(h, &mut known, body, &events)?;
+        let queued = queue(h, &mut known, body, &events, after)?;
         (queued, known.position, events.len())
     };
     // Durability is awaited outside the lock: the next entry is checked against this one's
@@ -182,13 +182,14 @@ fn record(h: &Handler, widget: Option<&str>, body: &[u8]) -> Result<String, Repl
     }
 }
 
-/// Queues an entry's events (one append to their community's stream, all or none) and applies
-/// them to the known world.
+/// Queues an entry's events (one append to their community's stream, all or none); the known
+/// world becomes `after`, the world with them applied.
 fn queue(
     h: &Handler,
     known: &mut Known,
     body: &[u8],
     events: &[DomainEvent],
+    after: World,
 ) -> Result<ledger::QueuedAppend, Reply> {
     let stream = events[0].stream();
     let next = match known.next_revision.get(&stream) {
@@ -213,18 +214,8 @@ fn queue(
         .ledger
         .append_queued(&stream, expected, proposed)
         .map_err(failed)?;
-    let none = projections::Failures::new();
-    for (k, e) in events.iter().enumerate() {
-        let r = projections::Recorded {
-            position: known.position + 1,
-            id: event_id(body, k),
-            recorded_ns: 0,
-            occurred_ns: 0,
-            event: e.clone(),
-        };
-        known.world.apply(&r, &none);
-        known.position += 1;
-    }
+    known.world = after;
+    known.position += events.len() as u64;
     known
         .next_revision
         .insert(stream, next + events.len() as u64);

@@ -53,8 +53,9 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, Refusal> {
     Err(Refusal::Invalid(msg.into()))
 }
 
-/// The events that record `e` on top of `w`, in order (none when it changes nothing).
-pub fn translate(w: &World, e: &Entry) -> Result<Vec<DomainEvent>, Refusal> {
+/// The events that record `e` on top of `w`, in order (none when it changes nothing), and the
+/// world after them.
+pub fn translate(w: &World, e: &Entry) -> Result<(Vec<DomainEvent>, World), Refusal> {
     let Some(community) = e.community else {
         return invalid("no snx:container id (the community uuid)");
     };
@@ -168,8 +169,8 @@ pub fn translate(w: &World, e: &Entry) -> Result<Vec<DomainEvent>, Refusal> {
         "remote.app.transfer" => {}
         other => return invalid(format!("unknown lifecycle event '{other}'")),
     }
-    check(w, &out)?;
-    Ok(out)
+    let after = check(w, &out)?;
+    Ok((out, after))
 }
 
 fn instance(e: &Entry) -> Result<String, Refusal> {
@@ -236,11 +237,9 @@ fn membership(
     Ok(membership_changes(community, now, &stated, e.actor.clone()))
 }
 
-/// Each event must be one Connections accepts after the ones before it.
-fn check(w: &World, events: &[DomainEvent]) -> Result<(), Refusal> {
-    if events.is_empty() {
-        return Ok(());
-    }
+/// Each event must be one Connections accepts after the ones before it; returns the world after
+/// them all.
+fn check(w: &World, events: &[DomainEvent]) -> Result<World, Refusal> {
     let mut w = w.clone();
     let none = crate::Failures::new();
     for (k, e) in events.iter().enumerate() {
@@ -254,5 +253,5 @@ fn check(w: &World, events: &[DomainEvent]) -> Result<(), Refusal> {
         };
         w.apply(&r, &none);
     }
-    Ok(())
+    Ok(w)
 }
