@@ -1,8 +1,10 @@
 //! The HTTP JSON API under `/api/v1/`, beside the lifecycle handler: the checkpoint, the state
-//! at a point, findings, the plan, and appending events. With a tokens file, every API call
-//! needs `Authorization: Bearer TOKEN` of a role that allows it (read ⊂ write ⊂ admin).
+//! at a point, findings, the plan, and appending events. With an access file, every API call
+//! needs credentials (`Authorization: Bearer TOKEN` or Basic) of a role that allows it
+//! (read ⊂ write ⊂ admin; see `access`).
 //! Errors are JSON: `{"error": "…"}`.
 
+use crate::access::{Access, Role};
 use crate::domain::At;
 use crate::recover::RestoreArg;
 use axum::body::Bytes;
@@ -14,72 +16,11 @@ use axum::{Json, Router};
 use ledger::{EventId, ExpectedRevision, Ledger, ProposedEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Read,
-    Write,
-    Admin,
-}
-
-/// Tokens by the blake3 hash of their text (compared as hashes: no token is kept or compared
-/// in the clear, and every comparison takes the same time).
-#[derive(Default)]
-pub struct Tokens(HashMap<[u8; 32], Role>);
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokensFile {
-    tokens: Vec<TokenEntry>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenEntry {
-    token: String,
-    role: Role,
-}
-
-impl Tokens {
-    /// Reads `{"tokens": [{"token": "…", "role": "read|write|admin"}]}`.
-    pub fn load(path: &Path) -> anyhow::Result<Tokens> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("reading the tokens file {}: {e}", path.display()))?;
-        let file: TokensFile = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("the tokens file {} is not valid: {e}", path.display()))?;
-        let mut out = HashMap::new();
-        for t in file.tokens {
-            if t.token.len() < 16 {
-                anyhow::bail!(
-                    "the tokens file {}: a token shorter than 16 characters",
-                    path.display()
-                );
-            }
-            out.insert(*blake3::hash(t.token.as_bytes()).as_bytes(), t.role);
-        }
-        Ok(Tokens(out))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn role_of(&self, headers: &HeaderMap) -> Option<Role> {
-        let value = headers.get("authorization")?.to_str().ok()?;
-        let token = value.strip_prefix("Bearer ")?;
-        self.0
-            .get(blake3::hash(token.trim().as_bytes()).as_bytes())
-            .copied()
-    }
-}
 
 pub struct Api {
     pub ledger: Arc<Ledger>,
-    pub tokens: Tokens,
+    pub access: Arc<Access>,
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -89,20 +30,19 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 impl Api {
     /// `Ok` when the call may go on; else the answer to send.
     fn allow(&self, headers: &HeaderMap, needs: Role) -> Result<(), Box<Response>> {
-        if self.tokens.is_empty() {
+        if self.access.is_open() {
             return Ok(());
         }
-        match self.tokens.role_of(headers) {
-            None => Err(Box::new(error(
+        match self.access.role_of(headers) {
+            Ok(None) | Err(_) => Err(Box::new(error(
                 StatusCode::UNAUTHORIZED,
-                "send Authorization: Bearer TOKEN with a token from the tokens file",
+                "send Authorization: Bearer TOKEN (a token of the access file) or Basic credentials of one of its users",
             ))),
-            Some(r) if r < needs => Err(Box::new(error(
+            Ok(Some(r)) if r < needs => Err(Box::new(error(
                 StatusCode::FORBIDDEN,
-                format!("this token's role is {r:?}; this call needs {needs:?} or above")
-                    .to_lowercase(),
+                format!("these credentials' role is {r}; this call needs {needs} or above"),
             ))),
-            Some(_) => Ok(()),
+            Ok(Some(_)) => Ok(()),
         }
     }
 }

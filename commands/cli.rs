@@ -177,13 +177,27 @@ pub struct SyncArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// The address to listen on (loopback only: TLS is not built in; put a TLS proxy in front).
+    /// The address to listen on. Any address but loopback needs --tls-cert/--tls-key and an
+    /// --access file with at least one token or user.
     #[arg(long, default_value = "127.0.0.1:2113")]
     pub listen: std::net::SocketAddr,
-    /// A JSON file of API tokens and their roles: {"tokens": [{"token": "…", "role":
-    /// "read|write|admin"}]}. With it, /api/v1/ needs `Authorization: Bearer TOKEN`.
-    #[arg(long)]
-    pub tokens: Option<PathBuf>,
+    /// A JSON file of who may do what: {"tokens": [{"token": "…", "role": "read|write|admin"}],
+    /// "users": [{"user": "…", "password": "…", "role": "…"}]}. Tokens are sent as
+    /// `Authorization: Bearer`, users as HTTP Basic (what KurrentDB clients send). Without it,
+    /// only loopback is served and nothing is asked.
+    #[arg(long, alias = "tokens", value_name = "FILE")]
+    pub access: Option<PathBuf>,
+    /// The server's certificate chain (PEM). With --tls-key, everything is served over TLS
+    /// (HTTP/1.1 and HTTP/2 by ALPN); without, in clear (gRPC as h2c).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The HOST:PORT that KurrentDB clients are told to use (Gossip); the listen address by
+    /// default.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -1,6 +1,7 @@
 //! The `lifeline` program: the only part of Lifeline that talks to the world (files,
 //! terminals; later sockets). One module per user-facing operation.
 
+pub mod access;
 pub mod advise;
 pub mod api;
 pub mod atom_api;
@@ -11,9 +12,11 @@ pub mod cli;
 pub mod demo;
 pub mod domain;
 pub mod exit;
+pub mod grpc;
 pub mod history;
 pub mod integrity;
 pub mod jsonl;
+pub mod net;
 pub mod output;
 pub mod plan;
 pub mod progress;

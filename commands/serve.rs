@@ -236,53 +236,135 @@ fn delivered_before(l: &Ledger, stream: &str, id: uuid::Uuid) -> anyhow::Result<
     }
 }
 
-pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()> {
-    if !a.listen.ip().is_loopback() {
+/// A server running in the current tokio runtime.
+pub struct Running {
+    /// Where it listens (the port, when 0 was asked for).
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets open calls finish (within `net::SHUTDOWN_GRACE`) and returns.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.done).await;
+    }
+
+    /// Runs until the server stops by itself (it does not), or `signal` completes.
+    pub async fn until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
+        self.stop().await;
+    }
+}
+
+/// Checks the settings, binds and starts serving: the lifecycle handler, the JSON API and the
+/// KurrentDB gRPC services on one port. Must be called inside a tokio runtime.
+pub async fn start(ledger: Arc<Ledger>, a: &ServeArgs) -> anyhow::Result<Running> {
+    let access = Arc::new(match &a.access {
+        Some(path) => crate::access::Access::load(path)?,
+        None => crate::access::Access::default(),
+    });
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::net::tls_config(cert, key)?),
+        _ => None,
+    };
+    if !a.listen.ip().is_loopback() && (tls.is_none() || access.is_open()) {
         return Err(crate::exit::with_code(
             crate::exit::USAGE,
             format!(
-                "refusing to listen on {}: only loopback addresses are served until access \
-                 tokens and TLS are configured (put a TLS reverse proxy with client \
-                 authentication in front, listening on 127.0.0.1)",
+                "refusing to listen on {}: beyond loopback, Lifeline needs TLS (--tls-cert and \
+                 --tls-key) and an --access file with at least one token or user, so that no \
+                 one unknown writes to the ledger and no credential crosses the network in clear",
                 a.listen
             ),
         ));
     }
-    let l = Arc::new(crate::open(ledger_path)?);
-    let h = Arc::new(Handler::new(l.clone())?);
-    let tokens = match &a.tokens {
-        Some(path) => crate::api::Tokens::load(path)?,
-        None => crate::api::Tokens::default(),
-    };
-    if tokens.is_empty() {
-        eprintln!("lifeline: no --tokens file: the JSON API under /api/v1/ answers without authentication on loopback");
-    }
-    let api = Arc::new(crate::api::Api {
-        ledger: l.clone(),
-        tokens,
+    let h = Arc::new({
+        let l = ledger.clone();
+        tokio::task::spawn_blocking(move || Handler::new(l)).await??
     });
-    let app = router(h)
+    let api = Arc::new(crate::api::Api {
+        ledger: ledger.clone(),
+        access: access.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("listening on {}", a.listen))?;
+    let addr = listener.local_addr()?;
+    let advertise = match &a.advertise {
+        Some(text) => parse_endpoint(text)?,
+        None => (addr.ip().to_string(), addr.port()),
+    };
+    let grpc = crate::grpc::Context::new(ledger, access, advertise);
+    let http = router(h)
         .merge(crate::api::router(api))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(tower::limit::ConcurrencyLimitLayer::new(
             CONCURRENT_REQUESTS_MAX,
         ));
+    let app = http
+        .merge(crate::grpc::router(Arc::new(grpc)))
+        .fallback(not_found);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(crate::net::serve(listener, app, tls, async {
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        done,
+    })
+}
+
+/// `HOST:PORT` for --advertise.
+fn parse_endpoint(text: &str) -> anyhow::Result<(String, u16)> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .filter(|(h, _)| !h.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("--advertise '{text}' is not HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--advertise '{text}': '{port}' is not a port number"))?;
+    Ok((host.trim_matches(['[', ']']).to_owned(), port))
+}
+
+async fn not_found(req: axum::http::Request<axum::body::Body>) -> Response {
+    if crate::grpc::is_grpc(&req) {
+        return crate::grpc::not_served(req.uri().path());
+    }
+    let body = serde_json::json!({
+        "error": format!("nothing is served at {}: the lifecycle handler is at /lifecycle/{{widgetDefId}}, the API under /api/v1/", req.uri().path())
+    });
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()> {
+    let l = Arc::new(crate::open(ledger_path)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the server's runtime")?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(a.listen)
-            .await
-            .with_context(|| format!("listening on {}", a.listen))?;
-        let at = listener.local_addr()?;
-        eprintln!("lifeline: lifecycle handler on http://{at}/lifecycle/{{widgetDefId}}, API on http://{at}/api/v1/");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
+    rt.block_on(async {
+        let running = start(l.clone(), a).await?;
+        let at = running.addr;
+        let scheme = if a.tls_cert.is_some() { "https" } else { "http" };
+        if a.access.is_none() {
+            eprintln!("lifeline: no --access file: everything is answered without credentials (loopback only)");
+        }
+        eprintln!(
+            "lifeline: serving on {at}: lifecycle handler {scheme}://{at}/lifecycle/{{widgetDefId}}, \
+             API {scheme}://{at}/api/v1/, KurrentDB clients kurrentdb://{at}?tls={}",
+            a.tls_cert.is_some()
+        );
+        running
+            .until(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
-            .await
-            .context("serving")
+            .await;
+        anyhow::Ok(())
     })?;
     l.close();
     Ok(())

@@ -4,7 +4,8 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use ledger::{Ledger, Options};
-use lifeline::api::{router, Api, Tokens};
+use lifeline::access::Access;
+use lifeline::api::{router, Api};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -49,7 +50,7 @@ async fn roles_answers_and_errors() {
     let ledger = Arc::new(Ledger::open(dir.path().join("a.redb"), Options::default()).unwrap());
     let app = router(Arc::new(Api {
         ledger: ledger.clone(),
-        tokens: Tokens::load(&tokens).unwrap(),
+        access: Arc::new(Access::load(&tokens).unwrap()),
     }));
 
     let (s, v) = call(&app, "GET", "/api/v1/checkpoint", None, "").await;
@@ -150,7 +151,7 @@ async fn roles_answers_and_errors() {
 }
 
 #[test]
-fn a_weak_or_malformed_tokens_file_is_refused() {
+fn a_weak_or_malformed_access_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.json");
     for (text, phrase) in [
@@ -163,9 +164,17 @@ fn a_weak_or_malformed_tokens_file_is_refused() {
             "not valid",
         ),
         ("{".to_owned(), "not valid"),
+        (
+            json!({"users": [{"user": "ops", "password": "short", "role": "write"}]}).to_string(),
+            "password of user 'ops' is shorter than 16",
+        ),
+        (
+            json!({"users": [{"user": "a:b", "password": READ, "role": "write"}]}).to_string(),
+            "without ':'",
+        ),
     ] {
         std::fs::write(&path, &text).unwrap();
-        let err = Tokens::load(&path).err().unwrap().to_string();
+        let err = Access::load(&path).err().unwrap().to_string();
         assert!(err.contains(phrase), "{text}: {err}");
     }
 }

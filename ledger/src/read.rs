@@ -45,7 +45,13 @@ impl Ledger {
         if rec.is_soft_deleted() {
             return Err(not_found());
         }
-        let first = rec.first_visible();
+        // A metadata stream (`$$S`) shows only its latest event: KurrentDB keeps one
+        // (`$maxCount` 1), and clients read S's metadata as that event. Nothing is removed;
+        // `$all` still has every version.
+        let first = match crate::stream_meta::target_of(stream) {
+            Some(_) => rec.first_visible().max(last),
+            None => rec.first_visible(),
+        };
         let revisions: Box<dyn Iterator<Item = u64>> = match direction {
             Direction::Forwards => {
                 let from = match start {

@@ -101,8 +101,13 @@ async fn follow_all(
         AllStart::Position(p) => p + 1,
         AllStart::End => *head.borrow() + 1,
     };
-    let page_events = ledger.limits().read_page_events as u64;
+    let page_events = ledger.limits().read_page_events;
     let checkpoints = options.filter.is_some() && options.checkpoint_interval > 0;
+    let interval = if checkpoints {
+        options.checkpoint_interval
+    } else {
+        0
+    };
     let mut considered = 0u64;
     let mut live = false;
     loop {
@@ -110,32 +115,18 @@ async fn follow_all(
         if cursor <= seen + 1 {
             let (l, f) = (ledger.clone(), options.filter.clone());
             let page = tokio::task::spawn_blocking(move || {
-                l.read_all(
-                    AllStart::Position(cursor),
-                    Direction::Forwards,
-                    page_events,
-                    f.as_ref(),
-                )
+                read_page(&l, cursor, f.as_ref(), page_events, interval, considered)
             })
             .await
             .map_err(|e| ReadError::Storage(crate::error::StorageError(e.to_string())))??;
-            for e in page.events {
-                if send(tx, SubscriptionMessage::Event(e)).await.is_err() {
+            for m in page.messages {
+                if send(tx, m).await.is_err() {
                     return Ok(());
                 }
             }
+            considered = page.considered;
             if let Some(last) = page.last_considered {
-                considered += last + 1 - cursor;
                 cursor = last + 1;
-                if checkpoints && considered >= options.checkpoint_interval {
-                    considered = 0;
-                    if send(tx, SubscriptionMessage::Checkpoint { position: last })
-                        .await
-                        .is_err()
-                    {
-                        return Ok(());
-                    }
-                }
             }
             if !page.exhausted {
                 continue;
@@ -166,6 +157,64 @@ async fn follow_all(
             () = tx.closed() => return Ok(()),
         }
     }
+}
+
+/// One page of a `$all` subscription: events that pass the filter and, every `interval`
+/// considered events (0: never), a checkpoint at the last one considered.
+struct Page {
+    messages: Vec<SubscriptionMessage>,
+    last_considered: Option<Position>,
+    exhausted: bool,
+    /// Events considered since the last checkpoint.
+    considered: u64,
+}
+
+/// Records looked at in one page of a filtered subscription that matches little, before the
+/// page ends so that the subscription yields (and a client that left is noticed).
+const PAGE_CONSIDERED_MAX: usize = 65_536;
+
+fn read_page(
+    ledger: &Ledger,
+    cursor: Position,
+    filter: Option<&Filter>,
+    page_events: usize,
+    interval: u64,
+    mut considered: u64,
+) -> Result<Page, ReadError> {
+    let mut messages = Vec::new();
+    let mut last_considered = None;
+    let mut looked = 0usize;
+    let exhausted = ledger.scan_all(
+        AllStart::Position(cursor),
+        Direction::Forwards,
+        |body, hash| {
+            last_considered = Some(body.position);
+            looked += 1;
+            if filter.is_none_or(|f| f.matches(body.stream, body.event_type)) {
+                messages.push(SubscriptionMessage::Event(body.to_event(*hash)));
+            }
+            if interval > 0 {
+                considered += 1;
+                if considered >= interval {
+                    considered = 0;
+                    messages.push(SubscriptionMessage::Checkpoint {
+                        position: body.position,
+                    });
+                }
+            }
+            if messages.len() >= page_events.max(1) || looked >= PAGE_CONSIDERED_MAX {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        },
+    )?;
+    Ok(Page {
+        messages,
+        last_considered,
+        exhausted,
+        considered,
+    })
 }
 
 async fn follow_stream(
