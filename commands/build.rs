@@ -16,6 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_build::configure()
         .build_client(false)
         .build_server(true)
+        // Event data as shared bytes: a read hands the ledger's buffer to the encoder uncopied.
+        .bytes(["."])
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -40,12 +40,12 @@ pub fn uuid_to(id: uuid::Uuid, structured: bool) -> shared::Uuid {
 
 pub fn stream_name(id: Option<shared::StreamIdentifier>) -> Result<String, Status> {
     let id = id.ok_or_else(|| invalid("the request names no stream"))?;
-    String::from_utf8(id.stream_name).map_err(|_| invalid("the stream name is not UTF-8"))
+    String::from_utf8(id.stream_name.to_vec()).map_err(|_| invalid("the stream name is not UTF-8"))
 }
 
 pub fn stream_id(name: &str) -> shared::StreamIdentifier {
     shared::StreamIdentifier {
-        stream_name: name.as_bytes().to_vec(),
+        stream_name: name.as_bytes().to_vec().into(),
     }
 }
 
@@ -78,8 +78,8 @@ pub fn required<T>(v: Option<T>, what: &str) -> Result<T, Status> {
 pub fn proposed(
     id: Option<shared::Uuid>,
     metadata: HashMap<String, String>,
-    custom_metadata: Vec<u8>,
-    data: Vec<u8>,
+    custom_metadata: prost::bytes::Bytes,
+    data: prost::bytes::Bytes,
 ) -> Result<ProposedEvent, Status> {
     let id = uuid_of(id)?;
     let missing = |key: &str| {
@@ -97,8 +97,8 @@ pub fn proposed(
         id: EventId(id),
         event_type: event_type.clone(),
         content_type: ContentType::from_mime(content_type),
-        data,
-        metadata: custom_metadata,
+        data: data.into(),
+        metadata: custom_metadata.into(),
         occurred: None,
     })
 }
@@ -129,21 +129,24 @@ pub fn check_domain(stream: &str, e: &ProposedEvent) -> Result<(), Status> {
 
 /// An event as reads send it: `type`, `content-type` and `created` (100 ns ticks since the
 /// Unix epoch) in the metadata map; commit and prepare positions are both the ledger position.
-pub fn read_event(e: &RecordedEvent, structured: bool) -> read_resp::ReadEvent {
+/// Takes the event, so that its data goes out without a copy.
+pub fn read_event(e: RecordedEvent, structured: bool) -> read_resp::ReadEvent {
     let mut metadata = HashMap::with_capacity(3);
-    metadata.insert("type".to_owned(), e.event_type.clone());
+    metadata.insert("type".to_owned(), e.event_type);
     metadata.insert("content-type".to_owned(), e.content_type.mime().to_owned());
     metadata.insert("created".to_owned(), e.recorded.ticks().to_string());
     read_resp::ReadEvent {
         event: Some(read_resp::read_event::RecordedEvent {
             id: Some(uuid_to(e.id.0, structured)),
-            stream_identifier: Some(stream_id(&e.stream)),
+            stream_identifier: Some(shared::StreamIdentifier {
+                stream_name: e.stream.into_bytes().into(),
+            }),
             stream_revision: e.revision,
             prepare_position: e.position,
             commit_position: e.position,
             metadata,
-            custom_metadata: e.metadata.clone(),
-            data: e.data.clone(),
+            custom_metadata: e.metadata.into(),
+            data: e.data.into(),
         }),
         link: None,
         position: Some(read_resp::read_event::Position::CommitPosition(e.position)),

@@ -1,7 +1,8 @@
 //! `Streams.Read`: a stream or `$all`, a count of events in either direction, or a
 //! subscription (confirmation first, catch-up, `caught_up`, then live; filtered `$all`
-//! subscriptions send checkpoints). Events go out through a small bounded channel, so a slow
-//! reader holds the reading back instead of filling memory.
+//! subscriptions send checkpoints). Messages go out in batches (a page of a read, or what a
+//! subscription has ready) through a small bounded channel, so a slow reader holds the
+//! reading back instead of filling memory.
 
 use super::convert::{self, read_event, stream_id, stream_name};
 use super::errors::{self, invalid};
@@ -23,18 +24,85 @@ use tonic::Status;
 pub type ReadStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<ReadResp, Status>> + Send + 'static>>;
 
-/// Messages buffered per read before the reading waits for the client.
-const BUFFER_MESSAGES: usize = 64;
+/// Batches buffered per read before the reading waits for the client.
+const BUFFER_BATCHES: usize = 4;
+/// Messages in one batch of a subscription.
+const BATCH_MESSAGES: usize = 512;
 
 /// A filtered subscription's checkpoint window when the client asks for `count` (KurrentDB's).
 const DEFAULT_CHECKPOINT_WINDOW: u64 = 32;
 
-type Tx = mpsc::Sender<Result<ReadResp, Status>>;
+/// A batch of messages, or the error that ends the call.
+type Batch = Result<Vec<ReadResp>, Status>;
 
-fn message(content: read_resp::Content) -> Result<ReadResp, Status> {
-    Ok(ReadResp {
-        content: Some(content),
-    })
+/// The read's side of the channel: messages gathered into a batch, sent on `flush`.
+struct Out {
+    tx: mpsc::Sender<Batch>,
+    batch: Vec<ReadResp>,
+}
+
+/// The client went away: nothing more to send.
+struct Gone;
+
+impl Out {
+    fn push(&mut self, content: read_resp::Content) {
+        self.batch.push(ReadResp {
+            content: Some(content),
+        });
+    }
+
+    async fn flush(&mut self) -> Result<(), Gone> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.tx.send(Ok(batch)).await.map_err(|_| Gone)
+    }
+
+    /// Sends what is gathered, then the error that ends the call.
+    async fn fail(mut self, e: Status) {
+        if self.flush().await.is_ok() {
+            let _ = self.tx.send(Err(e)).await;
+        }
+    }
+
+    /// Ends a counted read: what is gathered, or the error.
+    async fn finish(mut self, r: Result<(), Status>) {
+        match r {
+            Ok(()) => {
+                let _ = self.flush().await;
+            }
+            Err(e) => self.fail(e).await,
+        }
+    }
+}
+
+/// The call's side: the batches, one message at a time.
+struct Batched {
+    rx: mpsc::Receiver<Batch>,
+    current: std::vec::IntoIter<ReadResp>,
+}
+
+impl tokio_stream::Stream for Batched {
+    type Item = Result<ReadResp, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        loop {
+            if let Some(m) = self.current.next() {
+                return Poll::Ready(Some(Ok(m)));
+            }
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(batch))) => self.current = batch.into_iter(),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
 }
 
 /// How the client wants replies shaped.
@@ -104,25 +172,29 @@ pub fn start(
             if filter.is_some() { "a filter" } else { "no filter" },
         )));
     }
-    let (tx, rx) = mpsc::channel(BUFFER_MESSAGES);
+    let (tx, rx) = mpsc::channel(BUFFER_BATCHES);
+    let mut out = Out {
+        tx,
+        batch: Vec::new(),
+    };
     match (kind, o.count_option) {
         (Kind::Stream { name, start }, Some(CountOption::Count(n))) => {
             tokio::spawn(async move {
-                if let Err(e) =
-                    read_stream(&ledger, &tx, &name, start, direction, n, shape, deadline).await
-                {
-                    let _ = tx.send(Err(e)).await;
-                }
+                let r = read_stream(
+                    &ledger, &mut out, &name, start, direction, n, shape, deadline,
+                )
+                .await;
+                out.finish(r).await;
             });
         }
         (Kind::All { start }, Some(CountOption::Count(n))) => {
             let filter = filter.map(|(f, _)| f);
             tokio::spawn(async move {
-                if let Err(e) =
-                    read_all(&ledger, &tx, start, direction, n, filter, shape, deadline).await
-                {
-                    let _ = tx.send(Err(e)).await;
-                }
+                let r = read_all(
+                    &ledger, &mut out, start, direction, n, filter, shape, deadline,
+                )
+                .await;
+                out.finish(r).await;
             });
         }
         (kind, Some(CountOption::Subscription(_))) => {
@@ -149,11 +221,14 @@ pub fn start(
                     })
                 }
             };
-            tokio::spawn(follow(subscription, tx, shape));
+            tokio::spawn(follow(subscription, out, shape));
         }
         (_, None) => return Err(invalid("a read gives a count or asks for a subscription")),
     }
-    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    Ok(Box::pin(Batched {
+        rx,
+        current: Vec::new().into_iter(),
+    }))
 }
 
 fn stream_kind(s: StreamOptions) -> Result<Kind, Status> {
@@ -226,15 +301,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| Status::internal(format!("the read failed: {e}")))
 }
 
-/// `Err(None)`: the client went away; nothing more to send.
-async fn send(tx: &Tx, content: read_resp::Content) -> Result<(), Option<Status>> {
-    tx.send(message(content)).await.map_err(|_| None)
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn read_stream(
     ledger: &Arc<Ledger>,
-    tx: &Tx,
+    out: &mut Out,
     name: &str,
     mut start: StreamStart,
     direction: Direction,
@@ -252,13 +322,11 @@ async fn read_stream(
         let events = match blocking(move || l.read_stream(&n, start, direction, want)).await? {
             Ok(events) => events,
             Err(ReadError::StreamNotFound { .. }) if first_page => {
-                let _ = send(
-                    tx,
-                    read_resp::Content::StreamNotFound(read_resp::StreamNotFound {
+                out.push(read_resp::Content::StreamNotFound(
+                    read_resp::StreamNotFound {
                         stream_identifier: Some(stream_id(name)),
-                    }),
-                )
-                .await;
+                    },
+                ));
                 return Ok(());
             }
             Err(ReadError::StreamNotFound { .. }) => break,
@@ -267,16 +335,11 @@ async fn read_stream(
         first_page = false;
         let got = events.len() as u64;
         let last = events.last().map(|e| e.revision);
-        for e in &events {
-            if send(
-                tx,
-                read_resp::Content::Event(read_event(e, shape.structured)),
-            )
-            .await
-            .is_err()
-            {
-                return Ok(());
-            }
+        for e in events {
+            out.push(read_resp::Content::Event(read_event(e, shape.structured)));
+        }
+        if out.flush().await.is_err() {
+            return Ok(());
         }
         remaining -= got;
         match (last, direction) {
@@ -292,7 +355,7 @@ async fn read_stream(
             .map_err(errors::of_read)?
             .and_then(|r| r.last_revision);
         if let Some(last) = last {
-            let _ = send(tx, read_resp::Content::LastStreamPosition(last)).await;
+            out.push(read_resp::Content::LastStreamPosition(last));
         }
     }
     Ok(())
@@ -301,7 +364,7 @@ async fn read_stream(
 #[allow(clippy::too_many_arguments)]
 async fn read_all(
     ledger: &Arc<Ledger>,
-    tx: &Tx,
+    out: &mut Out,
     mut start: AllStart,
     direction: Direction,
     count: u64,
@@ -320,16 +383,11 @@ async fn read_all(
             .await?
             .map_err(errors::of_read)?;
         remaining -= page.events.len() as u64;
-        for e in &page.events {
-            if send(
-                tx,
-                read_resp::Content::Event(read_event(e, shape.structured)),
-            )
-            .await
-            .is_err()
-            {
-                return Ok(());
-            }
+        for e in page.events {
+            out.push(read_resp::Content::Event(read_event(e, shape.structured)));
+        }
+        if out.flush().await.is_err() {
+            return Ok(());
         }
         match (page.exhausted, page.last_considered) {
             (false, Some(p)) => {
@@ -344,42 +402,53 @@ async fn read_all(
     Ok(())
 }
 
-/// Forwards a subscription: confirmation first, then events, `caught_up` and checkpoints.
-async fn follow(mut sub: ledger::Subscription, tx: Tx, shape: Shape) {
-    let confirmation = read_resp::Content::Confirmation(read_resp::SubscriptionConfirmation {
-        subscription_id: uuid::Uuid::new_v4().to_string(),
-    });
-    if send(&tx, confirmation).await.is_err() {
+/// One subscription message as the wire has it.
+fn content_of(m: SubscriptionMessage, shape: Shape) -> read_resp::Content {
+    match m {
+        SubscriptionMessage::Event(e) => read_resp::Content::Event(read_event(e, shape.structured)),
+        SubscriptionMessage::CaughtUp { position, revision } => {
+            read_resp::Content::CaughtUp(read_resp::CaughtUp {
+                timestamp: Some(convert::now()),
+                stream_revision: revision.map(|r| r as i64),
+                position: position.map(|p| read_resp::Position {
+                    commit_position: p,
+                    prepare_position: p,
+                }),
+            })
+        }
+        SubscriptionMessage::Checkpoint { position } => {
+            read_resp::Content::Checkpoint(read_resp::Checkpoint {
+                commit_position: position,
+                prepare_position: position,
+                timestamp: Some(convert::now()),
+            })
+        }
+    }
+}
+
+/// Forwards a subscription: confirmation first, then events, `caught_up` and checkpoints,
+/// sending together whatever is ready at once.
+async fn follow(mut sub: ledger::Subscription, mut out: Out, shape: Shape) {
+    out.push(read_resp::Content::Confirmation(
+        read_resp::SubscriptionConfirmation {
+            subscription_id: uuid::Uuid::new_v4().to_string(),
+        },
+    ));
+    if out.flush().await.is_err() {
         return;
     }
     while let Some(item) = sub.next().await {
-        let content = match item {
-            Ok(SubscriptionMessage::Event(e)) => {
-                read_resp::Content::Event(read_event(&e, shape.structured))
+        let mut next = Some(item);
+        while let Some(item) = next.take() {
+            match item {
+                Ok(m) => out.push(content_of(m, shape)),
+                Err(e) => return out.fail(errors::of_read(e)).await,
             }
-            Ok(SubscriptionMessage::CaughtUp { position, revision }) => {
-                read_resp::Content::CaughtUp(read_resp::CaughtUp {
-                    timestamp: Some(convert::now()),
-                    stream_revision: revision.map(|r| r as i64),
-                    position: position.map(|p| read_resp::Position {
-                        commit_position: p,
-                        prepare_position: p,
-                    }),
-                })
+            if out.batch.len() < BATCH_MESSAGES {
+                next = sub.try_next();
             }
-            Ok(SubscriptionMessage::Checkpoint { position }) => {
-                read_resp::Content::Checkpoint(read_resp::Checkpoint {
-                    commit_position: position,
-                    prepare_position: position,
-                    timestamp: Some(convert::now()),
-                })
-            }
-            Err(e) => {
-                let _ = tx.send(Err(errors::of_read(e))).await;
-                return;
-            }
-        };
-        if send(&tx, content).await.is_err() {
+        }
+        if out.flush().await.is_err() {
             return;
         }
     }

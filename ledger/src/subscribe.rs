@@ -38,6 +38,11 @@ impl Subscription {
     pub async fn next(&mut self) -> Option<SubscriptionItem> {
         self.rx.recv().await
     }
+
+    /// The next message if one is ready now (to send several at once).
+    pub fn try_next(&mut self) -> Option<SubscriptionItem> {
+        self.rx.try_recv().ok()
+    }
 }
 
 impl Drop for Subscription {

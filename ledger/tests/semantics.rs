@@ -163,6 +163,20 @@ fn soft_delete_hides_the_stream_and_an_append_continues_it() {
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&meta[0].data).unwrap();
     assert_eq!(json, serde_json::json!({"owner": "x", "$tb": 2}));
+    // A metadata stream reads as its latest version only, from either end; $all has them all.
+    let forwards = l
+        .read_stream("$$s", StreamStart::Start, Direction::Forwards, 10)
+        .unwrap();
+    assert_eq!(forwards.len(), 1);
+    assert_eq!(forwards[0].data, meta[0].data);
+    let versions = l
+        .read_all(AllStart::Start, Direction::Forwards, 100, None)
+        .unwrap()
+        .events
+        .iter()
+        .filter(|e| e.stream == "$$s")
+        .count();
+    assert_eq!(versions, 4, "the owner, two deletes and the continuation");
     // the deleted events stay in $all
     let all = l
         .read_all(AllStart::Start, Direction::Forwards, 100, None)

@@ -1,0 +1,207 @@
+//! The KurrentDB protocol's cost, measured through the official Rust client (`kurrentdb`)
+//! against `lifeline serve` on loopback, beside the same work done in-process on the ledger:
+//!
+//! - appends: TASKS (32) concurrent tasks append one event per call for BENCH_SECONDS (10);
+//!   events/s and latency percentiles;
+//! - a `$all` read of everything written, forwards: events/s.
+//!
+//! Each is run RUNS (3) times, alternating client and in-process, and the medians are printed
+//! with their ratio (the machine is shared: the ratio is the figure to quote).
+//!
+//!     cargo run --release --example grpc_bench
+
+use kurrentdb::{AppendToStreamOptions, Client, ClientSettings, EventData, ReadAllOptions};
+use ledger::{AllStart, Direction, ExpectedRevision, Ledger, Options, ProposedEvent};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p) as usize]
+}
+
+struct Appends {
+    events_per_s: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn payload(task: usize, n: usize) -> serde_json::Value {
+    serde_json::json!({ "task": task, "n": n, "note": "a lifecycle event forwarded from Connections" })
+}
+
+/// TASKS tasks append one event per call until `seconds` pass; `append` makes one call.
+async fn appends<F, Fut>(tasks: usize, seconds: u64, append: F) -> Appends
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let (stop, append) = (stop.clone(), append.clone());
+        handles.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let began = Instant::now();
+                append(t, n).await;
+                latencies.push(began.elapsed());
+                n += 1;
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    Appends {
+        events_per_s: all.len() as f64 / elapsed,
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let tasks: usize = env("TASKS", 32);
+    let seconds: u64 = env("BENCH_SECONDS", 10);
+    let runs: usize = env("RUNS", 3);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir_in(".").unwrap();
+
+    // The server, as `lifeline serve` runs it, on its own ledger.
+    let served =
+        Arc::new(Ledger::open(dir.path().join("served.redb"), Options::default()).unwrap());
+    let args = lifeline::cli::ServeArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        access: None,
+        tls_cert: None,
+        tls_key: None,
+        advertise: None,
+    };
+    let running = rt
+        .block_on(lifeline::serve::start(served.clone(), &args))
+        .unwrap();
+    let url = format!("kurrentdb://127.0.0.1:{}?tls=false", running.addr.port());
+    // CLIENTS (1) connections, the tasks spread over them.
+    let clients: usize = env("CLIENTS", 1);
+    let pool: Vec<Client> = rt.block_on(async {
+        (0..clients.max(1))
+            .map(|_| Client::new(url.parse::<ClientSettings>().unwrap()).unwrap())
+            .collect()
+    });
+    let client = pool[0].clone();
+    // The baseline: the same calls on a ledger in this process.
+    let direct =
+        Arc::new(Ledger::open(dir.path().join("direct.redb"), Options::default()).unwrap());
+
+    println!("{tasks} tasks appending one event per call for {seconds} s, {runs} runs each");
+    let (mut through, mut inproc) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let pool = pool.clone();
+        let a = rt.block_on(appends(tasks, seconds, move |t, n| {
+            let c = pool[t % pool.len()].clone();
+            async move {
+                let e = EventData::json("Forwarded", &payload(t, n)).unwrap();
+                c.append_to_stream(format!("bench-{t}"), &AppendToStreamOptions::default(), e)
+                    .await
+                    .unwrap();
+            }
+        }));
+        println!(
+            "  run {run}: client  {:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+            a.events_per_s,
+            a.p50.as_secs_f64() * 1e3,
+            a.p99.as_secs_f64() * 1e3
+        );
+        through.push(a);
+        let l = direct.clone();
+        let b = rt.block_on(appends(tasks, seconds, move |t, n| {
+            let l = l.clone();
+            async move {
+                let e = ProposedEvent::json("Forwarded", &payload(t, n));
+                l.append(&format!("bench-{t}"), ExpectedRevision::Any, vec![e])
+                    .await
+                    .unwrap();
+            }
+        }));
+        println!(
+            "  run {run}: ledger  {:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+            b.events_per_s,
+            b.p50.as_secs_f64() * 1e3,
+            b.p99.as_secs_f64() * 1e3
+        );
+        inproc.push(b);
+    }
+    let med = |v: &[Appends], f: fn(&Appends) -> f64| median(v.iter().map(f).collect());
+    let (c_rate, l_rate) = (
+        med(&through, |a| a.events_per_s),
+        med(&inproc, |a| a.events_per_s),
+    );
+    let (c_p99, l_p99) = (
+        med(&through, |a| a.p99.as_secs_f64() * 1e3),
+        med(&inproc, |a| a.p99.as_secs_f64() * 1e3),
+    );
+    println!(
+        "appends, medians: client {c_rate:.0} events/s (p99 {c_p99:.2} ms); in-process {l_rate:.0} events/s (p99 {l_p99:.2} ms); client/in-process {:.2}",
+        c_rate / l_rate
+    );
+
+    let total = served.head();
+    println!("$all read forwards of {total} events, {runs} runs each");
+    let (mut c_reads, mut l_reads) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let began = Instant::now();
+        let n = rt.block_on(async {
+            let mut s = client.read_all(&ReadAllOptions::default()).await.unwrap();
+            let mut n = 0u64;
+            while s.next().await.unwrap().is_some() {
+                n += 1;
+            }
+            n
+        });
+        let c = n as f64 / began.elapsed().as_secs_f64();
+        assert_eq!(n, total, "the client read every event");
+        let began = Instant::now();
+        let mut m = 0u64;
+        let mut start = AllStart::Start;
+        loop {
+            let page = served
+                .read_all(start, Direction::Forwards, 512, None)
+                .unwrap();
+            m += page.events.len() as u64;
+            match (page.exhausted, page.last_considered) {
+                (false, Some(p)) => start = AllStart::Position(p + 1),
+                _ => break,
+            }
+        }
+        let l = m as f64 / began.elapsed().as_secs_f64();
+        println!("  run {run}: client {c:>10.0} events/s; ledger {l:>10.0} events/s");
+        c_reads.push(c);
+        l_reads.push(l);
+    }
+    let (c, l) = (median(c_reads), median(l_reads));
+    println!(
+        "$all read, medians: client {c:.0} events/s; in-process {l:.0} events/s; client/in-process {:.2}",
+        c / l
+    );
+    rt.block_on(running.stop());
+}
