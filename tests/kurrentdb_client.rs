@@ -845,3 +845,61 @@ async fn methods_not_served_answer_not_found_or_unimplemented() {
     assert_eq!(other.0, "12", "anything else: UNIMPLEMENTED ({})", other.1);
     s.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_over_the_size_limit_is_refused_and_nothing_is_written() {
+    let s = Server::start(None).await;
+    let c = s.client();
+    let max = s.ledger.limits().event_bytes_max;
+    let big = EventData::binary("Blob", vec![7u8; max + 1].into()).id(uuid::Uuid::new_v4());
+    match c
+        .append_to_stream("blobs-1", &AppendToStreamOptions::default(), big)
+        .await
+    {
+        Err(Error::Grpc { code, message }) => {
+            assert_eq!(code, tonic::Code::InvalidArgument);
+            assert!(
+                message.contains("Maximum Append Event Size Exceeded"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.ledger.head(), 0);
+    // Just under the limit is fine, and comes back whole.
+    let data = vec![9u8; max - 100];
+    let ok = EventData::binary("Blob", data.clone().into()).id(uuid::Uuid::new_v4());
+    c.append_to_stream("blobs-1", &AppendToStreamOptions::default(), ok)
+        .await
+        .unwrap();
+    let mut st = c
+        .read_stream("blobs-1", &ReadStreamOptions::default())
+        .await
+        .unwrap();
+    let e = st.next().await.unwrap().unwrap();
+    assert_eq!(e.get_original_event().data.len(), data.len());
+    assert!(!e.get_original_event().is_json);
+    s.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn beyond_loopback_the_server_needs_tls_and_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(Ledger::open(dir.path().join("l.redb"), Options::default()).unwrap());
+    let args = ServeArgs {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        access: None,
+        tls_cert: None,
+        tls_key: None,
+        advertise: None,
+    };
+    let err = start(ledger, &args)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("needs TLS") && err.contains("--access"),
+        "{err}"
+    );
+}
