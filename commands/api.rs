@@ -1,5 +1,5 @@
 //! The HTTP JSON API under `/api/v1/`, beside the lifecycle handler: the checkpoint, the state
-//! at a point, findings, the plan, and appending events. With an access file, every API call
+//! at a point, the audit, a community's history, findings, the plan, and appending events. With an access file, every API call
 //! needs credentials (`Authorization: Bearer TOKEN` or Basic) of a role that allows it
 //! (read ⊂ write ⊂ admin; see `access`).
 //! Errors are JSON: `{"error": "…"}`.
@@ -53,6 +53,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/state", get(state))
         .route("/api/v1/findings", get(findings))
         .route("/api/v1/plan", get(plan))
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/history/{community}", get(history))
         .route("/api/v1/events", post(append))
         .with_state(api)
 }
@@ -158,6 +160,74 @@ async fn plan(
     answer(api, &headers, Role::Read, move |api| {
         let made = crate::plan::make(&api.ledger, &q.at()?, false, &q.restores()?)?;
         Ok(crate::plan::json(&made))
+    })
+    .await
+}
+
+/// `audit`'s filters, as `lifeline audit` takes them.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    community: Option<String>,
+    actor: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    database: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn audit(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{e}: audit takes community, actor, type, database, since, until and limit"
+                ),
+            )
+        }
+    };
+    answer(api, &headers, Role::Read, move |api| {
+        let point = |v: &Option<String>, name: &str| -> anyhow::Result<Option<At>> {
+            v.as_deref()
+                .map(|t| t.parse().map_err(|e| anyhow::anyhow!("{name}: {e}")))
+                .transpose()
+        };
+        let args = crate::cli::AuditArgs {
+            community: q.community,
+            actor: q.actor,
+            event_type: q.event_type,
+            database: q
+                .database
+                .as_deref()
+                .map(crate::cli::parse_database)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("database: {e}"))?,
+            since: point(&q.since, "since")?,
+            until: point(&q.until, "until")?,
+            limit: q.limit.unwrap_or(1000),
+        };
+        let (rows, total) = crate::audit::query(&api.ledger, &args)?;
+        Ok(json!({ "total": total, "events": rows }))
+    })
+    .await
+}
+
+async fn history(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    axum::extract::Path(community): axum::extract::Path<String>,
+) -> Response {
+    answer(api, &headers, Role::Read, move |api| {
+        let entries = crate::history::timeline(&api.ledger, &community)?;
+        Ok(json!({ "community": community, "changes": entries }))
     })
     .await
 }

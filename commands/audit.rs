@@ -112,8 +112,9 @@ pub fn select(
     Ok(positions)
 }
 
+/// One event of an audit, as printed and as the API answers it.
 #[derive(serde::Serialize)]
-struct Row {
+pub struct Row {
     position: Position,
     recorded: String,
     occurred: String,
@@ -126,6 +127,19 @@ struct Row {
 }
 
 pub fn audit(l: &Ledger, a: &AuditArgs, format: Format) -> anyhow::Result<()> {
+    let (rows, total) = query(l, a)?;
+    l.close();
+    if total > rows.len() {
+        eprintln!(
+            "lifeline: showing the last {} of {total} events (raise --limit for more)",
+            rows.len(),
+        );
+    }
+    print(&rows, format)
+}
+
+/// The events an audit selects: the last `a.limit` of them, and how many there are in all.
+pub fn query(l: &Ledger, a: &AuditArgs) -> anyhow::Result<(Vec<Row>, usize)> {
     catch_up(l)?;
     let head = l.head();
     let from = match &a.since {
@@ -172,15 +186,7 @@ pub fn audit(l: &Ledger, a: &AuditArgs, format: Format) -> anyhow::Result<()> {
             data: serde_json::from_slice(&e.data).unwrap_or(serde_json::Value::Null),
         });
     }
-    l.close();
-    if positions.len() > shown.len() {
-        eprintln!(
-            "lifeline: showing the last {} of {} events (raise --limit for more)",
-            shown.len(),
-            positions.len()
-        );
-    }
-    print(&rows, format)
+    Ok((rows, positions.len()))
 }
 
 const COLUMNS: [&str; 8] = [

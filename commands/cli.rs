@@ -399,7 +399,7 @@ pub struct SnapshotArgs {
     pub every: u64,
 }
 
-fn parse_database(s: &str) -> Result<projections::Database, String> {
+pub fn parse_database(s: &str) -> Result<projections::Database, String> {
     projections::Database::parse(s).ok_or_else(|| {
         format!(
             "'{s}' is not a database; one of: {}",

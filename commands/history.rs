@@ -8,8 +8,9 @@ use projections::reach::{reach, Fate, Loss};
 use projections::Database;
 use std::collections::{BTreeMap, HashMap};
 
+/// One change in a community's timeline, as printed and as the API answers it.
 #[derive(serde::Serialize)]
-struct Entry {
+pub struct Entry {
     position: u64,
     occurred: String,
     actor: String,
@@ -30,25 +31,8 @@ struct Lost {
 }
 
 pub fn history(l: &Ledger, a: &HistoryArgs, format: Format) -> anyhow::Result<()> {
-    crate::audit::catch_up(l)?;
-    let head = l.head();
-    let community = crate::audit::community_id(l, &a.community)?;
-    let positions = l.tagged(&format!("community:{community}"), 1, head)?;
-    if positions.is_empty() {
-        return Err(crate::exit::with_code(
-            crate::exit::NOT_FOUND,
-            format!("no events about community {community}"),
-        ));
-    }
-    let events = crate::domain::load(l, head, None)?.events;
+    let entries = timeline(l, &a.community)?;
     l.close();
-    let fates = reach(&events);
-    let by_position: HashMap<u64, &projections::Recorded> =
-        events.iter().map(|r| (r.position, r)).collect();
-    let entries: Vec<Entry> = positions
-        .iter()
-        .filter_map(|p| by_position.get(p).map(|r| entry(r, fates.get(p))))
-        .collect();
     match format {
         Format::Json => {
             for e in &entries {
@@ -58,6 +42,28 @@ pub fn history(l: &Ledger, a: &HistoryArgs, format: Format) -> anyhow::Result<()
         Format::Table => print(&entries),
     }
     Ok(())
+}
+
+/// The timeline of a community named by uuid or current name.
+pub fn timeline(l: &Ledger, community: &str) -> anyhow::Result<Vec<Entry>> {
+    crate::audit::catch_up(l)?;
+    let head = l.head();
+    let community = crate::audit::community_id(l, community)?;
+    let positions = l.tagged(&format!("community:{community}"), 1, head)?;
+    if positions.is_empty() {
+        return Err(crate::exit::with_code(
+            crate::exit::NOT_FOUND,
+            format!("no events about community {community}"),
+        ));
+    }
+    let events = crate::domain::load(l, head, None)?.events;
+    let fates = reach(&events);
+    let by_position: HashMap<u64, &projections::Recorded> =
+        events.iter().map(|r| (r.position, r)).collect();
+    Ok(positions
+        .iter()
+        .filter_map(|p| by_position.get(p).map(|r| entry(r, fates.get(p))))
+        .collect())
 }
 
 fn entry(r: &projections::Recorded, fates: Option<&BTreeMap<Database, Fate>>) -> Entry {

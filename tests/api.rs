@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
 
+const COMMUNITY: &str = "5d19412d-8665-43bc-8e94-3a4ed1ccb47d";
 const READ: &str = "read-token-0123456789";
 const WRITE: &str = "write-token-0123456789";
 
@@ -148,6 +149,49 @@ async fn roles_answers_and_errors() {
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     let (s, v) = call(&app, "GET", "/api/v1/state?at=@99", Some(READ), "").await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+
+    // The audit and a community's history, as `lifeline audit` and `history` give them.
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/api/v1/audit?type=CommunityCreated&community=Sales",
+        Some(READ),
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["total"], 1);
+    assert_eq!(v["events"][0]["type"], "CommunityCreated");
+    assert_eq!(v["events"][0]["community"], COMMUNITY);
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/api/v1/audit?type=MembersAdded",
+        Some(READ),
+        "",
+    )
+    .await;
+    assert_eq!((s, v["total"].clone()), (StatusCode::OK, json!(0)));
+    let (s, v) = call(&app, "GET", "/api/v1/audit?colour=red", Some(READ), "").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("colour"), "{v}");
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/api/v1/audit?database=Nowhere",
+        Some(READ),
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = call(&app, "GET", "/api/v1/history/Sales", Some(READ), "").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["changes"][0]["type"], "CommunityCreated");
+    assert_eq!(v["changes"][0]["held"].as_array().unwrap().len(), 1, "{v}");
+    let (s, v) = call(&app, "GET", "/api/v1/history/Nobody", Some(READ), "").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, _) = call(&app, "GET", "/api/v1/audit", None, "").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
 #[test]
