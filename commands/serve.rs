@@ -14,9 +14,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use ledger::{
-    AppendError, Direction, EventId, ExpectedRevision, Ledger, ProposedEvent, StreamStart,
-};
+use ledger::{AppendError, EventId, ExpectedRevision, Ledger, ProposedEvent};
 use projections::lifecycle::{translate, Refusal};
 use projections::{DomainEvent, World};
 use std::collections::HashMap;
@@ -222,18 +220,11 @@ fn queue(
     Ok(queued)
 }
 
-/// Whether the entry's first event is among the stream's latest ones.
+/// Whether the entry's first event is among the stream's latest ones (their ids, from the
+/// stream index: no event is read).
 fn delivered_before(l: &Ledger, stream: &str, id: uuid::Uuid) -> anyhow::Result<bool> {
-    match l.read_stream(
-        stream,
-        StreamStart::End,
-        Direction::Backwards,
-        REDELIVERY_WINDOW_EVENTS,
-    ) {
-        Ok(events) => Ok(events.iter().any(|e| e.id == EventId(id))),
-        Err(ledger::ReadError::StreamNotFound { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    Ok(l.recent_event_ids(stream, REDELIVERY_WINDOW_EVENTS)?
+        .contains(&EventId(id)))
 }
 
 /// A server running in the current tokio runtime.

@@ -44,17 +44,19 @@ fn main() {
     let seconds: u64 = env("LOAD_SECONDS", 30);
     let dir = tempfile::tempdir_in(".").unwrap();
     let l = Arc::new(Ledger::open(dir.path().join("load.redb"), Options::default()).unwrap());
-    let handler = Arc::new(lifeline::serve::Handler::new(l.clone()).unwrap());
+    // The server as `lifeline serve` runs it.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+    let args = lifeline::cli::ServeArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        access: None,
+        tls_cert: None,
+        tls_key: None,
+        advertise: None,
+    };
+    let running = rt
+        .block_on(lifeline::serve::start(l.clone(), &args))
         .unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt.spawn(async move {
-        axum::serve(listener, lifeline::serve::router(handler))
-            .await
-            .unwrap()
-    });
+    let addr = running.addr;
 
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
@@ -72,7 +74,9 @@ fn main() {
                 while !stop.load(Ordering::Relaxed) {
                     let body = entry(s, k);
                     let t = Instant::now();
-                    let r = agent.post(&url).send(body.as_bytes()).unwrap();
+                    let mut r = agent.post(&url).send(body.as_bytes()).unwrap();
+                    // Read the answer, as Communities does (and so the connection is reused).
+                    let _ = r.body_mut().read_to_string();
                     lat.push(t.elapsed());
                     if r.status() == 200 {
                         acked += 1;

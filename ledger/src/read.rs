@@ -103,6 +103,32 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The ids of a stream's latest `count` events, newest first, read from the stream index
+    /// alone (no event is decoded): what a caller needs to recognise a redelivery. A stream
+    /// never written has none.
+    pub fn recent_event_ids(&self, stream: &str, count: u64) -> Result<Vec<EventId>, ReadError> {
+        let txn = self.read_txn()?;
+        let streams = txn.open_table(STREAMS).map_err(StorageError::from)?;
+        let Some(rec) = load_stream(&streams, stream)? else {
+            return Ok(Vec::new());
+        };
+        let (Some(last), Some(back)) = (rec.last_revision, count.checked_sub(1)) else {
+            return Ok(Vec::new());
+        };
+        let index = txn.open_table(STREAM_INDEX).map_err(StorageError::from)?;
+        let mut piece: Option<Piece> = None;
+        let mut out = Vec::new();
+        for revision in (last.saturating_sub(back)..=last).rev() {
+            if piece.as_ref().and_then(|p| p.get(revision)).is_none() {
+                piece = piece_at(&index, rec.id, revision).map_err(StorageError::from)?;
+            }
+            if let Some(e) = piece.as_ref().and_then(|p| p.get(revision)) {
+                out.push(EventId::from_bytes(e.event_id));
+            }
+        }
+        Ok(out)
+    }
+
     /// Up to `count` events of `$all` from `start` (forwards inclusive, backwards exclusive)
     /// that pass `filter`.
     pub fn read_all(

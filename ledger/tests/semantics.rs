@@ -448,3 +448,19 @@ fn dropping_the_last_handle_closes_the_file_at_once() {
         "closing empties the write-ahead log"
     );
 }
+
+#[test]
+fn recent_event_ids_come_from_the_index_newest_first() {
+    let (_d, l, _c) = open();
+    l.append_blocking("s", ExpectedRevision::Any, (1..=3).map(ev_id).collect())
+        .unwrap();
+    l.append_blocking("t", ExpectedRevision::Any, vec![ev_id(99)])
+        .unwrap();
+    l.append_blocking("s", ExpectedRevision::Any, (4..=5).map(ev_id).collect())
+        .unwrap();
+    let id = |n: u128| EventId(uuid::Uuid::from_u128(n));
+    assert_eq!(l.recent_event_ids("s", 3).unwrap(), [id(5), id(4), id(3)]);
+    assert_eq!(l.recent_event_ids("s", 100).unwrap().len(), 5);
+    assert!(l.recent_event_ids("s", 0).unwrap().is_empty());
+    assert!(l.recent_event_ids("nothing", 10).unwrap().is_empty());
+}
