@@ -6,7 +6,9 @@
 //! - a `$all` read of everything written, forwards: events/s.
 //!
 //! Each is run RUNS (3) times, alternating client and in-process, and the medians are printed
-//! with their ratio (the machine is shared: the ratio is the figure to quote).
+//! with their ratio (the machine is shared: the ratio is the figure to quote). With GRPC_URL
+//! set, the appends go to that server instead (e.g. `lifeline serve` in its own process) and
+//! the read is left out.
 //!
 //!     cargo run --release --example grpc_bench
 
@@ -100,7 +102,9 @@ fn main() {
     let running = rt
         .block_on(lifeline::serve::start(served.clone(), &args))
         .unwrap();
-    let url = format!("kurrentdb://127.0.0.1:{}?tls=false", running.addr.port());
+    // GRPC_URL: drive another server instead (its own process: its CPU is then its own).
+    let url = std::env::var("GRPC_URL")
+        .unwrap_or_else(|_| format!("kurrentdb://127.0.0.1:{}?tls=false", running.addr.port()));
     // CLIENTS (1) connections, the tasks spread over them.
     let clients: usize = env("CLIENTS", 1);
     let pool: Vec<Client> = rt.block_on(async {
@@ -165,6 +169,10 @@ fn main() {
         c_rate / l_rate
     );
 
+    if std::env::var("GRPC_URL").is_ok() {
+        rt.block_on(running.stop());
+        return;
+    }
     let total = served.head();
     println!("$all read forwards of {total} events, {runs} runs each");
     let (mut c_reads, mut l_reads) = (Vec::new(), Vec::new());
