@@ -198,6 +198,10 @@ pub struct ServeArgs {
     /// default.
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
+    /// Requests per second each client address may make (0: no limit). Beyond it, requests are
+    /// answered at once with 429 (gRPC: UNAVAILABLE "Server Is Too Busy").
+    #[arg(long, default_value_t = 50_000, value_name = "PER_SECOND")]
+    pub rate_limit: u32,
 }
 
 #[derive(Args, Debug)]

@@ -21,6 +21,54 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// On shutdown, how long open calls (subscriptions never end) are given to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// The address a request came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::IpAddr);
+
+/// Requests per second each client address may make (a token bucket holding one second's
+/// worth): beyond it, HTTP answers 429 and gRPC UNAVAILABLE "Server Is Too Busy", and the
+/// request is not looked at.
+pub struct RateLimit {
+    per_second: f64,
+    buckets:
+        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (f64, std::time::Instant)>>,
+}
+
+/// Addresses tracked at once; past it, full buckets (idle clients) are forgotten.
+const RATE_ADDRESSES_MAX: usize = 10_000;
+
+impl RateLimit {
+    pub fn new(per_second: u32) -> RateLimit {
+        RateLimit {
+            per_second: f64::from(per_second),
+            buckets: Default::default(),
+        }
+    }
+
+    /// Takes a token for `ip`; `false` when it has none left.
+    pub fn take(&self, ip: std::net::IpAddr) -> bool {
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= RATE_ADDRESSES_MAX && !buckets.contains_key(&ip) {
+            let full = self.per_second;
+            let rate = self.per_second;
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < full
+            });
+        }
+        let (tokens, at) = buckets.entry(ip).or_insert((self.per_second, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second)
+            .min(self.per_second);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// The TLS set-up from a PEM certificate chain and its private key.
 pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     use rustls::pki_types::pem::PemObject;
@@ -72,9 +120,9 @@ pub async fn serve(
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of descriptors and the like: wait a moment rather than spin.
                 Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue }
             },
@@ -82,7 +130,14 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let stream = QuickAck(stream);
-        let service = TowerToHyperService::new(app.clone());
+        // Each request knows the address it came from (rate limits are per address).
+        let service = TowerToHyperService::new(tower::util::MapRequest::new(
+            app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(Peer(peer.ip()));
+                req
+            },
+        ));
         let (builder, watcher, acceptor) = (builder.clone(), graceful.watcher(), acceptor.clone());
         tokio::spawn(async move {
             let _permit = permit;

@@ -296,9 +296,15 @@ pub async fn start(ledger: Arc<Ledger>, a: &ServeArgs) -> anyhow::Result<Running
         .layer(tower::limit::ConcurrencyLimitLayer::new(
             CONCURRENT_REQUESTS_MAX,
         ));
-    let app = http
+    let mut app = http
         .merge(crate::grpc::router(Arc::new(grpc)))
         .fallback(not_found);
+    if a.rate_limit > 0 {
+        let limit = Arc::new(crate::net::RateLimit::new(a.rate_limit));
+        app = app.layer(axum::middleware::from_fn(move |req, next| {
+            limited(limit.clone(), req, next)
+        }));
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(crate::net::serve(listener, app, tls, async {
         let _ = stopped.await;
@@ -308,6 +314,28 @@ pub async fn start(ledger: Arc<Ledger>, a: &ServeArgs) -> anyhow::Result<Running
         stop: Some(stop),
         done,
     })
+}
+
+/// Answers over-limit requests at once; passes the others on.
+async fn limited(
+    limit: Arc<crate::net::RateLimit>,
+    req: axum::http::Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req.extensions().get::<crate::net::Peer>().map(|p| p.0);
+    if peer.is_none_or(|ip| limit.take(ip)) {
+        return next.run(req).await;
+    }
+    if crate::grpc::is_grpc(&req) {
+        return crate::grpc::too_busy();
+    }
+    let body = serde_json::json!({
+        "error": "too many requests from this address; wait a moment (see --rate-limit)"
+    });
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    r.headers_mut()
+        .insert("retry-after", HeaderValue::from_static("1"));
+    r
 }
 
 /// `HOST:PORT` for --advertise.

@@ -153,3 +153,42 @@ fn bad_documents_get_clear_errors() {
         assert!(err.contains(phrase), "{body:?}: {err}");
     }
 }
+
+fn fixtures() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/connections");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    names.sort();
+    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// Any bytes, and every recorded response cut short or with a byte changed: a document
+    /// or a clear error, never a panic.
+    #[test]
+    fn documents_never_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+        which in 0usize..64,
+        cut in 0.0f64..1.0,
+        flip in 0.0f64..1.0,
+        with in proptest::prelude::any::<u8>(),
+    ) {
+        let _ = document(&bytes);
+        let all = fixtures();
+        let mut doc = all[which % all.len()].clone();
+        let at = ((doc.len() as f64) * flip) as usize;
+        if at < doc.len() {
+            doc[at] = with;
+        }
+        let _ = document(&doc);
+        doc.truncate(((doc.len() as f64) * cut) as usize);
+        match document(&doc) {
+            Ok(_) => {}
+            Err(e) => proptest::prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+}

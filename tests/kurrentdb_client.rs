@@ -28,6 +28,10 @@ impl Server {
     }
 
     async fn start_with(access: Option<Value>, tls: bool) -> Server {
+        Server::start_limited(access, tls, 50_000).await
+    }
+
+    async fn start_limited(access: Option<Value>, tls: bool, rate_limit: u32) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Arc::new(Ledger::open(dir.path().join("l.redb"), Options::default()).unwrap());
         let access = access.map(|a| {
@@ -50,6 +54,7 @@ impl Server {
             tls_cert,
             tls_key,
             advertise: None,
+            rate_limit,
         };
         let running = start(ledger.clone(), &args).await.unwrap();
         Server {
@@ -892,6 +897,7 @@ async fn beyond_loopback_the_server_needs_tls_and_credentials() {
         tls_cert: None,
         tls_key: None,
         advertise: None,
+        rate_limit: 50_000,
     };
     let err = start(ledger, &args)
         .await
@@ -902,4 +908,57 @@ async fn beyond_loopback_the_server_needs_tls_and_credentials() {
         err.contains("needs TLS") && err.contains("--access"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_address_is_held_to_its_rate() {
+    let s = Server::start_limited(None, false, 3).await;
+    let addr = s.running.addr;
+    let (codes, grpc) = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let codes: Vec<(u16, Option<String>)> = (0..10)
+            .map(|_| {
+                let r = agent
+                    .get(&format!("http://{addr}/api/v1/checkpoint"))
+                    .call()
+                    .unwrap();
+                let retry = r
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                (r.status().as_u16(), retry)
+            })
+            .collect();
+        (
+            codes,
+            grpc_status_of(addr, "/event_store.client.streams.Streams/Read"),
+        )
+    })
+    .await
+    .unwrap();
+    let ok = codes.iter().filter(|c| c.0 == 200).count();
+    let refused: Vec<_> = codes.iter().filter(|c| c.0 == 429).collect();
+    assert!(
+        (3..=4).contains(&ok),
+        "a burst of one second's worth passes: {codes:?}"
+    );
+    assert_eq!(ok + refused.len(), 10, "{codes:?}");
+    assert!(
+        refused.iter().all(|c| c.1.as_deref() == Some("1")),
+        "{codes:?}"
+    );
+    assert_eq!(
+        grpc.0, "14",
+        "gRPC over the limit: UNAVAILABLE ({})",
+        grpc.1
+    );
+    assert!(
+        grpc.1.replace("%20", " ").contains("Too Busy"),
+        "{}",
+        grpc.1
+    );
+    s.running.stop().await;
 }

@@ -98,6 +98,7 @@ fn main() {
         tls_cert: None,
         tls_key: None,
         advertise: None,
+        rate_limit: 50_000,
     };
     let running = rt
         .block_on(lifeline::serve::start(served.clone(), &args))

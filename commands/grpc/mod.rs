@@ -157,3 +157,13 @@ pub fn not_served(path: &str) -> Response {
         .insert("content-type", HeaderValue::from_static("application/grpc"));
     r.into_response()
 }
+
+/// The answer to a call over its address's rate limit (KurrentDB's words for it; clients retry).
+pub fn too_busy() -> Response {
+    let mut r = errors::grpc_error(tonic::Status::unavailable(
+        "Server Is Too Busy: too many requests from this address",
+    ));
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/grpc"));
+    r
+}
