@@ -1,6 +1,6 @@
 //! Reading what the Communities Atom API and the apps' feeds return (connections-api.md §1, §4):
-//! community entries and feeds (with paging), members feeds, community activities, a community
-//! wiki, and the error body. Documents are read into a small namespace-aware tree first, so the
+//! community entries and feeds (with paging; `all` and `trash`), members feeds, widgets feeds,
+//! community activities, a community wiki, and the error body. Documents are read into a small namespace-aware tree first, so the
 //! extractors follow the format rather than a byte layout: real servers put namespace
 //! declarations on odd elements and whitespace inside values.
 
@@ -18,6 +18,7 @@ const OPENSEARCH: &str = "http://a9.com/-/spec/opensearch/1.1/";
 const TYPE_SCHEME: &str = "http://www.ibm.com/xmlns/prod/sn/type";
 const PARENT_REL: &str = "http://www.ibm.com/xmlns/prod/sn/parentcommunity";
 const MEMBERS_REL: &str = "http://www.ibm.com/xmlns/prod/sn/member-list";
+const WIDGETS_REL: &str = "http://www.ibm.com/xmlns/prod/sn/widgets";
 
 /// One element: namespace, local name, attributes (by local name), text, children.
 #[derive(Debug, Default)]
@@ -159,6 +160,8 @@ pub struct CommunityEntry {
     pub member_count: Option<u64>,
     /// Where its members feed is (`link rel=".../sn/member-list"`).
     pub members_url: Option<String>,
+    /// Where its widgets feed is (`link rel=".../sn/widgets"`).
+    pub widgets_url: Option<String>,
 }
 
 fn uuid_in(s: &str, what: &str) -> anyhow::Result<Uuid> {
@@ -218,6 +221,33 @@ pub fn community_entry(e: &Element) -> anyhow::Result<CommunityEntry> {
         updated: e.value(ATOM, "updated"),
         member_count: e.value(SNX, "membercount").and_then(|v| v.parse().ok()),
         members_url: e.link(MEMBERS_REL).map(str::to_owned),
+        widgets_url: e.link(WIDGETS_REL).map(str::to_owned),
+    })
+}
+
+/// A widget instance of a community as its widgets feed shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WidgetEntry {
+    /// `snx:widgetInstanceId`, e.g. `W1bbc7d02840e_4389_999c_3cb882695d99`.
+    pub instance: String,
+    /// `snx:widgetDefId`, e.g. `Files`.
+    pub def_id: String,
+    pub published: Option<String>,
+}
+
+fn widget(e: &Element) -> anyhow::Result<WidgetEntry> {
+    let instance = e
+        .value(SNX, "widgetInstanceId")
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| anyhow!("a widget entry without snx:widgetInstanceId"))?;
+    let def_id = e
+        .value(SNX, "widgetDefId")
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| anyhow!("widget {instance}: no snx:widgetDefId"))?;
+    Ok(WidgetEntry {
+        instance,
+        def_id,
+        published: e.value(ATOM, "published"),
     })
 }
 
@@ -232,11 +262,18 @@ pub struct MemberEntry {
 /// One document read from the API.
 #[derive(Debug)]
 pub enum Document {
-    /// A community entry, or a feed of them, with the next page's URL.
+    /// A community entry, or a feed of them, with the next page's URL. `trash`: the feed of
+    /// communities in the trash (`communities/trash`).
     Communities {
         entries: Vec<CommunityEntry>,
         total: Option<u64>,
         next: Option<String>,
+        trash: bool,
+    },
+    /// The widget instances of one community.
+    Widgets {
+        community: Uuid,
+        widgets: Vec<WidgetEntry>,
     },
     /// The members of one community.
     Members {
@@ -292,6 +329,31 @@ pub fn document(body: &[u8]) -> anyhow::Result<Document> {
             community,
         });
     }
+    // The feed's own address: its id, else its self link.
+    let address = root
+        .value(ATOM, "id")
+        .into_iter()
+        .chain(root.link("self").map(str::to_owned))
+        .collect::<Vec<_>>();
+    let is_widgets = root.is(ATOM, "feed")
+        && (address.iter().any(|a| a.contains("/community/widgets"))
+            || (!entries.is_empty()
+                && entries.iter().all(|e| {
+                    e.all(ATOM, "category")
+                        .any(|c| c.attr("term") == Some("widget"))
+                })));
+    if is_widgets {
+        let community = address
+            .iter()
+            .find_map(|a| community_param(a))
+            .ok_or_else(|| anyhow!("a widgets feed that does not name its community"))?;
+        let community = uuid_in(community, "the widgets feed's community")?;
+        let widgets = entries
+            .iter()
+            .map(|e| widget(e))
+            .collect::<anyhow::Result<_>>()?;
+        return Ok(Document::Widgets { community, widgets });
+    }
     let is_members = root.is(ATOM, "feed")
         && (root.child(SNX, "communityLastMod").is_some()
             || root
@@ -334,6 +396,7 @@ pub fn document(body: &[u8]) -> anyhow::Result<Document> {
             .value(OPENSEARCH, "totalResults")
             .and_then(|t| t.parse().ok()),
         next: root.link("next").map(str::to_owned),
+        trash: root.is(ATOM, "feed") && address.iter().any(|a| a.contains("communities/trash")),
     })
 }
 

@@ -1,17 +1,19 @@
 //! `import atom DIR`: a directory of saved Communities API responses (communities feeds and
-//! entries, members feeds) compared with what the ledger says Connections holds; what changed is
-//! appended as events, with occurred times from the feeds (`published`, `updated`). Every file is
+//! entries, the trash feed, members and widgets feeds) compared with what the ledger says
+//! Connections holds; what changed is appended as events (created, updated, visibility, parent,
+//! members, widgets, trashed, restored — and purged, when the responses are known to be every
+//! community), with occurred times from the feeds (`published`, `updated`). Every file is
 //! read and every event checked before anything is written, in one commit; a second run on the
 //! same files appends nothing.
 
-use crate::atom_api::{document, CommunityEntry, Document, MemberEntry};
+use crate::atom_api::{document, CommunityEntry, Document, MemberEntry, WidgetEntry};
 use crate::cli::Format;
 use crate::domain::Point;
 use crate::exit::{with_code, ERROR};
 use anyhow::Context;
 use ledger::{EventId, ImportRecord, Ledger, Timestamp};
 use projections::events::*;
-use projections::{Community, DomainEvent, Failures, Recorded, Role, World};
+use projections::{Community, DomainEvent, Failures, Lifecycle, Recorded, Role, World};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use uuid::Uuid;
@@ -20,22 +22,36 @@ use uuid::Uuid;
 #[derive(Default)]
 pub struct Snapshot {
     communities: BTreeMap<Uuid, CommunityEntry>,
+    /// Communities in the trash feed.
+    trash: BTreeMap<Uuid, CommunityEntry>,
     members: BTreeMap<Uuid, Vec<MemberEntry>>,
+    widgets: BTreeMap<Uuid, Vec<WidgetEntry>>,
     /// Documents read.
     pub documents: usize,
+    /// Every page of `communities/all` and of the trash is here: a community the ledger knows
+    /// that is in neither was purged.
+    pub complete: bool,
 }
 
 impl Snapshot {
     /// Takes in one document.
     pub fn add(&mut self, doc: Document) {
         match doc {
-            Document::Communities { entries, .. } => {
+            Document::Communities { entries, trash, .. } => {
+                let into = if trash {
+                    &mut self.trash
+                } else {
+                    &mut self.communities
+                };
                 for c in entries {
-                    self.communities.insert(c.uuid, c);
+                    into.insert(c.uuid, c);
                 }
             }
             Document::Members { community, members } => {
                 self.members.insert(community, members);
+            }
+            Document::Widgets { community, widgets } => {
+                self.widgets.insert(community, widgets);
             }
             // App feeds and error bodies say nothing about the communities themselves.
             Document::Activities { .. } | Document::Wiki { .. } | Document::Error { .. } => {}
@@ -145,6 +161,36 @@ fn changes(
     out
 }
 
+/// Widget instances added and removed: the feed against what the ledger holds.
+fn widget_changes(
+    community: Uuid,
+    now: &BTreeMap<String, String>,
+    shown: &[WidgetEntry],
+    at: Option<Timestamp>,
+) -> Vec<(DomainEvent, Option<Timestamp>)> {
+    let mut out = Vec::new();
+    for w in shown.iter().filter(|w| !now.contains_key(&w.instance)) {
+        let e = WidgetAdded {
+            community,
+            instance: w.instance.clone(),
+            widget_def_id: w.def_id.clone(),
+            actor: None,
+        };
+        out.push((DomainEvent::WidgetAdded(e), time(&w.published).or(at)));
+    }
+    for instance in now.keys() {
+        if !shown.iter().any(|w| &w.instance == instance) {
+            let e = WidgetRemoved {
+                community,
+                instance: instance.clone(),
+                actor: None,
+            };
+            out.push((DomainEvent::WidgetRemoved(e), at));
+        }
+    }
+    out
+}
+
 fn membership(
     community: Uuid,
     now: &BTreeMap<String, Role>,
@@ -170,8 +216,9 @@ fn membership(
         .collect()
 }
 
-pub fn import_atom(l: &Ledger, dir: &Path, format: Format) -> anyhow::Result<()> {
-    let s = read_dir(dir)?;
+pub fn import_atom(l: &Ledger, dir: &Path, complete: bool, format: Format) -> anyhow::Result<()> {
+    let mut s = read_dir(dir)?;
+    s.complete = complete;
     import_snapshot(l, &s, format)
 }
 
@@ -182,32 +229,104 @@ pub fn import_snapshot(l: &Ledger, s: &Snapshot, format: Format) -> anyhow::Resu
         occurred_by: None,
     };
     let mut world = crate::world::world_at(l, &point, true)?.world;
-    // Parents before their subcommunities, then by creation.
-    let mut order: Vec<&CommunityEntry> = s.communities.values().collect();
-    order.sort_by_key(|c| (c.parent.is_some(), c.published.clone(), c.uuid));
+    // Parents before their subcommunities, then by creation; the trash's too.
+    let mut order: Vec<(&CommunityEntry, bool)> = s
+        .communities
+        .values()
+        .map(|c| (c, false))
+        .chain(
+            s.trash
+                .values()
+                .filter(|c| !s.communities.contains_key(&c.uuid))
+                .map(|c| (c, true)),
+        )
+        .collect();
+    order.sort_by_key(|(c, _)| (c.parent.is_some(), c.published.clone(), c.uuid));
     let none = Failures::new();
     let mut planned: Vec<(DomainEvent, Option<Timestamp>)> = Vec::new();
-    for c in order {
+    let mut plan = |world: &mut World, c: (Uuid, &str), e: DomainEvent, at| {
+        projections::validate::validate(world, &e).map_err(|r| {
+            with_code(
+                ERROR,
+                format!(
+                    "community {} ({}): {} refused: {r}; nothing was imported",
+                    c.0,
+                    c.1,
+                    e.type_name()
+                ),
+            )
+        })?;
+        world.apply(&fake(world, &e), &none);
+        planned.push((e, at));
+        anyhow::Ok(())
+    };
+    for (c, trashed) in order {
         let now = world.intended.communities().get(&c.uuid).cloned();
         // A parent the ledger does not know (not in these files either) is left out.
         let mut c = c.clone();
         c.parent = c
             .parent
             .filter(|p| world.intended.communities().contains_key(p));
-        for (e, at) in changes(s, &c, now.as_ref()) {
-            projections::validate::validate(&world, &e).map_err(|r| {
-                with_code(
-                    ERROR,
-                    format!(
-                        "community {} ({}): {} refused: {r}; nothing was imported",
-                        c.uuid,
-                        c.name,
-                        e.type_name()
-                    ),
-                )
-            })?;
-            world.apply(&fake(&world, &e), &none);
-            planned.push((e, at));
+        let at = time(&c.updated);
+        let was = now.as_ref().map(|n| n.lifecycle);
+        // Back from the trash before anything else changes it (a trashed community takes no
+        // changes).
+        if !trashed && was == Some(Lifecycle::Trashed) {
+            let e = DomainEvent::CommunityRestored(CommunityRef {
+                community: c.uuid,
+                actor: None,
+            });
+            plan(&mut world, (c.uuid, &c.name), e, at)?;
+        }
+        let now = world.intended.communities().get(&c.uuid).cloned();
+        if trashed && was == Some(Lifecycle::Trashed) {
+            continue;
+        }
+        for (e, when) in changes(s, &c, now.as_ref()) {
+            plan(&mut world, (c.uuid, &c.name), e, when)?;
+        }
+        if let Some(shown) = s.widgets.get(&c.uuid) {
+            let held = world
+                .intended
+                .communities()
+                .get(&c.uuid)
+                .map(|n| (*n.widgets).clone())
+                .unwrap_or_default();
+            for (e, when) in widget_changes(c.uuid, &held, shown, at) {
+                plan(&mut world, (c.uuid, &c.name), e, when)?;
+            }
+        }
+        if trashed {
+            let e = DomainEvent::CommunityTrashed(CommunityRef {
+                community: c.uuid,
+                actor: None,
+            });
+            plan(&mut world, (c.uuid, &c.name), e, at)?;
+        }
+    }
+    if s.complete {
+        // Known to the ledger, in neither feed: purged.
+        let gone: Vec<Community> = world
+            .intended
+            .communities()
+            .values()
+            .filter(|c| c.lifecycle != Lifecycle::Purged)
+            .filter(|c| !s.communities.contains_key(&c.uuid) && !s.trash.contains_key(&c.uuid))
+            .cloned()
+            .collect();
+        for c in gone {
+            if c.lifecycle == Lifecycle::Active {
+                let e = DomainEvent::CommunityTrashed(CommunityRef {
+                    community: c.uuid,
+                    actor: None,
+                });
+                plan(&mut world, (c.uuid, &c.name), e, None)?;
+            }
+            let e = DomainEvent::CommunityPurged(CommunityRef {
+                community: c.uuid,
+                actor: None,
+            });
+            plan(&mut world, (c.uuid, &c.name), e, None)?;
         }
     }
     let created = planned

@@ -346,11 +346,16 @@ pub struct ImportArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ImportSource {
-    /// A directory of saved Communities API responses (communities feeds and entries, members
-    /// feeds): what differs from the ledger is appended, with the feeds' times.
+    /// A directory of saved Communities API responses (communities feeds and entries, the
+    /// trash feed, members and widgets feeds): what differs from the ledger is appended, with
+    /// the feeds' times.
     Atom {
         /// The directory (*.xml and *.atom files are read).
         dir: PathBuf,
+        /// The directory holds every page of communities/all and of communities/trash: a
+        /// community the ledger knows that is in neither is recorded as purged.
+        #[arg(long)]
+        complete: bool,
     },
 }
 

@@ -80,8 +80,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::VerifyProof(a) => integrity::verify_proof(&a, format),
         Command::Export(a) => transfer::export(&open(&cli.ledger)?, &a),
         Command::Import(a) => match (&a.source, &a.file) {
-            (Some(cli::ImportSource::Atom { dir }), _) => {
-                atom_import::import_atom(&open(&cli.ledger)?, dir, format)
+            (Some(cli::ImportSource::Atom { dir, complete }), _) => {
+                atom_import::import_atom(&open(&cli.ledger)?, dir, *complete, format)
             }
             (None, Some(file)) => {
                 let options = ledger::Options {

@@ -1,6 +1,7 @@
 //! `sync --server URL`: a live read of a Connections server's Communities API — every page of
-//! `communities/all` (following `rel=next`), and each community's members feed — compared with
-//! the ledger like `import atom`. Requests are retried; a server that stays unreachable imports
+//! `communities/all` and of the trash (following `rel=next`), and each community's members and
+//! widgets feeds — compared with the ledger like `import atom`. With both feeds read whole, a
+//! community the ledger knows that is in neither is recorded as purged. Requests are retried; a server that stays unreachable imports
 //! nothing.
 
 use crate::atom_api::{document, Document};
@@ -104,25 +105,52 @@ impl Client {
 pub fn sync(l: &Ledger, a: &SyncArgs, format: Format) -> anyhow::Result<()> {
     let client = Client::new(a)?;
     let base = a.server.trim_end_matches('/');
-    let mut url = Some(format!(
-        "{base}/communities/service/atom/communities/all?ps=100"
-    ));
-    let mut seen = HashSet::new();
     let mut snapshot = Snapshot::default();
     let bar = crate::progress::bar(0, "sync");
+    let all = format!("{base}/communities/service/atom/communities/all?ps=100");
+    let whole = read_pages(&client, &all, false, &mut snapshot, &bar)?;
+    let trash = format!("{base}/communities/service/atom/communities/trash?ps=100");
+    let trash_read = read_pages(&client, &trash, true, &mut snapshot, &bar)?;
+    if !trash_read {
+        eprintln!("lifeline: the server has no trash feed ({trash}): trashed and purged communities are not recorded");
+    }
+    snapshot.complete = whole && trash_read;
+    bar.finish_and_clear();
+    import_snapshot(l, &snapshot, format)
+}
+
+/// Reads every page of a communities feed from `first`, and each community's members and
+/// widgets, into `snapshot`. `Ok(false)`: the feed is not there (404) or pages ran past
+/// [`PAGES_MAX`], so the snapshot is not the whole of it.
+fn read_pages(
+    client: &Client,
+    first: &str,
+    trash: bool,
+    snapshot: &mut Snapshot,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<bool> {
+    let mut url = Some(first.to_owned());
+    let mut seen = HashSet::new();
     while let Some(page) = url.take() {
         if !seen.insert(page.clone()) || seen.len() > PAGES_MAX {
-            break;
+            return Ok(false);
         }
-        let body = client
-            .get(&page)?
-            .ok_or_else(|| with_code(ERROR, format!("{page}: not found; nothing was imported")))?;
+        let Some(body) = client.get(&page)? else {
+            if seen.len() == 1 && trash {
+                return Ok(false);
+            }
+            return Err(with_code(
+                ERROR,
+                format!("{page}: not found; nothing was imported"),
+            ));
+        };
         let doc = document(&body)
             .map_err(|e| with_code(ERROR, format!("{page}: {e}; nothing was imported")))?;
         let Document::Communities {
             entries,
             total,
             next,
+            ..
         } = doc
         else {
             return Err(with_code(
@@ -131,17 +159,17 @@ pub fn sync(l: &Ledger, a: &SyncArgs, format: Format) -> anyhow::Result<()> {
             ));
         };
         if let Some(t) = total {
-            bar.set_length(t);
+            bar.set_length(bar.length().unwrap_or(0).max(t));
         }
         for c in &entries {
-            let Some(members_url) = &c.members_url else {
-                continue;
-            };
-            match client.get(members_url)? {
-                Some(body) => snapshot.add(document(&body).map_err(|e| {
-                    with_code(ERROR, format!("{members_url}: {e}; nothing was imported"))
-                })?),
-                None => eprintln!("lifeline: no members feed for {} ({members_url})", c.uuid),
+            for (what, feed) in [("members", &c.members_url), ("widgets", &c.widgets_url)] {
+                let Some(feed) = feed else { continue };
+                match client.get(feed)? {
+                    Some(body) => snapshot.add(document(&body).map_err(|e| {
+                        with_code(ERROR, format!("{feed}: {e}; nothing was imported"))
+                    })?),
+                    None => eprintln!("lifeline: no {what} feed for {} ({feed})", c.uuid),
+                }
             }
             bar.inc(1);
         }
@@ -149,9 +177,9 @@ pub fn sync(l: &Ledger, a: &SyncArgs, format: Format) -> anyhow::Result<()> {
             entries,
             total,
             next: None,
+            trash,
         });
         url = next;
     }
-    bar.finish_and_clear();
-    import_snapshot(l, &snapshot, format)
+    Ok(true)
 }

@@ -59,12 +59,14 @@ fn a_page_of_communities() {
         entries,
         total,
         next,
+        trash,
     } = read("communities-feed-page1.xml")
     else {
         panic!("not a communities feed");
     };
     assert_eq!(entries.len(), 10);
     assert_eq!(total, Some(688));
+    assert!(!trash, "communities/all is not the trash");
     assert!(
         next.as_deref()
             .is_some_and(|n| n.ends_with("communities/all?page=2")),

@@ -128,3 +128,129 @@ fn a_bad_file_imports_nothing() {
     let cp: Value = serde_json::from_str(&ok(&l, &["checkpoint", "--format", "json"])).unwrap();
     assert_eq!(cp["size"], 0);
 }
+
+const RESTRICTED: &str = "ad7bdb90-bebd-42a1-be13-a7cd80dc4378";
+
+/// A widgets feed as the Communities API shapes it (connections-api.md: `category
+/// term="widget"`, `snx:widgetDefId`, `snx:widgetInstanceId`); no recorded one exists.
+fn widgets_feed(widgets: &[(&str, &str)]) -> String {
+    let entries: String = widgets
+        .iter()
+        .map(|(def, instance)| {
+            format!(
+                "<entry><id>urn:widget:{instance}</id><title>{def}</title>\
+                 <category term=\"widget\" scheme=\"http://www.ibm.com/xmlns/prod/sn/type\"/>\
+                 <snx:widgetDefId>{def}</snx:widgetDefId>\
+                 <snx:widgetInstanceId>{instance}</snx:widgetInstanceId>\
+                 <published>2014-02-03T04:05:06Z</published></entry>"
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <feed xmlns=\"http://www.w3.org/2005/Atom\" xmlns:snx=\"http://www.ibm.com/xmlns/prod/sn\">\
+         <id>https://connections.example.com/communities/service/atom/community/widgets?communityUuid={RESTRICTED}</id>\
+         <title>Widgets</title>{entries}</feed>"
+    )
+}
+
+/// The trash feed holding the given recorded entry.
+fn trash_feed(entry: &str) -> String {
+    let entry = entry.trim_start();
+    let entry = match entry.strip_prefix("<?xml") {
+        Some(rest) => &rest[rest.find("?>").unwrap() + 2..],
+        None => entry,
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <feed xmlns=\"http://www.w3.org/2005/Atom\">\
+         <id>https://connections.example.com/communities/service/atom/communities/trash</id>\
+         <title>Trash</title>{entry}</feed>"
+    )
+}
+
+fn types_of(l: &Path) -> Vec<String> {
+    ok(l, &["audit", "--community", RESTRICTED, "--format", "json"])
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn widgets_trash_restore_and_purge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (l, dir) = (tmp.path().join("a.redb"), tmp.path().join("feeds"));
+    fixtures(&dir);
+    ok(&l, &["init"]);
+    import(&l, &dir);
+
+    // Widgets: two added, then one of them removed.
+    let files = "W1bbc7d02840e_4389_999c_3cb882695d99";
+    let activities = "W5aa1c2d3e4f5_4a6b_8c7d_9e0f1a2b3c4d";
+    let widgets = dir.join("widgets-restricted.xml");
+    std::fs::write(
+        &widgets,
+        widgets_feed(&[("Files", files), ("Activities", activities)]),
+    )
+    .unwrap();
+    assert_eq!(import(&l, &dir)["appended"], 2);
+    assert_eq!(
+        import(&l, &dir)["appended"],
+        0,
+        "the same widgets again: nothing"
+    );
+    std::fs::write(&widgets, widgets_feed(&[("Files", files)])).unwrap();
+    assert_eq!(import(&l, &dir)["appended"], 1);
+    let types = types_of(&l);
+    assert_eq!(
+        &types[types.len() - 3..],
+        ["WidgetAdded", "WidgetAdded", "WidgetRemoved"]
+    );
+
+    // Into the trash: the entry is in the trash feed, no longer in communities/all.
+    let entry_path = dir.join("community-entry-restricted.xml");
+    let entry = std::fs::read_to_string(&entry_path).unwrap();
+    std::fs::remove_file(&entry_path).unwrap();
+    std::fs::write(dir.join("trash.xml"), trash_feed(&entry)).unwrap();
+    assert_eq!(import(&l, &dir)["appended"], 1);
+    assert_eq!(types_of(&l).last().unwrap(), "CommunityTrashed");
+    assert_eq!(
+        import(&l, &dir)["appended"],
+        0,
+        "still in the trash: nothing"
+    );
+
+    // Back out of the trash.
+    std::fs::remove_file(dir.join("trash.xml")).unwrap();
+    std::fs::write(&entry_path, &entry).unwrap();
+    assert_eq!(import(&l, &dir)["appended"], 1);
+    assert_eq!(types_of(&l).last().unwrap(), "CommunityRestored");
+
+    // Gone from both: without --complete nothing can be said; with it, purged.
+    std::fs::remove_file(&entry_path).unwrap();
+    std::fs::remove_file(&widgets).unwrap();
+    assert_eq!(import(&l, &dir)["appended"], 0);
+    let complete: Value = serde_json::from_str(&ok(
+        &l,
+        &[
+            "import",
+            "atom",
+            dir.to_str().unwrap(),
+            "--complete",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(complete["appended"], 2, "{complete}");
+    let types = types_of(&l);
+    assert_eq!(
+        &types[types.len() - 2..],
+        ["CommunityTrashed", "CommunityPurged"]
+    );
+}

@@ -18,6 +18,8 @@ use std::sync::Arc;
 struct Feeds {
     base: String,
     calls: AtomicUsize,
+    /// 0: as recorded; 1: the community on page 2 is gone from every feed (purged).
+    phase: AtomicUsize,
 }
 
 impl Feeds {
@@ -45,6 +47,9 @@ async fn all(
         return (StatusCode::SERVICE_UNAVAILABLE, String::new());
     }
     match q.get("page").map(String::as_str) {
+        Some("2") if f.phase.load(Ordering::SeqCst) == 1 => {
+            (StatusCode::OK, empty_feed("communities/all"))
+        }
         Some("2") => (StatusCode::OK, f.file("community-entry-public.xml")),
         _ => (StatusCode::OK, f.file("communities-feed-page1.xml")),
     }
@@ -68,9 +73,38 @@ async fn members(
     }
 }
 
-/// Starts the server on a thread of its own; returns its base URL.
+fn empty_feed(path: &str) -> String {
+    format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\"><id>https://c.example.com/communities/service/atom/{path}</id><title>t</title></feed>"
+    )
+}
+
+async fn trash() -> (StatusCode, String) {
+    (StatusCode::OK, empty_feed("communities/trash"))
+}
+
+/// Every community has a Files widget, its instance id made from the community's uuid.
+async fn widgets(Query(q): Query<HashMap<String, String>>) -> (StatusCode, String) {
+    let c = q.get("communityUuid").cloned().unwrap_or_default();
+    let instance = format!("W{}", c.replace('-', "_"));
+    (
+        StatusCode::OK,
+        format!(
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\" xmlns:snx=\"http://www.ibm.com/xmlns/prod/sn\">\
+             <id>https://c.example.com/communities/service/atom/community/widgets?communityUuid={c}</id><title>w</title>\
+             <entry><id>urn:w:{instance}</id><title>Files</title><category term=\"widget\"/>\
+             <snx:widgetDefId>Files</snx:widgetDefId><snx:widgetInstanceId>{instance}</snx:widgetInstanceId></entry></feed>"
+        ),
+    )
+}
+
+/// Starts the server on a thread of its own; returns its base URL and its feeds.
 fn server() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
+    server_with_feeds().0
+}
+
+fn server_with_feeds() -> (String, Arc<Feeds>) {
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Arc<Feeds>)>();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
@@ -79,12 +113,15 @@ fn server() -> String {
             let feeds = Arc::new(Feeds {
                 base: base.clone(),
                 calls: AtomicUsize::new(0),
+                phase: AtomicUsize::new(0),
             });
             let app = Router::new()
                 .route("/communities/service/atom/communities/all", get(all))
+                .route("/communities/service/atom/communities/trash", get(trash))
                 .route("/communities/service/atom/community/members", get(members))
-                .with_state(feeds);
-            tx.send(base).unwrap();
+                .route("/communities/service/atom/community/widgets", get(widgets))
+                .with_state(feeds.clone());
+            tx.send((base, feeds)).unwrap();
             axum::serve(listener, app).await.unwrap();
         });
     });
@@ -146,4 +183,30 @@ fn an_unreachable_server_imports_nothing() {
         &["sync", "--server", "http://127.0.0.1:1", "--user", "amy"],
     );
     assert_eq!(r.code, 2, "--user without --password-file: {}", r.stderr);
+}
+
+#[test]
+fn sync_records_widgets_and_what_was_purged() {
+    let (base, feeds) = server_with_feeds();
+    let tmp = tempfile::tempdir().unwrap();
+    let l = tmp.path().join("s.redb");
+    ok(&l, &["init"]);
+    let first: Value =
+        serde_json::from_str(&ok(&l, &["sync", "--server", &base, "--format", "json"])).unwrap();
+    assert_eq!(first["created"], 11, "{first}");
+    let widgets = ok(&l, &["audit", "--type", "WidgetAdded", "--format", "json"]);
+    assert_eq!(widgets.lines().count(), 11, "a Files widget each");
+    // The community of page 2 is gone from communities/all and from the trash: purged.
+    feeds.phase.store(1, Ordering::SeqCst);
+    let second: Value =
+        serde_json::from_str(&ok(&l, &["sync", "--server", &base, "--format", "json"])).unwrap();
+    assert_eq!(second["appended"], 2, "trashed, then purged: {second}");
+    let purged = ok(
+        &l,
+        &["audit", "--type", "CommunityPurged", "--format", "json"],
+    );
+    assert_eq!(purged.lines().count(), 1, "{purged}");
+    let again: Value =
+        serde_json::from_str(&ok(&l, &["sync", "--server", &base, "--format", "json"])).unwrap();
+    assert_eq!(again["appended"], 0, "{again}");
 }

@@ -96,12 +96,12 @@ fn main() {
 
     let l = Ledger::open(tmp.path().join("import.redb"), Options::default()).unwrap();
     let t = Instant::now();
-    lifeline::atom_import::import_atom(&l, &dir, lifeline::cli::Format::Json).unwrap();
+    lifeline::atom_import::import_atom(&l, &dir, false, lifeline::cli::Format::Json).unwrap();
     let import = t.elapsed();
     drop(l);
     let l = Ledger::open(tmp.path().join("import.redb"), Options::default()).unwrap();
     let t = Instant::now();
-    lifeline::atom_import::import_atom(&l, &dir, lifeline::cli::Format::Json).unwrap();
+    lifeline::atom_import::import_atom(&l, &dir, false, lifeline::cli::Format::Json).unwrap();
     let again = t.elapsed();
     println!(
         "import of {n} communities into an empty ledger: {import:.1?} ({:.2}× the baseline); again, with nothing new: {again:.1?}",
