@@ -1,6 +1,7 @@
 //! Reading what the Communities Atom API and the apps' feeds return (connections-api.md §1, §4):
-//! community entries and feeds (with paging; `all` and `trash`), members feeds, widgets feeds,
-//! community activities, a community wiki, and the error body. Documents are read into a small namespace-aware tree first, so the
+//! community entries and feeds (with paging; `all` and `trash`), members, widgets and remote
+//! applications feeds, community activities, a community wiki, and the error body. Documents
+//! are read into a small namespace-aware tree first, so the
 //! extractors follow the format rather than a byte layout: real servers put namespace
 //! declarations on odd elements and whitespace inside values.
 
@@ -19,6 +20,7 @@ const TYPE_SCHEME: &str = "http://www.ibm.com/xmlns/prod/sn/type";
 const PARENT_REL: &str = "http://www.ibm.com/xmlns/prod/sn/parentcommunity";
 const MEMBERS_REL: &str = "http://www.ibm.com/xmlns/prod/sn/member-list";
 const WIDGETS_REL: &str = "http://www.ibm.com/xmlns/prod/sn/widgets";
+const REMOTE_APP_FEED_REL: &str = "http://www.ibm.com/xmlns/prod/sn/remote-application/feed";
 
 /// One element: namespace, local name, attributes (by local name), text, children.
 #[derive(Debug, Default)]
@@ -275,6 +277,12 @@ pub enum Document {
         community: Uuid,
         widgets: Vec<WidgetEntry>,
     },
+    /// The remote applications of one community: the app type (`Files`, `Activities` …) and
+    /// where its feed for the community is.
+    RemoteApplications {
+        community: Uuid,
+        apps: Vec<(String, Option<String>)>,
+    },
     /// The members of one community.
     Members {
         community: Uuid,
@@ -353,6 +361,37 @@ pub fn document(body: &[u8]) -> anyhow::Result<Document> {
             .map(|e| widget(e))
             .collect::<anyhow::Result<_>>()?;
         return Ok(Document::Widgets { community, widgets });
+    }
+    let is_remote_apps = root.is(ATOM, "feed")
+        && address.iter().any(|a| {
+            a.contains("/community/remoteApplications") || a.contains("remoteapplicationfeed")
+        });
+    if is_remote_apps {
+        let id = address
+            .iter()
+            .find_map(|a| {
+                community_param(a)
+                    .or_else(|| a.rsplit_once("remoteapplicationfeed-").map(|(_, u)| u))
+            })
+            .ok_or_else(|| {
+                anyhow!("a remote applications feed that does not name its community")
+            })?;
+        let community = uuid_in(id, "the remote applications feed's community")?;
+        let apps = entries
+            .iter()
+            .map(|e| {
+                let app = e
+                    .all(ATOM, "category")
+                    .find(|c| c.attr("scheme") == Some(TYPE_SCHEME))
+                    .and_then(|c| c.attr("term"))
+                    .ok_or_else(|| anyhow!("a remote application without its type (category)"))?;
+                Ok((
+                    app.to_owned(),
+                    e.link(REMOTE_APP_FEED_REL).map(str::to_owned),
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        return Ok(Document::RemoteApplications { community, apps });
     }
     let is_members = root.is(ATOM, "feed")
         && (root.child(SNX, "communityLastMod").is_some()

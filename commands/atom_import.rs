@@ -53,6 +53,8 @@ impl Snapshot {
             Document::Widgets { community, widgets } => {
                 self.widgets.insert(community, widgets);
             }
+            // An app is listed once its widget is added: the widgets feed says as much.
+            Document::RemoteApplications { .. } => {}
             // App feeds and error bodies say nothing about the communities themselves.
             Document::Activities { .. } | Document::Wiki { .. } | Document::Error { .. } => {}
         }

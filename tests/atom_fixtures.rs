@@ -194,3 +194,49 @@ proptest::proptest! {
         }
     }
 }
+
+/// Widgets and remote applications feeds as connections-api.md describes them (no recorded
+/// body of either exists): the community from the feed's address, each entry's ids.
+#[test]
+fn widgets_and_remote_applications_feeds() {
+    let u = "5d19412d-8665-43bc-8e94-3a4ed1ccb47d";
+    let widgets = format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\" xmlns:snx=\"http://www.ibm.com/xmlns/prod/sn\">\
+         <id>https://h/communities/service/atom/community/widgets?communityUuid={u}</id>\
+         <entry><title>Files</title><category term=\"widget\"/>\
+         <snx:widgetDefId>Files</snx:widgetDefId>\
+         <snx:widgetInstanceId>W1bbc7d02840e_4389_999c_3cb882695d99</snx:widgetInstanceId></entry></feed>"
+    );
+    match document(widgets.as_bytes()).unwrap() {
+        Document::Widgets { community, widgets } => {
+            assert_eq!(community.to_string(), u);
+            assert_eq!(widgets[0].def_id, "Files");
+            assert_eq!(widgets[0].instance, "W1bbc7d02840e_4389_999c_3cb882695d99");
+        }
+        other => panic!("{other:?}"),
+    }
+    let no_instance = widgets.replace(
+        "<snx:widgetInstanceId>W1bbc7d02840e_4389_999c_3cb882695d99</snx:widgetInstanceId>",
+        "",
+    );
+    let err = document(no_instance.as_bytes()).unwrap_err().to_string();
+    assert!(err.contains("widgetInstanceId"), "{err}");
+
+    let apps = format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\">\
+         <id>urn:lsid:ibm.com:communities:remoteapplicationfeed-{u}</id><title>Sales - Remote Applications</title>\
+         <entry><title>Files</title><category term=\"Files\" scheme=\"http://www.ibm.com/xmlns/prod/sn/type\"/>\
+         <link rel=\"http://www.ibm.com/xmlns/prod/sn/remote-application/feed\" href=\"https://h/files/basic/api/communitylibrary/{u}/feed\"/></entry>\
+         <entry><title>Activities</title><category term=\"Activities\" scheme=\"http://www.ibm.com/xmlns/prod/sn/type\"/></entry></feed>"
+    );
+    match document(apps.as_bytes()).unwrap() {
+        Document::RemoteApplications { community, apps } => {
+            assert_eq!(community.to_string(), u);
+            assert_eq!(apps.len(), 2);
+            assert_eq!(apps[0].0, "Files");
+            assert!(apps[0].1.as_deref().unwrap().ends_with("/feed"));
+            assert_eq!(apps[1], ("Activities".to_owned(), None));
+        }
+        other => panic!("{other:?}"),
+    }
+}
