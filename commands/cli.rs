@@ -204,6 +204,20 @@ pub struct ServeArgs {
     pub rate_limit: u32,
 }
 
+impl ServeArgs {
+    /// The defaults, listening on `listen` (port 0: any free port).
+    pub fn on(listen: std::net::SocketAddr) -> ServeArgs {
+        ServeArgs {
+            listen,
+            access: None,
+            tls_cert: None,
+            tls_key: None,
+            advertise: None,
+            rate_limit: 50_000,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct SimulateArgs {
     /// How many communities.

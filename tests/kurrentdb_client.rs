@@ -49,12 +49,11 @@ impl Server {
             (None, None)
         };
         let args = ServeArgs {
-            listen: "127.0.0.1:0".parse().unwrap(),
             access,
             tls_cert,
             tls_key,
-            advertise: None,
             rate_limit,
+            ..ServeArgs::on("127.0.0.1:0".parse().unwrap())
         };
         let running = start(ledger.clone(), &args).await.unwrap();
         Server {
@@ -891,14 +890,7 @@ async fn an_event_over_the_size_limit_is_refused_and_nothing_is_written() {
 async fn beyond_loopback_the_server_needs_tls_and_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Arc::new(Ledger::open(dir.path().join("l.redb"), Options::default()).unwrap());
-    let args = ServeArgs {
-        listen: "0.0.0.0:0".parse().unwrap(),
-        access: None,
-        tls_cert: None,
-        tls_key: None,
-        advertise: None,
-        rate_limit: 50_000,
-    };
+    let args = ServeArgs::on("0.0.0.0:0".parse().unwrap());
     let err = start(ledger, &args)
         .await
         .err()

@@ -92,14 +92,7 @@ fn main() {
     // The server, as `lifeline serve` runs it, on its own ledger.
     let served =
         Arc::new(Ledger::open(dir.path().join("served.redb"), Options::default()).unwrap());
-    let args = lifeline::cli::ServeArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        access: None,
-        tls_cert: None,
-        tls_key: None,
-        advertise: None,
-        rate_limit: 50_000,
-    };
+    let args = lifeline::cli::ServeArgs::on("127.0.0.1:0".parse().unwrap());
     let running = rt
         .block_on(lifeline::serve::start(served.clone(), &args))
         .unwrap();

@@ -46,14 +46,7 @@ fn main() {
     let l = Arc::new(Ledger::open(dir.path().join("load.redb"), Options::default()).unwrap());
     // The server as `lifeline serve` runs it.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let args = lifeline::cli::ServeArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        access: None,
-        tls_cert: None,
-        tls_key: None,
-        advertise: None,
-        rate_limit: 50_000,
-    };
+    let args = lifeline::cli::ServeArgs::on("127.0.0.1:0".parse().unwrap());
     let running = rt
         .block_on(lifeline::serve::start(l.clone(), &args))
         .unwrap();

@@ -24,41 +24,28 @@ impl Service {
     }
 }
 
-fn append_expected(
-    e: Option<append_req::options::ExpectedStreamRevision>,
-) -> Result<Expected, Status> {
-    use append_req::options::ExpectedStreamRevision as E;
-    Ok(match required(e, "expected stream revision")? {
-        E::Revision(r) => Expected::Revision(r),
-        E::NoStream(_) => Expected::NoStream,
-        E::Any(_) => Expected::Any,
-        E::StreamExists(_) => Expected::StreamExists,
-    })
+/// The expected revision of a write request: Append, Delete and Tombstone each spell the same
+/// four choices in a oneof of their own.
+macro_rules! expected_of {
+    ($name:ident, $oneof:ty) => {
+        fn $name(e: Option<$oneof>) -> Result<Expected, Status> {
+            use $oneof as E;
+            Ok(match required(e, "expected stream revision")? {
+                E::Revision(r) => Expected::Revision(r),
+                E::NoStream(_) => Expected::NoStream,
+                E::Any(_) => Expected::Any,
+                E::StreamExists(_) => Expected::StreamExists,
+            })
+        }
+    };
 }
 
-fn delete_expected(
-    e: Option<delete_req::options::ExpectedStreamRevision>,
-) -> Result<Expected, Status> {
-    use delete_req::options::ExpectedStreamRevision as E;
-    Ok(match required(e, "expected stream revision")? {
-        E::Revision(r) => Expected::Revision(r),
-        E::NoStream(_) => Expected::NoStream,
-        E::Any(_) => Expected::Any,
-        E::StreamExists(_) => Expected::StreamExists,
-    })
-}
-
-fn tombstone_expected(
-    e: Option<tombstone_req::options::ExpectedStreamRevision>,
-) -> Result<Expected, Status> {
-    use tombstone_req::options::ExpectedStreamRevision as E;
-    Ok(match required(e, "expected stream revision")? {
-        E::Revision(r) => Expected::Revision(r),
-        E::NoStream(_) => Expected::NoStream,
-        E::Any(_) => Expected::Any,
-        E::StreamExists(_) => Expected::StreamExists,
-    })
-}
+expected_of!(append_expected, append_req::options::ExpectedStreamRevision);
+expected_of!(delete_expected, delete_req::options::ExpectedStreamRevision);
+expected_of!(
+    tombstone_expected,
+    tombstone_req::options::ExpectedStreamRevision
+);
 
 /// Checks what the ledger does not know about: the append's total size as it arrives (so a
 /// flood is cut off early) and Lifeline's domain events.
