@@ -1,6 +1,7 @@
 //! Reading what the Communities Atom API and the apps' feeds return (connections-api.md §1, §4):
 //! community entries and feeds (with paging; `all` and `trash`), members, widgets and remote
-//! applications feeds, community activities, a community wiki, and the error body. Documents
+//! applications feeds, community activities, a community's Files library, a community wiki,
+//! and the error body. Documents
 //! are read into a small namespace-aware tree first, so the
 //! extractors follow the format rather than a byte layout: real servers put namespace
 //! declarations on odd elements and whitespace inside values.
@@ -290,6 +291,13 @@ pub enum Document {
     },
     /// Activities of communities: (activity id, community).
     Activities { activities: Vec<(String, Uuid)> },
+    /// A community's Files library: its id (`td:libraryId`, not the community's) and its
+    /// files' ids (`td:uuid`).
+    FilesLibrary {
+        community: Uuid,
+        library: Option<String>,
+        files: Vec<String>,
+    },
     /// A community's wiki: its id, its label (the Wiki widget instance id), the community.
     Wiki {
         id: String,
@@ -392,6 +400,33 @@ pub fn document(body: &[u8]) -> anyhow::Result<Document> {
             })
             .collect::<anyhow::Result<_>>()?;
         return Ok(Document::RemoteApplications { community, apps });
+    }
+    let is_library = root.is(ATOM, "feed")
+        && (address.iter().any(|a| a.contains("/communitylibrary/"))
+            || (!entries.is_empty()
+                && entries
+                    .iter()
+                    .all(|e| e.value(TD, "libraryType").as_deref() == Some("communityFiles"))));
+    if is_library {
+        let named = address.iter().find_map(|a| {
+            let rest = a.split_once("/communitylibrary/")?.1;
+            Some(rest.split(['/', '?']).next().unwrap_or(rest))
+        });
+        let from_links = entries.iter().find_map(|e| {
+            e.all(ATOM, "link")
+                .filter_map(|l| l.attr("href"))
+                .find_map(|h| community_param(h.split('#').next().unwrap_or(h)))
+        });
+        let community = named
+            .or(from_links)
+            .ok_or_else(|| anyhow!("a community library feed that does not name its community"))?;
+        return Ok(Document::FilesLibrary {
+            community: uuid_in(community, "the library's community")?,
+            library: root
+                .value(TD, "libraryId")
+                .or_else(|| entries.iter().find_map(|e| e.value(TD, "libraryId"))),
+            files: entries.iter().filter_map(|e| e.value(TD, "uuid")).collect(),
+        });
     }
     let is_members = root.is(ATOM, "feed")
         && (root.child(SNX, "communityLastMod").is_some()

@@ -56,7 +56,10 @@ impl Snapshot {
             // An app is listed once its widget is added: the widgets feed says as much.
             Document::RemoteApplications { .. } => {}
             // App feeds and error bodies say nothing about the communities themselves.
-            Document::Activities { .. } | Document::Wiki { .. } | Document::Error { .. } => {}
+            Document::Activities { .. }
+            | Document::Wiki { .. }
+            | Document::FilesLibrary { .. }
+            | Document::Error { .. } => {}
         }
         self.documents += 1;
     }

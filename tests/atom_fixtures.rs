@@ -240,3 +240,39 @@ fn widgets_and_remote_applications_feeds() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A community's Files library feed as connections-api.md describes it (no recorded body):
+/// the community from the feed's address, the library id (not the community's), the files.
+#[test]
+fn a_community_files_library() {
+    let u = "5d19412d-8665-43bc-8e94-3a4ed1ccb47d";
+    let feed = format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\" xmlns:td=\"urn:ibm.com/td\">\
+         <id>https://h/files/basic/api/communitylibrary/{u}/feed</id><title>Files</title>\
+         <entry><td:uuid>0f1e2d3c-0000-4000-8000-000000000001</td:uuid>\
+         <td:libraryId>9a8b7c6d-0000-4000-8000-00000000000a</td:libraryId>\
+         <td:libraryType>communityFiles</td:libraryType>\
+         <link rel=\"alternate\" href=\"https://h/files/app/communityview?communityUuid={u}#fullpageWidgetId=W1\"/></entry></feed>"
+    );
+    match document(feed.as_bytes()).unwrap() {
+        Document::FilesLibrary {
+            community,
+            library,
+            files,
+        } => {
+            assert_eq!(community.to_string(), u);
+            assert_eq!(
+                library.as_deref(),
+                Some("9a8b7c6d-0000-4000-8000-00000000000a")
+            );
+            assert_eq!(files, ["0f1e2d3c-0000-4000-8000-000000000001"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without the address, the entries' links name the community.
+    let unnamed = feed.replace(&format!("communitylibrary/{u}/feed"), "somewhere");
+    assert!(matches!(
+        document(unnamed.as_bytes()).unwrap(),
+        Document::FilesLibrary { .. }
+    ));
+}
