@@ -271,8 +271,8 @@ fn a_community_files_library() {
     }
     // Without the address, the entries' links name the community.
     let unnamed = feed.replace(&format!("communitylibrary/{u}/feed"), "somewhere");
-    assert!(matches!(
-        document(unnamed.as_bytes()).unwrap(),
-        Document::FilesLibrary { .. }
-    ));
+    match document(unnamed.as_bytes()).unwrap() {
+        Document::FilesLibrary { community, .. } => assert_eq!(community.to_string(), u),
+        other => panic!("{other:?}"),
+    }
 }
