@@ -95,8 +95,10 @@ pub enum Command {
     /// Read a Connections server's Communities API (every community, its members) and record
     /// what differs from the ledger, with the server's times.
     Sync(SyncArgs),
-    /// Be the Connections lifecycle handler: Communities POSTs each lifecycle event to
-    /// http://ADDR/lifecycle/{widgetDefId} (see README for widgets-config.xml).
+    /// Serve the ledger on one port: the Connections lifecycle handler (Communities POSTs each
+    /// lifecycle event to http://ADDR/lifecycle/{widgetDefId}; see README for
+    /// widgets-config.xml), the JSON API under /api/v1/, and the KurrentDB gRPC protocol for
+    /// KurrentDB clients (kurrentdb://ADDR?tls=false).
     Serve(ServeArgs),
     /// The main job end to end: simulate a deployment, restore Activities from a backup two
     /// days old and Communities from last night's, and write the findings, plan and reports.
