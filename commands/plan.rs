@@ -323,9 +323,32 @@ fn done(
     append(l, &stream, revision, &event)?;
     l.close();
     let left = steps as usize - done_steps.len() - 1;
+    // Changes recorded since the plan was made may call for other steps.
+    let since = planned.at.unwrap_or(0);
+    let changed = events
+        .iter()
+        .filter(|r| r.position > since)
+        .filter(|r| {
+            !matches!(
+                r.event,
+                DomainEvent::RepairPlanned(_) | DomainEvent::RepairStepApplied(_)
+            )
+        })
+        .count();
+    if changed > 0 {
+        let what = if changed == 1 {
+            "1 change was".to_owned()
+        } else {
+            format!("{changed} changes were")
+        };
+        eprintln!(
+            "lifeline: {what} recorded after this plan was made (at position {since}); \
+             its remaining steps may no longer fit: `lifeline plan` shows the plan for now"
+        );
+    }
     match format {
         FormatArg::Json => output::json_line(&serde_json::json!({
-            "plan": planned.plan, "step": step, "left": left,
+            "plan": planned.plan, "step": step, "left": left, "changedSince": changed,
         })),
         _ => {
             println!("step {step} of {steps} done; {left} left");

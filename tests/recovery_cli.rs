@@ -125,12 +125,39 @@ fn simulate_recover_plan_record_and_done() {
     let twice = ok(&l, &["plan", "record"]);
     assert!(twice.contains("already recorded"), "{twice}");
     let n = rec["steps"].as_u64().unwrap();
-    for step in 1..=n {
-        let out = ok(&l, &["plan", "done", &id[..12], &step.to_string()]);
-        if step == n {
-            assert!(out.contains("plan complete"), "{out}");
-        }
+    for step in 1..n {
+        let out = json(&ok(
+            &l,
+            &[
+                "plan",
+                "done",
+                &id[..12],
+                &step.to_string(),
+                "--format",
+                "json",
+            ],
+        ));
+        assert_eq!(out["changedSince"], 0, "{out}");
     }
+    // A change recorded after the plan was made: the last step is still recorded, with a warning.
+    ok(
+        &l,
+        &[
+            "record",
+            "BackupTaken",
+            "--data",
+            r#"{"database":"Blogs","label":"blogs-late"}"#,
+        ],
+    );
+    let r = lifeline(&l, &["plan", "done", &id[..12], &n.to_string()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("plan complete"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("1 changes were recorded after this plan was made"),
+        "{}",
+        r.stderr
+    );
     let r = lifeline(&l, &["plan", "done", &id[..12], "1"]);
     assert_eq!(r.code, 1, "a step done twice: {}", r.stderr);
     let r = lifeline(&l, &["plan", "done", &id[..12], &(n + 1).to_string()]);
