@@ -154,7 +154,7 @@ fn simulate_recover_plan_record_and_done() {
     assert!(r.stdout.contains("plan complete"), "{}", r.stdout);
     assert!(
         r.stderr
-            .contains("1 changes were recorded after this plan was made"),
+            .contains("1 change was recorded after this plan was made"),
         "{}",
         r.stderr
     );
