@@ -4,6 +4,7 @@
 //! as KurrentDB packs it.
 
 use super::convert::{self, required, stream_id, stream_name, uuid_of, Expected};
+use super::errors;
 use super::proto::event_store::client::streams::{
     batch_append_req, batch_append_resp, BatchAppendReq, BatchAppendResp,
 };
@@ -259,6 +260,20 @@ async fn take(
                 failed,
             },
         );
+    }
+    // All the appends open on one call share one append's byte budget.
+    let budget = ctx.ledger.limits().append_bytes_max;
+    let open: usize = pending.values().map(|p| p.gathered.bytes()).sum();
+    let incoming: usize = chunk
+        .proposed_messages
+        .iter()
+        .map(|m| m.data.len() + m.custom_metadata.len())
+        .sum();
+    if open.saturating_add(incoming) > budget {
+        return Err(errors::append_too_large(
+            open.saturating_add(incoming),
+            budget,
+        ));
     }
     let p = pending.get_mut(&key).expect("inserted above");
     for m in chunk.proposed_messages {

@@ -64,6 +64,11 @@ impl Gathered {
         }
     }
 
+    /// Bytes gathered so far.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub fn push(&mut self, stream: &str, e: ProposedEvent) -> Result<(), Status> {
         self.bytes = self.bytes.saturating_add(e.size_bytes());
         if self.bytes > self.max {
