@@ -616,7 +616,15 @@ async fn batch_append_answers_each_request() {
         .unwrap();
     assert_eq!(r2.current_revision(), Some(1));
     assert!(r2.current_position().unwrap().commit > r.current_position().unwrap().commit);
-    // A refused batch is answered as refused, and appends nothing.
+    // Appends in flight together on the one call, each answered for itself.
+    let (a, b) = tokio::join!(
+        batch.append_to_stream("batch-3", StreamState::NoStream, events("B", 0, 20)),
+        batch.append_to_stream("batch-4", StreamState::NoStream, events("B", 0, 30)),
+    );
+    assert_eq!(a.unwrap().current_revision(), Some(19));
+    assert_eq!(b.unwrap().current_revision(), Some(29));
+    // A refused batch is answered as refused, and appends nothing (the client then closes
+    // its batch session).
     let head = s.ledger.head();
     let refused = batch
         .append_to_stream("batch-1", StreamState::NoStream, events("B", 100, 3))
@@ -630,6 +638,47 @@ async fn batch_append_answers_each_request() {
         .map(|x| x.0)
         .collect();
     assert_eq!(revs, (0..50).collect::<Vec<_>>());
+    s.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscription_to_a_stream_not_yet_written_waits_for_it() {
+    let s = Server::start(None).await;
+    let c = s.client();
+    let mut sub = c
+        .subscribe_to_stream("later-1", &SubscribeToStreamOptions::default())
+        .await;
+    // Caught up on nothing first (no revision to name), then the stream's first event.
+    let mut caught_up = None;
+    let mut got = None;
+    let writer = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            c.append_to_stream("later-1", &AppendToStreamOptions::default(), event("E", 7))
+                .await
+                .unwrap();
+        })
+    };
+    while got.is_none() {
+        match sub.next_subscription_event().await.unwrap() {
+            SubscriptionEvent::CaughtUp(c) => caught_up = Some(c),
+            SubscriptionEvent::EventAppeared(e) => {
+                let v: Value = e.get_original_event().as_json().unwrap();
+                got = Some(v["n"].as_u64().unwrap());
+            }
+            _ => {}
+        }
+    }
+    writer.await.unwrap();
+    assert_eq!(got, Some(7));
+    let caught_up = caught_up.expect("caught up before the event");
+    assert!(
+        caught_up
+            .as_ref()
+            .is_some_and(|c| c.stream_revision.is_none()),
+        "{caught_up:?}"
+    );
     s.running.stop().await;
 }
 
