@@ -256,7 +256,10 @@ async fn take(
                 stream,
                 expected: o.expected_stream_position,
                 timeout: timeout.unwrap_or_default(),
-                gathered: Gathered::new(ctx.ledger.limits().append_bytes_max),
+                gathered: Gathered::new(
+                    ctx.ledger.limits().append_bytes_max,
+                    ctx.in_flight.clone(),
+                ),
                 failed,
             },
         );
@@ -289,7 +292,7 @@ async fn take(
     if !chunk.is_final {
         return Ok(());
     }
-    let p = pending.remove(&key).expect("present");
+    let mut p = pending.remove(&key).expect("present");
     let (ledger, tx) = (ctx.ledger.clone(), tx.clone());
     tokio::spawn(async move {
         let result = match p.failed {
@@ -298,7 +301,8 @@ async fn take(
                 let expected: ExpectedRevision = expected_of(&p.expected)
                     .map(Into::into)
                     .unwrap_or(ExpectedRevision::Any);
-                let write = ledger.append(&p.stream, expected, p.gathered.events);
+                let events = std::mem::take(&mut p.gathered.events);
+                let write = ledger.append(&p.stream, expected, events);
                 match tokio::time::timeout(p.timeout, write).await {
                     Ok(Ok(r)) => batch_append_resp::Result::Success(success(r)),
                     Ok(Err(e)) => batch_append_resp::Result::Error(failure(e)),

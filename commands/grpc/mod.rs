@@ -59,6 +59,11 @@ pub const PROTOCOL_VERSION: &str = "25.1.0";
 /// room for its envelope (clients accept up to 17 MiB).
 pub const MESSAGE_BYTES_MAX: usize = 17 * 1024 * 1024;
 
+/// Bytes of appends held in memory at once across all calls (at least one append of the
+/// ledger's largest size); past it, appends are refused as "Server Is Too Busy" rather than
+/// made to wait (two large appends each waiting for the other's share would never finish).
+pub const IN_FLIGHT_BYTES_MAX: usize = 512 * 1024 * 1024;
+
 /// What the gRPC services share.
 pub struct Context {
     pub ledger: Arc<Ledger>,
@@ -67,6 +72,8 @@ pub struct Context {
     pub advertise: (String, u16),
     /// This node's id in Gossip: the same for the same ledger file.
     pub instance: uuid::Uuid,
+    /// [`IN_FLIGHT_BYTES_MAX`] in KiB permits.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Context {
@@ -79,6 +86,7 @@ impl Context {
             access,
             advertise,
             instance: uuid::Builder::from_random_bytes(bytes).into_uuid(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT_BYTES_MAX >> 10)),
         }
     }
 }

@@ -48,19 +48,24 @@ expected_of!(
 );
 
 /// Checks what the ledger does not know about: the append's total size as it arrives (so a
-/// flood is cut off early) and Lifeline's domain events.
+/// flood is cut off early), the server's budget for appends in flight, and Lifeline's domain
+/// events. The budget it holds is given back when it is dropped, after the append.
 pub struct Gathered {
     pub events: Vec<ProposedEvent>,
     bytes: usize,
     max: usize,
+    budget: Arc<tokio::sync::Semaphore>,
+    held: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Gathered {
-    pub fn new(max: usize) -> Gathered {
+    pub fn new(max: usize, budget: Arc<tokio::sync::Semaphore>) -> Gathered {
         Gathered {
             events: Vec::new(),
             bytes: 0,
             max,
+            budget,
+            held: None,
         }
     }
 
@@ -70,11 +75,27 @@ impl Gathered {
     }
 
     pub fn push(&mut self, stream: &str, e: ProposedEvent) -> Result<(), Status> {
-        self.bytes = self.bytes.saturating_add(e.size_bytes());
+        let size = e.size_bytes();
+        self.bytes = self.bytes.saturating_add(size);
         if self.bytes > self.max {
             return Err(errors::append_too_large(self.bytes, self.max));
         }
         check_domain(stream, &e)?;
+        let kib = u32::try_from(size.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        let permit = self
+            .budget
+            .clone()
+            .try_acquire_many_owned(kib)
+            .map_err(|_| {
+                Status::unavailable(format!(
+                    "Server Is Too Busy: {} MiB of appends are in flight; retry shortly",
+                    super::IN_FLIGHT_BYTES_MAX >> 20
+                ))
+            })?;
+        match &mut self.held {
+            Some(held) => held.merge(permit),
+            None => self.held = Some(permit),
+        }
         self.events.push(e);
         Ok(())
     }
@@ -159,7 +180,10 @@ impl streams_server::Streams for Service {
         };
         let stream = stream_name(options.stream_identifier)?;
         let expected: ExpectedRevision = append_expected(options.expected_stream_revision)?.into();
-        let mut gathered = Gathered::new(self.ctx.ledger.limits().append_bytes_max);
+        let mut gathered = Gathered::new(
+            self.ctx.ledger.limits().append_bytes_max,
+            self.ctx.in_flight.clone(),
+        );
         while let Some(m) = messages.message().await? {
             match m.content {
                 Some(append_req::Content::ProposedMessage(p)) => {
@@ -175,7 +199,9 @@ impl streams_server::Streams for Service {
         let written = until(
             deadline,
             "append",
-            self.ctx.ledger.append(&stream, expected, gathered.events),
+            self.ctx
+                .ledger
+                .append(&stream, expected, std::mem::take(&mut gathered.events)),
         )
         .await?;
         let result = match written {
@@ -250,5 +276,42 @@ impl streams_server::Streams for Service {
             self.ctx.clone(),
             req.into_inner(),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(bytes: usize) -> ProposedEvent {
+        ProposedEvent {
+            data: vec![b'x'; bytes],
+            content_type: ledger::ContentType::Binary,
+            ..ProposedEvent::json("Blob", &serde_json::json!({}))
+        }
+    }
+
+    #[test]
+    fn appends_in_flight_share_one_budget_given_back_when_done() {
+        let budget = Arc::new(tokio::sync::Semaphore::new(3)); // 3 KiB
+        let mut first = Gathered::new(1 << 20, budget.clone());
+        first.push("s", event(1500)).unwrap();
+        let mut second = Gathered::new(1 << 20, budget.clone());
+        let refused = second.push("s", event(1500)).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unavailable);
+        assert!(
+            refused.message().contains("Too Busy"),
+            "{}",
+            refused.message()
+        );
+        assert!(second.events.is_empty(), "a refused event is not kept");
+        drop(first);
+        second.push("s", event(1500)).unwrap();
+        // The append's own limit is checked first, whatever the budget.
+        let mut small = Gathered::new(100, budget);
+        assert_eq!(
+            small.push("s", event(200)).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
     }
 }
