@@ -2,6 +2,7 @@
 //! entries for LOAD_SECONDS (30); prints requests/s and latency percentiles, then checks that every
 //! acknowledged entry's events are in the ledger. The baseline beside it is the same number of
 //! appends made directly to the ledger by as many threads, without HTTP or checks.
+//! RATE_LIMIT sets the server's per-address limit (0: none; default as `serve`).
 //!
 //!     cargo run --release --example lifecycle_load
 
@@ -46,7 +47,10 @@ fn main() {
     let l = Arc::new(Ledger::open(dir.path().join("load.redb"), Options::default()).unwrap());
     // The server as `lifeline serve` runs it.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let args = lifeline::cli::ServeArgs::on("127.0.0.1:0".parse().unwrap());
+    let args = lifeline::cli::ServeArgs {
+        rate_limit: env("RATE_LIMIT", 50_000),
+        ..lifeline::cli::ServeArgs::on("127.0.0.1:0".parse().unwrap())
+    };
     let running = rt
         .block_on(lifeline::serve::start(l.clone(), &args))
         .unwrap();
