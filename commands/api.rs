@@ -23,7 +23,8 @@ pub struct Api {
     pub access: Arc<Access>,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+/// An error answer: `{"error": "…"}` with `status`.
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 

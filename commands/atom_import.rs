@@ -266,14 +266,17 @@ pub fn import_snapshot(l: &Ledger, s: &Snapshot, format: Format) -> anyhow::Resu
         anyhow::Ok(())
     };
     for (c, trashed) in order {
-        let now = world.intended.communities().get(&c.uuid).cloned();
         // A parent the ledger does not know (not in these files either) is left out.
         let mut c = c.clone();
         c.parent = c
             .parent
             .filter(|p| world.intended.communities().contains_key(p));
         let at = time(&c.updated);
-        let was = now.as_ref().map(|n| n.lifecycle);
+        let was = world
+            .intended
+            .communities()
+            .get(&c.uuid)
+            .map(|n| n.lifecycle);
         // Back from the trash before anything else changes it (a trashed community takes no
         // changes).
         if !trashed && was == Some(Lifecycle::Trashed) {

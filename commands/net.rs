@@ -50,10 +50,10 @@ impl RateLimit {
         let now = std::time::Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= RATE_ADDRESSES_MAX && !buckets.contains_key(&ip) {
-            let full = self.per_second;
+            // Forget the idle: buckets that would be full by now.
             let rate = self.per_second;
             buckets.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * rate < full
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < rate
             });
         }
         let (tokens, at) = buckets.entry(ip).or_insert((self.per_second, now));

@@ -329,10 +329,10 @@ async fn limited(
     if crate::grpc::is_grpc(&req) {
         return crate::grpc::too_busy();
     }
-    let body = serde_json::json!({
-        "error": "too many requests from this address; wait a moment (see --rate-limit)"
-    });
-    let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let mut r = crate::api::error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many requests from this address; wait a moment (see --rate-limit)",
+    );
     r.headers_mut()
         .insert("retry-after", HeaderValue::from_static("1"));
     r
@@ -354,10 +354,13 @@ async fn not_found(req: axum::http::Request<axum::body::Body>) -> Response {
     if crate::grpc::is_grpc(&req) {
         return crate::grpc::not_served(req.uri().path());
     }
-    let body = serde_json::json!({
-        "error": format!("nothing is served at {}: the lifecycle handler is at /lifecycle/{{widgetDefId}}, the API under /api/v1/", req.uri().path())
-    });
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+    crate::api::error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "nothing is served at {}: the lifecycle handler is at /lifecycle/{{widgetDefId}}, the API under /api/v1/",
+            req.uri().path()
+        ),
+    )
 }
 
 pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()> {

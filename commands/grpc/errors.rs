@@ -107,15 +107,9 @@ pub fn of_append(e: AppendError) -> Status {
         | AppendError::InvalidEvent { .. }
         | AppendError::TooManyEvents { .. }
         | AppendError::ImportConflict { .. }) => invalid(e.to_string()),
-        AppendError::WrongExpectedVersion { stream, expected, actual } => with_trailers(
-            Code::FailedPrecondition,
-            format!(
-                "Append failed due to WrongExpectedVersion. Stream: {stream}, Expected version: {}, Actual version: {}",
-                expected_code(expected),
-                current_code(actual)
-            ),
-            &wrong_version_trailers(&stream, expected, actual),
-        ),
+        AppendError::WrongExpectedVersion { stream, expected, actual } => {
+            wrong_version("Append", &stream, expected, actual)
+        }
         e @ AppendError::Closed => Status::unavailable(format!("Server Is Not Ready: {e}")),
         e @ AppendError::Storage(_) => Status::internal(e.to_string()),
     }
@@ -134,32 +128,38 @@ pub fn append_too_large(size: usize, max: usize) -> Status {
     )
 }
 
-fn wrong_version_trailers(
+/// A wrong expected revision as an error, in KurrentDB's words (clients parse the message)
+/// and trailers; `operation` is "Append" or "Delete" (tombstones say "Delete" too).
+fn wrong_version(
+    operation: &str,
     stream: &str,
     expected: ExpectedRevision,
     actual: CurrentRevision,
-) -> [(&'static str, String); 4] {
-    [
-        ("exception", WRONG_EXPECTED_VERSION.into()),
-        ("stream-name", stream.into()),
-        ("expected-version", expected_code(expected).to_string()),
-        ("actual-version", current_code(actual).to_string()),
-    ]
+) -> Status {
+    let (expected, actual) = (expected_code(expected), current_code(actual));
+    with_trailers(
+        Code::FailedPrecondition,
+        format!(
+            "{operation} failed due to WrongExpectedVersion. Stream: {stream}, Expected version: {expected}, Actual version: {actual}"
+        ),
+        &[
+            ("exception", WRONG_EXPECTED_VERSION.into()),
+            ("stream-name", stream.into()),
+            ("expected-version", expected.to_string()),
+            ("actual-version", actual.to_string()),
+        ],
+    )
 }
 
 /// Delete and Tombstone answer a wrong expected revision as an error, with KurrentDB's text
 /// (clients parse it) for both.
 pub fn of_delete(e: AppendError) -> Status {
     match e {
-        AppendError::WrongExpectedVersion { stream, expected, actual } => with_trailers(
-            Code::FailedPrecondition,
-            format!(
-                "Delete failed due to WrongExpectedVersion. Stream: {stream}, Expected version: {}, Actual version: {}",
-                expected_code(expected),
-                current_code(actual)
-            ),
-            &wrong_version_trailers(&stream, expected, actual),
-        ),
+        AppendError::WrongExpectedVersion {
+            stream,
+            expected,
+            actual,
+        } => wrong_version("Delete", &stream, expected, actual),
         e => of_append(e),
     }
 }

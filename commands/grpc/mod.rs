@@ -20,8 +20,8 @@ mod streams;
 
 use crate::access::{Access, Role};
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::Request;
+use axum::response::Response;
 use ledger::Ledger;
 use std::sync::Arc;
 
@@ -159,19 +159,12 @@ pub fn not_served(path: &str) -> Response {
         } else {
             tonic::Status::unimplemented(format!("{path} is not served by Lifeline"))
         };
-    let mut r = errors::grpc_error(status);
-    *r.status_mut() = StatusCode::OK;
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/grpc"));
-    r.into_response()
+    errors::grpc_error(status)
 }
 
 /// The answer to a call over its address's rate limit (KurrentDB's words for it; clients retry).
 pub fn too_busy() -> Response {
-    let mut r = errors::grpc_error(tonic::Status::unavailable(
+    errors::grpc_error(tonic::Status::unavailable(
         "Server Is Too Busy: too many requests from this address",
-    ));
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/grpc"));
-    r
+    ))
 }

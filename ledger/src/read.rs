@@ -76,15 +76,11 @@ impl Ledger {
         };
         let index = txn.open_table(STREAM_INDEX).map_err(StorageError::from)?;
         let mut segments = SegmentCache::new(&txn)?;
-        let mut piece: Option<Piece> = None;
+        let mut walk = IndexWalk::new(&index, rec.id);
         let mut out = Vec::new();
         for revision in revisions {
-            if piece.as_ref().and_then(|p| p.get(revision)).is_none() {
-                piece = piece_at(&index, rec.id, revision).map_err(StorageError::from)?;
-            }
-            let entry = piece
-                .as_ref()
-                .and_then(|p| p.get(revision))
+            let entry = walk
+                .entry(revision)?
                 .ok_or(ReadError::Storage(StorageError(format!(
                     "stream '{stream}' index has no entry for revision {revision}"
                 ))))?;
@@ -116,13 +112,10 @@ impl Ledger {
             return Ok(Vec::new());
         };
         let index = txn.open_table(STREAM_INDEX).map_err(StorageError::from)?;
-        let mut piece: Option<Piece> = None;
+        let mut walk = IndexWalk::new(&index, rec.id);
         let mut out = Vec::new();
         for revision in (last.saturating_sub(back)..=last).rev() {
-            if piece.as_ref().and_then(|p| p.get(revision)).is_none() {
-                piece = piece_at(&index, rec.id, revision).map_err(StorageError::from)?;
-            }
-            if let Some(e) = piece.as_ref().and_then(|p| p.get(revision)) {
+            if let Some(e) = walk.entry(revision)? {
                 out.push(EventId::from_bytes(e.event_id));
             }
         }
@@ -260,4 +253,29 @@ fn visit_segment(
 
 fn count_usize(count: u64) -> usize {
     usize::try_from(count).unwrap_or(usize::MAX)
+}
+
+/// A stream's index entries, revision by revision in either direction: a piece is loaded only
+/// when the one in hand does not hold the revision asked for.
+struct IndexWalk<'a, T> {
+    index: &'a T,
+    stream_id: u64,
+    piece: Option<Piece>,
+}
+
+impl<'a, T: redb::ReadableTable<u128, &'static [u8]>> IndexWalk<'a, T> {
+    fn new(index: &'a T, stream_id: u64) -> Self {
+        IndexWalk {
+            index,
+            stream_id,
+            piece: None,
+        }
+    }
+
+    fn entry(&mut self, revision: u64) -> Result<Option<IndexEntry>, StorageError> {
+        if self.piece.as_ref().and_then(|p| p.get(revision)).is_none() {
+            self.piece = piece_at(self.index, self.stream_id, revision)?;
+        }
+        Ok(self.piece.as_ref().and_then(|p| p.get(revision)))
+    }
 }
