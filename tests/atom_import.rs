@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{lifeline, ok};
+use common::{audit, lifeline, ok};
 use serde_json::Value;
 use std::path::Path;
 
@@ -39,17 +39,8 @@ fn snapshots_become_events_once() {
     assert_eq!(again["appended"], 0, "{again}");
 
     // The restricted community, as its entry says, created when the entry says.
-    let audit = ok(
-        &l,
-        &[
-            "audit",
-            "--community",
-            "ad7bdb90-bebd-42a1-be13-a7cd80dc4378",
-            "--format",
-            "json",
-        ],
-    );
-    let row: Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
+    let rows = audit(&l, &["--community", RESTRICTED]);
+    let row = &rows[0];
     assert_eq!(row["type"], "CommunityCreated");
     assert_eq!(row["occurred"], "2013-03-28T07:20:25.991Z");
     assert_eq!(row["data"]["communityType"], "private");
@@ -72,19 +63,8 @@ fn snapshots_become_events_once() {
     std::fs::write(&path, changed).unwrap();
     let third = import(&l, &dir);
     assert_eq!(third["appended"], 2, "{third}");
-    let audit = ok(
-        &l,
-        &[
-            "audit",
-            "--community",
-            "ad7bdb90-bebd-42a1-be13-a7cd80dc4378",
-            "--format",
-            "json",
-        ],
-    );
-    let types: Vec<(String, String)> = audit
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    let types: Vec<(String, String)> = audit(&l, &["--community", RESTRICTED])
+        .iter()
         .map(|r| {
             (
                 r["type"].as_str().unwrap().to_owned(),
@@ -170,14 +150,9 @@ fn trash_feed(entry: &str) -> String {
 }
 
 fn types_of(l: &Path) -> Vec<String> {
-    ok(l, &["audit", "--community", RESTRICTED, "--format", "json"])
-        .lines()
-        .map(|line| {
-            serde_json::from_str::<Value>(line).unwrap()["type"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+    audit(l, &["--community", RESTRICTED])
+        .iter()
+        .map(|r| r["type"].as_str().unwrap().to_owned())
         .collect()
 }
 

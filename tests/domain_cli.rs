@@ -2,7 +2,7 @@
 //! and restores, and the JSON a script reads.
 
 mod common;
-use common::{lifeline, ok};
+use common::{audit, lifeline, ok};
 use std::path::{Path, PathBuf};
 
 fn run(ledger: &Path, args: &[&str]) -> (i32, String, String) {
@@ -194,17 +194,9 @@ fn replay_at_a_backup_a_position_and_after_a_restore() {
 #[test]
 fn audit_filters_combine_and_the_index_follows_new_events() {
     let (_d, l) = setup();
-    let rows = |out: String| -> Vec<serde_json::Value> {
-        out.lines()
-            .map(|x| serde_json::from_str(x).unwrap())
-            .collect()
-    };
-    let all = rows(ok(&l, &["audit", "--format", "json"]));
+    let all = audit(&l, &[]);
     assert_eq!(all.len(), 5);
-    let files = rows(ok(
-        &l,
-        &["audit", "--database", "Files", "--format", "json"],
-    ));
+    let files = audit(&l, &["--database", "Files"]);
     let types: Vec<&str> = files.iter().map(|r| r["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["RemoteAppProvisioned", "BackupTaken"]);
     // recorded after the first audit: the index catches up before answering
@@ -217,28 +209,12 @@ fn audit_filters_combine_and_the_index_follows_new_events() {
             &format!(r#"{{"community":"{C}","members":{{"carol":"member"}},"actor":"alice"}}"#),
         ],
     );
-    let by_alice = rows(ok(&l, &["audit", "--actor", "alice", "--format", "json"]));
+    let by_alice = audit(&l, &["--actor", "alice"]);
     assert_eq!(by_alice.len(), 1);
     assert_eq!(by_alice[0]["data"]["members"]["carol"], "member");
-    let both = rows(ok(
-        &l,
-        &[
-            "audit",
-            "--community",
-            "Sales EMEA",
-            "--type",
-            "MembersAdded",
-            "--format",
-            "json",
-        ],
-    ));
+    let both = audit(&l, &["--community", "Sales EMEA", "--type", "MembersAdded"]);
     assert_eq!(both.len(), 2);
-    let window = rows(ok(
-        &l,
-        &[
-            "audit", "--since", "@3", "--until", "@5", "--format", "json",
-        ],
-    ));
+    let window = audit(&l, &["--since", "@3", "--until", "@5"]);
     assert_eq!(
         window
             .iter()
@@ -253,7 +229,7 @@ fn audit_filters_combine_and_the_index_follows_new_events() {
         "position,recorded,occurred,actor,type,community,databases,data"
     );
     assert!(lines.next().unwrap().starts_with("4,"));
-    let last = rows(ok(&l, &["audit", "--limit", "2", "--format", "json"]));
+    let last = audit(&l, &["--limit", "2"]);
     assert_eq!(
         last.iter()
             .map(|r| r["position"].as_u64().unwrap())

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use common::{lifeline, ok};
+use common::{audit, lifeline, ok};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -143,17 +143,8 @@ fn sync_reads_every_page_and_records_once() {
         serde_json::from_str(&ok(&l, &["sync", "--server", &base, "--format", "json"])).unwrap();
     assert_eq!(again["appended"], 0, "{again}");
     // Its members feed named the owner (not the entry's author) and four members.
-    let audit = ok(
-        &l,
-        &[
-            "audit",
-            "--community",
-            "d97524f5-0330-48c7-91f6-cebc15ef2b53",
-            "--format",
-            "json",
-        ],
-    );
-    let row: Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
+    let rows = audit(&l, &["--community", "d97524f5-0330-48c7-91f6-cebc15ef2b53"]);
+    let row = &rows[0];
     assert_eq!(
         row["data"]["owners"],
         serde_json::json!(["0EE5A7FA-3434-9A59-4825-7A7000278DAA"])
@@ -194,18 +185,15 @@ fn sync_records_widgets_and_what_was_purged() {
     let first: Value =
         serde_json::from_str(&ok(&l, &["sync", "--server", &base, "--format", "json"])).unwrap();
     assert_eq!(first["created"], 11, "{first}");
-    let widgets = ok(&l, &["audit", "--type", "WidgetAdded", "--format", "json"]);
-    assert_eq!(widgets.lines().count(), 11, "a Files widget each");
+    let widgets = audit(&l, &["--type", "WidgetAdded"]);
+    assert_eq!(widgets.len(), 11, "a Files widget each");
     // The community of page 2 is gone from communities/all and from the trash: purged.
     feeds.phase.store(1, Ordering::SeqCst);
     let second: Value =
         serde_json::from_str(&ok(&l, &["sync", "--server", &base, "--format", "json"])).unwrap();
     assert_eq!(second["appended"], 2, "trashed, then purged: {second}");
-    let purged = ok(
-        &l,
-        &["audit", "--type", "CommunityPurged", "--format", "json"],
-    );
-    assert_eq!(purged.lines().count(), 1, "{purged}");
+    let purged = audit(&l, &["--type", "CommunityPurged"]);
+    assert_eq!(purged.len(), 1, "{purged:?}");
     let again: Value =
         serde_json::from_str(&ok(&l, &["sync", "--server", &base, "--format", "json"])).unwrap();
     assert_eq!(again["appended"], 0, "{again}");

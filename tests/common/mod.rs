@@ -32,3 +32,14 @@ pub fn ok(ledger: &Path, args: &[&str]) -> String {
     assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
     r.stdout
 }
+
+/// `lifeline audit ARGS… --format json`, one row per event, oldest first.
+pub fn audit(ledger: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["audit"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    ok(ledger, &all)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an audit row is JSON"))
+        .collect()
+}
