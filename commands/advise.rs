@@ -152,7 +152,7 @@ fn product(
 
 fn evaluate(base: &World, head: u64, combo: Vec<(Database, (String, u64))>) -> Choice {
     let mut w = base.clone();
-    let none = Failures::new();
+    let none = Failures::default();
     let mut restores = Vec::new();
     for (k, (database, (label, backup_position))) in combo.iter().enumerate() {
         let position = head + k as u64 + 1;

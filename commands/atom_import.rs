@@ -247,7 +247,7 @@ pub fn import_snapshot(l: &Ledger, s: &Snapshot, format: Format) -> anyhow::Resu
         )
         .collect();
     order.sort_by_key(|(c, _)| (c.parent.is_some(), c.published.clone(), c.uuid));
-    let none = Failures::new();
+    let none = Failures::default();
     let mut planned: Vec<(DomainEvent, Option<Timestamp>)> = Vec::new();
     let mut plan = |world: &mut World, c: (Uuid, &str), e: DomainEvent, at| {
         projections::validate::validate(world, &e).map_err(|r| {

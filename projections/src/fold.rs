@@ -23,7 +23,7 @@ pub struct Recorded {
 }
 
 /// Deliveries that failed: (lifecycle event id, app).
-pub type Failures = HashSet<(Uuid, App)>;
+pub type Failures = HashSet<(Uuid, App), foldhash::fast::FixedState>;
 
 /// The failures recorded among `events`; a failure counts from the event it names.
 pub fn failures<'a>(events: impl IntoIterator<Item = &'a Recorded>) -> Failures {
@@ -359,17 +359,28 @@ fn push_to_apps(d: &mut Deployment, r: &Recorded, community: Uuid, failed: Optio
         return;
     }
     for db in Database::ALL {
-        if db == Database::Communities {
+        if db == Database::Communities || !d.db(db).has_resources() {
             continue;
         }
-        let apps: Vec<App> = d.db(db).resources_of(community).map(|x| x.app).collect();
-        if apps.is_empty() {
+        // The apps of this database holding a resource of the community: a database serves
+        // at most two apps (Blogs serves Blog and IdeationBlog), so no allocation.
+        let mut apps = [App::Files; 8];
+        let mut held = 0;
+        for x in d.db(db).resources_of(community) {
+            if !apps[..held].contains(&x.app) && held < apps.len() {
+                apps[held] = x.app;
+                held += 1;
+            }
+        }
+        if held == 0 {
             continue;
         }
-        let mut to = Vec::with_capacity(apps.len());
-        for app in apps {
+        let mut to = [App::Files; 8];
+        let mut delivered = 0;
+        for &app in &apps[..held] {
             if !failed.is_some_and(|f| f.contains(&(r.id, app))) {
-                to.push(app);
+                to[delivered] = app;
+                delivered += 1;
                 continue;
             }
             let queue = &d.db(Database::Communities).queue;
@@ -386,8 +397,8 @@ fn push_to_apps(d: &mut Deployment, r: &Recorded, community: Uuid, failed: Optio
                 data,
             });
         }
-        if !to.is_empty() {
-            deliver(d.db_mut(db), community, &to, &r.event);
+        if delivered > 0 {
+            deliver(d.db_mut(db), community, &to[..delivered], &r.event);
         }
     }
 }

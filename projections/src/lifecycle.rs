@@ -241,7 +241,7 @@ fn membership(
 /// them all.
 fn check(w: &World, events: &[DomainEvent]) -> Result<World, Refusal> {
     let mut w = w.clone();
-    let none = crate::Failures::new();
+    let none = crate::Failures::default();
     for (k, e) in events.iter().enumerate() {
         validate(&w, e).map_err(|r| Refusal::Invalid(r.to_string()))?;
         let r = crate::Recorded {

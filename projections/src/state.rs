@@ -4,6 +4,11 @@
 
 use crate::vocabulary::{App, CommunityType, Database, Lifecycle, Role};
 use imbl::{OrdMap, OrdSet};
+
+/// A persistent hash map for the indexes that are only looked up, never listed in order. The
+/// hasher is fixed, so the same contents always iterate (and serialize) in the same order.
+pub type IndexMap<K, V> =
+    imbl::GenericHashMap<K, V, foldhash::fast::FixedState, imbl::shared_ptr::DefaultSharedPtr>;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -140,9 +145,9 @@ pub struct DbState {
     /// Community → its resources in this database (a few at most). Kept together because every
     /// lifecycle event goes to the resources of one community.
     /// Behind `Arc`: a copy made after a backup shares them, and a change copies one resource.
-    resources: OrdMap<Uuid, Vec<Arc<Resource>>>,
+    resources: IndexMap<Uuid, Vec<Arc<Resource>>>,
     /// Where each resource is: (app, object id) → its community.
-    located: OrdMap<ResourceKey, Uuid>,
+    located: IndexMap<ResourceKey, Uuid>,
     /// (community, app, object id) of files, folders and activities shared with communities.
     pub shares: OrdSet<(Uuid, App, String)>,
     pub queue: Vec<QueueEntry>,
