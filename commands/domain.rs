@@ -63,6 +63,47 @@ pub fn load_range(
     Ok(out)
 }
 
+/// The domain events at `positions` (sorted), read one by one: for the few events an index
+/// points at. A position that holds no domain event is passed over.
+pub fn load_positions(l: &Ledger, positions: &[Position]) -> anyhow::Result<Vec<Recorded>> {
+    let mut out = Vec::with_capacity(positions.len());
+    for &p in positions {
+        let Some(e) = l.event_at(p)? else { continue };
+        if let Ok(event) = projections::decode(&e.event_type, &e.data, &e.metadata) {
+            out.push(Recorded {
+                position: p,
+                id: e.id.0,
+                recorded_ns: e.recorded.0,
+                occurred_ns: e.occurred.0,
+                event,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The position of the last domain event at or before `position` that is not the bookkeeping
+/// of a repair (a plan recorded, a step done); 0 if there is none.
+pub fn last_change(l: &Ledger, position: Position) -> anyhow::Result<Position> {
+    let mut found = 0;
+    if position == 0 {
+        return Ok(0);
+    }
+    l.scan_all(
+        AllStart::Position(position.min(l.head()) + 1),
+        Direction::Backwards,
+        |body, _| {
+            let bookkeeping = matches!(body.event_type, "RepairPlanned" | "RepairStepApplied");
+            if projections::events::is_domain_type(body.event_type) && !bookkeeping {
+                found = body.position;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
+    Ok(found)
+}
+
 /// The ledger form of a domain event: its id, and when it happened when that is known.
 pub fn proposed(e: &DomainEvent, id: EventId, occurred: Option<Timestamp>) -> ProposedEvent {
     let (event_type, data, metadata) = e.encode();

@@ -48,7 +48,15 @@ pub fn make(
                 DomainEvent::RepairPlanned(_) | DomainEvent::RepairStepApplied(_)
             )
         })
-        .map_or(0, |r| r.position);
+        .map(|r| r.position);
+    // Continued from a snapshot, the events analysed may all be bookkeeping: ask the log.
+    let basis = match basis {
+        Some(p) => p,
+        None if analysis.from_snapshot.is_some() => {
+            crate::domain::last_change(l, analysis.point.position)?
+        }
+        None => 0,
+    };
     plan.position = basis;
     let checkpoint = l
         .checkpoint_at(Some(basis))

@@ -48,14 +48,21 @@ impl FromStr for RestoreArg {
 pub struct Analysis {
     pub findings: Findings,
     pub world: World,
-    /// The domain events analysed, what-if restores included.
+    /// The domain events analysed, what-if restores included: every one up to the point, or
+    /// those after `from_snapshot` when the analysis continued a snapshot.
     pub events: Vec<Recorded>,
+    /// The snapshot the analysis continued, if any.
+    pub from_snapshot: Option<u64>,
     pub point: Point,
     /// Restores up to here were repaired by a plan whose steps are all done.
     pub since: u64,
 }
 
-/// Loads the history up to `at`, adds the what-if restores, and analyses it.
+/// Backups by label: (database, position).
+type Backups = BTreeMap<String, (Database, u64)>;
+
+/// Findings at `at`: from the latest snapshot that precedes every backup the open restores go
+/// back to, when there is one; else from the start of the log. Both give the same findings.
 pub fn analyze(
     l: &Ledger,
     at: &At,
@@ -63,13 +70,27 @@ pub fn analyze(
     restores: &[RestoreArg],
 ) -> anyhow::Result<Analysis> {
     let point = resolve(l, at, occurred)?;
+    if point.occurred_by.is_none() {
+        if let Some(a) = analyze_from_snapshot(l, &point, restores)? {
+            return Ok(a);
+        }
+    }
+    analyze_all(l, point, restores)
+}
+
+/// Loads the history up to `point`, adds the what-if restores, and analyses it all.
+pub fn analyze_all(l: &Ledger, point: Point, restores: &[RestoreArg]) -> anyhow::Result<Analysis> {
     let loaded = load(l, point.position, point.occurred_by)?;
     for (p, why) in &loaded.unreadable {
         eprintln!("lifeline: position {p} passed over: {why}");
     }
     let mut events = loaded.events;
     let since = repaired_up_to(&events);
-    add_what_ifs(&mut events, point.position, restores)?;
+    let backups = backups_of(&events);
+    let last = events
+        .last()
+        .map_or((0, 0), |r| (r.recorded_ns, r.occurred_ns));
+    add_what_ifs(&mut events, point.position, restores, &backups, last)?;
     let input = Input {
         events: &events,
         head: point.position,
@@ -80,9 +101,123 @@ pub fn analyze(
         findings,
         world,
         events,
+        from_snapshot: None,
         point,
         since,
     })
+}
+
+/// The analysis continued from a snapshot, or `None` when no snapshot serves. The tag index
+/// tells which backups, restores and repairs there are without reading the whole log; the
+/// snapshot must precede every backup that a restore after it goes back to, so that every
+/// change those restores roll back is among the events folded.
+fn analyze_from_snapshot(
+    l: &Ledger,
+    point: &Point,
+    restores: &[RestoreArg],
+) -> anyhow::Result<Option<Analysis>> {
+    if l.snapshot_at_or_before(point.position)?.is_none() {
+        return Ok(None);
+    }
+    crate::audit::catch_up(l)?;
+    let tagged = |tags: &[&str]| -> anyhow::Result<Vec<Recorded>> {
+        let mut positions = Vec::new();
+        for t in tags {
+            positions.extend(l.tagged(&format!("type:{t}"), 1, point.position)?);
+        }
+        positions.sort_unstable();
+        crate::domain::load_positions(l, &positions)
+    };
+    let since = repaired_up_to(&tagged(&["RepairPlanned", "RepairStepApplied"])?);
+    let backups = backups_of(&tagged(&["BackupTaken"])?);
+    let restored: Vec<(u64, u64)> = tagged(&["DatabaseRestored"])?
+        .iter()
+        .filter_map(|r| match &r.event {
+            DomainEvent::DatabaseRestored(d) => backups
+                .get(&d.backup)
+                .filter(|(db, _)| *db == d.database)
+                .map(|(_, b)| (r.position, *b)),
+            _ => None,
+        })
+        .collect();
+    // The earliest backup that an open restore (or a what-if) goes back to.
+    let open = restored
+        .iter()
+        .filter(|(p, _)| *p > since)
+        .map(|(_, b)| *b)
+        .chain(
+            restores
+                .iter()
+                .filter_map(|x| backups.get(&x.backup).map(|(_, b)| *b)),
+        )
+        .min();
+    let mut target = open.map_or(point.position, |b| b - 1);
+    let start = loop {
+        let Some(start) = crate::world::start_at_or_before(l, target, point.position)? else {
+            return Ok(None);
+        };
+        // A restore after the snapshot of a backup taken at or before it: start earlier.
+        let before = restored
+            .iter()
+            .filter(|(p, b)| *p > start.at && *b <= start.at)
+            .map(|(_, b)| *b)
+            .min();
+        match before {
+            Some(b) => target = b - 1,
+            None => break start,
+        }
+    };
+    for (p, why) in &start.tail.unreadable {
+        eprintln!("lifeline: position {p} passed over: {why}");
+    }
+    let mut events = start.tail.events;
+    let last = match events.last() {
+        Some(r) => (r.recorded_ns, r.occurred_ns),
+        None => l
+            .event_at(point.position)?
+            .map_or((0, 0), |e| (e.recorded.0, e.occurred.0)),
+    };
+    add_what_ifs(&mut events, point.position, restores, &backups, last)?;
+    // Deliveries still queued at the snapshot: a restore or a queue clear may lose them.
+    let mut queued: Vec<u64> = start
+        .world
+        .actual
+        .db(Database::Communities)
+        .queue
+        .iter()
+        .map(|q| q.position)
+        .collect();
+    queued.sort_unstable();
+    queued.dedup();
+    let earlier = crate::domain::load_positions(l, &queued)?;
+    let input = Input {
+        events: &events,
+        head: point.position,
+        since,
+    };
+    let (findings, world) = findings::analyze_from(start.world, &input, &earlier);
+    Ok(Some(Analysis {
+        findings,
+        world,
+        events,
+        from_snapshot: Some(start.at),
+        point: Point {
+            position: point.position,
+            occurred_by: None,
+        },
+        since,
+    }))
+}
+
+/// The backups recorded among `events`, by label.
+fn backups_of(events: &[Recorded]) -> Backups {
+    events
+        .iter()
+        .filter_map(|r| match &r.event {
+            DomainEvent::BackupTaken(b) => Some((b.label.clone(), (b.database, r.position))),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The position of the latest plan whose every step is recorded as done (0 if none).
@@ -114,20 +249,15 @@ pub fn repaired_up_to(events: &[Recorded]) -> u64 {
         .unwrap_or(0)
 }
 
-/// Appends a `DatabaseRestored` after `head` for each what-if restore; each backup must have
-/// been recorded, of that database, by then.
+/// Appends a `DatabaseRestored` after `head` for each what-if restore, at the times `last`
+/// (recorded, occurred); each backup must have been recorded, of that database, by then.
 fn add_what_ifs(
     events: &mut Vec<Recorded>,
     head: u64,
     restores: &[RestoreArg],
+    backups: &Backups,
+    last: (i64, i64),
 ) -> anyhow::Result<()> {
-    let backups: BTreeMap<&str, (Database, u64)> = events
-        .iter()
-        .filter_map(|r| match &r.event {
-            DomainEvent::BackupTaken(b) => Some((b.label.as_str(), (b.database, r.position))),
-            _ => None,
-        })
-        .collect();
     for x in restores {
         match backups.get(x.backup.as_str()) {
             Some((d, _)) if *d == x.database => {}
@@ -144,9 +274,9 @@ fn add_what_ifs(
                 let mut of_db: Vec<&str> = backups
                     .iter()
                     .filter(|(_, (d, _))| *d == x.database)
-                    .map(|(l, _)| *l)
+                    .map(|(l, _)| l.as_str())
                     .collect();
-                of_db.sort_by_key(|l| std::cmp::Reverse(backups[l].1));
+                of_db.sort_by_key(|l| std::cmp::Reverse(backups[*l].1));
                 of_db.truncate(5);
                 return Err(with_code(
                     NOT_FOUND,
@@ -164,9 +294,6 @@ fn add_what_ifs(
             }
         }
     }
-    let last = events
-        .last()
-        .map_or((0, 0), |r| (r.recorded_ns, r.occurred_ns));
     for (k, x) in restores.iter().enumerate() {
         let position = head + k as u64 + 1;
         events.push(Recorded {
@@ -186,11 +313,15 @@ fn add_what_ifs(
 
 pub fn recover(l: &Ledger, a: &RecoverArgs, format: Format) -> anyhow::Result<()> {
     let p = &a.point;
-    let analysis = analyze(l, &p.at, p.occurred, &p.restore)?;
-    l.close();
     if a.advise {
+        // Advice re-folds the history without the open restores: it needs all of it.
+        let point = resolve(l, &p.at, p.occurred)?;
+        let analysis = analyze_all(l, point, &p.restore)?;
+        l.close();
         return crate::advise::advise(&analysis, format);
     }
+    let analysis = analyze(l, &p.at, p.occurred, &p.restore)?;
+    l.close();
     let f = &analysis.findings;
     match format {
         Format::Json => output::json_line(f),

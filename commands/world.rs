@@ -36,14 +36,43 @@ const SNAPSHOT_ATTEMPTS: usize = 8;
 /// Continues the latest snapshot at or before `position` that decodes and that no later failure
 /// report contradicts (trying older ones when the newest cannot be used).
 fn from_snapshot(l: &Ledger, position: Position) -> anyhow::Result<Option<Built>> {
-    let mut bound = position;
+    let Some(start) = start_at_or_before(l, position, position)? else {
+        return Ok(None);
+    };
+    Ok(Some(Built {
+        events_folded: start.tail.events.len(),
+        world: start.world.continued(&start.tail.events),
+        from_snapshot: Some(start.at),
+        unreadable: start.tail.unreadable,
+    }))
+}
+
+/// A snapshot to continue, and the domain events after it.
+pub struct Started {
+    /// The world at `at`, holding the backups that `tail` restores but that were taken before
+    /// `at`.
+    pub world: World,
+    pub at: Position,
+    /// The domain events after `at`, up to the `until` asked for.
+    pub tail: crate::domain::Loaded,
+}
+
+/// The latest snapshot at or before `target` that decodes and that no failure report up to
+/// `until` contradicts, with the events after it up to `until`; older snapshots are tried when
+/// the newest cannot be used. `None` when no snapshot serves.
+pub fn start_at_or_before(
+    l: &Ledger,
+    target: Position,
+    until: Position,
+) -> anyhow::Result<Option<Started>> {
+    let mut bound = target;
     for _ in 0..SNAPSHOT_ATTEMPTS {
         let Some((at, bytes)) = l.snapshot_at_or_before(bound)? else {
             return Ok(None);
         };
         match snapshot::decode(&bytes) {
             Ok(mut world) => {
-                let tail = load_range(l, at + 1, position, None)?;
+                let tail = load_range(l, at + 1, until, None)?;
                 if world.can_continue_with(&tail.events) {
                     // Backups restored in the tail but taken before the snapshot: each is the
                     // database as replayed to the backup's position (from a snapshot in turn).
@@ -55,12 +84,7 @@ fn from_snapshot(l: &Ledger, position: Position) -> anyhow::Result<Option<Built>
                         let then = world_at(l, &point, true)?.world;
                         world.provide_backup(&b.label, then.actual.db(b.database).clone());
                     }
-                    return Ok(Some(Built {
-                        events_folded: tail.events.len(),
-                        world: world.continued(&tail.events),
-                        from_snapshot: Some(at),
-                        unreadable: tail.unreadable,
-                    }));
+                    return Ok(Some(Started { world, at, tail }));
                 }
             }
             Err(why) => eprintln!("lifeline: snapshot at position {at} not used ({why})"),

@@ -4,7 +4,7 @@
 
 use crate::describe::describe;
 use crate::fold::{Recorded, World};
-use crate::reach::{reach_and_world, Fate, Loss};
+use crate::reach::{reach_and_world_from, Fate, Loss};
 use crate::state::{Community, DbState, Deployment, Mirror, Resource};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::OrdMap;
@@ -259,10 +259,19 @@ pub struct Input<'a> {
 
 /// The findings, and the world they were drawn from.
 pub fn analyze(input: &Input) -> (Findings, World) {
-    let (fates, world) = reach_and_world(input.events);
+    analyze_from(World::default(), input, &[])
+}
+
+/// [`analyze`] for `input.events` that continue `start`, a world at an earlier point (a
+/// snapshot). Every restore after `input.since` must be among the events, and so must every
+/// backup that a restore among them restores (see [`reach_and_world_from`]); `earlier` holds
+/// the events before the start that wait in its retry queue, which a later restore or queue
+/// clear may lose.
+pub fn analyze_from(start: World, input: &Input, earlier: &[Recorded]) -> (Findings, World) {
+    let (fates, world) = reach_and_world_from(start, input.events);
     let restores = restores(input, &world);
     let mut f = of_world(&world, restores);
-    f.lost = lost(input, &world, &fates);
+    f.lost = lost(input, earlier, &world, &fates);
     (f, world)
 }
 
@@ -652,7 +661,18 @@ fn missing(w: &World) -> Vec<Missing> {
     found.into_values().collect()
 }
 
-fn lost(input: &Input, w: &World, fates: &crate::reach::Reach) -> Vec<LostChange> {
+fn lost(
+    input: &Input,
+    earlier: &[Recorded],
+    w: &World,
+    fates: &crate::reach::Reach,
+) -> Vec<LostChange> {
+    fn find(events: &[Recorded], position: u64) -> Option<&Recorded> {
+        let i = events
+            .binary_search_by_key(&position, |r| r.position)
+            .ok()?;
+        Some(&events[i])
+    }
     let mut out = Vec::new();
     for (position, by_db) in fates {
         for (db, fate) in by_db {
@@ -662,10 +682,9 @@ fn lost(input: &Input, w: &World, fates: &crate::reach::Reach) -> Vec<LostChange
             if *at <= input.since {
                 continue;
             }
-            let Ok(i) = input.events.binary_search_by_key(position, |r| r.position) else {
+            let Some(r) = find(input.events, *position).or_else(|| find(earlier, *position)) else {
                 continue;
             };
-            let r = &input.events[i];
             let community = r.event.community();
             out.push(LostChange {
                 database: *db,

@@ -55,16 +55,32 @@ pub fn reach(events: &[Recorded]) -> Reach {
 
 /// [`reach`], and the world after `events` (folded on the way).
 pub fn reach_and_world(events: &[Recorded]) -> (Reach, World) {
+    reach_and_world_from(World::default(), events)
+}
+
+/// [`reach_and_world`] for `events` that continue `start` (a world at some earlier point, with
+/// the contents of the backups that `events` restore and `start` precedes, see
+/// [`World::backups_needed`]).
+///
+/// Fates are given for the events of `events` and for the deliveries waiting in `start`'s
+/// queue. They are exact when every restore among `events` restores a backup taken after
+/// `start`: the changes a restore rolls back are then all among `events`.
+pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World) {
     let failed = failures(events);
     let restored = crate::fold::restored_labels(events);
-    let mut world = World {
-        keep_backups: Some(restored.clone()),
-        ..World::default()
-    };
+    let mut world = start;
+    world.keep_backups = Some(restored.clone());
     let mut t = Tracked::default();
+    let mut concerned: BTreeMap<u64, HashSet<Database>> = BTreeMap::new();
+    for q in &world.actual.db(Database::Communities).queue {
+        t.queue.push((q.position, q.event, q.app, q.community));
+        concerned
+            .entry(q.position)
+            .or_default()
+            .insert(q.app.database());
+    }
     let mut backups: HashMap<String, (Database, u64, Tracked)> = HashMap::new();
     let mut losses: HashMap<(u64, Database), (u64, Loss)> = HashMap::new();
-    let mut concerned: BTreeMap<u64, HashSet<Database>> = BTreeMap::new();
     for r in events {
         let p = r.position;
         let apply_to = |t: &mut Tracked, d: Database, at: u64| {

@@ -1,0 +1,236 @@
+//! `recover` and `plan` continue a snapshot when one precedes every backup the open restores go
+//! back to. Snapshots are a cache: the findings, the world and the plan (its id included) must be
+//! the same as from the start of the log — with restores recorded and considered, a repaired
+//! restore followed by one to an older backup, queued deliveries cleared, and a Communities
+//! restore that takes the queue back.
+
+use ledger::{ExpectedRevision, Ledger, Options};
+use lifeline::domain::{At, Point};
+use lifeline::recover::{analyze, analyze_all, RestoreArg};
+use projections::events::*;
+use projections::{Database, DomainEvent};
+
+/// Records `e`; returns its event id.
+fn record(l: &Ledger, e: DomainEvent) -> uuid::Uuid {
+    let id = ledger::EventId::new_random();
+    let p = lifeline::domain::proposed(&e, id, None);
+    l.append_blocking(&e.stream(), ExpectedRevision::Any, vec![p])
+        .unwrap();
+    id.0
+}
+
+/// Ten simulated days over 40 communities.
+fn simulated(dir: &std::path::Path) -> Ledger {
+    let l = Ledger::open(dir.join("l.redb"), Options::default()).unwrap();
+    let start = lifeline::time_fmt::parse("2026-10-01T00:00:00Z").unwrap().0;
+    let cfg = projections::simulate::Config::new(40, 10, 7, start);
+    lifeline::simulate::write(&l, &cfg).unwrap();
+    l
+}
+
+/// Records a plan for the open restores with every step done: they count as repaired.
+fn repair(l: &Ledger) {
+    let made = lifeline::plan::make(l, &At::Now, false, &[]).unwrap();
+    let steps = made.plan.steps.len() as u32;
+    record(
+        l,
+        DomainEvent::RepairPlanned(Repair {
+            plan: made.id.clone(),
+            step: None,
+            steps: Some(steps),
+            at: Some(l.head()),
+            actor: None,
+        }),
+    );
+    for s in 1..=steps {
+        record(
+            l,
+            DomainEvent::RepairStepApplied(Repair {
+                plan: made.id.clone(),
+                step: Some(s),
+                steps: None,
+                at: None,
+                actor: None,
+            }),
+        );
+    }
+    let repaired = analyze(l, &At::Now, false, &[]).unwrap();
+    assert!(repaired.findings.restores.is_empty());
+}
+
+fn restore(database: Database, backup: &str) -> DomainEvent {
+    DomainEvent::DatabaseRestored(DatabaseRestored {
+        database,
+        backup: backup.into(),
+        actor: None,
+    })
+}
+
+/// The backups of `d`, oldest first.
+fn backups(l: &Ledger, d: Database) -> Vec<String> {
+    let point = Point {
+        position: l.head(),
+        occurred_by: None,
+    };
+    let w = analyze_all(l, point, &[]).unwrap().world;
+    let mut of_d: Vec<_> = w.backups.values().filter(|b| b.database == d).collect();
+    of_d.sort_by_key(|b| b.position);
+    of_d.into_iter().map(|b| b.label.clone()).collect()
+}
+
+/// The analysis and plan at `at` from snapshots equal those from the start; returns whether a
+/// snapshot was used.
+fn same_either_way(l: &Ledger, at: &At, what_if: &[RestoreArg]) -> bool {
+    let point = lifeline::domain::resolve(l, at, false).unwrap();
+    let all = analyze_all(l, point, what_if).unwrap();
+    let snap = analyze(l, at, false, what_if).unwrap();
+    let json = |f: &projections::findings::Findings| serde_json::to_value(f).unwrap();
+    assert_eq!(
+        json(&snap.findings),
+        json(&all.findings),
+        "findings at {at:?}"
+    );
+    assert!(snap.world == all.world, "world at {at:?}");
+    assert_eq!(snap.since, all.since);
+    // The plan: the same steps, made from the same last change (so the same id).
+    let position = all.point.position;
+    let basis = all
+        .events
+        .iter()
+        .rev()
+        .filter(|r| r.position <= position)
+        .find(|r| {
+            !matches!(
+                r.event,
+                DomainEvent::RepairPlanned(_) | DomainEvent::RepairStepApplied(_)
+            )
+        })
+        .map_or(0, |r| r.position);
+    let made = lifeline::plan::make(l, at, false, what_if).unwrap();
+    assert_eq!(made.plan.position, basis, "plan basis at {at:?}");
+    let mut expected = projections::plan::plan(&all.findings, &all.world);
+    expected.position = basis;
+    assert_eq!(
+        serde_json::to_value(&made.plan).unwrap(),
+        serde_json::to_value(&expected).unwrap(),
+        "plan at {at:?}"
+    );
+    snap.from_snapshot.is_some()
+}
+
+#[test]
+fn recover_from_snapshots_equals_recover_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = simulated(dir.path());
+    let head = l.head();
+    lifeline::world::build_snapshots(&l, (head / 12).max(1), |_| {}).unwrap();
+
+    // No restores: the latest snapshot, at now and in the past.
+    assert!(same_either_way(&l, &At::Now, &[]));
+    assert!(same_either_way(&l, &At::Position(head * 2 / 3), &[]));
+
+    // A Files restore to a backup a few days back, and what-ifs beside it.
+    let files = backups(&l, Database::Files);
+    let acts = backups(&l, Database::Activities);
+    record(&l, restore(Database::Files, &files[files.len() - 3]));
+    assert!(same_either_way(&l, &At::Now, &[]));
+    let what_if = [RestoreArg {
+        database: Database::Activities,
+        backup: acts[acts.len() - 2].clone(),
+    }];
+    assert!(same_either_way(&l, &At::Now, &what_if));
+    repair(&l);
+    assert!(same_either_way(&l, &At::Now, &[]));
+
+    // Then Files again, to a backup older than the first restore's; the queue cleared for
+    // Forums; Communities restored (its retry queue goes back with it).
+    record(&l, restore(Database::Files, &files[files.len() - 5]));
+    assert!(same_either_way(&l, &At::Now, &[]));
+    record(
+        &l,
+        DomainEvent::QueueCleared(QueueCleared {
+            scope: QueueScope::RemoteApp {
+                app: projections::App::Forum,
+            },
+            actor: None,
+        }),
+    );
+    let comms = backups(&l, Database::Communities);
+    record(&l, restore(Database::Communities, &comms[comms.len() - 2]));
+    let f = analyze(&l, &At::Now, false, &[]).unwrap();
+    assert!(!f.findings.lost.is_empty(), "the restores lost changes");
+    assert!(same_either_way(&l, &At::Now, &[]));
+
+    // Snapshots written after all this are used too, and agree.
+    lifeline::world::build_snapshots(&l, (head / 12).max(1), |_| {}).unwrap();
+    assert!(same_either_way(&l, &At::Now, &what_if));
+}
+
+/// A repaired restore to an old backup, then an open one to a newer backup: the analysis must
+/// start before the old backup too, or the changes the repaired restore took away would be
+/// counted again as lost by the open one.
+#[test]
+fn a_repaired_restore_to_an_older_backup_moves_the_start_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = simulated(dir.path());
+    let head = l.head();
+    lifeline::world::build_snapshots(&l, (head / 20).max(1), |_| {}).unwrap();
+    let files = backups(&l, Database::Files);
+    record(&l, restore(Database::Files, &files[files.len() - 6]));
+    repair(&l);
+    record(&l, restore(Database::Files, &files[files.len() - 2]));
+    let a = analyze(&l, &At::Now, false, &[]).unwrap();
+    assert_eq!(a.findings.restores.len(), 1);
+    assert!(same_either_way(&l, &At::Now, &[]));
+}
+
+/// A delivery that failed before the snapshot and waits in the queue, cleared after it: the
+/// change is lost, and described from the log.
+#[test]
+fn a_queued_delivery_from_before_the_snapshot_is_lost_when_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = simulated(dir.path());
+    let point = Point {
+        position: l.head(),
+        occurred_by: None,
+    };
+    let w = analyze_all(&l, point, &[]).unwrap().world;
+    let forum = w.actual.db(Database::Forums).all_resources()[0].community;
+    let update = record(
+        &l,
+        DomainEvent::CommunityUpdated(CommunityUpdated {
+            community: forum,
+            name: Some("Renamed while Forums was away".into()),
+            ..Default::default()
+        }),
+    );
+    record(
+        &l,
+        DomainEvent::DeliveryFailed(Delivery {
+            community: forum,
+            app: projections::App::Forum,
+            event: update,
+        }),
+    );
+    let queued_at = l.head();
+    lifeline::world::build_snapshots(&l, l.head(), |_| {}).unwrap();
+    record(
+        &l,
+        DomainEvent::QueueCleared(QueueCleared {
+            scope: QueueScope::RemoteApp {
+                app: projections::App::Forum,
+            },
+            actor: None,
+        }),
+    );
+    let a = analyze(&l, &At::Now, false, &[]).unwrap();
+    assert_eq!(a.from_snapshot, Some(queued_at));
+    assert!(
+        a.findings.lost.iter().any(|x| x.event_id == update
+            && x.database == Database::Forums
+            && x.summary.contains("Renamed while Forums was away")),
+        "{:?}",
+        a.findings.lost
+    );
+    assert!(same_either_way(&l, &At::Now, &[]));
+}
