@@ -10,6 +10,7 @@ use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::OrdMap;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A restore the findings account for.
@@ -372,49 +373,71 @@ pub fn members_text(
     )
 }
 
+/// Adds field `f` to `out` when `e` and `x` differ: compared as values, shown as text only
+/// where they differ (most never do).
+fn cmp<T: PartialEq>(
+    out: &mut Vec<(Field, String, String)>,
+    f: Field,
+    e: &T,
+    x: &T,
+    show: impl Fn(&T) -> String,
+) {
+    if e != x {
+        out.push((f, show(e), show(x)));
+    }
+}
+
 /// The fields in which `found` differs from `expected`, with both values.
 pub fn mirror_fields(expected: &Mirror, found: &Mirror) -> Vec<(Field, String, String)> {
     let mut out = Vec::new();
-    let mut cmp = |f: Field, e: String, x: String| {
-        if e != x {
-            out.push((f, e, x));
-        }
-    };
-    cmp(Field::Name, expected.name.clone(), found.name.clone());
+    let (e, x) = (expected, found);
+    cmp(&mut out, Field::Name, &e.name, &x.name, String::clone);
     cmp(
+        &mut out,
         Field::Type,
-        expected.community_type.to_string(),
-        found.community_type.to_string(),
+        &e.community_type,
+        &x.community_type,
+        ToString::to_string,
     );
     cmp(
+        &mut out,
         Field::ListWhenRestricted,
-        expected.list_when_restricted.to_string(),
-        found.list_when_restricted.to_string(),
+        &e.list_when_restricted,
+        &x.list_when_restricted,
+        ToString::to_string,
     );
     cmp(
+        &mut out,
         Field::External,
-        expected.external.to_string(),
-        found.external.to_string(),
+        &e.external,
+        &x.external,
+        ToString::to_string,
     );
-    cmp(Field::OrgId, text(&expected.org_id), text(&found.org_id));
-    cmp(Field::Theme, text(&expected.theme), text(&found.theme));
+    cmp(&mut out, Field::OrgId, &e.org_id, &x.org_id, text);
+    cmp(&mut out, Field::Theme, &e.theme, &x.theme, text);
     cmp(
+        &mut out,
         Field::PreModeration,
-        text(&expected.pre_moderation),
-        text(&found.pre_moderation),
+        &e.pre_moderation,
+        &x.pre_moderation,
+        text,
     );
     cmp(
+        &mut out,
         Field::PostModeration,
-        text(&expected.post_moderation),
-        text(&found.post_moderation),
+        &e.post_moderation,
+        &x.post_moderation,
+        text,
     );
     cmp(
+        &mut out,
         Field::Lifecycle,
-        format!("{:?}", expected.lifecycle).to_lowercase(),
-        format!("{:?}", found.lifecycle).to_lowercase(),
+        &e.lifecycle,
+        &x.lifecycle,
+        |l| format!("{l:?}").to_lowercase(),
     );
-    if let (Some(e), Some(x)) = (&expected.members, &found.members) {
-        if e != x {
+    if let (Some(e), Some(x)) = (&e.members, &x.members) {
+        if !Arc::ptr_eq(e, x) && e != x {
             let (e, x) = members_text(e, x);
             out.push((Field::Members, e, x));
         }
@@ -430,31 +453,22 @@ pub fn community_fields(expected: &Community, found: &Community) -> Vec<(Field, 
         &Mirror::of(found, App::Files),
     );
     // …and what only Communities keeps.
-    let mut cmp = |f: Field, e: String, x: String| {
-        if e != x {
-            out.push((f, e, x));
-        }
-    };
-    cmp(Field::Parent, text(&expected.parent), text(&found.parent));
+    let (e, x) = (expected, found);
+    cmp(&mut out, Field::Parent, &e.parent, &x.parent, text);
     cmp(
+        &mut out,
         Field::Description,
-        text(&expected.description),
-        text(&found.description),
+        &e.description,
+        &x.description,
+        text,
     );
-    cmp(Field::Tags, expected.tags.join(", "), found.tags.join(", "));
-    if expected.widgets != found.widgets {
-        let show = |w: &BTreeMap<String, String>| {
-            w.iter()
-                .map(|(i, d)| format!("{d} {i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        cmp(
-            Field::Widgets,
-            show(&expected.widgets),
-            show(&found.widgets),
-        );
-    }
+    cmp(&mut out, Field::Tags, &e.tags, &x.tags, |t| t.join(", "));
+    cmp(&mut out, Field::Widgets, &e.widgets, &x.widgets, |w| {
+        w.iter()
+            .map(|(i, d)| format!("{d} {i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
     out
 }
 

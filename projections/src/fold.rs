@@ -362,22 +362,9 @@ fn push_to_apps(d: &mut Deployment, r: &Recorded, community: Uuid, failed: Optio
         if db == Database::Communities || !d.db(db).has_resources() {
             continue;
         }
-        // The apps of this database holding a resource of the community: a database serves
-        // at most two apps (Blogs serves Blog and IdeationBlog), so no allocation.
-        let mut apps = [App::Files; 8];
-        let mut held = 0;
-        for x in d.db(db).resources_of(community) {
-            if !apps[..held].contains(&x.app) && held < apps.len() {
-                apps[held] = x.app;
-                held += 1;
-            }
-        }
-        if held == 0 {
-            continue;
-        }
-        let mut to = [App::Files; 8];
+        let mut to = [App::Files; App::ALL.len()];
         let mut delivered = 0;
-        for &app in &apps[..held] {
+        for app in d.db(db).apps_of(community) {
             if !failed.is_some_and(|f| f.contains(&(r.id, app))) {
                 to[delivered] = app;
                 delivered += 1;

@@ -71,13 +71,14 @@ pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World)
     let mut world = start;
     world.keep_backups = Some(restored.clone());
     let mut t = Tracked::default();
-    let mut concerned: BTreeMap<u64, HashSet<Database>> = BTreeMap::new();
+    // Event position → the databases it concerns, one bit each.
+    let mut concerned: BTreeMap<u64, u8> = BTreeMap::new();
+    let concern = |c: &mut BTreeMap<u64, u8>, p: u64, d: Database| {
+        *c.entry(p).or_default() |= 1 << d as u8;
+    };
     for q in &world.actual.db(Database::Communities).queue {
         t.queue.push((q.position, q.event, q.app, q.community));
-        concerned
-            .entry(q.position)
-            .or_default()
-            .insert(q.app.database());
+        concern(&mut concerned, q.position, q.app.database());
     }
     let mut backups: HashMap<String, (Database, u64, Tracked)> = HashMap::new();
     let mut losses: HashMap<(u64, Database), (u64, Loss)> = HashMap::new();
@@ -158,34 +159,29 @@ pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World)
             }
             DomainEvent::RemoteAppProvisioned(x) => {
                 apply_to(&mut t, x.app.database(), p);
-                concerned.entry(p).or_default().insert(x.app.database());
+                concern(&mut concerned, p, x.app.database());
             }
             DomainEvent::RemoteAppTransferred(x) => {
                 for d in [Database::Communities, x.app.database()] {
                     apply_to(&mut t, d, p);
-                    concerned.entry(p).or_default().insert(d);
+                    concern(&mut concerned, p, d);
                 }
             }
             DomainEvent::CommunityShareAdded(x) | DomainEvent::CommunityShareRemoved(x) => {
                 apply_to(&mut t, x.app.database(), p);
-                concerned.entry(p).or_default().insert(x.app.database());
+                concern(&mut concerned, p, x.app.database());
             }
             e => {
                 if let Some(c) = e.community().filter(|_| is_community_change(e)) {
                     apply_to(&mut t, Database::Communities, p);
-                    concerned
-                        .entry(p)
-                        .or_default()
-                        .insert(Database::Communities);
+                    concern(&mut concerned, p, Database::Communities);
                     if is_lifecycle(e) {
                         for db in Database::ALL
                             .into_iter()
                             .filter(|d| *d != Database::Communities)
                         {
-                            let apps: HashSet<App> =
-                                world.actual.db(db).resources_of(c).map(|x| x.app).collect();
-                            for app in apps {
-                                concerned.entry(p).or_default().insert(db);
+                            for app in world.actual.db(db).apps_of(c) {
+                                concern(&mut concerned, p, db);
                                 if failed.contains(&(r.id, app)) {
                                     t.queue.push((p, r.id, app, c));
                                 } else {
@@ -212,8 +208,9 @@ pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World)
     let fates = concerned
         .into_iter()
         .map(|(p, dbs)| {
-            let fates = dbs
+            let fates = Database::ALL
                 .into_iter()
+                .filter(|d| dbs & (1 << *d as u8) != 0)
                 .map(|d| {
                     let fate = if let Some(since) = held.get(&d).and_then(|h| h.get(&p)) {
                         Fate::Held { since: *since }

@@ -200,6 +200,19 @@ impl DbState {
             .map(|r| &**r)
     }
 
+    /// The apps holding a resource of `community` here, each once; no allocation.
+    pub fn apps_of(&self, community: Uuid) -> impl Iterator<Item = App> {
+        let mut apps = [App::Files; App::ALL.len()];
+        let mut n = 0;
+        for r in self.resources_of(community) {
+            if !apps[..n].contains(&r.app) {
+                apps[n] = r.app;
+                n += 1;
+            }
+        }
+        apps.into_iter().take(n)
+    }
+
     pub(crate) fn resources_of_mut(&mut self, community: Uuid) -> Option<&mut Vec<Arc<Resource>>> {
         self.resources.get_mut(&community)
     }
