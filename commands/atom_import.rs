@@ -342,6 +342,7 @@ pub fn import_snapshot(l: &Ledger, s: &Snapshot, format: Format) -> anyhow::Resu
         .filter(|(e, _)| matches!(e, DomainEvent::CommunityCreated(_)))
         .count();
     let written = write(l, &planned)?;
+    crate::world::keep_snapshots(l);
     l.close();
     match format {
         Format::Json => crate::output::json_line(&serde_json::json!({

@@ -204,6 +204,10 @@ pub struct ServeArgs {
     /// answered at once with 429 (gRPC: UNAVAILABLE "Server Is Too Busy").
     #[arg(long, default_value_t = 50_000, value_name = "PER_SECOND")]
     pub rate_limit: u32,
+    /// Store a snapshot after every this many log positions, checked each minute in the
+    /// background (0: never), so that replay and recover start near their point.
+    #[arg(long, default_value_t = crate::world::SNAPSHOT_EVERY, value_name = "POSITIONS")]
+    pub snapshot_every: u64,
 }
 
 impl ServeArgs {
@@ -216,6 +220,7 @@ impl ServeArgs {
             tls_key: None,
             advertise: None,
             rate_limit: 50_000,
+            snapshot_every: crate::world::SNAPSHOT_EVERY,
         }
     }
 }
@@ -420,7 +425,7 @@ pub struct ReplayArgs {
 #[derive(Args, Debug)]
 pub struct SnapshotArgs {
     /// A snapshot after every this many log positions (those already stored are kept).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = crate::world::SNAPSHOT_EVERY)]
     pub every: u64,
 }
 

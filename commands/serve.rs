@@ -371,6 +371,7 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
         .context("starting the server's runtime")?;
     rt.block_on(async {
         let running = start(l.clone(), a).await?;
+        let snapshots = (a.snapshot_every > 0).then(|| keep_snapshots(l.clone(), a.snapshot_every));
         let at = running.addr;
         let scheme = if a.tls_cert.is_some() { "https" } else { "http" };
         if a.access.is_none() {
@@ -386,8 +387,46 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await;
+        if let Some(task) = snapshots {
+            task.abort();
+        }
         anyhow::Ok(())
     })?;
+    // A snapshot build in progress gets a few seconds to finish; past them the ledger closes
+    // under it and its next snapshot is refused (each is one commit: none is left half-written).
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
     l.close();
     Ok(())
+}
+
+/// Every minute, stores the snapshots that have come due (one each `every` positions), off the
+/// request threads. A failure is reported and tried again at the next due snapshot.
+fn keep_snapshots(l: Arc<Ledger>, every: u64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut covered = 0;
+        loop {
+            tick.tick().await;
+            let due = l.head() / every * every;
+            if due == 0 || due <= covered {
+                continue;
+            }
+            let l = l.clone();
+            let built = tokio::task::spawn_blocking(move || {
+                crate::world::build_snapshots(&l, every, |_| {})
+            })
+            .await;
+            match built {
+                Ok(Ok(built)) => {
+                    let n = built.written;
+                    if n > 0 {
+                        eprintln!("lifeline: {n} snapshot(s) stored, up to position {due}");
+                    }
+                    covered = due;
+                }
+                Ok(Err(e)) => eprintln!("lifeline: snapshots not written: {e:#}"),
+                Err(_) => return,
+            }
+        }
+    })
 }

@@ -73,6 +73,7 @@ pub fn config(a: &SimulateArgs) -> anyhow::Result<Config> {
 pub fn simulate(l: &Ledger, a: &SimulateArgs, format: Format) -> anyhow::Result<()> {
     let cfg = config(a)?;
     let w = write(l, &cfg)?;
+    crate::world::keep_snapshots(l);
     l.close();
     match format {
         Format::Json => crate::output::json_line(&serde_json::json!({

@@ -70,6 +70,7 @@ pub fn import(l: &Ledger, file: &Path, format: Format) -> anyhow::Result<()> {
     }
     flush(&mut batch)?;
     bar.finish_and_clear();
+    crate::world::keep_snapshots(l);
     l.close();
     match format {
         Format::Json => crate::output::json_line(&serde_json::json!({

@@ -97,45 +97,106 @@ pub fn start_at_or_before(
     Ok(None)
 }
 
+/// Positions between the snapshots written after bulk work (`simulate`, `import`, `sync`) and by
+/// `serve`; `lifeline snapshot --every` chooses its own.
+pub const SNAPSHOT_EVERY: u64 = 100_000;
+
 /// Stores a snapshot after every `every` positions up to the head, where none is stored yet.
-/// Each equals the replay of exactly the events up to its position. Returns how many were written.
+/// Each equals the replay of exactly the events up to its position. Folding starts from the
+/// latest stored snapshot before the first one missing, else from the start of the log.
 pub fn build_snapshots(
     l: &Ledger,
     every: u64,
     mut progress: impl FnMut(u64),
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<SnapshotsBuilt> {
     let every = every.max(1);
     let head = l.head();
     let have: std::collections::HashSet<Position> =
         l.snapshots()?.into_iter().map(|(p, _)| p).collect();
-    let events = load(l, head, None)?.events;
-    // Every backup restored anywhere in the history is kept while folding it in segments.
-    let keep = projections::fold::restored_labels(&events);
-    let fresh = || World {
-        keep_backups: Some(keep.clone()),
-        ..World::default()
-    };
-    let mut world = fresh();
     // Every N positions only. A snapshot at each backup as well was measured (domain_bench,
     // 200k events, 4 databases backed up nightly): storage went from ~12% to ~30% of the
     // ledger; a restore needs only the backed-up database, which belongs in a smaller record.
-    let marks = (1..=head / every).map(|k| k * every);
+    let marks: Vec<Position> = (1..=head / every)
+        .map(|k| k * every)
+        .filter(|m| !have.contains(m))
+        .collect();
+    let Some(&first) = marks.first() else {
+        return Ok(SnapshotsBuilt {
+            written: 0,
+            continued: None,
+        });
+    };
+    if let Some(start) = start_at_or_before(l, first - 1, head)? {
+        let (world, events) = (start.world, &start.tail.events);
+        if let Some(written) = write_marks(l, world, events, &marks, false, &mut progress)? {
+            return Ok(SnapshotsBuilt {
+                written,
+                continued: Some(start.at),
+            });
+        }
+    }
+    let events = load(l, head, None)?.events;
+    let written = write_marks(l, World::default(), &events, &marks, true, &mut progress)?;
+    Ok(SnapshotsBuilt {
+        written: written.expect("a fold from the start always continues"),
+        continued: None,
+    })
+}
+
+/// What [`build_snapshots`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotsBuilt {
+    pub written: usize,
+    /// The stored snapshot the fold continued, if it did not start from the beginning.
+    pub continued: Option<Position>,
+}
+
+/// Folds `events`, which follow `world`, and stores a snapshot at each of `marks`. A failure
+/// report that names an event of an earlier segment means the fold so far took that delivery
+/// as done: from the start of the log, the prefix is folded again knowing it; otherwise `None`
+/// (the caller starts from the beginning).
+fn write_marks(
+    l: &Ledger,
+    mut world: World,
+    events: &[projections::Recorded],
+    marks: &[Position],
+    from_start: bool,
+    progress: &mut impl FnMut(u64),
+) -> anyhow::Result<Option<usize>> {
+    // Every backup restored in `events` is kept while folding them in segments.
+    let keep = projections::fold::restored_labels(events);
+    world.keep_backups = Some(keep.clone());
     let mut done = 0;
-    let mut written = 0;
-    for mark in marks {
+    for &mark in marks {
         let end = done + events[done..].partition_point(|r| r.position <= mark);
         let segment = &events[done..end];
-        world = if world.can_continue_with(segment) {
-            world.continued_keeping(segment)
-        } else {
-            fresh().continued_keeping(&events[..end])
+        world = match (world.can_continue_with(segment), from_start) {
+            (true, _) => world.continued_keeping(segment),
+            (false, true) => World {
+                keep_backups: Some(keep.clone()),
+                ..World::default()
+            }
+            .continued_keeping(&events[..end]),
+            (false, false) => return Ok(None),
         };
         done = end;
-        if !have.contains(&mark) {
-            l.put_snapshot_blocking(mark, snapshot::encode(&world))?;
-            written += 1;
-        }
+        l.put_snapshot_blocking(mark, snapshot::encode(&world))?;
         progress(mark);
     }
-    Ok(written)
+    Ok(Some(marks.len()))
+}
+
+/// After bulk work: stores the snapshots due every [`SNAPSHOT_EVERY`] positions that are
+/// missing, with a progress bar on a terminal. A failure is reported, not raised: the work
+/// itself is done, and `lifeline snapshot` can write them later.
+pub fn keep_snapshots(l: &Ledger) {
+    if l.head() < SNAPSHOT_EVERY {
+        return;
+    }
+    let bar = crate::progress::bar(l.head(), "snapshot");
+    let built = build_snapshots(l, SNAPSHOT_EVERY, |p| bar.set_position(p));
+    bar.finish_and_clear();
+    if let Err(e) = built {
+        eprintln!("lifeline: snapshots not written ({e:#}); `lifeline snapshot` writes them");
+    }
 }

@@ -149,7 +149,7 @@ fn snapshots_never_change_the_answer() {
         })
         .collect();
     for every in [3, 7] {
-        assert!(build_snapshots(&l, every, |_| {}).unwrap() > 0);
+        assert!(build_snapshots(&l, every, |_| {}).unwrap().written > 0);
         // every snapshot stored reads back, queue entries included
         for (p, _) in l.snapshots().unwrap() {
             let (_, bytes) = l.snapshot_at_or_before(p).unwrap().unwrap();
@@ -192,4 +192,64 @@ fn snapshots_never_change_the_answer() {
     .unwrap();
     assert_eq!(built.world, reference[head as usize]);
     assert_ne!(built.from_snapshot, Some(head));
+}
+
+/// Snapshots written after more events continue the latest stored one, and equal the replay
+/// from the start, with a restore in the new events of a backup taken before that snapshot.
+#[test]
+fn new_snapshots_continue_the_latest_stored_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
+    let start = lifeline::time_fmt::parse("2026-10-01T00:00:00Z").unwrap().0;
+    lifeline::simulate::write(&l, &projections::simulate::Config::new(20, 6, 3, start)).unwrap();
+    let every = 40;
+    let first = build_snapshots(&l, every, |_| {}).unwrap();
+    assert_eq!(first.continued, None);
+    assert_eq!(first.written as u64, l.head() / every);
+    let at = |p| Point {
+        position: p,
+        occurred_by: None,
+    };
+    let old = world_at(&l, &at(l.head()), false).unwrap().world;
+    let files = old
+        .backups
+        .values()
+        .filter(|b| b.database == Database::Files)
+        .min_by_key(|b| b.position)
+        .unwrap()
+        .label
+        .clone();
+    let community = *old.intended.communities().keys().next().unwrap();
+    let mut n = 0u128;
+    let target = (l.head() / every + 2) * every;
+    while l.head() < target {
+        n += 1;
+        let e = if n == 5 {
+            DomainEvent::DatabaseRestored(DatabaseRestored {
+                database: Database::Files,
+                backup: files.clone(),
+                actor: None,
+            })
+        } else {
+            DomainEvent::CommunityUpdated(CommunityUpdated {
+                community,
+                name: Some(format!("Renamed {n}")),
+                ..Default::default()
+            })
+        };
+        append(&l, e, Uuid::from_u128(0xABC0_0000 + n));
+    }
+    let last_stored = l.snapshots().unwrap().last().unwrap().0;
+    let again = build_snapshots(&l, every, |_| {}).unwrap();
+    assert_eq!(again.continued, Some(last_stored));
+    assert_eq!(again.written, 2);
+    for (p, _) in l.snapshots().unwrap() {
+        let (_, bytes) = l.snapshot_at_or_before(p).unwrap().unwrap();
+        let w = projections::snapshot::decode(&bytes).unwrap();
+        assert_eq!(
+            w,
+            world_at(&l, &at(p), false).unwrap().world,
+            "snapshot at {p}"
+        );
+    }
 }

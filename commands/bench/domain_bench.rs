@@ -259,7 +259,9 @@ fn main() {
 
     // Snapshots.
     let t = Instant::now();
-    let written = lifeline::world::build_snapshots(&l, every, |_| {}).unwrap();
+    let written = lifeline::world::build_snapshots(&l, every, |_| {})
+        .unwrap()
+        .written;
     let snap_bytes: u64 = l.snapshots().unwrap().iter().map(|(_, b)| b).sum();
     l.close();
     drop(l);
