@@ -108,9 +108,10 @@ pub fn analyze_all(l: &Ledger, point: Point, restores: &[RestoreArg]) -> anyhow:
 }
 
 /// The analysis continued from a snapshot, or `None` when no snapshot serves. The tag index
-/// tells which backups, restores and repairs there are without reading the whole log; the
-/// snapshot must precede every backup that a restore after it goes back to, so that every
-/// change those restores roll back is among the events folded.
+/// tells which backups, restores, queue clears and repairs there are without reading the whole
+/// log; the snapshot must precede every backup that a restore after it goes back to, and every
+/// queue clear since the last repair, so that every change those lose is among the events
+/// folded or waits in the snapshot's queue.
 fn analyze_from_snapshot(
     l: &Ledger,
     point: &Point,
@@ -140,7 +141,10 @@ fn analyze_from_snapshot(
             _ => None,
         })
         .collect();
-    // The earliest backup that an open restore (or a what-if) goes back to.
+    // Where the losses that count begin: the earliest backup that an open restore (or a
+    // what-if) goes back to, and the earliest queue clear since the last repair (what it
+    // dropped is lost from then on).
+    let cleared = l.tagged("type:QueueCleared", since + 1, point.position)?;
     let open = restored
         .iter()
         .filter(|(p, _)| *p > since)
@@ -150,6 +154,7 @@ fn analyze_from_snapshot(
                 .iter()
                 .filter_map(|x| backups.get(&x.backup).map(|(_, b)| *b)),
         )
+        .chain(cleared.first().copied())
         .min();
     let mut target = open.map_or(point.position, |b| b - 1);
     let start = loop {

@@ -233,4 +233,11 @@ fn a_queued_delivery_from_before_the_snapshot_is_lost_when_cleared() {
         a.findings.lost
     );
     assert!(same_either_way(&l, &At::Now, &[]));
+    // A snapshot after the clear: the loss still counts (no repair since), so the analysis
+    // starts before the clear.
+    lifeline::world::build_snapshots(&l, l.head(), |_| {}).unwrap();
+    let a = analyze(&l, &At::Now, false, &[]).unwrap();
+    assert!(a.findings.lost.iter().any(|x| x.event_id == update));
+    assert!(a.from_snapshot.is_none_or(|s| s < l.head()));
+    same_either_way(&l, &At::Now, &[]);
 }
