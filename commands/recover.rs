@@ -61,8 +61,9 @@ pub struct Analysis {
 /// Backups by label: (database, position).
 type Backups = BTreeMap<String, (Database, u64)>;
 
-/// Findings at `at`: from the latest snapshot that precedes every backup the open restores go
-/// back to, when there is one; else from the start of the log. Both give the same findings.
+/// Findings at `at`: from the latest snapshot before every loss that counts (the backups the
+/// open restores go back to, the queue clears since the last repair), when there is one; else
+/// from the start of the log. Both give the same findings.
 pub fn analyze(
     l: &Ledger,
     at: &At,
