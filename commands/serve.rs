@@ -370,8 +370,13 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
         .build()
         .context("starting the server's runtime")?;
     rt.block_on(async {
+        // Ctrl-C, or SIGTERM (what service managers send): handled from before the server
+        // says it is serving, so a stop sent as soon as it has said so is not missed.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
         let running = start(l.clone(), a).await?;
-        let snapshots = (a.snapshot_every > 0).then(|| keep_snapshots(l.clone(), a.snapshot_every));
+        let snapshots = (a.snapshot_every > 0).then(|| snapshot_task(l.clone(), a.snapshot_every));
         let at = running.addr;
         let scheme = if a.tls_cert.is_some() { "https" } else { "http" };
         if a.access.is_none() {
@@ -384,7 +389,10 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
         );
         running
             .until(async {
-                let _ = tokio::signal::ctrl_c().await;
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
             })
             .await;
         if let Some(task) = snapshots {
@@ -401,7 +409,7 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
 
 /// Every minute, stores the snapshots that have come due (one each `every` positions), off the
 /// request threads. A failure is reported and tried again at the next due snapshot.
-fn keep_snapshots(l: Arc<Ledger>, every: u64) -> tokio::task::JoinHandle<()> {
+fn snapshot_task(l: Arc<Ledger>, every: u64) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         let mut covered = 0;
