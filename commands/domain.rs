@@ -180,14 +180,10 @@ pub fn resolve(l: &Ledger, at: &At, occurred: bool) -> anyhow::Result<Point> {
 /// rather than a scan of the log.
 fn backup_position(l: &Ledger, label: &str) -> anyhow::Result<Position> {
     crate::audit::catch_up(l)?;
-    for p in l.tagged("type:BackupTaken", 1, l.head())? {
-        let Some(e) = l.event_at(p)? else { continue };
-        if let Ok(DomainEvent::BackupTaken(b)) =
-            projections::decode(&e.event_type, &e.data, &e.metadata)
-        {
-            if b.label == label {
-                return Ok(p);
-            }
+    let backups = load_positions(l, &l.tagged("type:BackupTaken", 1, l.head())?)?;
+    for r in backups {
+        if matches!(&r.event, DomainEvent::BackupTaken(b) if b.label == label) {
+            return Ok(r.position);
         }
     }
     Err(crate::exit::with_code(

@@ -25,6 +25,28 @@ impl Made {
     pub fn short_id(&self) -> &str {
         &self.id[..12]
     }
+
+    /// The event `plan record` appends for this plan.
+    pub fn recorded(&self, actor: Option<&str>) -> DomainEvent {
+        DomainEvent::RepairPlanned(Repair {
+            plan: self.id.clone(),
+            step: None,
+            steps: Some(self.plan.steps.len() as u32),
+            at: Some(self.plan.position),
+            actor: actor.map(str::to_owned),
+        })
+    }
+}
+
+/// The event `plan done` appends for one step of a recorded plan.
+pub fn step_done(plan: &str, step: u32, actor: Option<&str>) -> DomainEvent {
+    DomainEvent::RepairStepApplied(Repair {
+        plan: plan.to_owned(),
+        step: Some(step),
+        steps: None,
+        at: None,
+        actor: actor.map(str::to_owned),
+    })
 }
 
 pub fn make(
@@ -220,14 +242,8 @@ fn record(l: &Ledger, a: &PlanArgs, actor: Option<&str>, format: FormatArg) -> a
         ));
     }
     let made = make(l, &a.point.at, a.point.occurred, &[])?;
-    let steps = made.plan.steps.len() as u32;
-    let event = DomainEvent::RepairPlanned(Repair {
-        plan: made.id.clone(),
-        step: None,
-        steps: Some(steps),
-        at: Some(made.plan.position),
-        actor: actor.map(str::to_owned),
-    });
+    let steps = made.plan.steps.len();
+    let event = made.recorded(actor);
     let stream = event.stream();
     let appended = append(l, &stream, ExpectedRevision::NoStream, &event);
     l.close();
@@ -316,13 +332,7 @@ fn done(
             ),
         ));
     }
-    let event = DomainEvent::RepairStepApplied(Repair {
-        plan: planned.plan.clone(),
-        step: Some(step),
-        steps: None,
-        at: None,
-        actor: actor.map(str::to_owned),
-    });
+    let event = step_done(&planned.plan, step, actor);
     let stream = event.stream();
     let revision = l
         .stream_record(&stream)?

@@ -28,31 +28,13 @@ fn simulated(dir: &std::path::Path) -> Ledger {
     l
 }
 
-/// Records a plan for the open restores with every step done: they count as repaired.
+/// Records a plan for the open restores with every step done, as `plan record` and `plan done`
+/// do: they count as repaired.
 fn repair(l: &Ledger) {
     let made = lifeline::plan::make(l, &At::Now, false, &[]).unwrap();
-    let steps = made.plan.steps.len() as u32;
-    record(
-        l,
-        DomainEvent::RepairPlanned(Repair {
-            plan: made.id.clone(),
-            step: None,
-            steps: Some(steps),
-            at: Some(l.head()),
-            actor: None,
-        }),
-    );
-    for s in 1..=steps {
-        record(
-            l,
-            DomainEvent::RepairStepApplied(Repair {
-                plan: made.id.clone(),
-                step: Some(s),
-                steps: None,
-                at: None,
-                actor: None,
-            }),
-        );
+    record(l, made.recorded(None));
+    for s in 1..=made.plan.steps.len() as u32 {
+        record(l, lifeline::plan::step_done(&made.id, s, None));
     }
     let repaired = analyze(l, &At::Now, false, &[]).unwrap();
     assert!(repaired.findings.restores.is_empty());
@@ -62,6 +44,16 @@ fn restore(database: Database, backup: &str) -> DomainEvent {
     DomainEvent::DatabaseRestored(DatabaseRestored {
         database,
         backup: backup.into(),
+        actor: None,
+    })
+}
+
+/// `clearQueuedEventsByRemoteAppDefId` for Forums.
+fn forum_queue_cleared() -> DomainEvent {
+    DomainEvent::QueueCleared(QueueCleared {
+        scope: QueueScope::RemoteApp {
+            app: projections::App::Forum,
+        },
         actor: None,
     })
 }
@@ -146,15 +138,7 @@ fn recover_from_snapshots_equals_recover_from_the_start() {
     // Forums; Communities restored (its retry queue goes back with it).
     record(&l, restore(Database::Files, &files[files.len() - 5]));
     assert!(same_either_way(&l, &At::Now, &[]));
-    record(
-        &l,
-        DomainEvent::QueueCleared(QueueCleared {
-            scope: QueueScope::RemoteApp {
-                app: projections::App::Forum,
-            },
-            actor: None,
-        }),
-    );
+    record(&l, forum_queue_cleared());
     let comms = backups(&l, Database::Communities);
     record(&l, restore(Database::Communities, &comms[comms.len() - 2]));
     let f = analyze(&l, &At::Now, false, &[]).unwrap();
@@ -214,15 +198,7 @@ fn a_queued_delivery_from_before_the_snapshot_is_lost_when_cleared() {
     );
     let queued_at = l.head();
     lifeline::world::build_snapshots(&l, l.head(), |_| {}).unwrap();
-    record(
-        &l,
-        DomainEvent::QueueCleared(QueueCleared {
-            scope: QueueScope::RemoteApp {
-                app: projections::App::Forum,
-            },
-            actor: None,
-        }),
-    );
+    record(&l, forum_queue_cleared());
     let a = analyze(&l, &At::Now, false, &[]).unwrap();
     assert_eq!(a.from_snapshot, Some(queued_at));
     assert!(

@@ -35,6 +35,16 @@ struct Appends {
     p99: Duration,
 }
 
+/// One run's line: who appended ("client" or "ledger"), events/s and latencies.
+fn show(run: usize, who: &str, a: &Appends) {
+    println!(
+        "  run {run}: {who}  {:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+        a.events_per_s,
+        a.p50.as_secs_f64() * 1e3,
+        a.p99.as_secs_f64() * 1e3
+    );
+}
+
 fn payload(task: usize, n: usize) -> serde_json::Value {
     serde_json::json!({ "task": task, "n": n, "note": "a lifecycle event forwarded from Connections" })
 }
@@ -124,12 +134,7 @@ fn main() {
                     .unwrap();
             }
         }));
-        println!(
-            "  run {run}: client  {:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-            a.events_per_s,
-            a.p50.as_secs_f64() * 1e3,
-            a.p99.as_secs_f64() * 1e3
-        );
+        show(run, "client", &a);
         through.push(a);
         let l = direct.clone();
         let b = rt.block_on(appends(tasks, seconds, move |t, n| {
@@ -141,12 +146,7 @@ fn main() {
                     .unwrap();
             }
         }));
-        println!(
-            "  run {run}: ledger  {:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-            b.events_per_s,
-            b.p50.as_secs_f64() * 1e3,
-            b.p99.as_secs_f64() * 1e3
-        );
+        show(run, "ledger", &b);
         inproc.push(b);
     }
     let med = |v: &[Appends], f: fn(&Appends) -> f64| median(v.iter().map(f).collect());

@@ -43,29 +43,13 @@ fn peak_mib() -> Option<u64> {
     Some(kib / 1024)
 }
 
-/// Records the plan at the head and every one of its steps as done.
+/// Records the plan at the head and every one of its steps as done, as `plan record` and
+/// `plan done` do.
 fn repair(l: &Ledger) {
-    use projections::events::Repair;
-    use projections::DomainEvent;
     let made = lifeline::plan::make(l, &At::Now, false, &[]).unwrap();
-    let steps = made.plan.steps.len() as u32;
-    let planned = Repair {
-        plan: made.id.clone(),
-        step: None,
-        steps: Some(steps),
-        at: Some(l.head()),
-        actor: None,
-    };
-    let done = (1..=steps).map(|s| Repair {
-        plan: made.id.clone(),
-        step: Some(s),
-        steps: None,
-        at: None,
-        actor: None,
-    });
-    let events = std::iter::once(DomainEvent::RepairPlanned(planned))
-        .chain(done.map(DomainEvent::RepairStepApplied));
-    for e in events {
+    let done =
+        (1..=made.plan.steps.len() as u32).map(|s| lifeline::plan::step_done(&made.id, s, None));
+    for e in std::iter::once(made.recorded(None)).chain(done) {
         let p = lifeline::domain::proposed(&e, ledger::EventId::new_random(), None);
         l.append_blocking(&e.stream(), ledger::ExpectedRevision::Any, vec![p])
             .unwrap();
