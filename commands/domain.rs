@@ -15,6 +15,13 @@ pub struct Loaded {
     pub unreadable: Vec<(Position, String)>,
 }
 
+/// Says on standard error which positions were passed over, and why.
+pub fn warn_unreadable(unreadable: &[(Position, String)]) {
+    for (p, why) in unreadable {
+        eprintln!("lifeline: position {p} passed over: {why}");
+    }
+}
+
 /// Domain events up to `until` (inclusive); with `occurred_by`, only those that happened by then.
 pub fn load(l: &Ledger, until: Position, occurred_by: Option<Timestamp>) -> anyhow::Result<Loaded> {
     load_range(l, 1, until, occurred_by)

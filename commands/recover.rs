@@ -82,9 +82,7 @@ pub fn analyze(
 /// Loads the history up to `point`, adds the what-if restores, and analyses it all.
 pub fn analyze_all(l: &Ledger, point: Point, restores: &[RestoreArg]) -> anyhow::Result<Analysis> {
     let loaded = load(l, point.position, point.occurred_by)?;
-    for (p, why) in &loaded.unreadable {
-        eprintln!("lifeline: position {p} passed over: {why}");
-    }
+    crate::domain::warn_unreadable(&loaded.unreadable);
     let mut events = loaded.events;
     let since = repaired_up_to(&events);
     let backups = backups_of(&events);
@@ -173,9 +171,7 @@ fn analyze_from_snapshot(
             None => break start,
         }
     };
-    for (p, why) in &start.tail.unreadable {
-        eprintln!("lifeline: position {p} passed over: {why}");
-    }
+    crate::domain::warn_unreadable(&start.tail.unreadable);
     let mut events = start.tail.events;
     let last = match events.last() {
         Some(r) => (r.recorded_ns, r.occurred_ns),

@@ -10,9 +10,7 @@ pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> 
     let point = crate::domain::resolve(l, &a.at, a.occurred)?;
     let built = crate::world::world_at(l, &point, !a.no_snapshots)?;
     l.close();
-    for (p, why) in &built.unreadable {
-        eprintln!("lifeline: position {p} passed over: {why}");
-    }
+    crate::domain::warn_unreadable(&built.unreadable);
     let world = built.world;
     let deployment = if a.intended {
         &world.intended
