@@ -427,6 +427,10 @@ pub struct SnapshotArgs {
     /// A snapshot after every this many log positions (those already stored are kept).
     #[arg(long, default_value_t = crate::world::SNAPSHOT_EVERY)]
     pub every: u64,
+    /// Write every snapshot again from the whole log, replacing those stored: after an
+    /// upgrade, so that they take this version's format (older ones are still read, slower).
+    #[arg(long)]
+    pub rewrite: bool,
 }
 
 pub fn parse_database(s: &str) -> Result<projections::Database, String> {

@@ -134,7 +134,11 @@ pub fn open_with(path: &Path, options: ledger::Options) -> anyhow::Result<ledger
 
 fn snapshot(l: &ledger::Ledger, a: &cli::SnapshotArgs, format: cli::Format) -> anyhow::Result<()> {
     let bar = progress::bar(l.head(), "snapshot");
-    let written = world::build_snapshots(l, a.every, |p| bar.set_position(p))?.written;
+    let written = if a.rewrite {
+        world::rewrite_snapshots(l, a.every, |p| bar.set_position(p))?
+    } else {
+        world::build_snapshots(l, a.every, |p| bar.set_position(p))?.written
+    };
     bar.finish_and_clear();
     let stored = l.snapshots()?;
     l.close();

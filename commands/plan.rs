@@ -112,7 +112,9 @@ pub fn plan(l: &Ledger, a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
             let p = &a.point;
             let made = make(l, &p.at, p.occurred, &p.restore)?;
             l.close();
-            write(&made, format, a.out.as_deref())
+            write(&made, format, a.out.as_deref())?;
+            crate::recover::release_at_exit(made);
+            Ok(())
         }
     }
 }

@@ -36,7 +36,7 @@ const SNAPSHOT_ATTEMPTS: usize = 8;
 /// Continues the latest snapshot at or before `position` that decodes and that no later failure
 /// report contradicts (trying older ones when the newest cannot be used).
 fn from_snapshot(l: &Ledger, position: Position) -> anyhow::Result<Option<Built>> {
-    let Some(start) = start_at_or_before(l, position, position)? else {
+    let Some(start) = start_at_or_before(l, position, position, None)? else {
         return Ok(None);
     };
     Ok(Some(Built {
@@ -59,15 +59,24 @@ pub struct Started {
 
 /// The latest snapshot at or before `target` that decodes and that no failure report up to
 /// `until` contradicts, with the events after it up to `until`; older snapshots are tried when
-/// the newest cannot be used. `None` when no snapshot serves.
+/// the newest cannot be used. `None` when no snapshot serves. `latest`, when given, is the
+/// latest snapshot at or before `until` as the caller already read it: used instead of reading
+/// it again when it is the one wanted.
 pub fn start_at_or_before(
     l: &Ledger,
     target: Position,
     until: Position,
+    mut latest: Option<(Position, Vec<u8>)>,
 ) -> anyhow::Result<Option<Started>> {
     let mut bound = target;
     for _ in 0..SNAPSHOT_ATTEMPTS {
-        let Some((at, bytes)) = l.snapshot_at_or_before(bound)? else {
+        // Nothing is stored between `latest` and `until`, so it is also the latest at or
+        // before any bound it does not pass.
+        let found = match latest.take() {
+            Some(known) if known.0 <= bound => Some(known),
+            _ => l.snapshot_at_or_before(bound)?,
+        };
+        let Some((at, bytes)) = found else {
             return Ok(None);
         };
         match snapshot::decode(&bytes) {
@@ -126,7 +135,7 @@ pub fn build_snapshots(
             continued: None,
         });
     };
-    if let Some(start) = start_at_or_before(l, first - 1, head)? {
+    if let Some(start) = start_at_or_before(l, first - 1, head, None)? {
         let (world, events) = (start.world, &start.tail.events);
         if let Some(written) = write_marks(l, world, events, &marks, false, &mut progress)? {
             return Ok(SnapshotsBuilt {
@@ -141,6 +150,25 @@ pub fn build_snapshots(
         written: written.expect("a fold from the start always continues"),
         continued: None,
     })
+}
+
+/// Stores a snapshot after every `every` positions up to the head from a fold of the whole
+/// log, replacing those stored at the same positions: after an upgrade, so that they take
+/// this build's format (snapshots of earlier formats are read, but decode more slowly).
+pub fn rewrite_snapshots(
+    l: &Ledger,
+    every: u64,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<usize> {
+    let every = every.max(1);
+    let head = l.head();
+    let marks: Vec<Position> = (1..=head / every).map(|k| k * every).collect();
+    if marks.is_empty() {
+        return Ok(0);
+    }
+    let events = load(l, head, None)?.events;
+    let written = write_marks(l, World::default(), &events, &marks, true, &mut progress)?;
+    Ok(written.expect("a fold from the start always continues"))
 }
 
 /// What [`build_snapshots`] did.

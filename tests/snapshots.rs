@@ -253,3 +253,47 @@ fn new_snapshots_continue_the_latest_stored_one() {
         );
     }
 }
+
+/// `snapshot --rewrite` replaces snapshots of an earlier format with this build's, each equal
+/// to the replay from the start; the earlier one was read until then.
+#[test]
+fn rewrite_replaces_snapshots_of_an_earlier_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
+    let start = lifeline::time_fmt::parse("2026-10-01T00:00:00Z").unwrap().0;
+    lifeline::simulate::write(&l, &projections::simulate::Config::new(20, 4, 5, start)).unwrap();
+    let every = 50;
+    let at = |p| Point {
+        position: p,
+        occurred_by: None,
+    };
+    // As an earlier build stored them: version 3, zstd of the bincode with every map in full.
+    for k in 1..=l.head() / every {
+        let w = world_at(&l, &at(k * every), false).unwrap().world;
+        let plain = bincode::serde::encode_to_vec(&w, bincode::config::standard()).unwrap();
+        let mut v3 = vec![3];
+        v3.extend(zstd::bulk::compress(&plain, 3).unwrap());
+        l.put_snapshot_blocking(k * every, v3).unwrap();
+    }
+    let version_at = |p| l.snapshot_at_or_before(p).unwrap().unwrap().1[0];
+    let last = (l.head() / every) * every;
+    assert_eq!(version_at(last), 3);
+    // Read as they are…
+    assert_eq!(
+        world_at(&l, &at(l.head()), true).unwrap().from_snapshot,
+        Some(last)
+    );
+    // …and, once rewritten, in this build's format.
+    let written = lifeline::world::rewrite_snapshots(&l, every, |_| {}).unwrap();
+    assert_eq!(written as u64, l.head() / every);
+    assert_eq!(l.snapshots().unwrap().len(), written);
+    for (p, _) in l.snapshots().unwrap() {
+        assert_eq!(version_at(p), projections::snapshot::SNAPSHOT_VERSION);
+        let (_, bytes) = l.snapshot_at_or_before(p).unwrap().unwrap();
+        assert_eq!(
+            projections::snapshot::decode(&bytes).unwrap(),
+            world_at(&l, &at(p), false).unwrap().world,
+            "snapshot at {p}"
+        );
+    }
+}

@@ -10,10 +10,13 @@
 //! old, Communities from last night's. Queue clears before the repair no longer count as losses,
 //! so the analysis may start from a snapshot before the oldest restored backup.
 //! RECOVERY_BASELINE_ONLY=1 stops after the baseline (for profiling the fold).
+//! RECOVERY_LEDGER=PATH writes the ledger there and keeps it (for `lifeline --ledger PATH …`).
 //!
 //! `recover` and `plan` are timed twice: with no snapshot (they fold the whole history), then
 //! after `lifeline snapshot` has run (RECOVERY_SNAPSHOT_EVERY positions, default 100000), when
 //! they continue the snapshot before the oldest restored backup. The plan ids must agree.
+//! Last, each runs once more in a process of its own, as `lifeline recover` and `lifeline plan`
+//! would: wall time and that process's peak resident memory, apart from the simulator's.
 
 use ledger::{Ledger, Options, Timestamp};
 use lifeline::domain::{load, At};
@@ -56,7 +59,55 @@ fn repair(l: &Ledger) {
     }
 }
 
+/// What a process of its own runs: `recover` or `plan` on the ledger at `path`, from nothing,
+/// as the CLI does (which leaves the world for the process's exit to reclaim).
+fn child(what: &str, path: &str) {
+    let l = Ledger::open(path, Options::default()).unwrap();
+    match what {
+        "recover" => {
+            let a = lifeline::recover::analyze(&l, &At::Now, false, &[]).unwrap();
+            assert!(a.from_snapshot.is_some());
+            lifeline::recover::release_at_exit(a);
+        }
+        _ => {
+            let made = lifeline::plan::make(&l, &At::Now, false, &[]).unwrap();
+            assert!(made.plan.converges);
+            lifeline::recover::release_at_exit(made);
+        }
+    }
+}
+
+/// Runs `what` in a child process on the ledger at `path`: its wall time and peak resident
+/// memory (MiB), from the kernel's accounting of that child alone.
+fn in_own_process(what: &str, path: &std::path::Path) -> (Duration, u64) {
+    let t = Instant::now();
+    // Waited for below with wait4, which also gives its resource usage.
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("RECOVERY_CHILD", what)
+        .env("RECOVERY_CHILD_LEDGER", path)
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into the two locals above.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let elapsed = t.elapsed();
+    assert!(
+        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{what} in its own process failed"
+    );
+    (elapsed, usage.ru_maxrss as u64 / 1024)
+}
+
 fn main() {
+    if let (Ok(what), Ok(path)) = (
+        std::env::var("RECOVERY_CHILD"),
+        std::env::var("RECOVERY_CHILD_LEDGER"),
+    ) {
+        return child(&what, &path);
+    }
     let communities: usize = env("RECOVERY_COMMUNITIES", 20_000);
     let days: u32 = env("RECOVERY_DAYS", 30);
     let runs: usize = env("RUNS", 3);
@@ -66,8 +117,12 @@ fn main() {
         ..Config::new(communities, days, 1, start)
     };
     let dir = tempfile::tempdir_in(".").unwrap();
+    let path = match std::env::var_os("RECOVERY_LEDGER") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => dir.path().join("recovery.redb"),
+    };
     let l = Ledger::open(
-        dir.path().join("recovery.redb"),
+        &path,
         Options {
             cache_bytes: 64 << 20,
             ..Options::default()
@@ -186,4 +241,10 @@ fn main() {
         "  peak resident memory, runs from the start: {} MiB",
         peak_all.unwrap_or(0)
     );
+    l.close();
+    drop(l);
+    for what in ["recover", "plan"] {
+        let (d, peak) = in_own_process(what, &path);
+        println!("  {what} in a process of its own: {d:.1?}, peak resident memory {peak} MiB");
+    }
 }

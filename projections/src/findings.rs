@@ -279,22 +279,40 @@ pub fn analyze_from(start: World, input: &Input, earlier: &[Recorded]) -> (Findi
 /// The findings that states alone show (all but the lost changes, which need the history):
 /// enough to compare what-if restores quickly.
 pub fn of_world(world: &World, restores: Vec<Restore>) -> Findings {
+    let differences = differences(world);
+    let orphans = orphans(world);
+    let missing = missing(world);
     let mut f = Findings {
         position: world.position,
-        differences: differences(world),
-        orphans: orphans(world),
-        missing: missing(world),
+        differences,
+        orphans,
+        missing,
         lost: Vec::new(),
         stale_queue: stale(world, &restores),
         restores,
     };
+    // Resources were visited in hash order: the key ends with the resource, so that the
+    // order is the same whatever the visit's.
     f.differences.sort_by(|a, b| {
-        (a.against, a.community, a.database, a.field).cmp(&(
-            b.against,
-            b.community,
-            b.database,
-            b.field,
-        ))
+        (
+            a.against,
+            a.community,
+            a.database,
+            a.field,
+            a.app,
+            &a.object_id,
+        )
+            .cmp(&(
+                b.against,
+                b.community,
+                b.database,
+                b.field,
+                b.app,
+                &b.object_id,
+            ))
+    });
+    f.orphans.sort_by(|a, b| {
+        (a.app.database(), a.app, &a.object_id).cmp(&(b.app.database(), b.app, &b.object_id))
     });
     f
 }
@@ -499,8 +517,8 @@ fn differences(w: &World) -> Vec<Difference> {
     };
     // Communities against each app, as generateSyncReports compares them.
     for db in Database::ALL.into_iter().skip(1) {
-        for r in w.actual.db(db).all_resources() {
-            if let Some(c) = owner_of(actual, r) {
+        for r in w.actual.db(db).resources() {
+            if let Some(c) = owner_of(actual, r).filter(|c| !r.mirror.agrees_with(c, r.app)) {
                 for (f, e, x) in mirror_fields(&Mirror::of(c, r.app), &r.mirror) {
                     out.push(diff(c.uuid, db, Some(r), Against::Communities, f, e, x));
                 }
@@ -508,12 +526,11 @@ fn differences(w: &World) -> Vec<Difference> {
         }
     }
     // Communities against the intended state.
-    let mut ids: Vec<Uuid> = intended.keys().chain(actual.keys()).copied().collect();
-    ids.sort();
-    ids.dedup();
-    for id in ids {
-        let db = Database::Communities;
+    let db = Database::Communities;
+    let only_actual = actual.keys().filter(|id| !intended.contains_key(*id));
+    for id in intended.keys().chain(only_actual).copied() {
         match (intended.get(&id), actual.get(&id)) {
+            (Some(i), Some(a)) if i == a => {}
             (Some(i), Some(a)) => {
                 for (f, e, x) in community_fields(i, a) {
                     out.push(diff(id, db, None, Against::Intended, f, e, x));
@@ -533,14 +550,16 @@ fn differences(w: &World) -> Vec<Difference> {
     // Each app database against the intended state.
     for db in Database::ALL.into_iter().skip(1) {
         let (i, a) = (w.intended.db(db), w.actual.db(db));
-        for r in a.all_resources() {
-            let key = (r.app, r.object_id.clone());
-            let Some(ir) = i.resource(&key) else {
+        for r in a.resources() {
+            let Some(ir) = i.resource_near(r.community, r.app, &r.object_id) else {
                 let (e, x) = ("absent".to_owned(), "present".to_owned());
                 let c = r.community;
                 out.push(diff(c, db, Some(r), Against::Intended, Field::Exists, e, x));
                 continue;
             };
+            if ir == r {
+                continue;
+            }
             let c = ir.community;
             if ir.community != r.community {
                 let (e, x) = (ir.community.to_string(), r.community.to_string());
@@ -578,7 +597,7 @@ fn orphans(w: &World) -> Vec<Orphan> {
     let actual = w.actual.communities();
     let mut out = Vec::new();
     for db in Database::ALL.into_iter().skip(1) {
-        for r in w.actual.db(db).all_resources() {
+        for r in w.actual.db(db).resources() {
             let reason = match actual.get(&r.community) {
                 None => OrphanReason::CommunityMissing,
                 Some(c) if c.lifecycle == Lifecycle::Purged => OrphanReason::CommunityPurged,
@@ -601,8 +620,8 @@ fn orphans(w: &World) -> Vec<Orphan> {
 }
 
 fn disposition(w: &World, r: &Resource) -> Disposition {
-    let key = (r.app, r.object_id.clone());
-    let Some(ir) = w.intended.db(r.app.database()).resource(&key) else {
+    let intended = w.intended.db(r.app.database());
+    let Some(ir) = intended.resource_near(r.community, r.app, &r.object_id) else {
         return Disposition::Delete;
     };
     let Some(ic) = w.intended.communities().get(&ir.community) else {
@@ -656,8 +675,11 @@ fn missing(w: &World) -> Vec<Missing> {
     }
     for db in Database::ALL.into_iter().skip(1) {
         let actual: &DbState = w.actual.db(db);
-        for r in w.intended.db(db).all_resources() {
-            if actual.resource(&(r.app, r.object_id.clone())).is_some() {
+        for r in w.intended.db(db).resources() {
+            if actual
+                .resource_near(r.community, r.app, &r.object_id)
+                .is_some()
+            {
                 continue;
             }
             found

@@ -4,10 +4,11 @@
 //! backup and later events apply on top).
 
 use crate::events::*;
+use crate::state::Members as MemberMap;
 use crate::state::*;
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::OrdMap;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -71,7 +72,8 @@ impl Eq for World {}
 impl World {
     /// Applies one event. `failed` holds the deliveries that failed (see [`failures`]).
     pub fn apply(&mut self, r: &Recorded, failed: &Failures) {
-        apply(&mut self.intended, r, None);
+        let edits = &mut MemberEdits::default();
+        apply(&mut self.intended, r, None, edits);
         match &r.event {
             DomainEvent::BackupTaken(b) => {
                 let backup = Backup {
@@ -99,7 +101,7 @@ impl World {
                     *self.actual.db_mut(d.database) = state.clone();
                 }
             }
-            _ => apply(&mut self.actual, r, Some(failed)),
+            _ => apply(&mut self.actual, r, Some(failed), edits),
         }
         self.position = r.position;
     }
@@ -180,20 +182,84 @@ pub fn restored_labels(events: &[Recorded]) -> std::collections::HashSet<String>
         .collect()
 }
 
-/// Applies `r` to a deployment; `failed` is `None` for the intended deployment.
-pub(crate) fn apply(d: &mut Deployment, r: &Recorded, failed: Option<&Failures>) {
+/// One membership change made to many member maps: the community's in each deployment and
+/// the copies of the apps that mirror it. Maps that were one map before the change (the same
+/// `Arc`) are one map after it: the change is made once, and the others take the result.
+/// Sharing keeps a community's members in memory once however many apps mirror them, and
+/// makes comparing them (findings, worlds) a pointer check while they agree.
+#[derive(Default)]
+pub(crate) struct MemberEdits {
+    /// (a map as it was, the same map changed) for each map changed so far by this event.
+    done: Vec<(MemberMap, MemberMap)>,
+    /// The members of the community this event created.
+    created: Option<MemberMap>,
+}
+
+impl MemberEdits {
+    /// The members of a community created by this event: made once, the same map for every
+    /// deployment.
+    fn created(&mut self, make: impl FnOnce() -> BTreeMap<String, Role>) -> MemberMap {
+        self.created.get_or_insert_with(|| Arc::new(make())).clone()
+    }
+
+    /// Makes `change` to `m`, or gives `m` the result of making it to the same map before.
+    fn edit(&mut self, m: &mut MemberMap, change: impl FnOnce(&mut BTreeMap<String, Role>)) {
+        if let Some((_, after)) = self.done.iter().find(|(before, _)| Arc::ptr_eq(before, m)) {
+            *m = after.clone();
+            return;
+        }
+        if Arc::strong_count(m) == 1 {
+            // Nothing else holds this map: no one will look for it.
+            change(Arc::make_mut(m));
+            return;
+        }
+        let before = m.clone();
+        change(Arc::make_mut(m));
+        self.done.push((before, m.clone()));
+    }
+
+    /// The change a membership event makes, if `e` is one.
+    fn membership(&mut self, m: &mut MemberMap, e: &DomainEvent) {
+        use DomainEvent::*;
+        match e {
+            MembersAdded(x) | MembersModified(x) => self.edit(m, |m| {
+                for (u, role) in &x.members {
+                    m.insert(u.clone(), *role);
+                }
+            }),
+            MembersRemoved(x) => self.edit(m, |m| {
+                for u in &x.users {
+                    m.remove(u);
+                }
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// Applies `r` to a deployment; `failed` is `None` for the intended deployment. `edits` is
+/// shared by every deployment `r` is applied to.
+pub(crate) fn apply(
+    d: &mut Deployment,
+    r: &Recorded,
+    failed: Option<&Failures>,
+    edits: &mut MemberEdits,
+) {
     use DomainEvent::*;
     let e = &r.event;
     match e {
         CommunityCreated(c) => {
-            let mut members: std::collections::BTreeMap<String, Role> = c
-                .members
-                .iter()
-                .map(|u| (u.clone(), Role::Member))
-                .collect();
-            for o in &c.owners {
-                members.insert(o.clone(), Role::Owner);
-            }
+            let members = edits.created(|| {
+                let mut members: BTreeMap<String, Role> = c
+                    .members
+                    .iter()
+                    .map(|u| (u.clone(), Role::Member))
+                    .collect();
+                for o in &c.owners {
+                    members.insert(o.clone(), Role::Owner);
+                }
+                members
+            });
             let community = Community {
                 uuid: c.community,
                 name: c.name.clone(),
@@ -208,7 +274,7 @@ pub(crate) fn apply(d: &mut Deployment, r: &Recorded, failed: Option<&Failures>)
                 lifecycle: Lifecycle::Active,
                 description: None,
                 tags: Vec::new(),
-                members: Arc::new(members),
+                members,
                 widgets: Arc::default(),
             };
             d.db_mut(Database::Communities)
@@ -270,15 +336,15 @@ pub(crate) fn apply(d: &mut Deployment, r: &Recorded, failed: Option<&Failures>)
                 .communities
                 .get_mut(&community)
             {
-                change_community(c, other);
+                change_community(c, other, edits);
             }
-            push_to_apps(d, r, community, failed);
+            push_to_apps(d, r, community, failed, edits);
         }
     }
 }
 
 /// The Communities database's own change.
-fn change_community(c: &mut Community, e: &DomainEvent) {
+fn change_community(c: &mut Community, e: &DomainEvent, edits: &mut MemberEdits) {
     use DomainEvent::*;
     match e {
         CommunityUpdated(u) => {
@@ -306,15 +372,8 @@ fn change_community(c: &mut Community, e: &DomainEvent) {
             c.list_when_restricted = v.list_when_restricted;
             c.external = v.external;
         }
-        MembersAdded(m) | MembersModified(m) => {
-            for (u, role) in &m.members {
-                Arc::make_mut(&mut c.members).insert(u.clone(), *role);
-            }
-        }
-        MembersRemoved(m) => {
-            for u in &m.users {
-                Arc::make_mut(&mut c.members).remove(u);
-            }
+        MembersAdded(_) | MembersModified(_) | MembersRemoved(_) => {
+            edits.membership(&mut c.members, e)
         }
         OrgChanged(o) => c.org_id = Some(o.org_id.clone()),
         WidgetAdded(w) => {
@@ -354,7 +413,13 @@ pub(crate) fn is_lifecycle(e: &DomainEvent) -> bool {
 
 /// Delivers a community event to every app holding a resource of that community; a failed
 /// delivery goes to the Communities database's retry queue instead.
-fn push_to_apps(d: &mut Deployment, r: &Recorded, community: Uuid, failed: Option<&Failures>) {
+fn push_to_apps(
+    d: &mut Deployment,
+    r: &Recorded,
+    community: Uuid,
+    failed: Option<&Failures>,
+    edits: &mut MemberEdits,
+) {
     if !is_lifecycle(&r.event) {
         return;
     }
@@ -385,13 +450,19 @@ fn push_to_apps(d: &mut Deployment, r: &Recorded, community: Uuid, failed: Optio
             });
         }
         if delivered > 0 {
-            deliver(d.db_mut(db), community, &to[..delivered], &r.event);
+            deliver(d.db_mut(db), community, &to[..delivered], &r.event, edits);
         }
     }
 }
 
 /// The apps in `to` apply a lifecycle event to their resources of the community.
-pub(crate) fn deliver(db: &mut DbState, community: Uuid, to: &[App], e: &DomainEvent) {
+pub(crate) fn deliver(
+    db: &mut DbState,
+    community: Uuid,
+    to: &[App],
+    e: &DomainEvent,
+    edits: &mut MemberEdits,
+) {
     use DomainEvent::*;
     if let WidgetRemoved(_) | CommunityPurged(_) = e {
         let gone: Vec<(App, String)> = db
@@ -437,18 +508,9 @@ pub(crate) fn deliver(db: &mut DbState, community: Uuid, to: &[App], e: &DomainE
                 m.list_when_restricted = v.list_when_restricted;
                 m.external = v.external;
             }
-            MembersAdded(x) | MembersModified(x) => {
+            MembersAdded(_) | MembersModified(_) | MembersRemoved(_) => {
                 if let Some(members) = &mut m.members {
-                    for (u, role) in &x.members {
-                        Arc::make_mut(members).insert(u.clone(), *role);
-                    }
-                }
-            }
-            MembersRemoved(x) => {
-                if let Some(members) = &mut m.members {
-                    for u in &x.users {
-                        Arc::make_mut(members).remove(u);
-                    }
+                    edits.membership(members, e);
                 }
             }
             OrgChanged(o) => m.org_id = Some(o.org_id.clone()),
@@ -500,6 +562,7 @@ pub(crate) fn retry(d: &mut Deployment, x: &Delivery) {
         entry.community,
         &[x.app],
         &lifecycle,
+        &mut MemberEdits::default(),
     );
 }
 
@@ -509,5 +572,124 @@ fn clears(scope: &QueueScope, q: &QueueEntry) -> bool {
         QueueScope::ResourceType => true,
         QueueScope::Community { community } => q.community == *community,
         QueueScope::Event { event } => q.event == *event,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocabulary::CommunityType;
+
+    fn recorded(events: Vec<DomainEvent>) -> Vec<Recorded> {
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| Recorded {
+                position: i as u64 + 1,
+                id: Uuid::from_u128(i as u128 + 100),
+                recorded_ns: 0,
+                occurred_ns: 0,
+                event,
+            })
+            .collect()
+    }
+
+    fn add(c: Uuid, user: &str) -> DomainEvent {
+        DomainEvent::MembersAdded(crate::events::Members {
+            community: c,
+            members: [(user.to_string(), Role::Member)].into(),
+            actor: None,
+        })
+    }
+
+    /// The members maps of `c` in both deployments: the community's, then each mirror's.
+    fn maps(w: &World, c: Uuid) -> Vec<(&'static str, Database, MemberMap)> {
+        let mut out = Vec::new();
+        for (name, d) in [("intended", &w.intended), ("actual", &w.actual)] {
+            out.push((
+                name,
+                Database::Communities,
+                d.communities()[&c].members.clone(),
+            ));
+            for db in [Database::Files, Database::Forums] {
+                for r in d.db(db).resources_of(c) {
+                    out.push((name, db, r.mirror.members.clone().unwrap()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_communitys_members_are_one_map_until_a_database_differs() {
+        let c = Uuid::from_u128(1);
+        let mut events = vec![DomainEvent::CommunityCreated(CommunityCreated::new(
+            c,
+            "Shared",
+            CommunityType::Public,
+            vec!["owner".into()],
+        ))];
+        for (app, instance) in [(App::Files, "Wf"), (App::Forum, "Wo")] {
+            events.push(DomainEvent::WidgetAdded(WidgetAdded {
+                community: c,
+                instance: instance.into(),
+                widget_def_id: app.widget_def_id().into(),
+                actor: None,
+            }));
+            events.push(DomainEvent::RemoteAppProvisioned(RemoteAppProvisioned {
+                community: c,
+                app,
+                instance: instance.into(),
+                object_id: format!("{app}-1"),
+                actor: None,
+            }));
+        }
+        events.push(add(c, "ann"));
+        events.push(DomainEvent::BackupTaken(BackupTaken {
+            database: Database::Files,
+            label: "files-1".into(),
+            actor: None,
+        }));
+        events.push(add(c, "bob"));
+        events.push(DomainEvent::MembersRemoved(MembersRemoved {
+            community: c,
+            users: vec!["ann".into()],
+            actor: None,
+        }));
+        let w = World::replay(&recorded(events.clone()));
+        let all = maps(&w, c);
+        assert_eq!(all.len(), 6);
+        for (name, db, m) in &all {
+            assert!(
+                Arc::ptr_eq(m, &all[0].2),
+                "{name} {db:?} holds its own copy"
+            );
+        }
+        let want: BTreeMap<String, Role> = [
+            ("bob".to_string(), Role::Member),
+            ("owner".to_string(), Role::Owner),
+        ]
+        .into();
+        assert_eq!(*all[0].2, want);
+
+        // Files goes back to its backup: its mirror is its own from then on, the rest still share.
+        events.push(DomainEvent::DatabaseRestored(DatabaseRestored {
+            database: Database::Files,
+            backup: "files-1".into(),
+            actor: None,
+        }));
+        events.push(add(c, "cy"));
+        let w = World::replay(&recorded(events));
+        let all = maps(&w, c);
+        for (name, db, m) in &all {
+            let restored = *name == "actual" && *db == Database::Files;
+            assert_eq!(Arc::ptr_eq(m, &all[0].2), !restored, "{name} {db:?}");
+            let expected: Vec<&str> = if restored {
+                vec!["ann", "cy", "owner"]
+            } else {
+                vec!["bob", "cy", "owner"]
+            };
+            assert_eq!(m.keys().map(String::as_str).collect::<Vec<_>>(), expected);
+        }
     }
 }

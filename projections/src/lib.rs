@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod plan;
 pub mod reach;
 pub mod repair;
+mod shared;
 pub mod simulate;
 pub mod snapshot;
 pub mod state;

@@ -37,6 +37,7 @@ pub struct Community {
     pub lifecycle: Lifecycle,
     pub description: Option<String>,
     pub tags: Vec<String>,
+    #[serde(with = "crate::shared::members")]
     pub members: Members,
     /// Widget instance id → widgetDefId.
     pub widgets: Widgets,
@@ -73,6 +74,7 @@ pub struct Mirror {
     pub pre_moderation: Option<bool>,
     pub post_moderation: Option<bool>,
     /// Only apps that mirror membership hold it.
+    #[serde(with = "crate::shared::optional_members")]
     pub members: Option<Members>,
     pub lifecycle: Lifecycle,
 }
@@ -92,6 +94,38 @@ impl Mirror {
             members: app.mirrors_members().then(|| c.members.clone()),
             lifecycle: c.lifecycle,
         }
+    }
+
+    /// Whether this is what `app` copies of `c` (`*self == Mirror::of(c, app)`, without
+    /// building the copy: findings ask it of every resource).
+    pub fn agrees_with(&self, c: &Community, app: App) -> bool {
+        // Every field named, so that a field added to Mirror cannot be forgotten here.
+        let Mirror {
+            name,
+            community_type,
+            list_when_restricted,
+            external,
+            org_id,
+            theme,
+            pre_moderation,
+            post_moderation,
+            members,
+            lifecycle,
+        } = self;
+        let moderation = app.mirrors_moderation();
+        *name == c.name
+            && *community_type == c.community_type
+            && *list_when_restricted == c.list_when_restricted
+            && *external == c.external
+            && *org_id == c.org_id
+            && *theme == c.theme
+            && *pre_moderation == moderation.then_some(c.pre_moderation)
+            && *post_moderation == moderation.then_some(c.post_moderation)
+            && match members {
+                Some(m) => app.mirrors_members() && *m == c.members,
+                None => !app.mirrors_members(),
+            }
+            && *lifecycle == c.lifecycle
     }
 }
 
@@ -232,6 +266,19 @@ impl DbState {
         self.resources.get_mut(&community)
     }
 
+    /// Every resource, in no particular order (but the same for the same contents).
+    pub fn resources(&self) -> impl Iterator<Item = &Resource> {
+        self.resources.values().flatten().map(|r| &**r)
+    }
+
+    /// The resource `(app, object_id)`, looked for among `community`'s first, where it usually
+    /// is, so that no key is built.
+    pub fn resource_near(&self, community: Uuid, app: App, object_id: &str) -> Option<&Resource> {
+        self.resources_of(community)
+            .find(|r| r.app == app && r.object_id == object_id)
+            .or_else(|| self.resource(&(app, object_id.to_owned())))
+    }
+
     /// Every resource, ordered by key.
     pub fn all_resources(&self) -> Vec<&Resource> {
         let mut all: Vec<&Resource> = self.resources.values().flatten().map(|r| &**r).collect();
@@ -270,5 +317,56 @@ impl Deployment {
 
     pub fn communities(&self) -> &OrdMap<Uuid, Community> {
         &self.db(Database::Communities).communities
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mirror_agrees_with_its_community_until_a_field_differs() {
+        let c = Community {
+            uuid: Uuid::from_u128(7),
+            name: "Agrees".into(),
+            community_type: CommunityType::Private,
+            list_when_restricted: true,
+            external: false,
+            org_id: Some("org".into()),
+            theme: None,
+            pre_moderation: true,
+            post_moderation: false,
+            parent: None,
+            lifecycle: Lifecycle::Active,
+            description: None,
+            tags: Vec::new(),
+            members: Arc::new([("ann".to_string(), Role::Owner)].into()),
+            widgets: Arc::default(),
+        };
+        let changes: [fn(&mut Mirror); 10] = [
+            |m| m.name.push('!'),
+            |m| m.community_type = CommunityType::Public,
+            |m| m.list_when_restricted = false,
+            |m| m.external = true,
+            |m| m.org_id = None,
+            |m| m.theme = Some("blue".into()),
+            |m| m.pre_moderation = Some(!m.pre_moderation.unwrap_or(true)),
+            |m| m.post_moderation = Some(!m.post_moderation.unwrap_or(true)),
+            |m| m.members = Some(Arc::new([("bob".to_string(), Role::Member)].into())),
+            |m| m.lifecycle = Lifecycle::Trashed,
+        ];
+        for app in App::ALL {
+            let m = Mirror::of(&c, app);
+            assert!(m.agrees_with(&c, app), "{app}");
+            for (i, change) in changes.iter().enumerate() {
+                let mut changed = m.clone();
+                change(&mut changed);
+                assert_eq!(
+                    changed.agrees_with(&c, app),
+                    changed == m,
+                    "{app}, change {i}"
+                );
+            }
+        }
     }
 }
