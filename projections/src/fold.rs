@@ -72,7 +72,7 @@ impl Eq for World {}
 impl World {
     /// Applies one event. `failed` holds the deliveries that failed (see [`failures`]).
     pub fn apply(&mut self, r: &Recorded, failed: &Failures) {
-        let edits = &mut MemberEdits::default();
+        let edits = &mut Edits::default();
         apply(&mut self.intended, r, None, edits);
         match &r.event {
             DomainEvent::BackupTaken(b) => {
@@ -182,58 +182,83 @@ pub fn restored_labels(events: &[Recorded]) -> std::collections::HashSet<String>
         .collect()
 }
 
-/// One membership change made to many member maps: the community's in each deployment and
-/// the copies of the apps that mirror it. Maps that were one map before the change (the same
-/// `Arc`) are one map after it: the change is made once, and the others take the result.
-/// Sharing keeps a community's members in memory once however many apps mirror them, and
-/// makes comparing them (findings, worlds) a pointer check while they agree.
+/// What one event changed, for the other deployment to take instead of making the same change
+/// again. A value held in several places (the same `Arc`) before the event is one value after
+/// it: a community's members, held by the community in both deployments and by every app that
+/// mirrors them; an app's resource, held by both deployments. Sharing keeps each in memory
+/// once, and makes comparing them (findings, worlds) a pointer check while they agree.
 #[derive(Default)]
-pub(crate) struct MemberEdits {
-    /// (a map as it was, the same map changed) for each map changed so far by this event.
-    done: Vec<(MemberMap, MemberMap)>,
+pub(crate) struct Edits {
+    members: Changed<BTreeMap<String, Role>>,
+    resources: Changed<Resource>,
     /// The members of the community this event created.
     created: Option<MemberMap>,
+    /// The resource this event provisioned.
+    provisioned: Option<Arc<Resource>>,
 }
 
-impl MemberEdits {
+/// (a value as it was, the same value changed) for each shared value one event changed.
+struct Changed<T>(Vec<(Arc<T>, Arc<T>)>);
+
+impl<T> Default for Changed<T> {
+    fn default() -> Self {
+        Changed(Vec::new())
+    }
+}
+
+impl<T: Clone> Changed<T> {
+    /// Makes `change` to `v`, or gives `v` the result of making it to the same value before.
+    fn edit(&mut self, v: &mut Arc<T>, change: impl FnOnce(&mut T)) {
+        if let Some((_, after)) = self.0.iter().find(|(before, _)| Arc::ptr_eq(before, v)) {
+            *v = after.clone();
+            return;
+        }
+        if Arc::strong_count(v) == 1 {
+            // Nothing else holds this value: no one will look for it.
+            change(Arc::make_mut(v));
+            return;
+        }
+        let before = v.clone();
+        change(Arc::make_mut(v));
+        self.0.push((before, v.clone()));
+    }
+}
+
+impl Edits {
     /// The members of a community created by this event: made once, the same map for every
     /// deployment.
     fn created(&mut self, make: impl FnOnce() -> BTreeMap<String, Role>) -> MemberMap {
         self.created.get_or_insert_with(|| Arc::new(make())).clone()
     }
 
-    /// Makes `change` to `m`, or gives `m` the result of making it to the same map before.
-    fn edit(&mut self, m: &mut MemberMap, change: impl FnOnce(&mut BTreeMap<String, Role>)) {
-        if let Some((_, after)) = self.done.iter().find(|(before, _)| Arc::ptr_eq(before, m)) {
-            *m = after.clone();
-            return;
+    /// The resource this event provisions: the one made for another deployment when equal.
+    fn provisioned(&mut self, r: Resource) -> Arc<Resource> {
+        match &self.provisioned {
+            Some(made) if **made == r => made.clone(),
+            _ => self.provisioned.insert(Arc::new(r)).clone(),
         }
-        if Arc::strong_count(m) == 1 {
-            // Nothing else holds this map: no one will look for it.
-            change(Arc::make_mut(m));
-            return;
-        }
-        let before = m.clone();
-        change(Arc::make_mut(m));
-        self.done.push((before, m.clone()));
     }
 
-    /// The change a membership event makes, if `e` is one.
+    /// The change a membership event makes to `m`, if `e` is one.
     fn membership(&mut self, m: &mut MemberMap, e: &DomainEvent) {
-        use DomainEvent::*;
-        match e {
-            MembersAdded(x) | MembersModified(x) => self.edit(m, |m| {
-                for (u, role) in &x.members {
-                    m.insert(u.clone(), *role);
-                }
-            }),
-            MembersRemoved(x) => self.edit(m, |m| {
-                for u in &x.users {
-                    m.remove(u);
-                }
-            }),
-            _ => {}
-        }
+        membership(&mut self.members, m, e);
+    }
+}
+
+fn membership(changed: &mut Changed<BTreeMap<String, Role>>, m: &mut MemberMap, e: &DomainEvent) {
+    use DomainEvent::*;
+    match e {
+        MembersAdded(x) | MembersModified(x) => changed.edit(m, |m| {
+            for (u, role) in &x.members {
+                m.insert(u.clone(), *role);
+            }
+        }),
+        MembersRemoved(x) => changed.edit(m, |m| {
+            for u in &x.users {
+                m.remove(u);
+            }
+        }),
+        _ => {}
     }
 }
 
@@ -243,7 +268,7 @@ pub(crate) fn apply(
     d: &mut Deployment,
     r: &Recorded,
     failed: Option<&Failures>,
-    edits: &mut MemberEdits,
+    edits: &mut Edits,
 ) {
     use DomainEvent::*;
     let e = &r.event;
@@ -282,16 +307,17 @@ pub(crate) fn apply(
                 .insert(c.community, community);
         }
         RemoteAppProvisioned(p) => {
-            let Some(c) = d.communities().get(&p.community).cloned() else {
+            let Some(c) = d.communities().get(&p.community) else {
                 return;
             };
-            d.db_mut(p.app.database()).insert_resource(Resource {
+            let r = edits.provisioned(Resource {
                 app: p.app,
                 object_id: p.object_id.clone(),
                 instance: p.instance.clone(),
                 community: p.community,
-                mirror: Mirror::of(&c, p.app),
+                mirror: Mirror::of(c, p.app),
             });
+            d.db_mut(p.app.database()).insert_resource(r);
         }
         RemoteAppTransferred(t) => transfer(d, t),
         CommunityShareAdded(s) => {
@@ -344,7 +370,7 @@ pub(crate) fn apply(
 }
 
 /// The Communities database's own change.
-fn change_community(c: &mut Community, e: &DomainEvent, edits: &mut MemberEdits) {
+fn change_community(c: &mut Community, e: &DomainEvent, edits: &mut Edits) {
     use DomainEvent::*;
     match e {
         CommunityUpdated(u) => {
@@ -418,7 +444,7 @@ fn push_to_apps(
     r: &Recorded,
     community: Uuid,
     failed: Option<&Failures>,
-    edits: &mut MemberEdits,
+    edits: &mut Edits,
 ) {
     if !is_lifecycle(&r.event) {
         return;
@@ -461,7 +487,7 @@ pub(crate) fn deliver(
     community: Uuid,
     to: &[App],
     e: &DomainEvent,
-    edits: &mut MemberEdits,
+    edits: &mut Edits,
 ) {
     use DomainEvent::*;
     if let WidgetRemoved(_) | CommunityPurged(_) = e {
@@ -482,42 +508,50 @@ pub(crate) fn deliver(
     let Some(held) = db.resources_of_mut(community) else {
         return;
     };
+    let Edits {
+        members, resources, ..
+    } = edits;
     for r in held.iter_mut().filter(|r| to.contains(&r.app)) {
-        let r = std::sync::Arc::make_mut(r);
-        let app = r.app;
-        let m = &mut r.mirror;
-        match e {
-            CommunityUpdated(u) => {
-                if let Some(v) = &u.name {
-                    m.name = v.clone();
+        resources.edit(r, |r| change_mirror(r, e, members));
+    }
+}
+
+/// What delivering `e` changes in the community attributes an app's resource mirrors.
+fn change_mirror(r: &mut Resource, e: &DomainEvent, members: &mut Changed<BTreeMap<String, Role>>) {
+    use DomainEvent::*;
+    let app = r.app;
+    let m = &mut r.mirror;
+    match e {
+        CommunityUpdated(u) => {
+            if let Some(v) = &u.name {
+                m.name = v.clone();
+            }
+            if let Some(v) = &u.theme {
+                m.theme = Some(v.clone());
+            }
+            if app.mirrors_moderation() {
+                if let Some(v) = u.pre_moderation {
+                    m.pre_moderation = Some(v);
                 }
-                if let Some(v) = &u.theme {
-                    m.theme = Some(v.clone());
-                }
-                if app.mirrors_moderation() {
-                    if let Some(v) = u.pre_moderation {
-                        m.pre_moderation = Some(v);
-                    }
-                    if let Some(v) = u.post_moderation {
-                        m.post_moderation = Some(v);
-                    }
+                if let Some(v) = u.post_moderation {
+                    m.post_moderation = Some(v);
                 }
             }
-            VisibilityChanged(v) => {
-                m.community_type = v.community_type;
-                m.list_when_restricted = v.list_when_restricted;
-                m.external = v.external;
-            }
-            MembersAdded(_) | MembersModified(_) | MembersRemoved(_) => {
-                if let Some(members) = &mut m.members {
-                    edits.membership(members, e);
-                }
-            }
-            OrgChanged(o) => m.org_id = Some(o.org_id.clone()),
-            CommunityTrashed(_) => m.lifecycle = Lifecycle::Trashed,
-            CommunityRestored(_) => m.lifecycle = Lifecycle::Active,
-            _ => {}
         }
+        VisibilityChanged(v) => {
+            m.community_type = v.community_type;
+            m.list_when_restricted = v.list_when_restricted;
+            m.external = v.external;
+        }
+        MembersAdded(_) | MembersModified(_) | MembersRemoved(_) => {
+            if let Some(map) = &mut m.members {
+                membership(members, map, e);
+            }
+        }
+        OrgChanged(o) => m.org_id = Some(o.org_id.clone()),
+        CommunityTrashed(_) => m.lifecycle = Lifecycle::Trashed,
+        CommunityRestored(_) => m.lifecycle = Lifecycle::Active,
+        _ => {}
     }
 }
 
@@ -562,7 +596,7 @@ pub(crate) fn retry(d: &mut Deployment, x: &Delivery) {
         entry.community,
         &[x.app],
         &lifecycle,
-        &mut MemberEdits::default(),
+        &mut Edits::default(),
     );
 }
 
@@ -620,6 +654,15 @@ mod tests {
         out
     }
 
+    /// Whether both deployments hold the same resource (one allocation) in `db`.
+    fn resource_shared(w: &World, c: Uuid, db: Database) -> bool {
+        let i: Vec<&Resource> = w.intended.db(db).resources_of(c).collect();
+        let a: Vec<&Resource> = w.actual.db(db).resources_of(c).collect();
+        assert_eq!(i.len(), 1);
+        assert_eq!(a.len(), 1);
+        std::ptr::eq(i[0], a[0])
+    }
+
     #[test]
     fn a_communitys_members_are_one_map_until_a_database_differs() {
         let c = Uuid::from_u128(1);
@@ -671,6 +714,9 @@ mod tests {
         ]
         .into();
         assert_eq!(*all[0].2, want);
+        for db in [Database::Files, Database::Forums] {
+            assert!(resource_shared(&w, c, db), "{db:?}");
+        }
 
         // Files goes back to its backup: its mirror is its own from then on, the rest still share.
         events.push(DomainEvent::DatabaseRestored(DatabaseRestored {
@@ -691,5 +737,7 @@ mod tests {
             };
             assert_eq!(m.keys().map(String::as_str).collect::<Vec<_>>(), expected);
         }
+        assert!(!resource_shared(&w, c, Database::Files));
+        assert!(resource_shared(&w, c, Database::Forums));
     }
 }

@@ -3,7 +3,7 @@
 //! plan's actions again to show where they lead.
 
 use crate::events::{DomainEvent, RemoteAppTransferred};
-use crate::fold::{apply, deliver, MemberEdits, Recorded};
+use crate::fold::{apply, deliver, Edits, Recorded};
 use crate::state::{Community, Deployment, Mirror, TaskStatus};
 use crate::vocabulary::{App, Database};
 use serde::{Deserialize, Serialize};
@@ -221,7 +221,7 @@ fn apply_change(d: &mut Deployment, e: &DomainEvent) {
         occurred_ns: 0,
         event: e.clone(),
     };
-    apply(d, &r, None, &mut MemberEdits::default());
+    apply(d, &r, None, &mut Edits::default());
 }
 
 /// The retry task delivers every queued event, oldest first.
@@ -234,7 +234,7 @@ fn drain_queue(d: &mut Deployment) {
                 entry.community,
                 &[entry.app],
                 &e,
-                &mut MemberEdits::default(),
+                &mut Edits::default(),
             );
         }
     }

@@ -1,47 +1,62 @@
-//! Member maps that stay shared through a snapshot. In a world, a community's members are one
-//! map (`Arc`) held by the community in both deployments and by every app that mirrors them
-//! (see `fold::MemberEdits`). Serde writes an `Arc` as its contents, so a snapshot would hold
-//! each map once per holder and a decoded world would hold that many copies, compare them
-//! field by field, and take that much longer to decode.
+//! Values that stay shared through a snapshot. In a world, a community's members are one map
+//! (`Arc`) held by the community in both deployments and by every app that mirrors them, and
+//! an app's resource is one value held by both deployments (see `fold::Edits`). Serde writes an
+//! `Arc` as its contents, so a snapshot would hold each once per holder, and a decoded world
+//! would hold that many copies, compare them field by field, and take that much longer to
+//! decode.
 //!
-//! Inside [`Sharing::writing`], a map already written is written as its number instead; inside
-//! [`Sharing::reading`], that number gives back the same `Arc`. Outside both (JSON, and
-//! snapshots of earlier versions), a map is written and read as a plain map. The table lives
-//! in a thread-local because serde's derive gives a field's serializer no other context;
-//! bincode writes and reads the fields of one value in the same order on one thread.
+//! Inside [`Sharing::writing`], a value already written is written as its number instead;
+//! inside [`Sharing::reading`], that number gives back the same `Arc`. Outside both (JSON, and
+//! snapshots of earlier versions), a value is written and read in full. The table lives in a
+//! thread-local because serde's derive gives a field's serializer no other context; bincode
+//! writes and reads the fields of one value in the same order on one thread.
 
-use crate::state::Members;
+use crate::state::{IndexMap, Members, Resource};
 use crate::vocabulary::Role;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use uuid::Uuid;
 
 type Map = BTreeMap<String, Role>;
+type Numbers<T> = HashMap<*const T, u32, foldhash::fast::FixedState>;
+
+/// Each value written so far (by address) and its number, per kind.
+#[derive(Default)]
+struct Writing {
+    members: Numbers<Map>,
+    resources: Numbers<Resource>,
+}
+
+/// Each value read so far, by number, per kind.
+#[derive(Default)]
+struct Reading {
+    members: Vec<Members>,
+    resources: Vec<Arc<Resource>>,
+}
 
 enum Table {
-    /// Each map written so far (by address) and its number.
-    Writing(HashMap<*const Map, u32, foldhash::fast::FixedState>),
-    /// Each map read so far, by number.
-    Reading(Vec<Members>),
+    Writing(Writing),
+    Reading(Reading),
 }
 
 thread_local! {
     static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
 }
 
-/// While alive, member maps are written or read as shared (see the module). Dropping it ends
-/// that, also when the encoding or decoding fails part way.
+/// While alive, shared values are written or read as shared (see the module). Dropping it
+/// ends that, also when the encoding or decoding fails part way.
 pub(crate) struct Sharing(());
 
 impl Sharing {
     pub(crate) fn writing() -> Sharing {
-        Sharing::start(Table::Writing(HashMap::default()))
+        Sharing::start(Table::Writing(Writing::default()))
     }
 
     pub(crate) fn reading() -> Sharing {
-        Sharing::start(Table::Reading(Vec::new()))
+        Sharing::start(Table::Reading(Reading::default()))
     }
 
     fn start(table: Table) -> Sharing {
@@ -59,17 +74,71 @@ impl Drop for Sharing {
     }
 }
 
-/// How a map is written while sharing: in full the first time, then by number.
+/// How a value is written while sharing: in full the first time, then by number.
 #[derive(Serialize)]
-enum Written<'a> {
-    New(&'a Map),
+enum Written<'a, T> {
+    New(&'a T),
     Seen(u32),
 }
 
 #[derive(Deserialize)]
-enum Read {
-    New(Map),
+enum Read<T> {
+    New(T),
     Seen(u32),
+}
+
+/// Writes `v` in full, or — while writing a snapshot — by number when written before.
+fn write<T: Serialize, S: Serializer>(
+    v: &Arc<T>,
+    s: S,
+    numbers: fn(&mut Writing) -> &mut Numbers<T>,
+) -> Result<S::Ok, S::Error> {
+    // None: not sharing; Some(None): the value's first time; Some(Some(n)): written as n.
+    let seen: Option<Option<u32>> = TABLE.with_borrow_mut(|t| match t {
+        Some(Table::Writing(w)) => {
+            let numbers = numbers(w);
+            let next = numbers.len() as u32;
+            let n = *numbers.entry(Arc::as_ptr(v)).or_insert(next);
+            Some((n != next).then_some(n))
+        }
+        _ => None,
+    });
+    match seen {
+        None => (**v).serialize(s),
+        Some(None) => Written::New(&**v).serialize(s),
+        Some(Some(n)) => Written::<T>::Seen(n).serialize(s),
+    }
+}
+
+/// Reads what [`write`] wrote: a value, or the one read before under that number.
+fn read<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+    values: fn(&mut Reading) -> &mut Vec<Arc<T>>,
+) -> Result<Arc<T>, D::Error> {
+    let sharing = TABLE.with_borrow(|t| matches!(t, Some(Table::Reading(_))));
+    if !sharing {
+        return T::deserialize(d).map(Arc::new);
+    }
+    // Read before the table is borrowed: a resource holds a members map, read in turn.
+    let read = Read::<T>::deserialize(d)?;
+    TABLE.with_borrow_mut(|t| {
+        let Some(Table::Reading(r)) = t else {
+            unreachable!("checked above");
+        };
+        let values = values(r);
+        match read {
+            Read::New(v) => {
+                let v = Arc::new(v);
+                values.push(v.clone());
+                Ok(v)
+            }
+            Read::Seen(n) => values.get(n as usize).cloned().ok_or_else(|| {
+                D::Error::custom(format!(
+                    "shared value {n} referred to before it was written"
+                ))
+            }),
+        }
+    })
 }
 
 /// `#[serde(with = "crate::shared::members")]` for a `Members` field.
@@ -77,43 +146,11 @@ pub(crate) mod members {
     use super::*;
 
     pub fn serialize<S: Serializer>(m: &Members, s: S) -> Result<S::Ok, S::Error> {
-        // None: not sharing; Some(None): the map's first time; Some(Some(n)): written as n.
-        let seen: Option<Option<u32>> = TABLE.with_borrow_mut(|t| match t {
-            Some(Table::Writing(numbers)) => {
-                let next = numbers.len() as u32;
-                let n = *numbers.entry(Arc::as_ptr(m)).or_insert(next);
-                Some((n != next).then_some(n))
-            }
-            _ => None,
-        });
-        match seen {
-            None => (**m).serialize(s),
-            Some(None) => Written::New(m).serialize(s),
-            Some(Some(n)) => Written::Seen(n).serialize(s),
-        }
+        write(m, s, |w| &mut w.members)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Members, D::Error> {
-        let sharing = TABLE.with_borrow(|t| matches!(t, Some(Table::Reading(_))));
-        if !sharing {
-            return Map::deserialize(d).map(Arc::new);
-        }
-        let read = Read::deserialize(d)?;
-        TABLE.with_borrow_mut(|t| {
-            let Some(Table::Reading(maps)) = t else {
-                unreachable!("checked above");
-            };
-            match read {
-                Read::New(map) => {
-                    let m = Arc::new(map);
-                    maps.push(m.clone());
-                    Ok(m)
-                }
-                Read::Seen(n) => maps.get(n as usize).cloned().ok_or_else(|| {
-                    D::Error::custom(format!("member map {n} referred to before it was written"))
-                }),
-            }
-        })
+        read(d, |r| &mut r.members)
     }
 }
 
@@ -130,5 +167,60 @@ pub(crate) mod optional_members {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Members>, D::Error> {
         Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+/// `#[serde(with = "crate::shared::resources")]` for a database's resources by community:
+/// written in key order (neighbours look alike and compress better, and the same contents
+/// always give the same bytes), each resource shared.
+pub(crate) mod resources {
+    use super::*;
+
+    type ByCommunity = IndexMap<Uuid, Vec<Arc<Resource>>>;
+
+    struct One<'a>(&'a Arc<Resource>);
+
+    impl Serialize for One<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            write(self.0, s, |w| &mut w.resources)
+        }
+    }
+
+    struct Owned(Arc<Resource>);
+
+    impl<'de> Deserialize<'de> for Owned {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            read(d, |r| &mut r.resources).map(Owned)
+        }
+    }
+
+    pub fn serialize<S: Serializer>(m: &ByCommunity, s: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&Uuid, Vec<One>)> = m
+            .iter()
+            .map(|(k, v)| (k, v.iter().map(One).collect()))
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        s.collect_map(entries)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ByCommunity, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ByCommunity;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("resources by community")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<ByCommunity, A::Error> {
+                let mut out = ByCommunity::default();
+                while let Some((k, v)) = a.next_entry::<Uuid, Vec<Owned>>()? {
+                    out.insert(k, v.into_iter().map(|o| o.0).collect());
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Visitor)
     }
 }

@@ -127,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_keeps_shared_members_shared() {
+    fn round_trip_keeps_shared_values_shared() {
         let w = world();
         let bytes = encode(&w);
         assert_eq!(bytes[0], SNAPSHOT_VERSION);
@@ -140,6 +140,15 @@ mod tests {
             assert_eq!(m[0].len(), 2);
         }
         assert!(!Arc::ptr_eq(&maps(&back, 1)[0], &maps(&back, 2)[0]));
+        // Each resource is one value, held by both deployments.
+        for db in [Database::Files, Database::Forums] {
+            let i: Vec<_> = back.intended.db(db).resources().collect();
+            let a: Vec<_> = back.actual.db(db).resources().collect();
+            assert_eq!((i.len(), a.len()), (2, 2));
+            for r in &i {
+                assert!(a.iter().any(|x| std::ptr::eq(*r, *x)), "{db:?}");
+            }
+        }
         // Written once each: smaller than every copy written in full.
         let plain = bincode::serde::encode_to_vec(&w, bincode::config::standard()).unwrap();
         let shared = {

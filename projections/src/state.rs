@@ -179,7 +179,7 @@ pub struct DbState {
     /// Community → its resources in this database (a few at most). Kept together because every
     /// lifecycle event goes to the resources of one community.
     /// Behind `Arc`: a copy made after a backup shares them, and a change copies one resource.
-    #[serde(serialize_with = "in_key_order")]
+    #[serde(with = "crate::shared::resources")]
     resources: IndexMap<Uuid, Vec<Arc<Resource>>>,
     /// Where each resource is: (app, object id) → its community.
     #[serde(serialize_with = "in_key_order")]
@@ -208,14 +208,12 @@ fn key_of(r: &Resource) -> (App, &str) {
 }
 
 impl DbState {
-    pub fn insert_resource(&mut self, r: Resource) {
+    pub fn insert_resource(&mut self, r: impl Into<Arc<Resource>>) {
+        let r: Arc<Resource> = r.into();
         let key = (r.app, r.object_id.clone());
         self.remove_resource(&key);
         self.located.insert(key, r.community);
-        self.resources
-            .entry(r.community)
-            .or_default()
-            .push(Arc::new(r));
+        self.resources.entry(r.community).or_default().push(r);
     }
 
     pub fn remove_resource(&mut self, key: &ResourceKey) -> Option<Resource> {
