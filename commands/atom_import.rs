@@ -290,7 +290,7 @@ pub fn import_snapshot(l: &Ledger, s: &Snapshot, format: Format) -> anyhow::Resu
         if trashed && was == Some(Lifecycle::Trashed) {
             continue;
         }
-        for (e, when) in changes(s, &c, now.as_ref()) {
+        for (e, when) in changes(s, &c, now.as_deref()) {
             plan(&mut world, (c.uuid, &c.name), e, when)?;
         }
         if let Some(shown) = s.widgets.get(&c.uuid) {
@@ -314,7 +314,7 @@ pub fn import_snapshot(l: &Ledger, s: &Snapshot, format: Format) -> anyhow::Resu
     }
     if s.complete {
         // Known to the ledger, in neither feed: purged.
-        let gone: Vec<Community> = world
+        let gone: Vec<std::sync::Arc<Community>> = world
             .intended
             .communities()
             .values()

@@ -57,7 +57,10 @@ pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> 
     }
 }
 
-pub fn find_community(cs: &imbl::OrdMap<Uuid, Community>, wanted: &str) -> anyhow::Result<Uuid> {
+pub fn find_community(
+    cs: &imbl::OrdMap<Uuid, std::sync::Arc<Community>>,
+    wanted: &str,
+) -> anyhow::Result<Uuid> {
     if let Ok(id) = wanted.parse::<Uuid>() {
         if cs.contains_key(&id) {
             return Ok(id);

@@ -149,7 +149,7 @@ fn communities(
             }
             Some(rc) => {
                 // A widget whose content is lost may be there or not: both are explained.
-                let mut rc = rc.clone();
+                let mut rc = crate::Community::clone(rc);
                 for (instance, def) in ic.widgets.iter() {
                     if lost.contains(&(*id, instance.clone())) {
                         std::sync::Arc::make_mut(&mut rc.widgets)

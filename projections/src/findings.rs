@@ -492,11 +492,12 @@ pub fn community_fields(expected: &Community, found: &Community) -> Vec<(Field, 
 
 /// Whether a resource's community holds it: present, not purged or trashed, with its widget.
 pub fn owner_of<'a>(
-    communities: &'a OrdMap<Uuid, Community>,
+    communities: &'a OrdMap<Uuid, Arc<Community>>,
     r: &Resource,
 ) -> Option<&'a Community> {
     communities
         .get(&r.community)
+        .map(|c| &**c)
         .filter(|c| c.lifecycle == Lifecycle::Active && c.widgets.contains_key(&r.instance))
 }
 

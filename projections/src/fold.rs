@@ -134,6 +134,7 @@ impl World {
             .communities()
             .get(&c)
             .or_else(|| self.actual.communities().get(&c))
+            .map(|c| &**c)
     }
 
     /// Backups that `events` restore and whose contents this world does not hold (a world read
@@ -191,8 +192,11 @@ pub fn restored_labels(events: &[Recorded]) -> std::collections::HashSet<String>
 pub(crate) struct Edits {
     members: Changed<BTreeMap<String, Role>>,
     resources: Changed<Resource>,
+    communities: Changed<Community>,
     /// The members of the community this event created.
     created: Option<MemberMap>,
+    /// The community this event created.
+    created_community: Option<Arc<Community>>,
     /// The resource this event provisioned.
     provisioned: Option<Arc<Resource>>,
 }
@@ -239,9 +243,12 @@ impl Edits {
         }
     }
 
-    /// The change a membership event makes to `m`, if `e` is one.
-    fn membership(&mut self, m: &mut MemberMap, e: &DomainEvent) {
-        membership(&mut self.members, m, e);
+    /// A community created by this event: the one made for another deployment when equal.
+    fn created_community(&mut self, c: Community) -> Arc<Community> {
+        match &self.created_community {
+            Some(made) if **made == c => made.clone(),
+            _ => self.created_community.insert(Arc::new(c)).clone(),
+        }
     }
 }
 
@@ -304,7 +311,7 @@ pub(crate) fn apply(
             };
             d.db_mut(Database::Communities)
                 .communities
-                .insert(c.community, community);
+                .insert(c.community, edits.created_community(community));
         }
         RemoteAppProvisioned(p) => {
             let Some(c) = d.communities().get(&p.community) else {
@@ -362,7 +369,12 @@ pub(crate) fn apply(
                 .communities
                 .get_mut(&community)
             {
-                change_community(c, other, edits);
+                let Edits {
+                    communities,
+                    members,
+                    ..
+                } = &mut *edits;
+                communities.edit(c, |c| change_community(c, other, members));
             }
             push_to_apps(d, r, community, failed, edits);
         }
@@ -370,7 +382,11 @@ pub(crate) fn apply(
 }
 
 /// The Communities database's own change.
-fn change_community(c: &mut Community, e: &DomainEvent, edits: &mut Edits) {
+fn change_community(
+    c: &mut Community,
+    e: &DomainEvent,
+    members: &mut Changed<BTreeMap<String, Role>>,
+) {
     use DomainEvent::*;
     match e {
         CommunityUpdated(u) => {
@@ -399,7 +415,7 @@ fn change_community(c: &mut Community, e: &DomainEvent, edits: &mut Edits) {
             c.external = v.external;
         }
         MembersAdded(_) | MembersModified(_) | MembersRemoved(_) => {
-            edits.membership(&mut c.members, e)
+            membership(members, &mut c.members, e)
         }
         OrgChanged(o) => c.org_id = Some(o.org_id.clone()),
         WidgetAdded(w) => {
@@ -557,14 +573,14 @@ fn change_mirror(r: &mut Resource, e: &DomainEvent, members: &mut Changed<BTreeM
 
 /// `assignRemoteApp`: the container joins the target community, which gains the widget.
 pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
-    let Some(target) = d.communities().get(&t.to_community).cloned() else {
+    let Some(target) = d.communities().get(&t.to_community) else {
         return;
     };
-    let mut target = target;
+    let mut target = Community::clone(target);
     Arc::make_mut(&mut target.widgets).insert(t.instance.clone(), t.app.widget_def_id().to_owned());
     d.db_mut(Database::Communities)
         .communities
-        .insert(t.to_community, target.clone());
+        .insert(t.to_community, Arc::new(target.clone()));
     let db = d.db_mut(t.app.database());
     let key = (t.app, t.object_id.clone());
     if db.resource(&key).is_some() {
@@ -717,6 +733,11 @@ mod tests {
         for db in [Database::Files, Database::Forums] {
             assert!(resource_shared(&w, c, db), "{db:?}");
         }
+        let community = |w: &World, d: fn(&World) -> &Deployment| d(w).communities()[&c].clone();
+        assert!(Arc::ptr_eq(
+            &community(&w, |w| &w.intended),
+            &community(&w, |w| &w.actual)
+        ));
 
         // Files goes back to its backup: its mirror is its own from then on, the rest still share.
         events.push(DomainEvent::DatabaseRestored(DatabaseRestored {

@@ -11,7 +11,7 @@
 //! thread-local because serde's derive gives a field's serializer no other context; bincode
 //! writes and reads the fields of one value in the same order on one thread.
 
-use crate::state::{IndexMap, Members, Resource};
+use crate::state::{Community, IndexMap, Members, Resource};
 use crate::vocabulary::Role;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -28,6 +28,7 @@ type Numbers<T> = HashMap<*const T, u32, foldhash::fast::FixedState>;
 struct Writing {
     members: Numbers<Map>,
     resources: Numbers<Resource>,
+    communities: Numbers<Community>,
 }
 
 /// Each value read so far, by number, per kind.
@@ -35,6 +36,7 @@ struct Writing {
 struct Reading {
     members: Vec<Members>,
     resources: Vec<Arc<Resource>>,
+    communities: Vec<Arc<Community>>,
 }
 
 enum Table {
@@ -217,6 +219,52 @@ pub(crate) mod resources {
                 let mut out = ByCommunity::default();
                 while let Some((k, v)) = a.next_entry::<Uuid, Vec<Owned>>()? {
                     out.insert(k, v.into_iter().map(|o| o.0).collect());
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// `#[serde(with = "crate::shared::communities")]` for a database's communities, each shared.
+pub(crate) mod communities {
+    use super::*;
+    use imbl::OrdMap;
+
+    type ById = OrdMap<Uuid, Arc<Community>>;
+
+    struct One<'a>(&'a Arc<Community>);
+
+    impl Serialize for One<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            write(self.0, s, |w| &mut w.communities)
+        }
+    }
+
+    struct Owned(Arc<Community>);
+
+    impl<'de> Deserialize<'de> for Owned {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            read(d, |r| &mut r.communities).map(Owned)
+        }
+    }
+
+    pub fn serialize<S: Serializer>(m: &ById, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(m.iter().map(|(k, v)| (k, One(v))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ById, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ById;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("communities by id")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<ById, A::Error> {
+                let mut out = ById::default();
+                while let Some((k, v)) = a.next_entry::<Uuid, Owned>()? {
+                    out.insert(k, v.0);
                 }
                 Ok(out)
             }

@@ -140,7 +140,10 @@ mod tests {
             assert_eq!(m[0].len(), 2);
         }
         assert!(!Arc::ptr_eq(&maps(&back, 1)[0], &maps(&back, 2)[0]));
-        // Each resource is one value, held by both deployments.
+        // Each community and each resource is one value, held by both deployments.
+        for (id, c) in back.intended.communities() {
+            assert!(Arc::ptr_eq(c, &back.actual.communities()[id]));
+        }
         for db in [Database::Files, Database::Forums] {
             let i: Vec<_> = back.intended.db(db).resources().collect();
             let a: Vec<_> = back.actual.db(db).resources().collect();

@@ -175,7 +175,10 @@ pub type ResourceKey = (App, String);
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DbState {
-    pub communities: OrdMap<Uuid, Community>,
+    /// Behind `Arc`: both deployments hold a community that is the same in both once, a
+    /// backup shares them, and the map's nodes stay small (a lookup touches less memory).
+    #[serde(with = "crate::shared::communities")]
+    pub communities: OrdMap<Uuid, Arc<Community>>,
     /// Community → its resources in this database (a few at most). Kept together because every
     /// lifecycle event goes to the resources of one community.
     /// Behind `Arc`: a copy made after a backup shares them, and a change copies one resource.
@@ -313,7 +316,7 @@ impl Deployment {
         &mut self.dbs[d as usize]
     }
 
-    pub fn communities(&self) -> &OrdMap<Uuid, Community> {
+    pub fn communities(&self) -> &OrdMap<Uuid, Arc<Community>> {
         &self.db(Database::Communities).communities
     }
 }

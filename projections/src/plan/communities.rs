@@ -13,7 +13,8 @@ use uuid::Uuid;
 /// Recreates, undeletes and redoes (a community the ledger has in the trash goes there now; the
 /// orphans step takes it out again if data must be assigned to it).
 pub(super) fn phase(b: &mut Builder) {
-    let intended: Vec<Community> = b.intended().communities().values().cloned().collect();
+    let intended: Vec<std::sync::Arc<Community>> =
+        b.intended().communities().values().cloned().collect();
     for ic in intended.iter().filter(|c| c.lifecycle != Lifecycle::Purged) {
         if !b.state.communities().contains_key(&ic.uuid) {
             recreate(b, ic);
