@@ -75,30 +75,27 @@ fn child(what: &str, path: &str) {
             lifeline::recover::release_at_exit(made);
         }
     }
+    println!("{}", peak_mib().expect("VmHWM in /proc/self/status"));
 }
 
 /// Runs `what` in a child process on the ledger at `path`: its wall time and peak resident
-/// memory (MiB), from the kernel's accounting of that child alone.
+/// memory (MiB). The child reads its own high-water mark, which starts afresh at exec (the
+/// kernel's rusage for a child may carry the parent's from before the exec).
 fn in_own_process(what: &str, path: &std::path::Path) -> (Duration, u64) {
     let t = Instant::now();
-    // Waited for below with wait4, which also gives its resource usage.
-    #[allow(clippy::zombie_processes)]
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
         .env("RECOVERY_CHILD", what)
         .env("RECOVERY_CHILD_LEDGER", path)
-        .spawn()
+        .stderr(std::process::Stdio::inherit())
+        .output()
         .unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, writing into the two locals above.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let elapsed = t.elapsed();
-    assert!(
-        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{what} in its own process failed"
-    );
-    (elapsed, usage.ru_maxrss as u64 / 1024)
+    assert!(out.status.success(), "{what} in its own process failed");
+    let peak = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the child prints its peak in MiB");
+    (elapsed, peak)
 }
 
 fn main() {
