@@ -89,58 +89,93 @@ enum Read<T> {
     Seen(u32),
 }
 
-/// Writes `v` in full, or — while writing a snapshot — by number when written before.
-fn write<T: Serialize, S: Serializer>(
-    v: &Arc<T>,
-    s: S,
-    numbers: fn(&mut Writing) -> &mut Numbers<T>,
-) -> Result<S::Ok, S::Error> {
-    // None: not sharing; Some(None): the value's first time; Some(Some(n)): written as n.
-    let seen: Option<Option<u32>> = TABLE.with_borrow_mut(|t| match t {
-        Some(Table::Writing(w)) => {
-            let numbers = numbers(w);
-            let next = numbers.len() as u32;
-            let n = *numbers.entry(Arc::as_ptr(v)).or_insert(next);
-            Some((n != next).then_some(n))
-        }
-        _ => None,
-    });
-    match seen {
-        None => (**v).serialize(s),
-        Some(None) => Written::New(&**v).serialize(s),
-        Some(Some(n)) => Written::<T>::Seen(n).serialize(s),
+/// A kind of value that a snapshot writes once however often it is held.
+trait Kind: Serialize + serde::de::DeserializeOwned {
+    fn numbers(w: &mut Writing) -> &mut Numbers<Self>;
+    fn values(r: &mut Reading) -> &mut Vec<Arc<Self>>;
+}
+
+impl Kind for Map {
+    fn numbers(w: &mut Writing) -> &mut Numbers<Self> {
+        &mut w.members
+    }
+    fn values(r: &mut Reading) -> &mut Vec<Arc<Self>> {
+        &mut r.members
     }
 }
 
-/// Reads what [`write`] wrote: a value, or the one read before under that number.
-fn read<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-    values: fn(&mut Reading) -> &mut Vec<Arc<T>>,
-) -> Result<Arc<T>, D::Error> {
-    let sharing = TABLE.with_borrow(|t| matches!(t, Some(Table::Reading(_))));
-    if !sharing {
-        return T::deserialize(d).map(Arc::new);
+impl Kind for Resource {
+    fn numbers(w: &mut Writing) -> &mut Numbers<Self> {
+        &mut w.resources
     }
-    // Read before the table is borrowed: a resource holds a members map, read in turn.
-    let read = Read::<T>::deserialize(d)?;
-    TABLE.with_borrow_mut(|t| {
-        let Some(Table::Reading(r)) = t else {
-            unreachable!("checked above");
-        };
-        let values = values(r);
-        match read {
-            Read::New(v) => {
-                let v = Arc::new(v);
-                values.push(v.clone());
-                Ok(v)
+    fn values(r: &mut Reading) -> &mut Vec<Arc<Self>> {
+        &mut r.resources
+    }
+}
+
+impl Kind for Community {
+    fn numbers(w: &mut Writing) -> &mut Numbers<Self> {
+        &mut w.communities
+    }
+    fn values(r: &mut Reading) -> &mut Vec<Arc<Self>> {
+        &mut r.communities
+    }
+}
+
+/// Writes a value in full, or — while writing a snapshot — by number when written before.
+struct Out<'a, T>(&'a Arc<T>);
+
+impl<T: Kind> Serialize for Out<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        // None: not sharing; Some(None): the value's first time; Some(Some(n)): written as n.
+        let seen: Option<Option<u32>> = TABLE.with_borrow_mut(|t| match t {
+            Some(Table::Writing(w)) => {
+                let numbers = T::numbers(w);
+                let next = numbers.len() as u32;
+                let n = *numbers.entry(Arc::as_ptr(v)).or_insert(next);
+                Some((n != next).then_some(n))
             }
-            Read::Seen(n) => values.get(n as usize).cloned().ok_or_else(|| {
-                D::Error::custom(format!(
-                    "shared value {n} referred to before it was written"
-                ))
-            }),
+            _ => None,
+        });
+        match seen {
+            None => (**v).serialize(s),
+            Some(None) => Written::New(&**v).serialize(s),
+            Some(Some(n)) => Written::<T>::Seen(n).serialize(s),
         }
-    })
+    }
+}
+
+/// Reads what [`Out`] wrote: a value, or the one read before under that number.
+struct In<T>(Arc<T>);
+
+impl<'de, T: Kind> Deserialize<'de> for In<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let sharing = TABLE.with_borrow(|t| matches!(t, Some(Table::Reading(_))));
+        if !sharing {
+            return T::deserialize(d).map(|v| In(Arc::new(v)));
+        }
+        // Read before the table is borrowed: a resource holds a members map, read in turn.
+        let read = Read::<T>::deserialize(d)?;
+        TABLE.with_borrow_mut(|t| {
+            let Some(Table::Reading(r)) = t else {
+                unreachable!("checked above");
+            };
+            let values = T::values(r);
+            match read {
+                Read::New(v) => {
+                    let v = Arc::new(v);
+                    values.push(v.clone());
+                    Ok(In(v))
+                }
+                Read::Seen(n) => values.get(n as usize).cloned().map(In).ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "shared value {n} referred to before it was written"
+                    ))
+                }),
+            }
+        })
+    }
 }
 
 /// `#[serde(with = "crate::shared::members")]` for a `Members` field.
@@ -148,11 +183,11 @@ pub(crate) mod members {
     use super::*;
 
     pub fn serialize<S: Serializer>(m: &Members, s: S) -> Result<S::Ok, S::Error> {
-        write(m, s, |w| &mut w.members)
+        Out(m).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Members, D::Error> {
-        read(d, |r| &mut r.members)
+        In::deserialize(d).map(|m| m.0)
     }
 }
 
@@ -160,15 +195,12 @@ pub(crate) mod members {
 pub(crate) mod optional_members {
     use super::*;
 
-    #[derive(Serialize, Deserialize)]
-    struct Wrapped(#[serde(with = "super::members")] Members);
-
     pub fn serialize<S: Serializer>(m: &Option<Members>, s: S) -> Result<S::Ok, S::Error> {
-        m.as_ref().map(|m| Wrapped(m.clone())).serialize(s)
+        m.as_ref().map(Out).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Members>, D::Error> {
-        Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
+        Ok(Option::<In<Map>>::deserialize(d)?.map(|m| m.0))
     }
 }
 
@@ -180,50 +212,19 @@ pub(crate) mod resources {
 
     type ByCommunity = IndexMap<Uuid, Vec<Arc<Resource>>>;
 
-    struct One<'a>(&'a Arc<Resource>);
-
-    impl Serialize for One<'_> {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            write(self.0, s, |w| &mut w.resources)
-        }
-    }
-
-    struct Owned(Arc<Resource>);
-
-    impl<'de> Deserialize<'de> for Owned {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            read(d, |r| &mut r.resources).map(Owned)
-        }
-    }
-
     pub fn serialize<S: Serializer>(m: &ByCommunity, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&Uuid, Vec<One>)> = m
+        let mut entries: Vec<(&Uuid, Vec<Out<Resource>>)> = m
             .iter()
-            .map(|(k, v)| (k, v.iter().map(One).collect()))
+            .map(|(k, v)| (k, v.iter().map(Out).collect()))
             .collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         s.collect_map(entries)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ByCommunity, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = ByCommunity;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("resources by community")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> Result<ByCommunity, A::Error> {
-                let mut out = ByCommunity::default();
-                while let Some((k, v)) = a.next_entry::<Uuid, Vec<Owned>>()? {
-                    out.insert(k, v.into_iter().map(|o| o.0).collect());
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(Visitor)
+        read_map(d, "resources by community", |v: Vec<In<Resource>>| {
+            v.into_iter().map(|r| r.0).collect::<Vec<_>>()
+        })
     }
 }
 
@@ -234,41 +235,37 @@ pub(crate) mod communities {
 
     type ById = OrdMap<Uuid, Arc<Community>>;
 
-    struct One<'a>(&'a Arc<Community>);
-
-    impl Serialize for One<'_> {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            write(self.0, s, |w| &mut w.communities)
-        }
-    }
-
-    struct Owned(Arc<Community>);
-
-    impl<'de> Deserialize<'de> for Owned {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            read(d, |r| &mut r.communities).map(Owned)
-        }
-    }
-
     pub fn serialize<S: Serializer>(m: &ById, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(m.iter().map(|(k, v)| (k, One(v))))
+        s.collect_map(m.iter().map(|(k, v)| (k, Out(v))))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ById, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = ById;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("communities by id")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<ById, A::Error> {
-                let mut out = ById::default();
-                while let Some((k, v)) = a.next_entry::<Uuid, Owned>()? {
-                    out.insert(k, v.0);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(Visitor)
+        read_map(d, "communities by id", |c: In<Community>| c.0)
     }
+}
+
+/// Reads a map of uuid → `W` into any map, each value turned by `value`.
+fn read_map<'de, D, W, V, M>(d: D, what: &'static str, value: fn(W) -> V) -> Result<M, D::Error>
+where
+    D: Deserializer<'de>,
+    W: Deserialize<'de>,
+    M: Default + Extend<(Uuid, V)>,
+{
+    struct Visitor<W, V, M>(&'static str, fn(W) -> V, std::marker::PhantomData<M>);
+    impl<'de, W: Deserialize<'de>, V, M: Default + Extend<(Uuid, V)>> serde::de::Visitor<'de>
+        for Visitor<W, V, M>
+    {
+        type Value = M;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<M, A::Error> {
+            let mut out = M::default();
+            while let Some((k, v)) = a.next_entry::<Uuid, W>()? {
+                out.extend(std::iter::once((k, (self.1)(v))));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Visitor(what, value, std::marker::PhantomData))
 }
