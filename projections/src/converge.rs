@@ -1,12 +1,13 @@
 //! The convergence check: after a plan's effects, Communities and every app agree with each
 //! other and with the intended state, except for what no command brings back.
 
-use crate::findings::{community_fields, mirror_fields, owner_of};
+use crate::findings::{community_fields, holds, mirror_fields};
 use crate::plan::Plan;
-use crate::state::{Deployment, Mirror, TaskStatus};
+use crate::state::{Community, Deployment, Resource, TaskStatus};
 use crate::vocabulary::{App, Database, Lifecycle};
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// What still differs after the repair.
@@ -110,24 +111,34 @@ fn unexpected(database: Database, community: Option<Uuid>, detail: String) -> Re
 fn content_lost(intended: &Deployment, repaired: &Deployment) -> Vec<Residual> {
     let mut out = Vec::new();
     for db in Database::ALL.into_iter().skip(1) {
-        for r in intended.db(db).all_resources() {
-            if repaired
-                .db(db)
-                .resource(&(r.app, r.object_id.clone()))
-                .is_none()
-            {
-                out.push(Residual::ContentLost {
-                    community: r.community,
-                    community_name: intended
-                        .communities()
-                        .get(&r.community)
-                        .map_or_else(String::new, |c| c.name.clone()),
-                    app: r.app,
-                    instance: r.instance.clone(),
-                    object_id: r.object_id.clone(),
-                });
-            }
+        let repaired = repaired.db(db);
+        let mut gone: Vec<&Resource> = Vec::new();
+        for (community, held) in intended.db(db).by_community() {
+            let kept = repaired.held_by(community);
+            gone.extend(
+                held.iter()
+                    .filter(|r| !kept.iter().any(|k| Arc::ptr_eq(k, r)))
+                    .filter(|r| {
+                        repaired
+                            .resource_near(community, r.app, &r.object_id)
+                            .is_none()
+                    })
+                    .map(|r| &**r),
+            );
         }
+        gone.sort_by(|a, b| (a.app, &a.object_id).cmp(&(b.app, &b.object_id)));
+        out.extend(gone.into_iter().map(|r| {
+            Residual::ContentLost {
+                community: r.community,
+                community_name: intended
+                    .communities()
+                    .get(&r.community)
+                    .map_or_else(String::new, |c| c.name.clone()),
+                app: r.app,
+                instance: r.instance.clone(),
+                object_id: r.object_id.clone(),
+            }
+        }));
     }
     out
 }
@@ -147,6 +158,7 @@ fn communities(
             None => {
                 out.insert(unexpected(db, Some(*id), "community missing".into()));
             }
+            Some(rc) if rc == ic => {}
             Some(rc) => {
                 // A widget whose content is lost may be there or not: both are explained.
                 let mut rc = crate::Community::clone(rc);
@@ -177,40 +189,65 @@ fn communities(
 fn apps(intended: &Deployment, repaired: &Deployment, out: &mut BTreeSet<Residual>) {
     let communities = repaired.communities();
     for db in Database::ALL.into_iter().skip(1) {
-        for r in repaired.db(db).all_resources() {
-            let c = Some(r.community);
-            let key = (r.app, r.object_id.clone());
-            let Some(ir) = intended.db(db).resource(&key) else {
-                let detail = format!("{} {} should not exist", r.app, r.object_id);
-                out.insert(unexpected(db, c, detail));
-                continue;
-            };
-            if (ir.community, &ir.instance) != (r.community, &r.instance) {
-                let detail = format!("{} {} in the wrong community", r.app, r.object_id);
-                out.insert(unexpected(db, c, detail));
+        for (community, held) in repaired.db(db).by_community() {
+            let wanted = intended.db(db).held_by(community);
+            let owner = communities.get(&community);
+            for r in held {
+                let same = wanted.iter().any(|w| Arc::ptr_eq(w, r));
+                app(intended, db, r, same, owner.map(|c| &**c), out);
             }
-            for (f, e, x) in mirror_fields(&ir.mirror, &r.mirror) {
-                let detail = format!(
-                    "{} {}: {}: {e} expected, {x} found",
-                    r.app,
-                    r.object_id,
-                    f.name()
-                );
-                out.insert(unexpected(db, c, detail));
-            }
-            // And the apps agree with Communities.
-            match owner_of(communities, r) {
-                Some(owner) if Mirror::of(owner, r.app) == r.mirror => {}
-                Some(_) => {
-                    let detail = format!("{} {} disagrees with Communities", r.app, r.object_id);
-                    out.insert(unexpected(db, c, detail));
-                }
-                None if ir.mirror.lifecycle == Lifecycle::Trashed => {}
-                None => {
-                    let detail = format!("{} {} is orphaned", r.app, r.object_id);
-                    out.insert(unexpected(db, c, detail));
-                }
-            }
+        }
+    }
+}
+
+/// One resource of the repaired state: against the intended one (`same`: it is that value),
+/// and against its community.
+fn app(
+    intended: &Deployment,
+    db: Database,
+    r: &Resource,
+    same: bool,
+    community: Option<&Community>,
+    out: &mut BTreeSet<Residual>,
+) {
+    let c = Some(r.community);
+    let ir = if same {
+        r
+    } else {
+        let Some(ir) = intended
+            .db(db)
+            .resource_near(r.community, r.app, &r.object_id)
+        else {
+            let detail = format!("{} {} should not exist", r.app, r.object_id);
+            out.insert(unexpected(db, c, detail));
+            return;
+        };
+        if (ir.community, &ir.instance) != (r.community, &r.instance) {
+            let detail = format!("{} {} in the wrong community", r.app, r.object_id);
+            out.insert(unexpected(db, c, detail));
+        }
+        for (f, e, x) in mirror_fields(&ir.mirror, &r.mirror) {
+            let detail = format!(
+                "{} {}: {}: {e} expected, {x} found",
+                r.app,
+                r.object_id,
+                f.name()
+            );
+            out.insert(unexpected(db, c, detail));
+        }
+        ir
+    };
+    // And the apps agree with Communities.
+    match community.filter(|c| holds(c, r)) {
+        Some(owner) if r.mirror.agrees_with(owner, r.app) => {}
+        Some(_) => {
+            let detail = format!("{} {} disagrees with Communities", r.app, r.object_id);
+            out.insert(unexpected(db, c, detail));
+        }
+        None if ir.mirror.lifecycle == Lifecycle::Trashed => {}
+        None => {
+            let detail = format!("{} {} is orphaned", r.app, r.object_id);
+            out.insert(unexpected(db, c, detail));
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::fold::{Recorded, World};
 use crate::reach::{reach_and_world_from, Fate, Loss};
 use crate::state::{Community, DbState, Deployment, Mirror, Resource};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
+use imbl::ordmap::DiffItem;
 use imbl::OrdMap;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -498,7 +499,12 @@ pub fn owner_of<'a>(
     communities
         .get(&r.community)
         .map(|c| &**c)
-        .filter(|c| c.lifecycle == Lifecycle::Active && c.widgets.contains_key(&r.instance))
+        .filter(|c| holds(c, r))
+}
+
+/// Whether `c` holds `r`: active, with its widget.
+pub(crate) fn holds(c: &Community, r: &Resource) -> bool {
+    c.lifecycle == Lifecycle::Active && c.widgets.contains_key(&r.instance)
 }
 
 fn differences(w: &World) -> Vec<Difference> {
@@ -516,108 +522,143 @@ fn differences(w: &World) -> Vec<Difference> {
         expected: e,
         found: x,
     };
-    // Communities against each app, as generateSyncReports compares them.
-    for db in Database::ALL.into_iter().skip(1) {
-        for r in w.actual.db(db).resources() {
-            if let Some(c) = owner_of(actual, r).filter(|c| !r.mirror.agrees_with(c, r.app)) {
-                for (f, e, x) in mirror_fields(&Mirror::of(c, r.app), &r.mirror) {
-                    out.push(diff(c.uuid, db, Some(r), Against::Communities, f, e, x));
-                }
-            }
-        }
-    }
     // Communities against the intended state.
     let db = Database::Communities;
-    let only_actual = actual.keys().filter(|id| !intended.contains_key(*id));
-    for id in intended.keys().chain(only_actual).copied() {
-        match (intended.get(&id), actual.get(&id)) {
-            (Some(i), Some(a)) if i == a => {}
-            (Some(i), Some(a)) => {
+    // A merge of the two maps that yields only what differs (equal values are pointer-equal
+    // where both deployments share the community).
+    for item in intended.diff(actual) {
+        match item {
+            DiffItem::Update {
+                old: (id, i),
+                new: (_, a),
+            } => {
                 for (f, e, x) in community_fields(i, a) {
-                    out.push(diff(id, db, None, Against::Intended, f, e, x));
+                    out.push(diff(*id, db, None, Against::Intended, f, e, x));
                 }
             }
-            (Some(i), None) if i.lifecycle != Lifecycle::Purged => {
+            DiffItem::Remove(id, i) if i.lifecycle != Lifecycle::Purged => {
                 let (e, x) = ("exists".to_owned(), "missing".to_owned());
-                out.push(diff(id, db, None, Against::Intended, Field::Exists, e, x));
+                out.push(diff(*id, db, None, Against::Intended, Field::Exists, e, x));
             }
-            (None, Some(_)) => {
+            DiffItem::Add(id, _) => {
                 let (e, x) = ("absent".to_owned(), "present".to_owned());
-                out.push(diff(id, db, None, Against::Intended, Field::Exists, e, x));
+                out.push(diff(*id, db, None, Against::Intended, Field::Exists, e, x));
             }
-            _ => {}
+            DiffItem::Remove(..) => {}
         }
     }
-    // Each app database against the intended state.
+    // Each app database against Communities, as generateSyncReports compares them, and against
+    // the intended state: community by community, so that each is looked up once, and a
+    // resource that is the intended one (the same value) is not compared field by field.
     for db in Database::ALL.into_iter().skip(1) {
         let (i, a) = (w.intended.db(db), w.actual.db(db));
-        for r in a.resources() {
-            let Some(ir) = i.resource_near(r.community, r.app, &r.object_id) else {
-                let (e, x) = ("absent".to_owned(), "present".to_owned());
-                let c = r.community;
-                out.push(diff(c, db, Some(r), Against::Intended, Field::Exists, e, x));
-                continue;
-            };
-            if ir == r {
-                continue;
-            }
-            let c = ir.community;
-            if ir.community != r.community {
-                let (e, x) = (ir.community.to_string(), r.community.to_string());
-                out.push(diff(
-                    c,
-                    db,
-                    Some(r),
-                    Against::Intended,
-                    Field::Community,
-                    e,
-                    x,
-                ));
-            }
-            if ir.instance != r.instance {
-                let (e, x) = (ir.instance.clone(), r.instance.clone());
-                out.push(diff(
-                    c,
-                    db,
-                    Some(r),
-                    Against::Intended,
-                    Field::Instance,
-                    e,
-                    x,
-                ));
-            }
-            for (f, e, x) in mirror_fields(&ir.mirror, &r.mirror) {
-                out.push(diff(c, db, Some(r), Against::Intended, f, e, x));
+        for (community, held) in a.by_community() {
+            let owner = actual.get(&community).map(|c| &**c);
+            let intended_held = i.held_by(community);
+            for r in held {
+                if let Some(c) = owner.filter(|c| holds(c, r)) {
+                    if !r.mirror.agrees_with(c, r.app) {
+                        for (f, e, x) in mirror_fields(&Mirror::of(c, r.app), &r.mirror) {
+                            out.push(diff(c.uuid, db, Some(r), Against::Communities, f, e, x));
+                        }
+                    }
+                }
+                if intended_held.iter().any(|x| Arc::ptr_eq(x, r)) {
+                    continue;
+                }
+                against_intended(&mut out, &diff, i, db, r);
             }
         }
     }
     out
 }
 
+/// An app's resource against the intended one.
+fn against_intended(
+    out: &mut Vec<Difference>,
+    diff: &impl Fn(Uuid, Database, Option<&Resource>, Against, Field, String, String) -> Difference,
+    intended: &DbState,
+    db: Database,
+    r: &Resource,
+) {
+    let Some(ir) = intended.resource_near(r.community, r.app, &r.object_id) else {
+        let (e, x) = ("absent".to_owned(), "present".to_owned());
+        out.push(diff(
+            r.community,
+            db,
+            Some(r),
+            Against::Intended,
+            Field::Exists,
+            e,
+            x,
+        ));
+        return;
+    };
+    if ir == r {
+        return;
+    }
+    let c = ir.community;
+    if ir.community != r.community {
+        let (e, x) = (ir.community.to_string(), r.community.to_string());
+        out.push(diff(
+            c,
+            db,
+            Some(r),
+            Against::Intended,
+            Field::Community,
+            e,
+            x,
+        ));
+    }
+    if ir.instance != r.instance {
+        let (e, x) = (ir.instance.clone(), r.instance.clone());
+        out.push(diff(
+            c,
+            db,
+            Some(r),
+            Against::Intended,
+            Field::Instance,
+            e,
+            x,
+        ));
+    }
+    for (f, e, x) in mirror_fields(&ir.mirror, &r.mirror) {
+        out.push(diff(c, db, Some(r), Against::Intended, f, e, x));
+    }
+}
+
 fn orphans(w: &World) -> Vec<Orphan> {
     let actual = w.actual.communities();
     let mut out = Vec::new();
     for db in Database::ALL.into_iter().skip(1) {
-        for r in w.actual.db(db).resources() {
-            let reason = match actual.get(&r.community) {
-                None => OrphanReason::CommunityMissing,
-                Some(c) if c.lifecycle == Lifecycle::Purged => OrphanReason::CommunityPurged,
-                Some(c) if c.lifecycle == Lifecycle::Trashed => OrphanReason::CommunityTrashed,
-                Some(c) if !c.widgets.contains_key(&r.instance) => OrphanReason::WidgetMissing,
-                Some(_) => continue,
-            };
-            out.push(Orphan {
-                app: r.app,
-                object_id: r.object_id.clone(),
-                instance: r.instance.clone(),
-                old_community: r.community,
-                name: r.mirror.name.clone(),
-                reason,
-                disposition: disposition(w, r),
-            });
+        for (community, held) in w.actual.db(db).by_community() {
+            let c = actual.get(&community);
+            for r in held {
+                orphan(&mut out, w, c.map(|c| &**c), r);
+            }
         }
     }
     out
+}
+
+/// `r`, held for `c`, if it is an orphan.
+fn orphan(out: &mut Vec<Orphan>, w: &World, c: Option<&Community>, r: &Resource) {
+    let reason = match c {
+        None => OrphanReason::CommunityMissing,
+        Some(c) if c.lifecycle == Lifecycle::Purged => OrphanReason::CommunityPurged,
+        Some(c) if c.lifecycle == Lifecycle::Trashed => OrphanReason::CommunityTrashed,
+        Some(c) if !c.widgets.contains_key(&r.instance) => OrphanReason::WidgetMissing,
+        Some(_) => return,
+    };
+    out.push(Orphan {
+        app: r.app,
+        object_id: r.object_id.clone(),
+        instance: r.instance.clone(),
+        old_community: r.community,
+        name: r.mirror.name.clone(),
+        reason,
+        disposition: disposition(w, r),
+    });
 }
 
 fn disposition(w: &World, r: &Resource) -> Disposition {
@@ -676,23 +717,29 @@ fn missing(w: &World) -> Vec<Missing> {
     }
     for db in Database::ALL.into_iter().skip(1) {
         let actual: &DbState = w.actual.db(db);
-        for r in w.intended.db(db).resources() {
-            if actual
-                .resource_near(r.community, r.app, &r.object_id)
-                .is_some()
-            {
-                continue;
+        for (community, held) in w.intended.db(db).by_community() {
+            let actual_held = actual.held_by(community);
+            for r in held {
+                if actual_held.iter().any(|x| Arc::ptr_eq(x, r)) {
+                    continue;
+                }
+                if actual
+                    .resource_near(r.community, r.app, &r.object_id)
+                    .is_some()
+                {
+                    continue;
+                }
+                found
+                    .entry((r.community, r.app, r.instance.clone()))
+                    .or_insert_with(|| Missing {
+                        community: r.community,
+                        community_name: name_of(w, r.community),
+                        app: r.app,
+                        instance: r.instance.clone(),
+                        known_to_communities: false,
+                        intended_object_id: Some(r.object_id.clone()),
+                    });
             }
-            found
-                .entry((r.community, r.app, r.instance.clone()))
-                .or_insert_with(|| Missing {
-                    community: r.community,
-                    community_name: name_of(w, r.community),
-                    app: r.app,
-                    instance: r.instance.clone(),
-                    known_to_communities: false,
-                    intended_object_id: Some(r.object_id.clone()),
-                });
         }
     }
     found.into_values().collect()

@@ -272,6 +272,17 @@ impl DbState {
         self.resources.values().flatten().map(|r| &**r)
     }
 
+    /// Each community holding resources here, with them, in no particular order: one lookup
+    /// per community for passes that visit every resource.
+    pub fn by_community(&self) -> impl Iterator<Item = (Uuid, &[Arc<Resource>])> {
+        self.resources.iter().map(|(c, held)| (*c, held.as_slice()))
+    }
+
+    /// The resources of `community` as held: the same `Arc` where another state shares one.
+    pub fn held_by(&self, community: Uuid) -> &[Arc<Resource>] {
+        self.resources.get(&community).map_or(&[], Vec::as_slice)
+    }
+
     /// The resource `(app, object_id)`, looked for among `community`'s first, where it usually
     /// is, so that no key is built.
     pub fn resource_near(&self, community: Uuid, app: App, object_id: &str) -> Option<&Resource> {

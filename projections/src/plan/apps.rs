@@ -18,17 +18,28 @@ pub(super) fn resync(b: &mut Builder) {
     for app in App::ALL {
         let communities = b.state.communities().clone();
         let mut total = 0;
-        let mut differ: BTreeMap<Uuid, Vec<&'static str>> = BTreeMap::new();
-        for r in b.state.db(app.database()).all_resources() {
+        // Per community, the fields of its resource that differ; of two resources of one app
+        // in a community, the one with the greater object id speaks.
+        let mut differ: BTreeMap<Uuid, (&str, Vec<&'static str>)> = BTreeMap::new();
+        for r in b.state.db(app.database()).resources() {
             let Some(c) = owner_of(&communities, r).filter(|_| r.app == app) else {
                 continue;
             };
             total += 1;
+            if r.mirror.agrees_with(c, app) {
+                continue;
+            }
             let fields = mirror_fields(&Mirror::of(c, app), &r.mirror);
-            if !fields.is_empty() {
-                differ.insert(c.uuid, fields.iter().map(|(f, _, _)| f.name()).collect());
+            let names = fields.iter().map(|(f, _, _)| f.name()).collect();
+            match differ.get(&c.uuid) {
+                Some((other, _)) if *other > r.object_id.as_str() => {}
+                _ => {
+                    differ.insert(c.uuid, (&r.object_id, names));
+                }
             }
         }
+        let differ: BTreeMap<Uuid, Vec<&'static str>> =
+            differ.into_iter().map(|(c, (_, f))| (c, f)).collect();
         if differ.is_empty() {
             continue;
         }
@@ -182,13 +193,17 @@ pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
 /// widget).
 fn orphaned(d: &Deployment) -> Vec<Resource> {
     let communities = d.communities();
-    Database::ALL
-        .into_iter()
-        .skip(1)
-        .flat_map(|db| d.db(db).all_resources())
-        .filter(|r| owner_of(communities, r).is_none())
-        .cloned()
-        .collect()
+    let mut out = Vec::new();
+    for db in Database::ALL.into_iter().skip(1) {
+        let mut here: Vec<&Resource> = d
+            .db(db)
+            .resources()
+            .filter(|r| owner_of(communities, r).is_none())
+            .collect();
+        here.sort_by(|a, b| (a.app, &a.object_id).cmp(&(b.app, &b.object_id)));
+        out.extend(here.into_iter().cloned());
+    }
+    out
 }
 
 /// Where the ledger has an orphan: its resource there, when its community still exists and
