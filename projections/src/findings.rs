@@ -280,8 +280,7 @@ pub fn analyze_from(start: World, input: &Input, earlier: &[Recorded]) -> (Findi
 /// The findings that states alone show (all but the lost changes, which need the history):
 /// enough to compare what-if restores quickly.
 pub fn of_world(world: &World, restores: Vec<Restore>) -> Findings {
-    let differences = differences(world);
-    let orphans = orphans(world);
+    let (differences, orphans) = differences_and_orphans(world);
     let missing = missing(world);
     let mut f = Findings {
         position: world.position,
@@ -507,8 +506,10 @@ pub(crate) fn holds(c: &Community, r: &Resource) -> bool {
     c.lifecycle == Lifecycle::Active && c.widgets.contains_key(&r.instance)
 }
 
-fn differences(w: &World) -> Vec<Difference> {
+/// The differences, and the orphans (found on the same visit of every resource).
+fn differences_and_orphans(w: &World) -> (Vec<Difference>, Vec<Orphan>) {
     let mut out = Vec::new();
+    let mut orphans = Vec::new();
     let actual = w.actual.communities();
     let intended = w.intended.communities();
     let diff = |c: Uuid, db: Database, r: Option<&Resource>, against, field, e, x| Difference {
@@ -547,21 +548,24 @@ fn differences(w: &World) -> Vec<Difference> {
             DiffItem::Remove(..) => {}
         }
     }
-    // Each app database against Communities, as generateSyncReports compares them, and against
-    // the intended state: community by community, so that each is looked up once, and a
-    // resource that is the intended one (the same value) is not compared field by field.
+    // Each app database against Communities, as generateSyncReports compares them (a resource
+    // its community does not hold is an orphan), and against the intended state: community by
+    // community, so that each is looked up once, and a resource that is the intended one (the
+    // same value) is not compared field by field.
     for db in Database::ALL.into_iter().skip(1) {
         let (i, a) = (w.intended.db(db), w.actual.db(db));
         for (community, held) in a.by_community() {
             let owner = actual.get(&community).map(|c| &**c);
             let intended_held = i.held_by(community);
             for r in held {
-                if let Some(c) = owner.filter(|c| holds(c, r)) {
-                    if !r.mirror.agrees_with(c, r.app) {
+                match owner.filter(|c| holds(c, r)) {
+                    Some(c) if !r.mirror.agrees_with(c, r.app) => {
                         for (f, e, x) in mirror_fields(&Mirror::of(c, r.app), &r.mirror) {
                             out.push(diff(c.uuid, db, Some(r), Against::Communities, f, e, x));
                         }
                     }
+                    Some(_) => {}
+                    None => orphan(&mut orphans, w, owner, r),
                 }
                 if intended_held.iter().any(|x| Arc::ptr_eq(x, r)) {
                     continue;
@@ -570,7 +574,7 @@ fn differences(w: &World) -> Vec<Difference> {
             }
         }
     }
-    out
+    (out, orphans)
 }
 
 /// An app's resource against the intended one.
@@ -625,20 +629,6 @@ fn against_intended(
     for (f, e, x) in mirror_fields(&ir.mirror, &r.mirror) {
         out.push(diff(c, db, Some(r), Against::Intended, f, e, x));
     }
-}
-
-fn orphans(w: &World) -> Vec<Orphan> {
-    let actual = w.actual.communities();
-    let mut out = Vec::new();
-    for db in Database::ALL.into_iter().skip(1) {
-        for (community, held) in w.actual.db(db).by_community() {
-            let c = actual.get(&community);
-            for r in held {
-                orphan(&mut out, w, c.map(|c| &**c), r);
-            }
-        }
-    }
-    out
 }
 
 /// `r`, held for `c`, if it is an orphan.
