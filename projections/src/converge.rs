@@ -5,6 +5,7 @@ use crate::findings::{community_fields, holds, mirror_fields};
 use crate::plan::Plan;
 use crate::state::{Community, Deployment, Resource, TaskStatus};
 use crate::vocabulary::{App, Database, Lifecycle};
+use imbl::ordmap::DiffItem;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -151,15 +152,23 @@ fn communities(
 ) {
     let db = Database::Communities;
     let (i, r) = (intended.communities(), repaired.communities());
-    for (id, ic) in i {
-        let gone = |c: &crate::Community| c.lifecycle == Lifecycle::Purged;
-        match r.get(id) {
-            None if gone(ic) => {}
-            None => {
+    // One merge of the two maps, yielding only what differs.
+    for item in i.diff(r) {
+        match item {
+            DiffItem::Remove(id, ic) if ic.lifecycle != Lifecycle::Purged => {
                 out.insert(unexpected(db, Some(*id), "community missing".into()));
             }
-            Some(rc) if rc == ic => {}
-            Some(rc) => {
+            DiffItem::Add(id, rc) if rc.lifecycle != Lifecycle::Purged => {
+                out.insert(unexpected(
+                    db,
+                    Some(*id),
+                    "community not in the ledger".into(),
+                ));
+            }
+            DiffItem::Update {
+                old: (id, ic),
+                new: (_, rc),
+            } => {
                 // A widget whose content is lost may be there or not: both are explained.
                 let mut rc = crate::Community::clone(rc);
                 for (instance, def) in ic.widgets.iter() {
@@ -173,15 +182,7 @@ fn communities(
                     out.insert(unexpected(db, Some(*id), detail));
                 }
             }
-        }
-    }
-    for (id, rc) in r {
-        if !i.contains_key(id) && rc.lifecycle != Lifecycle::Purged {
-            out.insert(unexpected(
-                db,
-                Some(*id),
-                "community not in the ledger".into(),
-            ));
+            DiffItem::Remove(..) | DiffItem::Add(..) => {}
         }
     }
 }

@@ -2,7 +2,7 @@
 //! assign each orphan where it belongs or delete its data.
 
 use super::{containers, count_communities, Builder};
-use crate::findings::{mirror_fields, owner_of};
+use crate::findings::{holds, mirror_fields};
 use crate::repair::{Action, Assignment, Doomed, Target};
 use crate::state::{Deployment, Mirror, Resource};
 use crate::vocabulary::{App, Database, Lifecycle};
@@ -21,20 +21,23 @@ pub(super) fn resync(b: &mut Builder) {
         // Per community, the fields of its resource that differ; of two resources of one app
         // in a community, the one with the greater object id speaks.
         let mut differ: BTreeMap<Uuid, (&str, Vec<&'static str>)> = BTreeMap::new();
-        for r in b.state.db(app.database()).resources() {
-            let Some(c) = owner_of(&communities, r).filter(|_| r.app == app) else {
-                continue;
-            };
-            total += 1;
-            if r.mirror.agrees_with(c, app) {
-                continue;
-            }
-            let fields = mirror_fields(&Mirror::of(c, app), &r.mirror);
-            let names = fields.iter().map(|(f, _, _)| f.name()).collect();
-            match differ.get(&c.uuid) {
-                Some((other, _)) if *other > r.object_id.as_str() => {}
-                _ => {
-                    differ.insert(c.uuid, (&r.object_id, names));
+        for (community, held) in b.state.db(app.database()).by_community() {
+            let owner = communities.get(&community).map(|c| &**c);
+            for r in held.iter().filter(|r| r.app == app) {
+                let Some(c) = owner.filter(|c| holds(c, r)) else {
+                    continue;
+                };
+                total += 1;
+                if r.mirror.agrees_with(c, app) {
+                    continue;
+                }
+                let fields = mirror_fields(&Mirror::of(c, app), &r.mirror);
+                let names = fields.iter().map(|(f, _, _)| f.name()).collect();
+                match differ.get(&c.uuid) {
+                    Some((other, _)) if *other > r.object_id.as_str() => {}
+                    _ => {
+                        differ.insert(c.uuid, (&r.object_id, names));
+                    }
                 }
             }
         }
@@ -195,11 +198,12 @@ fn orphaned(d: &Deployment) -> Vec<Resource> {
     let communities = d.communities();
     let mut out = Vec::new();
     for db in Database::ALL.into_iter().skip(1) {
-        let mut here: Vec<&Resource> = d
-            .db(db)
-            .resources()
-            .filter(|r| owner_of(communities, r).is_none())
-            .collect();
+        let mut here: Vec<&Resource> = Vec::new();
+        for (community, held) in d.db(db).by_community() {
+            let owner = communities.get(&community).map(|c| &**c);
+            let orphaned = held.iter().filter(|r| !owner.is_some_and(|c| holds(c, r)));
+            here.extend(orphaned.map(|r| &**r));
+        }
         here.sort_by(|a, b| (a.app, &a.object_id).cmp(&(b.app, &b.object_id)));
         out.extend(here.into_iter().cloned());
     }
