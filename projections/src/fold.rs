@@ -186,8 +186,9 @@ pub fn restored_labels(events: &[Recorded]) -> std::collections::HashSet<String>
 /// What one event changed, for the other deployment to take instead of making the same change
 /// again. A value held in several places (the same `Arc`) before the event is one value after
 /// it: a community's members, held by the community in both deployments and by every app that
-/// mirrors them; an app's resource, held by both deployments. Sharing keeps each in memory
-/// once, and makes comparing them (findings, worlds) a pointer check while they agree.
+/// mirrors them; a community, and an app's resource, held by both deployments. Sharing keeps
+/// each in memory once, and makes comparing them (findings, worlds) a pointer check while they
+/// agree.
 #[derive(Default)]
 pub(crate) struct Edits {
     members: Changed<BTreeMap<String, Role>>,
