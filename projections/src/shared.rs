@@ -1,6 +1,6 @@
 //! Values that stay shared through a snapshot. In a world, a community's members are one map
-//! (`Arc`) held by the community in both deployments and by every app that mirrors them, and
-//! an app's resource is one value held by both deployments (see `fold::Edits`). Serde writes an
+//! (`Arc`) held by the community in both deployments and by every app that mirrors them, and a
+//! community or an app's resource is one value held by both deployments (see `fold::Edits`). Serde writes an
 //! `Arc` as its contents, so a snapshot would hold each once per holder, and a decoded world
 //! would hold that many copies, compare them field by field, and take that much longer to
 //! decode.
