@@ -319,8 +319,10 @@ impl<'t> Staging<'t> {
         let snapshots = std::mem::take(&mut self.snapshots);
         if !snapshots.is_empty() {
             let mut t = txn.open_table(SNAPSHOTS)?;
+            let mut sizes = txn.open_table(SNAPSHOT_SIZES)?;
             for (position, bytes) in &snapshots {
                 t.insert(position, bytes.as_slice())?;
+                sizes.insert(position, bytes.len() as u64)?;
             }
         }
         let Some(up_to) = self.tags_up_to.take() else {

@@ -199,11 +199,11 @@ impl Ledger {
     /// Positions of the stored snapshots and their sizes in bytes.
     pub fn snapshots(&self) -> Result<Vec<(Position, u64)>, ReadError> {
         let txn = self.read_txn()?;
-        let t = txn.open_table(SNAPSHOTS).map_err(StorageError::from)?;
+        let t = txn.open_table(SNAPSHOT_SIZES).map_err(StorageError::from)?;
         let mut out = Vec::new();
         for item in t.iter().map_err(StorageError::from)? {
             let (k, v) = item.map_err(StorageError::from)?;
-            out.push((k.value(), v.value().len() as u64));
+            out.push((k.value(), v.value()));
         }
         Ok(out)
     }
@@ -287,6 +287,16 @@ fn init_tables(db: &Database) -> Result<(), redb::Error> {
         txn.open_table(BY_TIME)?;
         txn.open_table(SNAPSHOTS)?;
         txn.open_table(TAGS)?;
+        if meta.get(META_SNAPSHOT_SIZES)?.is_none() {
+            // Made before snapshot sizes were kept: list the stored snapshots once.
+            let snapshots = txn.open_table(SNAPSHOTS)?;
+            let mut sizes = txn.open_table(SNAPSHOT_SIZES)?;
+            for item in snapshots.iter()? {
+                let (k, v) = item?;
+                sizes.insert(k.value(), v.value().len() as u64)?;
+            }
+            meta.insert(META_SNAPSHOT_SIZES, [1u8].as_slice())?;
+        }
     }
     txn.commit()?;
     Ok(())

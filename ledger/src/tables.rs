@@ -19,6 +19,10 @@ pub const MERKLE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("merkle
 /// Position → a snapshot of the layer above's state after that position (a cache it owns:
 /// not part of the log, not hashed, may be dropped).
 pub const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshots");
+/// Position → the byte length of the snapshot stored there, written with it: listing the
+/// snapshots reads this small table, not the snapshots (a redb key is stored with its value,
+/// so walking `snapshots` reads every snapshot in full).
+pub const SNAPSHOT_SIZES: TableDefinition<u64, u64> = TableDefinition::new("snapshot_sizes");
 /// `(tag, position)` → nothing: an index the layer above keeps over the log (which positions
 /// carry a tag such as `actor:jdoe`), caught up to `META_TAGS_WATERMARK`.
 pub const TAGS: TableDefinition<(&str, u64), ()> = TableDefinition::new("tags");
@@ -28,6 +32,9 @@ pub const BY_TIME: TableDefinition<i64, u64> = TableDefinition::new("by_time");
 pub const META_FORMAT: &str = "format";
 pub const META_NEXT_STREAM_ID: &str = "next_stream_id";
 pub const META_TAGS_WATERMARK: &str = "tags_watermark";
+/// Present once `snapshot_sizes` lists every stored snapshot (ledgers made before that table
+/// existed are brought up to date when opened).
+pub const META_SNAPSHOT_SIZES: &str = "snapshot_sizes";
 pub const LEDGER_FORMAT: u32 = 1;
 
 /// For `Any`/`StreamExists` appends, a retry is recognised among at least this many of the
