@@ -267,7 +267,7 @@ impl DbState {
         self.resources.get_mut(&community)
     }
 
-    /// Every resource, in no particular order (but the same for the same contents).
+    /// Every resource, in no particular order (callers that show them sort what they keep).
     pub fn resources(&self) -> impl Iterator<Item = &Resource> {
         self.resources.values().flatten().map(|r| &**r)
     }
