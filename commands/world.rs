@@ -118,17 +118,11 @@ pub fn build_snapshots(
     every: u64,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<SnapshotsBuilt> {
-    let every = every.max(1);
     let head = l.head();
     let have: std::collections::HashSet<Position> =
         l.snapshots()?.into_iter().map(|(p, _)| p).collect();
-    // Every N positions only. A snapshot at each backup as well was measured (domain_bench,
-    // 200k events, 4 databases backed up nightly): storage went from ~12% to ~30% of the
-    // ledger; a restore needs only the backed-up database, which belongs in a smaller record.
-    let marks: Vec<Position> = (1..=head / every)
-        .map(|k| k * every)
-        .filter(|m| !have.contains(m))
-        .collect();
+    let mut marks = marks_up_to(head, every);
+    marks.retain(|m| !have.contains(m));
     let Some(&first) = marks.first() else {
         return Ok(SnapshotsBuilt {
             written: 0,
@@ -144,12 +138,31 @@ pub fn build_snapshots(
             });
         }
     }
-    let events = load(l, head, None)?.events;
-    let written = write_marks(l, World::default(), &events, &marks, true, &mut progress)?;
     Ok(SnapshotsBuilt {
-        written: written.expect("a fold from the start always continues"),
+        written: write_marks_from_start(l, head, &marks, &mut progress)?,
         continued: None,
     })
+}
+
+/// The positions of the snapshots due every `every` positions up to `head`. Every N positions
+/// only: a snapshot at each backup as well was measured (domain_bench, 200k events, 4
+/// databases backed up nightly): storage went from ~12% to ~30% of the ledger; a restore needs
+/// only the backed-up database, which belongs in a smaller record.
+fn marks_up_to(head: Position, every: u64) -> Vec<Position> {
+    let every = every.max(1);
+    (1..=head / every).map(|k| k * every).collect()
+}
+
+/// Folds the whole log up to `head` and stores a snapshot at each of `marks`.
+fn write_marks_from_start(
+    l: &Ledger,
+    head: Position,
+    marks: &[Position],
+    progress: &mut impl FnMut(u64),
+) -> anyhow::Result<usize> {
+    let events = load(l, head, None)?.events;
+    let written = write_marks(l, World::default(), &events, marks, true, progress)?;
+    Ok(written.expect("a fold from the start always continues"))
 }
 
 /// Stores a snapshot after every `every` positions up to the head from a fold of the whole
@@ -160,15 +173,12 @@ pub fn rewrite_snapshots(
     every: u64,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<usize> {
-    let every = every.max(1);
     let head = l.head();
-    let marks: Vec<Position> = (1..=head / every).map(|k| k * every).collect();
+    let marks = marks_up_to(head, every);
     if marks.is_empty() {
         return Ok(0);
     }
-    let events = load(l, head, None)?.events;
-    let written = write_marks(l, World::default(), &events, &marks, true, &mut progress)?;
-    Ok(written.expect("a fold from the start always continues"))
+    write_marks_from_start(l, head, &marks, &mut progress)
 }
 
 /// What [`build_snapshots`] did.

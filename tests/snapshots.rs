@@ -135,18 +135,7 @@ fn snapshots_never_change_the_answer() {
     history(&l);
     let head = l.head();
     let reference: Vec<_> = (0..=head)
-        .map(|p| {
-            world_at(
-                &l,
-                &Point {
-                    position: p,
-                    occurred_by: None,
-                },
-                false,
-            )
-            .unwrap()
-            .world
-        })
+        .map(|p| world_at(&l, &at(p), false).unwrap().world)
         .collect();
     for every in [3, 7] {
         assert!(build_snapshots(&l, every, |_| {}).unwrap().written > 0);
@@ -158,15 +147,7 @@ fn snapshots_never_change_the_answer() {
         }
         let mut used = 0;
         for p in 0..=head {
-            let built = world_at(
-                &l,
-                &Point {
-                    position: p,
-                    occurred_by: None,
-                },
-                true,
-            )
-            .unwrap();
+            let built = world_at(&l, &at(p), true).unwrap();
             used += usize::from(built.from_snapshot.is_some());
             assert_eq!(
                 built.world, reference[p as usize],
@@ -181,35 +162,49 @@ fn snapshots_never_change_the_answer() {
     // A snapshot that does not decode is passed over.
     l.put_snapshot_blocking(head, b"\x01not a world".to_vec())
         .unwrap();
-    let built = world_at(
-        &l,
-        &Point {
-            position: head,
-            occurred_by: None,
-        },
-        true,
-    )
-    .unwrap();
+    let built = world_at(&l, &at(head), true).unwrap();
     assert_eq!(built.world, reference[head as usize]);
     assert_ne!(built.from_snapshot, Some(head));
+}
+
+/// A ledger of a simulated deployment of 20 communities over `days`, and its directory.
+fn simulated(days: u32, seed: u64) -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
+    let start = lifeline::time_fmt::parse("2026-10-01T00:00:00Z").unwrap().0;
+    let cfg = projections::simulate::Config::new(20, days, seed, start);
+    lifeline::simulate::write(&l, &cfg).unwrap();
+    (dir, l)
+}
+
+fn at(position: u64) -> Point {
+    Point {
+        position,
+        occurred_by: None,
+    }
+}
+
+/// Every stored snapshot decodes to the world replayed from the start to its position.
+fn assert_stored_snapshots_equal_replay(l: &Ledger) {
+    for (p, _) in l.snapshots().unwrap() {
+        let (_, bytes) = l.snapshot_at_or_before(p).unwrap().unwrap();
+        assert_eq!(
+            projections::snapshot::decode(&bytes).unwrap(),
+            world_at(l, &at(p), false).unwrap().world,
+            "snapshot at {p}"
+        );
+    }
 }
 
 /// Snapshots written after more events continue the latest stored one, and equal the replay
 /// from the start, with a restore in the new events of a backup taken before that snapshot.
 #[test]
 fn new_snapshots_continue_the_latest_stored_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
-    let start = lifeline::time_fmt::parse("2026-10-01T00:00:00Z").unwrap().0;
-    lifeline::simulate::write(&l, &projections::simulate::Config::new(20, 6, 3, start)).unwrap();
+    let (_dir, l) = simulated(6, 3);
     let every = 40;
     let first = build_snapshots(&l, every, |_| {}).unwrap();
     assert_eq!(first.continued, None);
     assert_eq!(first.written as u64, l.head() / every);
-    let at = |p| Point {
-        position: p,
-        occurred_by: None,
-    };
     let old = world_at(&l, &at(l.head()), false).unwrap().world;
     let files = old
         .backups
@@ -243,30 +238,15 @@ fn new_snapshots_continue_the_latest_stored_one() {
     let again = build_snapshots(&l, every, |_| {}).unwrap();
     assert_eq!(again.continued, Some(last_stored));
     assert_eq!(again.written, 2);
-    for (p, _) in l.snapshots().unwrap() {
-        let (_, bytes) = l.snapshot_at_or_before(p).unwrap().unwrap();
-        let w = projections::snapshot::decode(&bytes).unwrap();
-        assert_eq!(
-            w,
-            world_at(&l, &at(p), false).unwrap().world,
-            "snapshot at {p}"
-        );
-    }
+    assert_stored_snapshots_equal_replay(&l);
 }
 
 /// `snapshot --rewrite` replaces snapshots of an earlier format with this build's, each equal
 /// to the replay from the start; the earlier one was read until then.
 #[test]
 fn rewrite_replaces_snapshots_of_an_earlier_format() {
-    let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
-    let start = lifeline::time_fmt::parse("2026-10-01T00:00:00Z").unwrap().0;
-    lifeline::simulate::write(&l, &projections::simulate::Config::new(20, 4, 5, start)).unwrap();
+    let (_dir, l) = simulated(4, 5);
     let every = 50;
-    let at = |p| Point {
-        position: p,
-        occurred_by: None,
-    };
     // As an earlier build stored them: version 3, zstd of the bincode with every map in full.
     for k in 1..=l.head() / every {
         let w = world_at(&l, &at(k * every), false).unwrap().world;
@@ -289,11 +269,6 @@ fn rewrite_replaces_snapshots_of_an_earlier_format() {
     assert_eq!(l.snapshots().unwrap().len(), written);
     for (p, _) in l.snapshots().unwrap() {
         assert_eq!(version_at(p), projections::snapshot::SNAPSHOT_VERSION);
-        let (_, bytes) = l.snapshot_at_or_before(p).unwrap().unwrap();
-        assert_eq!(
-            projections::snapshot::decode(&bytes).unwrap(),
-            world_at(&l, &at(p), false).unwrap().world,
-            "snapshot at {p}"
-        );
     }
+    assert_stored_snapshots_equal_replay(&l);
 }

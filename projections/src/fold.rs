@@ -627,11 +627,12 @@ fn clears(scope: &QueueScope, q: &QueueEntry) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::vocabulary::CommunityType;
 
-    fn recorded(events: Vec<DomainEvent>) -> Vec<Recorded> {
+    /// `events` as the ledger would hold them, at positions from 1.
+    pub(crate) fn recorded(events: Vec<DomainEvent>) -> Vec<Recorded> {
         events
             .into_iter()
             .enumerate()
@@ -645,7 +646,34 @@ mod tests {
             .collect()
     }
 
-    fn add(c: Uuid, user: &str) -> DomainEvent {
+    /// Community `n` created, with a Files and a Forum widget whose apps hold a resource.
+    pub(crate) fn with_files_and_forum(n: u128) -> Vec<DomainEvent> {
+        let c = Uuid::from_u128(n);
+        let mut events = vec![DomainEvent::CommunityCreated(CommunityCreated::new(
+            c,
+            &format!("Community {n}"),
+            CommunityType::Public,
+            vec!["owner".into()],
+        ))];
+        for (app, instance) in [(App::Files, "Wf"), (App::Forum, "Wo")] {
+            events.push(DomainEvent::WidgetAdded(WidgetAdded {
+                community: c,
+                instance: format!("{instance}{n}"),
+                widget_def_id: app.widget_def_id().into(),
+                actor: None,
+            }));
+            events.push(DomainEvent::RemoteAppProvisioned(RemoteAppProvisioned {
+                community: c,
+                app,
+                instance: format!("{instance}{n}"),
+                object_id: format!("{app}-{n}"),
+                actor: None,
+            }));
+        }
+        events
+    }
+
+    pub(crate) fn add(c: Uuid, user: &str) -> DomainEvent {
         DomainEvent::MembersAdded(crate::events::Members {
             community: c,
             members: [(user.to_string(), Role::Member)].into(),
@@ -683,27 +711,7 @@ mod tests {
     #[test]
     fn a_communitys_members_are_one_map_until_a_database_differs() {
         let c = Uuid::from_u128(1);
-        let mut events = vec![DomainEvent::CommunityCreated(CommunityCreated::new(
-            c,
-            "Shared",
-            CommunityType::Public,
-            vec!["owner".into()],
-        ))];
-        for (app, instance) in [(App::Files, "Wf"), (App::Forum, "Wo")] {
-            events.push(DomainEvent::WidgetAdded(WidgetAdded {
-                community: c,
-                instance: instance.into(),
-                widget_def_id: app.widget_def_id().into(),
-                actor: None,
-            }));
-            events.push(DomainEvent::RemoteAppProvisioned(RemoteAppProvisioned {
-                community: c,
-                app,
-                instance: instance.into(),
-                object_id: format!("{app}-1"),
-                actor: None,
-            }));
-        }
+        let mut events = with_files_and_forum(1);
         events.push(add(c, "ann"));
         events.push(DomainEvent::BackupTaken(BackupTaken {
             database: Database::Files,

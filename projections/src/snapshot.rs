@@ -55,11 +55,8 @@ pub fn decode(bytes: &[u8]) -> Result<World, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{
-        CommunityCreated, DomainEvent, Members, RemoteAppProvisioned, WidgetAdded,
-    };
-    use crate::fold::Recorded;
-    use crate::{App, CommunityType, Database, Role};
+    use crate::fold::tests::{add, recorded, with_files_and_forum};
+    use crate::Database;
     use std::sync::Arc;
     use uuid::Uuid;
 
@@ -67,46 +64,10 @@ mod tests {
     fn world() -> World {
         let mut events = Vec::new();
         for n in 1..=2u128 {
-            let c = Uuid::from_u128(n);
-            events.push(DomainEvent::CommunityCreated(CommunityCreated::new(
-                c,
-                "Kept",
-                CommunityType::Public,
-                vec!["owner".into()],
-            )));
-            for (app, instance) in [(App::Files, "Wf"), (App::Forum, "Wo")] {
-                events.push(DomainEvent::WidgetAdded(WidgetAdded {
-                    community: c,
-                    instance: format!("{instance}{n}"),
-                    widget_def_id: app.widget_def_id().into(),
-                    actor: None,
-                }));
-                events.push(DomainEvent::RemoteAppProvisioned(RemoteAppProvisioned {
-                    community: c,
-                    app,
-                    instance: format!("{instance}{n}"),
-                    object_id: format!("{app}-{n}"),
-                    actor: None,
-                }));
-            }
-            events.push(DomainEvent::MembersAdded(Members {
-                community: c,
-                members: [(format!("member{n}"), Role::Member)].into(),
-                actor: None,
-            }));
+            events.extend(with_files_and_forum(n));
+            events.push(add(Uuid::from_u128(n), &format!("member{n}")));
         }
-        let recorded: Vec<Recorded> = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, event)| Recorded {
-                position: i as u64 + 1,
-                id: Uuid::from_u128(1000 + i as u128),
-                recorded_ns: 0,
-                occurred_ns: 0,
-                event,
-            })
-            .collect();
-        World::replay(&recorded)
+        World::replay(&recorded(events))
     }
 
     /// Every members map of community `n`, in both deployments.
