@@ -113,20 +113,7 @@ fn content_lost(intended: &Deployment, repaired: &Deployment) -> Vec<Residual> {
     let mut out = Vec::new();
     for db in Database::ALL.into_iter().skip(1) {
         let repaired = repaired.db(db);
-        let mut gone: Vec<&Resource> = Vec::new();
-        for (community, held) in intended.db(db).by_community() {
-            let kept = repaired.held_by(community);
-            gone.extend(
-                held.iter()
-                    .filter(|r| !kept.iter().any(|k| Arc::ptr_eq(k, r)))
-                    .filter(|r| {
-                        repaired
-                            .resource_near(community, r.app, &r.object_id)
-                            .is_none()
-                    })
-                    .map(|r| &**r),
-            );
-        }
+        let mut gone: Vec<&Resource> = intended.db(db).not_held_by(repaired).collect();
         gone.sort_by(|a, b| (a.app, &a.object_id).cmp(&(b.app, &b.object_id)));
         out.extend(gone.into_iter().map(|r| {
             Residual::ContentLost {

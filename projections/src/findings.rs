@@ -707,29 +707,17 @@ fn missing(w: &World) -> Vec<Missing> {
     }
     for db in Database::ALL.into_iter().skip(1) {
         let actual: &DbState = w.actual.db(db);
-        for (community, held) in w.intended.db(db).by_community() {
-            let actual_held = actual.held_by(community);
-            for r in held {
-                if actual_held.iter().any(|x| Arc::ptr_eq(x, r)) {
-                    continue;
-                }
-                if actual
-                    .resource_near(r.community, r.app, &r.object_id)
-                    .is_some()
-                {
-                    continue;
-                }
-                found
-                    .entry((r.community, r.app, r.instance.clone()))
-                    .or_insert_with(|| Missing {
-                        community: r.community,
-                        community_name: name_of(w, r.community),
-                        app: r.app,
-                        instance: r.instance.clone(),
-                        known_to_communities: false,
-                        intended_object_id: Some(r.object_id.clone()),
-                    });
-            }
+        for r in w.intended.db(db).not_held_by(actual) {
+            found
+                .entry((r.community, r.app, r.instance.clone()))
+                .or_insert_with(|| Missing {
+                    community: r.community,
+                    community_name: name_of(w, r.community),
+                    app: r.app,
+                    instance: r.instance.clone(),
+                    known_to_communities: false,
+                    intended_object_id: Some(r.object_id.clone()),
+                });
         }
     }
     found.into_values().collect()

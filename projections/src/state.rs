@@ -283,6 +283,22 @@ impl DbState {
         self.resources.get(&community).map_or(&[], Vec::as_slice)
     }
 
+    /// The resources held here that `other` does not hold (by app and object id), community by
+    /// community; one that both hold as the same value is passed over without a lookup.
+    pub fn not_held_by<'a>(&'a self, other: &'a DbState) -> impl Iterator<Item = &'a Resource> {
+        self.by_community().flat_map(move |(community, held)| {
+            let theirs = other.held_by(community);
+            held.iter()
+                .filter(move |r| !theirs.iter().any(|t| Arc::ptr_eq(t, r)))
+                .filter(move |r| {
+                    other
+                        .resource_near(community, r.app, &r.object_id)
+                        .is_none()
+                })
+                .map(|r| &**r)
+        })
+    }
+
     /// The resource `(app, object_id)`, looked for among `community`'s first, where it usually
     /// is, so that no key is built.
     pub fn resource_near(&self, community: Uuid, app: App, object_id: &str) -> Option<&Resource> {
