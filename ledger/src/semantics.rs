@@ -159,12 +159,9 @@ impl Staging<'_> {
         let (Some(first), Some(current)) = (events.first(), rec.last_revision) else {
             return Ok(None);
         };
-        let found = self
-            .recent_entries(rec.id, current)?
-            .into_iter()
-            .find(|(_, e)| &e.event_id == first.id.as_bytes())
-            .map(|(revision, _)| revision);
-        let Some(start) = found else { return Ok(None) };
+        let Some(start) = self.find_recent(rec.id, current, first.id.as_bytes())? else {
+            return Ok(None);
+        };
         match self.match_ids(rec, start, current, events)? {
             Some(done) => Ok(Some(done)),
             None => Err(wev()),

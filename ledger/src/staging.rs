@@ -233,31 +233,40 @@ impl<'t> Staging<'t> {
         })
     }
 
-    /// At least the last [`IDEMPOTENCY_WINDOW_EVENTS`] index entries of a stream, last first.
-    pub(crate) fn recent_entries(
+    /// The revision of `event_id` among at least the stream's last
+    /// [`IDEMPOTENCY_WINDOW_EVENTS`] events, the latest if it occurs more than once. Reads the
+    /// stored pieces in place, last first, and stops once the window is covered.
+    pub(crate) fn find_recent(
         &mut self,
         stream_id: u64,
         current: Revision,
-    ) -> Op<Vec<(u64, IndexEntry)>> {
-        let mut out = Vec::new();
+        event_id: &[u8; 16],
+    ) -> Op<Option<Revision>> {
         let mut before = current + 1;
         if let Some((p, _)) = self.pieces.get(&stream_id) {
-            out.extend(p.rev_entries());
+            if let Some(i) = rfind_id(&p.bytes, event_id) {
+                return Ok(Some(p.first + i));
+            }
             before = p.first;
         }
         let window_start = (current + 1).saturating_sub(IDEMPOTENCY_WINDOW_EVENTS);
         if before > window_start {
-            for piece in
-                pieces_before(&self.index_t, stream_id, before).map_err(StorageError::from)?
-            {
-                let piece = piece.map_err(StorageError::from)?;
-                out.extend(piece.rev_entries());
-                if piece.first <= window_start {
+            let stored = self
+                .index_t
+                .range(piece_key(stream_id, 0)..piece_key(stream_id, before))
+                .map_err(StorageError::from)?;
+            for piece in stored.rev() {
+                let (key, bytes) = piece.map_err(StorageError::from)?;
+                let first = key.value() as u64;
+                if let Some(i) = rfind_id(bytes.value(), event_id) {
+                    return Ok(Some(first + i));
+                }
+                if first <= window_start {
                     break;
                 }
             }
         }
-        Ok(out)
+        Ok(None)
     }
 
     /// Writes one record; returns its position. The caller updates the stream record.
@@ -388,4 +397,12 @@ impl<'t> Staging<'t> {
         }
         Ok(segments)
     }
+}
+
+/// The index (from the piece's first revision) of the last entry of `piece` with `event_id`.
+fn rfind_id(piece: &[u8], event_id: &[u8; 16]) -> Option<u64> {
+    piece
+        .chunks_exact(INDEX_ENTRY_BYTES)
+        .rposition(|entry| &entry[8..] == event_id)
+        .map(|i| i as u64)
 }

@@ -253,7 +253,10 @@ impl Inner {
     fn finish(&self, handle: Option<writer::Handle>) {
         if let Some(mut wal) = handle.and_then(writer::Handle::stop) {
             // Should this fail, the write-ahead log still holds every commit for the next open.
-            let _ = writer::checkpoint(self, &mut wal);
+            if writer::checkpoint(self, &mut wal).is_ok() {
+                // Leave no file of zeros written ahead behind a closed ledger.
+                let _ = wal.clear();
+            }
         }
     }
 }

@@ -134,13 +134,6 @@ impl Piece {
         })
     }
 
-    /// `(revision, entry)` pairs, last first.
-    pub fn rev_entries(&self) -> impl Iterator<Item = (u64, IndexEntry)> + '_ {
-        (0..self.len())
-            .rev()
-            .filter_map(|i| self.get(self.first + i).map(|e| (self.first + i, e)))
-    }
-
     pub fn push(&mut self, entry: IndexEntry) {
         self.bytes.extend_from_slice(&entry.position.to_le_bytes());
         self.bytes.extend_from_slice(&entry.event_id);
@@ -163,19 +156,4 @@ pub fn piece_at(
             bytes: v.value().to_vec(),
         })
         .filter(|p| revision < p.first + p.len()))
-}
-
-/// Stored pieces of stream `stream_id` that begin before `before`, last first.
-pub fn pieces_before<'t>(
-    t: &'t impl redb::ReadableTable<u128, &'static [u8]>,
-    stream_id: u64,
-    before: u64,
-) -> Result<impl Iterator<Item = Result<Piece, redb::StorageError>> + 't, redb::StorageError> {
-    let range = t.range(piece_key(stream_id, 0)..piece_key(stream_id, before))?;
-    Ok(range.rev().map(|r| {
-        r.map(|(k, v)| Piece {
-            first: k.value() as u64,
-            bytes: v.value().to_vec(),
-        })
-    }))
 }

@@ -1,20 +1,36 @@
 //! The write-ahead log: what makes a commit durable with one sequential fdatasync.
 //!
-//! Each group commit appends one frame holding the segments it wrote, syncs the file, and only
+//! Each group commit writes one frame holding the segments it wrote, syncs the file, and only
 //! then is answered; the same segments go into redb in a commit that is not synced. A durable
 //! redb commit (a checkpoint: two-phase, `Durability::Immediate`) makes everything before it
-//! safe in redb, after which the write-ahead log is emptied. On open, frames past redb's last
+//! safe in redb, after which the log starts a new generation. On open, frames past redb's last
 //! position are written into redb again.
 //!
-//! Frame: `payload length u32 LE ‖ first 8 bytes of blake3(payload) ‖ payload`, and the payload is
-//! `(first position u64 LE ‖ segment length u32 LE ‖ segment)` repeated. A frame cut short by a
-//! crash was never answered: it is dropped. A damaged frame followed by others is damage.
+//! The file is written ahead with zeros and then overwritten in place, so a commit's sync
+//! writes its frame and nothing else: appending to the end would change the file's size, and
+//! syncing a size is a second write (measured here: 147 µs against 98 µs a sync). A new
+//! generation rewrites the file header with a new random salt instead of cutting the file;
+//! frames of an older generation then fail their checksum, which is keyed by the salt.
+//!
+//! File: `"LLWAL\0v2" ‖ salt u64 LE`, then frames. Frame: `payload length u32 LE ‖ first 8 bytes
+//! of blake3(salt LE ‖ payload) ‖ payload`, and the payload is `(first position u64 LE ‖ segment
+//! length u32 LE ‖ segment)` repeated. The frames end at a zero length, at the end of the file,
+//! or at a frame that fails its checksum: one cut short by a crash was never answered. A frame
+//! that fails its checksum with a good frame after it is damage. A log of the older layout (no
+//! header, unkeyed checksums) is read the same way, and replaced by the new layout once replayed.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read as _, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const FRAME_HEADER_BYTES: usize = 12;
+const MAGIC: &[u8; 8] = b"LLWAL\0v2";
+const FILE_HEADER_BYTES: u64 = 16;
+/// The first stretch of zeros written ahead; each later one doubles the file, by at most
+/// [`MAX_GROWTH`].
+const MIN_ALLOCATION: u64 = 64 * 1024;
+const MAX_GROWTH: u64 = 8 * 1024 * 1024;
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 /// Segments of one commit, by first position.
 pub(crate) type Frame = Vec<(u64, Vec<u8>)>;
@@ -22,7 +38,17 @@ pub(crate) type Frame = Vec<(u64, Vec<u8>)>;
 pub(crate) struct Wal {
     file: File,
     path: PathBuf,
-    len: u64,
+    /// Keys the checksums of this generation's frames.
+    salt: u64,
+    /// The file holds frames of the older layout (not yet replaced by a new generation).
+    legacy: bool,
+    /// Where this generation's frames begin.
+    start: u64,
+    /// Where the next frame goes.
+    end: u64,
+    /// How much of the file has been written (header, frames, zeros ahead): frames that fit
+    /// below it do not change the file's size.
+    allocated: u64,
     scratch: Vec<u8>,
 }
 
@@ -39,8 +65,12 @@ pub(crate) fn path_for(ledger: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+fn new_salt() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}
+
 impl Wal {
-    /// Opens (or creates) the log and reads back its frames; a torn last frame is cut off.
+    /// Opens (or creates) the log and reads back this generation's frames.
     pub fn open(path: PathBuf) -> Result<(Wal, Vec<Frame>), WalDamage> {
         let io = |e: std::io::Error| WalDamage {
             offset: 0,
@@ -55,29 +85,61 @@ impl Wal {
             .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
-        let (frames, good) = parse(&bytes)?;
-        if good < bytes.len() as u64 {
-            file.set_len(good).map_err(io)?;
-            file.sync_all().map_err(io)?;
-        }
-        file.seek(SeekFrom::Start(good)).map_err(io)?;
-        let wal = Wal {
+        let salted = bytes.len() as u64 >= FILE_HEADER_BYTES && bytes.starts_with(MAGIC);
+        let (salt, start) = if salted {
+            let salt = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+            (Some(salt), FILE_HEADER_BYTES)
+        } else {
+            (None, 0)
+        };
+        let (frames, end) = parse(&bytes, start, salt)?;
+        let mut wal = Wal {
             file,
-            path,
-            len: good,
+            path: path.clone(),
+            salt: salt.unwrap_or_else(new_salt),
+            legacy: !salted && !bytes.is_empty(),
+            start,
+            end,
+            allocated: bytes.len() as u64,
             scratch: Vec::new(),
         };
+        if wal.legacy && frames.is_empty() {
+            wal.clear().map_err(|e| WalDamage {
+                offset: 0,
+                reason: format!("{}: {e}", wal.path.display()),
+            })?;
+        }
         Ok((wal, frames))
     }
 
+    /// Bytes of frames in this generation: 0 when everything is in redb.
     pub fn len(&self) -> u64 {
-        self.len
+        self.end - self.start
     }
 
-    /// Appends one frame and syncs it; returns the length before it, to cut back to.
+    /// Writes one frame and syncs it; returns where it begins, to take it back with
+    /// [`Wal::take_back`].
     pub fn append(&mut self, segments: &[(u64, Vec<u8>)]) -> std::io::Result<u64> {
-        let before = self.len;
+        if self.legacy {
+            return Err(std::io::Error::other(
+                "the write-ahead log is in an older layout and has not been replayed",
+            ));
+        }
+        if segments.is_empty() {
+            return Ok(self.end);
+        }
+        let fresh = self.allocated == 0;
+        if fresh {
+            self.start = FILE_HEADER_BYTES;
+            self.end = FILE_HEADER_BYTES;
+        }
+        let before = self.end;
         self.scratch.clear();
+        if fresh {
+            self.scratch.extend_from_slice(MAGIC);
+            self.scratch.extend_from_slice(&self.salt.to_le_bytes());
+        }
+        let header_at = self.scratch.len();
         self.scratch.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
         for (first, seg) in segments {
             self.scratch.extend_from_slice(&first.to_le_bytes());
@@ -85,34 +147,95 @@ impl Wal {
             self.scratch.extend_from_slice(&len.to_le_bytes());
             self.scratch.extend_from_slice(seg);
         }
-        let payload_len = self.scratch.len() - FRAME_HEADER_BYTES;
-        let len = u32::try_from(payload_len).map_err(std::io::Error::other)?;
-        let digest = blake3::hash(&self.scratch[FRAME_HEADER_BYTES..]);
-        self.scratch[..4].copy_from_slice(&len.to_le_bytes());
-        self.scratch[4..12].copy_from_slice(&digest.as_bytes()[..8]);
-        let written = self
-            .file
-            .write_all(&self.scratch)
-            .and_then(|()| self.file.sync_data());
+        let payload = &self.scratch[header_at + FRAME_HEADER_BYTES..];
+        let len = u32::try_from(payload.len()).map_err(std::io::Error::other)?;
+        let digest = checksum(Some(self.salt), payload);
+        self.scratch[header_at..header_at + 4].copy_from_slice(&len.to_le_bytes());
+        self.scratch[header_at + 4..header_at + FRAME_HEADER_BYTES].copy_from_slice(&digest);
+        let write_at = if fresh { 0 } else { before };
+        let frame_end = write_at + self.scratch.len() as u64;
+        let grown = (frame_end > self.allocated).then(|| {
+            let doubled = (self.allocated * 2).clamp(MIN_ALLOCATION, self.allocated + MAX_GROWTH);
+            doubled.max(frame_end)
+        });
+        let written = self.write_frame(write_at, frame_end, grown);
         match written {
             Ok(()) => {
-                self.len += self.scratch.len() as u64;
+                self.end = frame_end;
+                if let Some(size) = grown {
+                    self.allocated = size;
+                }
                 Ok(before)
             }
             Err(e) => {
-                // Leave no partial frame behind to be mistaken for an answered one.
-                let _ = self.truncate_to(before);
+                // Leave nothing behind that could be read as an answered frame.
+                let size = self.file.metadata().map_or(0, |m| m.len());
+                self.allocated = self.allocated.min(size);
+                if self.allocated > before {
+                    let _ = self.take_back(before);
+                }
                 Err(e)
             }
         }
     }
 
-    /// Cuts the log back to `len` bytes, durably.
-    pub fn truncate_to(&mut self, len: u64) -> std::io::Result<()> {
-        self.file.set_len(len)?;
-        self.file.seek(SeekFrom::Start(len))?;
+    /// Writes the frame in the scratch buffer at `at`; when `grown`, zeros after it up to that
+    /// size. Then one sync.
+    fn write_frame(&mut self, at: u64, frame_end: u64, grown: Option<u64>) -> std::io::Result<()> {
+        self.file.seek(SeekFrom::Start(at))?;
+        self.file.write_all(&self.scratch)?;
+        if let Some(size) = grown {
+            let mut at = frame_end;
+            while at < size {
+                let n = (size - at).min(ZEROS.len() as u64) as usize;
+                self.file.write_all(&ZEROS[..n])?;
+                at += n as u64;
+            }
+        }
+        self.file.sync_data()
+    }
+
+    /// Takes back the frame at `at` (its commit failed after it was written), durably: its
+    /// length is zeroed, which ends the frames there.
+    pub fn take_back(&mut self, at: u64) -> std::io::Result<()> {
+        self.file.seek(SeekFrom::Start(at))?;
+        self.file.write_all(&[0u8; FRAME_HEADER_BYTES])?;
+        self.file.sync_data()?;
+        self.end = at;
+        Ok(())
+    }
+
+    /// Starts a new generation once redb holds everything: the header gets a new salt, so the
+    /// frames written so far no longer count. The file keeps its size.
+    pub fn reset(&mut self) -> std::io::Result<()> {
+        if self.legacy {
+            return self.clear();
+        }
+        if self.allocated == 0 {
+            return Ok(());
+        }
+        let salt = new_salt();
+        let mut header = [0u8; FILE_HEADER_BYTES as usize];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..].copy_from_slice(&salt.to_le_bytes());
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(&header)?;
+        self.file.sync_data()?;
+        self.salt = salt;
+        self.start = FILE_HEADER_BYTES;
+        self.end = FILE_HEADER_BYTES;
+        Ok(())
+    }
+
+    /// Empties the file (when the ledger closes, with everything in redb).
+    pub fn clear(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0)?;
         self.file.sync_all()?;
-        self.len = len;
+        self.salt = new_salt();
+        self.legacy = false;
+        self.start = 0;
+        self.end = 0;
+        self.allocated = 0;
         Ok(())
     }
 
@@ -121,33 +244,68 @@ impl Wal {
     }
 }
 
-/// The frames of a log and the length of its good prefix.
-fn parse(bytes: &[u8]) -> Result<(Vec<Frame>, u64), WalDamage> {
+/// The first 8 bytes of a frame's checksum: keyed by the salt, or plain in the older layout.
+fn checksum(salt: Option<u64>, payload: &[u8]) -> [u8; 8] {
+    let hash = match salt {
+        Some(salt) => blake3::Hasher::new()
+            .update(&salt.to_le_bytes())
+            .update(payload)
+            .finalize(),
+        None => blake3::hash(payload),
+    };
+    hash.as_bytes()[..8].try_into().expect("8 bytes")
+}
+
+enum Read<'b> {
+    /// A frame whose checksum holds: its payload, and where the next frame begins.
+    Good(&'b [u8], usize),
+    /// A frame that fails its checksum, and where the next one would begin.
+    Bad(usize),
+    /// No frame: a zero length, or not enough bytes.
+    End,
+}
+
+fn frame_at(bytes: &[u8], at: usize, salt: Option<u64>) -> Read<'_> {
+    let Some(header) = bytes.get(at..at + FRAME_HEADER_BYTES) else {
+        return Read::End;
+    };
+    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    let end = at + FRAME_HEADER_BYTES + len;
+    let Some(payload) = bytes.get(at + FRAME_HEADER_BYTES..end).filter(|_| len > 0) else {
+        return Read::End;
+    };
+    if checksum(salt, payload) == header[4..12] {
+        Read::Good(payload, end)
+    } else {
+        Read::Bad(end)
+    }
+}
+
+/// The frames from `start` and where they end.
+fn parse(bytes: &[u8], start: u64, salt: Option<u64>) -> Result<(Vec<Frame>, u64), WalDamage> {
     let mut frames = Vec::new();
-    let mut at = 0usize;
-    while at < bytes.len() {
-        let Some(header) = bytes.get(at..at + FRAME_HEADER_BYTES) else {
-            break; // torn header
-        };
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let end = at + FRAME_HEADER_BYTES + len;
-        let Some(payload) = bytes.get(at + FRAME_HEADER_BYTES..end) else {
-            break; // torn payload
-        };
-        if blake3::hash(payload).as_bytes()[..8] != header[4..12] {
-            if end == bytes.len() {
-                break; // the last frame, torn inside
+    let mut at = start as usize;
+    loop {
+        match frame_at(bytes, at, salt) {
+            Read::Good(payload, next) => {
+                frames.push(split_payload(payload).map_err(|reason| WalDamage {
+                    offset: at as u64,
+                    reason,
+                })?);
+                at = next;
             }
-            return Err(WalDamage {
-                offset: at as u64,
-                reason: "a frame's checksum does not match and more frames follow it".into(),
-            });
+            Read::Bad(next) => {
+                if matches!(frame_at(bytes, next, salt), Read::Good(..)) {
+                    return Err(WalDamage {
+                        offset: at as u64,
+                        reason: "a frame's checksum does not match and a good frame follows it"
+                            .into(),
+                    });
+                }
+                break; // the last frame, torn inside: never answered
+            }
+            Read::End => break,
         }
-        frames.push(split_payload(payload).map_err(|reason| WalDamage {
-            offset: at as u64,
-            reason,
-        })?);
-        at = end;
     }
     Ok((frames, at as u64))
 }
@@ -174,34 +332,120 @@ fn split_payload(mut p: &[u8]) -> Result<Frame, String> {
 mod tests {
     use super::*;
 
+    fn frame_bytes(segments: &[(u64, Vec<u8>)]) -> usize {
+        FRAME_HEADER_BYTES + segments.iter().map(|(_, s)| 12 + s.len()).sum::<usize>()
+    }
+
     #[test]
-    fn frames_round_trip_and_a_torn_tail_is_cut() {
+    fn frames_round_trip_and_a_torn_frame_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.wal");
+        let one = vec![(1, vec![1, 2, 3]), (4, vec![4])];
+        let two = vec![(5, vec![5; 100])];
         {
             let (mut w, frames) = Wal::open(path.clone()).unwrap();
             assert!(frames.is_empty());
-            w.append(&[(1, vec![1, 2, 3]), (4, vec![4])]).unwrap();
-            w.append(&[(5, vec![5; 100])]).unwrap();
+            w.append(&one).unwrap();
+            w.append(&two).unwrap();
+            assert_eq!(w.len() as usize, frame_bytes(&one) + frame_bytes(&two));
         }
         let full = std::fs::read(&path).unwrap();
-        for cut in 1..full.len() {
-            std::fs::write(&path, &full[..cut]).unwrap();
-            let (w, frames) = Wal::open(path.clone()).unwrap();
-            let first_frame = 12 + 12 + 3 + 12 + 1;
-            if cut < first_frame {
-                assert!(frames.is_empty(), "cut {cut}");
-                assert_eq!(w.len(), 0);
-            } else {
-                assert_eq!(frames.len(), 1, "cut {cut}");
-                assert_eq!(frames[0], vec![(1, vec![1, 2, 3]), (4, vec![4])]);
-                assert_eq!(w.len(), first_frame as u64);
+        let first_end = FILE_HEADER_BYTES as usize + frame_bytes(&one);
+        let second_end = first_end + frame_bytes(&two);
+        assert!(full.len() >= MIN_ALLOCATION as usize, "zeros written ahead");
+        // A crash while the second frame was written: only its first `cut` bytes landed, on
+        // the zeros; or the file itself ends there.
+        for cut in first_end..second_end {
+            let mut torn = full.clone();
+            torn[cut..second_end].fill(0);
+            for bytes in [&torn[..], &full[..cut]] {
+                std::fs::write(&path, bytes).unwrap();
+                let (w, frames) = Wal::open(path.clone()).unwrap();
+                assert_eq!(frames, vec![one.clone()], "cut {cut}");
+                assert_eq!(w.end as usize, first_end, "cut {cut}");
             }
         }
-        // a damaged first frame with another after it is damage, not a torn tail
+        std::fs::write(&path, &full).unwrap();
+        let (_, frames) = Wal::open(path.clone()).unwrap();
+        assert_eq!(frames, vec![one.clone(), two.clone()]);
+        // a damaged first frame with a good one after it is damage, not a torn frame
         let mut bad = full.clone();
-        bad[14] ^= 1;
+        bad[FILE_HEADER_BYTES as usize + 14] ^= 1;
         std::fs::write(&path, &bad).unwrap();
         assert!(Wal::open(path.clone()).is_err());
+    }
+
+    #[test]
+    fn frames_are_written_in_place_and_a_new_generation_drops_the_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.wal");
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let (mut w, _) = Wal::open(path.clone()).unwrap();
+        w.append(&[(1, vec![1; 50])]).unwrap();
+        let allocated = size();
+        for p in 2..20 {
+            w.append(&[(p, vec![7; 50])]).unwrap();
+        }
+        assert_eq!(
+            size(),
+            allocated,
+            "appends inside the zeros keep the file's size"
+        );
+        w.reset().unwrap();
+        assert_eq!(w.len(), 0);
+        assert_eq!(size(), allocated, "a new generation keeps the file");
+        drop(w);
+        let (mut w, frames) = Wal::open(path.clone()).unwrap();
+        assert!(
+            frames.is_empty(),
+            "frames of the last generation are not read back"
+        );
+        w.append(&[(20, vec![2])]).unwrap();
+        let mark = w.append(&[(21, vec![3])]).unwrap();
+        w.take_back(mark).unwrap();
+        drop(w);
+        let (mut w, frames) = Wal::open(path.clone()).unwrap();
+        assert_eq!(
+            frames,
+            vec![vec![(20, vec![2])]],
+            "a frame taken back is gone"
+        );
+        // growing past the zeros written ahead
+        let big = vec![(22, vec![9; 3 * MIN_ALLOCATION as usize])];
+        w.append(&big).unwrap();
+        assert!(size() > allocated);
+        drop(w);
+        let (mut w, frames) = Wal::open(path.clone()).unwrap();
+        assert_eq!(frames, vec![vec![(20, vec![2])], big]);
+        w.clear().unwrap();
+        assert_eq!(size(), 0);
+    }
+
+    #[test]
+    fn a_log_of_the_older_layout_is_read_then_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.wal");
+        let mut old = Vec::new();
+        for (first, seg) in [(1u64, vec![1u8, 2]), (3, vec![3])] {
+            let mut payload = first.to_le_bytes().to_vec();
+            payload.extend_from_slice(&(seg.len() as u32).to_le_bytes());
+            payload.extend_from_slice(&seg);
+            old.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            old.extend_from_slice(&blake3::hash(&payload).as_bytes()[..8]);
+            old.extend_from_slice(&payload);
+        }
+        std::fs::write(&path, &old).unwrap();
+        let (mut w, frames) = Wal::open(path.clone()).unwrap();
+        assert_eq!(frames, vec![vec![(1, vec![1, 2])], vec![(3, vec![3])]]);
+        assert!(
+            w.append(&[(4, vec![4])]).is_err(),
+            "not before it is replayed"
+        );
+        w.reset().unwrap();
+        w.append(&[(4, vec![4])]).unwrap();
+        drop(w);
+        assert!(std::fs::read(&path).unwrap().starts_with(MAGIC));
+        let (_, frames) = Wal::open(path.clone()).unwrap();
+        assert_eq!(frames, vec![vec![(4, vec![4])]]);
     }
 }

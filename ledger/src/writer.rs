@@ -202,7 +202,8 @@ fn run(
     wal
 }
 
-/// Makes everything committed so far durable in redb, and empties the write-ahead log.
+/// Makes everything committed so far durable in redb, and starts the write-ahead log's next
+/// generation.
 pub(crate) fn checkpoint(inner: &Inner, wal: &mut Wal) -> Result<(), StorageError> {
     if wal.len() == 0 {
         return Ok(());
@@ -212,7 +213,7 @@ pub(crate) fn checkpoint(inner: &Inner, wal: &mut Wal) -> Result<(), StorageErro
     txn.set_durability(Durability::Immediate)
         .map_err(|e| StorageError(e.to_string()))?;
     txn.commit()?;
-    wal.truncate_to(0)
+    wal.reset()
         .map_err(|e| StorageError(format!("{}: {e}", wal.path().display())))
 }
 
@@ -303,8 +304,8 @@ pub(crate) fn try_commit(
         txn.set_durability(Durability::Immediate)
             .map_err(|e| StorageError(e.to_string()))?;
         txn.commit()?;
-        // Everything is in redb now; a log not emptied only holds frames replay passes over.
-        let _ = wal.truncate_to(0);
+        // Everything is in redb now; a log not reset only holds frames replay passes over.
+        let _ = wal.reset();
         return Ok((new_state, results));
     }
     let mark = wal
@@ -313,7 +314,7 @@ pub(crate) fn try_commit(
     txn.set_durability(Durability::None)
         .map_err(|e| StorageError(e.to_string()))?;
     if let Err(e) = txn.commit() {
-        let fatal = wal.truncate_to(mark).is_err();
+        let fatal = wal.take_back(mark).is_err();
         return Err(Failure {
             error: e.into(),
             fatal,
