@@ -79,7 +79,10 @@ pub fn start_at_or_before(
         let Some((at, bytes)) = found else {
             return Ok(None);
         };
-        match snapshot::decode(&bytes) {
+        let decoded = snapshot::decode(&bytes);
+        // The world is what is kept; its compressed form goes before the tail is loaded.
+        drop(bytes);
+        match decoded {
             Ok(mut world) => {
                 let tail = load_range(l, at + 1, until, None)?;
                 if world.can_continue_with(&tail.events) {

@@ -11,7 +11,7 @@
 //! thread-local because serde's derive gives a field's serializer no other context; bincode
 //! writes and reads the fields of one value in the same order on one thread.
 
-use crate::state::{Community, IndexMap, Members, Resource};
+use crate::state::{Community, Members, Resource};
 use crate::vocabulary::Role;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -204,21 +204,18 @@ pub(crate) mod optional_members {
     }
 }
 
-/// `#[serde(with = "crate::shared::resources")]` for a database's resources by community:
-/// written in key order (neighbours look alike and compress better, and the same contents
-/// always give the same bytes), each resource shared.
+/// `#[serde(with = "crate::shared::resources")]` for a database's resources by community, in
+/// key order, each resource shared.
 pub(crate) mod resources {
     use super::*;
 
-    type ByCommunity = IndexMap<Uuid, Vec<Arc<Resource>>>;
+    type ByCommunity = imbl::OrdMap<Uuid, Vec<Arc<Resource>>>;
 
     pub fn serialize<S: Serializer>(m: &ByCommunity, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&Uuid, Vec<Out<Resource>>)> = m
-            .iter()
-            .map(|(k, v)| (k, v.iter().map(Out).collect()))
-            .collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        s.collect_map(entries)
+        s.collect_map(
+            m.iter()
+                .map(|(k, v)| (k, v.iter().map(Out).collect::<Vec<_>>())),
+        )
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ByCommunity, D::Error> {
