@@ -72,6 +72,12 @@ impl Eq for World {}
 impl World {
     /// Applies one event. `failed` holds the deliveries that failed (see [`failures`]).
     pub fn apply(&mut self, r: &Recorded, failed: &Failures) {
+        self.apply_reaching(r, failed);
+    }
+
+    /// [`World::apply`], telling which apps of the actual deployment a lifecycle event went to
+    /// (those holding a resource of its community), and whether each delivery failed.
+    pub fn apply_reaching(&mut self, r: &Recorded, failed: &Failures) -> Reached {
         let edits = &mut Edits::default();
         apply(&mut self.intended, r, None, edits);
         match &r.event {
@@ -104,6 +110,7 @@ impl World {
             _ => apply(&mut self.actual, r, Some(failed), edits),
         }
         self.position = r.position;
+        edits.reached
     }
 
     /// The world after all of `events`, from nothing.
@@ -200,6 +207,28 @@ pub(crate) struct Edits {
     created_community: Option<Arc<Community>>,
     /// The resource this event provisioned.
     provisioned: Option<Arc<Resource>>,
+    /// Where the event went in the deployment that has failures (the actual one).
+    reached: Reached,
+}
+
+/// The apps a lifecycle event was pushed to, in delivery order, and whether each delivery
+/// failed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reached {
+    apps: [Option<(App, bool)>; App::ALL.len()],
+}
+
+impl Reached {
+    fn push(&mut self, app: App, failed: bool) {
+        if let Some(slot) = self.apps.iter_mut().find(|s| s.is_none()) {
+            *slot = Some((app, failed));
+        }
+    }
+
+    /// (app, whether its delivery failed).
+    pub fn iter(&self) -> impl Iterator<Item = (App, bool)> + '_ {
+        self.apps.iter().map_while(|s| *s)
+    }
 }
 
 /// (a value as it was, the same value changed) for each shared value one event changed.
@@ -473,7 +502,11 @@ fn push_to_apps(
         let mut to = [App::Files; App::ALL.len()];
         let mut delivered = 0;
         for app in d.db(db).apps_of(community) {
-            if !failed.is_some_and(|f| f.contains(&(r.id, app))) {
+            let lost = failed.is_some_and(|f| f.contains(&(r.id, app)));
+            if failed.is_some() {
+                edits.reached.push(app, lost);
+            }
+            if !lost {
                 to[delivered] = app;
                 delivered += 1;
                 continue;

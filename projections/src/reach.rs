@@ -84,6 +84,8 @@ pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World)
     let mut losses: HashMap<(u64, Database), (u64, Loss)> = HashMap::new();
     for r in events {
         let p = r.position;
+        // Where the event went: the apps holding resources of its community before it.
+        let reached = world.apply_reaching(r, &failed);
         let apply_to = |t: &mut Tracked, d: Database, at: u64| {
             t.applied.entry(d).or_default().push((p, at));
         };
@@ -176,24 +178,19 @@ pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World)
                     apply_to(&mut t, Database::Communities, p);
                     concern(&mut concerned, p, Database::Communities);
                     if is_lifecycle(e) {
-                        for db in Database::ALL
-                            .into_iter()
-                            .filter(|d| *d != Database::Communities)
-                        {
-                            for app in world.actual.db(db).apps_of(c) {
-                                concern(&mut concerned, p, db);
-                                if failed.contains(&(r.id, app)) {
-                                    t.queue.push((p, r.id, app, c));
-                                } else {
-                                    apply_to(&mut t, db, p);
-                                }
+                        for (app, lost) in reached.iter() {
+                            let db = app.database();
+                            concern(&mut concerned, p, db);
+                            if lost {
+                                t.queue.push((p, r.id, app, c));
+                            } else {
+                                apply_to(&mut t, db, p);
                             }
                         }
                     }
                 }
             }
         }
-        world.apply(r, &failed);
     }
     let held: HashMap<Database, HashMap<u64, u64>> = t
         .applied

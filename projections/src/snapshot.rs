@@ -166,7 +166,10 @@ mod tests {
         longer.push(0);
         let mut trailing = vec![SNAPSHOT_VERSION];
         trailing.extend(zstd::bulk::compress(&longer, ZSTD_LEVEL).unwrap());
-        assert_eq!(decode(&trailing).unwrap_err(), "bytes after the snapshot: 1");
+        assert_eq!(
+            decode(&trailing).unwrap_err(),
+            "bytes after the snapshot: 1"
+        );
         assert_eq!(
             decode(&encode(&World::default())).unwrap(),
             World::default()
