@@ -280,8 +280,29 @@ pub fn analyze_from(start: World, input: &Input, earlier: &[Recorded]) -> (Findi
 /// The findings that states alone show (all but the lost changes, which need the history):
 /// enough to compare what-if restores quickly.
 pub fn of_world(world: &World, restores: Vec<Restore>) -> Findings {
-    let (differences, orphans) = differences_and_orphans(world);
-    let missing = missing(world);
+    // The Communities database, each app database and the missing resources are separate
+    // passes over the same world: they run side by side.
+    let apps: Vec<Database> = Database::ALL.into_iter().skip(1).collect();
+    let mut jobs: Vec<Box<dyn Fn() -> Pass + Sync + '_>> = vec![
+        Box::new(|| Pass::Missing(missing(world))),
+        Box::new(|| Pass::Found(communities_against_intended(world), Vec::new())),
+    ];
+    for db in apps {
+        jobs.push(Box::new(move || {
+            let (d, o) = app_database(world, db);
+            Pass::Found(d, o)
+        }));
+    }
+    let (mut differences, mut orphans, mut missing) = (Vec::new(), Vec::new(), Vec::new());
+    for pass in side_by_side(&jobs) {
+        match pass {
+            Pass::Found(d, o) => {
+                differences.extend(d);
+                orphans.extend(o);
+            }
+            Pass::Missing(m) => missing = m,
+        }
+    }
     let mut f = Findings {
         position: world.position,
         differences,
@@ -507,12 +528,52 @@ pub(crate) fn holds(c: &Community, r: &Resource) -> bool {
 }
 
 /// The differences, and the orphans (found on the same visit of every resource).
-fn differences_and_orphans(w: &World) -> (Vec<Difference>, Vec<Orphan>) {
-    let mut out = Vec::new();
-    let mut orphans = Vec::new();
-    let actual = w.actual.communities();
-    let intended = w.intended.communities();
-    let diff = |c: Uuid, db: Database, r: Option<&Resource>, against, field, e, x| Difference {
+/// What one pass of [`of_world`] finds.
+enum Pass {
+    Found(Vec<Difference>, Vec<Orphan>),
+    Missing(Vec<Missing>),
+}
+
+/// Runs `jobs` on as many threads as the machine has cores (at most one a job), each thread
+/// taking the next job not yet taken; the results in the jobs' order.
+fn side_by_side<T: Send>(jobs: &[Box<dyn Fn() -> T + Sync + '_>]) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len());
+    if threads <= 1 {
+        return jobs.iter().map(|j| j()).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(job) = jobs.get(i) else { break done };
+            done.push((i, job()));
+        }
+    };
+    let mut all: Vec<(usize, T)> = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in helpers {
+            all.extend(h.join().expect("a findings pass panicked"));
+        }
+        all
+    });
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, t)| t).collect()
+}
+
+/// A difference found in `w`.
+fn difference(
+    w: &World,
+    c: Uuid,
+    db: Database,
+    r: Option<&Resource>,
+    against: Against,
+    (field, expected, found): (Field, String, String),
+) -> Difference {
+    Difference {
         community: c,
         community_name: name_of(w, c),
         database: db,
@@ -520,58 +581,70 @@ fn differences_and_orphans(w: &World) -> (Vec<Difference>, Vec<Orphan>) {
         object_id: r.map(|r| r.object_id.clone()),
         against,
         field,
-        expected: e,
-        found: x,
+        expected,
+        found,
+    }
+}
+
+/// The Communities database against the intended state.
+fn communities_against_intended(w: &World) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let diff = |c, r, against, field, e, x| {
+        difference(w, c, Database::Communities, r, against, (field, e, x))
     };
-    // Communities against the intended state.
-    let db = Database::Communities;
     // A merge of the two maps that yields only what differs (equal values are pointer-equal
     // where both deployments share the community).
-    for item in intended.diff(actual) {
+    for item in w.intended.communities().diff(w.actual.communities()) {
         match item {
             DiffItem::Update {
                 old: (id, i),
                 new: (_, a),
             } => {
                 for (f, e, x) in community_fields(i, a) {
-                    out.push(diff(*id, db, None, Against::Intended, f, e, x));
+                    out.push(diff(*id, None, Against::Intended, f, e, x));
                 }
             }
             DiffItem::Remove(id, i) if i.lifecycle != Lifecycle::Purged => {
                 let (e, x) = ("exists".to_owned(), "missing".to_owned());
-                out.push(diff(*id, db, None, Against::Intended, Field::Exists, e, x));
+                out.push(diff(*id, None, Against::Intended, Field::Exists, e, x));
             }
             DiffItem::Add(id, _) => {
                 let (e, x) = ("absent".to_owned(), "present".to_owned());
-                out.push(diff(*id, db, None, Against::Intended, Field::Exists, e, x));
+                out.push(diff(*id, None, Against::Intended, Field::Exists, e, x));
             }
             DiffItem::Remove(..) => {}
         }
     }
-    // Each app database against Communities, as generateSyncReports compares them (a resource
-    // its community does not hold is an orphan), and against the intended state: community by
-    // community, so that each is looked up once, and a resource that is the intended one (the
-    // same value) is not compared field by field.
-    for db in Database::ALL.into_iter().skip(1) {
-        let (i, a) = (w.intended.db(db), w.actual.db(db));
-        for (community, held) in a.by_community() {
-            let owner = actual.get(&community).map(|c| &**c);
-            let intended_held = i.held_by(community);
-            for r in held {
-                match owner.filter(|c| holds(c, r)) {
-                    Some(c) if !r.mirror.agrees_with(c, r.app) => {
-                        for (f, e, x) in mirror_fields(&Mirror::of(c, r.app), &r.mirror) {
-                            out.push(diff(c.uuid, db, Some(r), Against::Communities, f, e, x));
-                        }
+    out
+}
+
+/// An app database against Communities, as generateSyncReports compares them (a resource its
+/// community does not hold is an orphan), and against the intended state: community by
+/// community, so that each is looked up once, and a resource that is the intended one (the
+/// same value) is not compared field by field.
+fn app_database(w: &World, db: Database) -> (Vec<Difference>, Vec<Orphan>) {
+    let mut out = Vec::new();
+    let mut orphans = Vec::new();
+    let actual = w.actual.communities();
+    let diff = |c, db, r, against, field, e, x| difference(w, c, db, r, against, (field, e, x));
+    let (i, a) = (w.intended.db(db), w.actual.db(db));
+    for (community, held) in a.by_community() {
+        let owner = actual.get(&community).map(|c| &**c);
+        let intended_held = i.held_by(community);
+        for r in held {
+            match owner.filter(|c| holds(c, r)) {
+                Some(c) if !r.mirror.agrees_with(c, r.app) => {
+                    for (f, e, x) in mirror_fields(&Mirror::of(c, r.app), &r.mirror) {
+                        out.push(diff(c.uuid, db, Some(r), Against::Communities, f, e, x));
                     }
-                    Some(_) => {}
-                    None => orphan(&mut orphans, w, owner, r),
                 }
-                if intended_held.iter().any(|x| Arc::ptr_eq(x, r)) {
-                    continue;
-                }
-                against_intended(&mut out, &diff, i, db, r);
+                Some(_) => {}
+                None => orphan(&mut orphans, w, owner, r),
             }
+            if intended_held.iter().any(|x| Arc::ptr_eq(x, r)) {
+                continue;
+            }
+            against_intended(&mut out, w, i, db, r);
         }
     }
     (out, orphans)
@@ -580,21 +653,20 @@ fn differences_and_orphans(w: &World) -> (Vec<Difference>, Vec<Orphan>) {
 /// An app's resource against the intended one.
 fn against_intended(
     out: &mut Vec<Difference>,
-    diff: &impl Fn(Uuid, Database, Option<&Resource>, Against, Field, String, String) -> Difference,
+    w: &World,
     intended: &DbState,
     db: Database,
     r: &Resource,
 ) {
     let Some(ir) = intended.resource_near(r.community, r.app, &r.object_id) else {
         let (e, x) = ("absent".to_owned(), "present".to_owned());
-        out.push(diff(
+        out.push(difference(
+            w,
             r.community,
             db,
             Some(r),
             Against::Intended,
-            Field::Exists,
-            e,
-            x,
+            (Field::Exists, e, x),
         ));
         return;
     };
@@ -604,30 +676,28 @@ fn against_intended(
     let c = ir.community;
     if ir.community != r.community {
         let (e, x) = (ir.community.to_string(), r.community.to_string());
-        out.push(diff(
+        out.push(difference(
+            w,
             c,
             db,
             Some(r),
             Against::Intended,
-            Field::Community,
-            e,
-            x,
+            (Field::Community, e, x),
         ));
     }
     if ir.instance != r.instance {
         let (e, x) = (ir.instance.clone(), r.instance.clone());
-        out.push(diff(
+        out.push(difference(
+            w,
             c,
             db,
             Some(r),
             Against::Intended,
-            Field::Instance,
-            e,
-            x,
+            (Field::Instance, e, x),
         ));
     }
     for (f, e, x) in mirror_fields(&ir.mirror, &r.mirror) {
-        out.push(diff(c, db, Some(r), Against::Intended, f, e, x));
+        out.push(difference(w, c, db, Some(r), Against::Intended, (f, e, x)));
     }
 }
 
