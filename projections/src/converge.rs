@@ -2,6 +2,7 @@
 //! other and with the intended state, except for what no command brings back.
 
 use crate::findings::{community_fields, holds, mirror_fields};
+use crate::parallel::{side_by_side, Job};
 use crate::plan::Plan;
 use crate::state::{Community, Deployment, Resource, TaskStatus};
 use crate::vocabulary::{App, Database, Lifecycle};
@@ -65,7 +66,12 @@ pub fn converge(actual: &Deployment, intended: &Deployment, plan: &Plan) -> Depl
 /// other.
 pub fn residual(intended: &Deployment, repaired: &Deployment) -> Vec<Residual> {
     let mut out = BTreeSet::new();
-    let lost = content_lost(intended, repaired);
+    // Each database is a pass of its own, run side by side (see `parallel`).
+    let app_dbs = || Database::ALL.into_iter().skip(1);
+    let lost_in: Vec<Job<Vec<Residual>>> = app_dbs()
+        .map(|db| -> Job<Vec<Residual>> { Box::new(move || content_lost(intended, repaired, db)) })
+        .collect();
+    let lost: Vec<Residual> = side_by_side(&lost_in).concat();
     for r in &lost {
         out.insert(r.clone());
     }
@@ -80,9 +86,28 @@ pub fn residual(intended: &Deployment, repaired: &Deployment) -> Vec<Residual> {
             _ => None,
         })
         .collect();
-    communities(intended, repaired, &lost_instances, &mut out);
-    apps(intended, repaired, &mut out);
-    shares(intended, repaired, &mut out);
+    let mut passes: Vec<Job<BTreeSet<Residual>>> = vec![
+        Box::new(|| {
+            let mut found = BTreeSet::new();
+            communities(intended, repaired, &lost_instances, &mut found);
+            found
+        }),
+        Box::new(|| {
+            let mut found = BTreeSet::new();
+            shares(intended, repaired, &mut found);
+            found
+        }),
+    ];
+    for db in app_dbs() {
+        passes.push(Box::new(move || {
+            let mut found = BTreeSet::new();
+            apps(intended, repaired, db, &mut found);
+            found
+        }));
+    }
+    for found in side_by_side(&passes) {
+        out.extend(found);
+    }
     let c = repaired.db(Database::Communities);
     if !c.queue.is_empty() {
         out.insert(unexpected(
@@ -109,26 +134,22 @@ fn unexpected(database: Database, community: Option<Uuid>, detail: String) -> Re
     }
 }
 
-fn content_lost(intended: &Deployment, repaired: &Deployment) -> Vec<Residual> {
-    let mut out = Vec::new();
-    for db in Database::ALL.into_iter().skip(1) {
-        let repaired = repaired.db(db);
-        let mut gone: Vec<&Resource> = intended.db(db).not_held_by(repaired).collect();
-        gone.sort_by(|a, b| (a.app, &a.object_id).cmp(&(b.app, &b.object_id)));
-        out.extend(gone.into_iter().map(|r| {
-            Residual::ContentLost {
-                community: r.community,
-                community_name: intended
-                    .communities()
-                    .get(&r.community)
-                    .map_or_else(String::new, |c| c.name.clone()),
-                app: r.app,
-                instance: r.instance.clone(),
-                object_id: r.object_id.clone(),
-            }
-        }));
-    }
-    out
+/// The resources of `db` that the repaired deployment does not hold.
+fn content_lost(intended: &Deployment, repaired: &Deployment, db: Database) -> Vec<Residual> {
+    let mut gone: Vec<&Resource> = intended.db(db).not_held_by(repaired.db(db)).collect();
+    gone.sort_by(|a, b| (a.app, &a.object_id).cmp(&(b.app, &b.object_id)));
+    gone.into_iter()
+        .map(|r| Residual::ContentLost {
+            community: r.community,
+            community_name: intended
+                .communities()
+                .get(&r.community)
+                .map_or_else(String::new, |c| c.name.clone()),
+            app: r.app,
+            instance: r.instance.clone(),
+            object_id: r.object_id.clone(),
+        })
+        .collect()
 }
 
 fn communities(
@@ -174,16 +195,15 @@ fn communities(
     }
 }
 
-fn apps(intended: &Deployment, repaired: &Deployment, out: &mut BTreeSet<Residual>) {
+/// The resources of app database `db` in the repaired deployment.
+fn apps(intended: &Deployment, repaired: &Deployment, db: Database, out: &mut BTreeSet<Residual>) {
     let communities = repaired.communities();
-    for db in Database::ALL.into_iter().skip(1) {
-        for (community, held) in repaired.db(db).by_community() {
-            let wanted = intended.db(db).held_by(community);
-            let owner = communities.get(&community);
-            for r in held {
-                let same = wanted.iter().any(|w| Arc::ptr_eq(w, r));
-                app(intended, db, r, same, owner.map(|c| &**c), out);
-            }
+    for (community, held) in repaired.db(db).by_community() {
+        let wanted = intended.db(db).held_by(community);
+        let owner = communities.get(&community);
+        for r in held {
+            let same = wanted.iter().any(|w| Arc::ptr_eq(w, r));
+            app(intended, db, r, same, owner.map(|c| &**c), out);
         }
     }
 }

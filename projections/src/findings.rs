@@ -4,6 +4,7 @@
 
 use crate::describe::describe;
 use crate::fold::{Recorded, World};
+use crate::parallel::{side_by_side, Job};
 use crate::reach::{reach_and_world_from, Fate, Loss};
 use crate::state::{Community, DbState, Deployment, Mirror, Resource};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
@@ -283,7 +284,7 @@ pub fn of_world(world: &World, restores: Vec<Restore>) -> Findings {
     // The Communities database, each app database and the missing resources are separate
     // passes over the same world: they run side by side.
     let apps: Vec<Database> = Database::ALL.into_iter().skip(1).collect();
-    let mut jobs: Vec<Box<dyn Fn() -> Pass + Sync + '_>> = vec![
+    let mut jobs: Vec<Job<Pass>> = vec![
         Box::new(|| Pass::Missing(missing(world))),
         Box::new(|| Pass::Found(communities_against_intended(world), Vec::new())),
     ];
@@ -532,36 +533,6 @@ pub(crate) fn holds(c: &Community, r: &Resource) -> bool {
 enum Pass {
     Found(Vec<Difference>, Vec<Orphan>),
     Missing(Vec<Missing>),
-}
-
-/// Runs `jobs` on as many threads as the machine has cores (at most one a job), each thread
-/// taking the next job not yet taken; the results in the jobs' order.
-fn side_by_side<T: Send>(jobs: &[Box<dyn Fn() -> T + Sync + '_>]) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len());
-    if threads <= 1 {
-        return jobs.iter().map(|j| j()).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(job) = jobs.get(i) else { break done };
-            done.push((i, job()));
-        }
-    };
-    let mut all: Vec<(usize, T)> = std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-        let mut all = work();
-        for h in helpers {
-            all.extend(h.join().expect("a findings pass panicked"));
-        }
-        all
-    });
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, t)| t).collect()
 }
 
 /// A difference found in `w`.

@@ -1,0 +1,34 @@
+//! Independent passes over one world, run side by side on the machine's cores.
+
+/// One pass: reads what it captures, returns its result.
+pub(crate) type Job<'a, T> = Box<dyn Fn() -> T + Sync + 'a>;
+
+/// Runs `jobs` on as many threads as the machine has cores (at most one a job), each thread
+/// taking the next job not yet taken; the results in the jobs' order.
+pub(crate) fn side_by_side<T: Send>(jobs: &[Job<T>]) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len());
+    if threads <= 1 {
+        return jobs.iter().map(|j| j()).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(job) = jobs.get(i) else { break done };
+            done.push((i, job()));
+        }
+    };
+    let mut all: Vec<(usize, T)> = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in helpers {
+            all.extend(h.join().expect("a job panicked"));
+        }
+        all
+    });
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, t)| t).collect()
+}
