@@ -32,3 +32,23 @@ pub(crate) fn side_by_side<T: Send>(jobs: &[Job<T>]) -> Vec<T> {
     all.sort_by_key(|(i, _)| *i);
     all.into_iter().map(|(_, t)| t).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_back_in_the_jobs_order() {
+        let jobs: Vec<Job<u64>> = (0..40u64)
+            .map(|i| -> Job<u64> {
+                Box::new(move || {
+                    // Uneven work, so that the threads finish their jobs out of order.
+                    let spins = if i % 3 == 0 { 200_000 } else { 10 };
+                    (0..spins).fold(i, |a, x| std::hint::black_box(a ^ x) ^ x)
+                })
+            })
+            .collect();
+        assert_eq!(side_by_side(&jobs), (0..40).collect::<Vec<_>>());
+        assert!(side_by_side::<u64>(&[]).is_empty());
+    }
+}
