@@ -49,6 +49,9 @@ pub(crate) struct Wal {
     /// How much of the file has been written (header, frames, zeros ahead): frames that fit
     /// below it do not change the file's size.
     allocated: u64,
+    /// A new generation was begun and may not be on disk (its header's write or sync failed):
+    /// no frame is written before it is.
+    unsettled: bool,
     scratch: Vec<u8>,
 }
 
@@ -101,6 +104,7 @@ impl Wal {
             start,
             end,
             allocated: bytes.len() as u64,
+            unsettled: false,
             scratch: Vec::new(),
         };
         if wal.legacy && frames.is_empty() {
@@ -127,6 +131,10 @@ impl Wal {
         }
         if segments.is_empty() {
             return Ok(self.end);
+        }
+        if self.unsettled {
+            // A frame keyed by a salt the header may not hold could not be read back.
+            self.reset()?;
         }
         let fresh = self.allocated == 0;
         if fresh {
@@ -212,8 +220,11 @@ impl Wal {
             return self.clear();
         }
         if self.allocated == 0 {
+            // Nothing written yet: the first frame writes the header.
+            self.unsettled = false;
             return Ok(());
         }
+        self.unsettled = true;
         let salt = new_salt();
         let mut header = [0u8; FILE_HEADER_BYTES as usize];
         header[..8].copy_from_slice(MAGIC);
@@ -224,14 +235,17 @@ impl Wal {
         self.salt = salt;
         self.start = FILE_HEADER_BYTES;
         self.end = FILE_HEADER_BYTES;
+        self.unsettled = false;
         Ok(())
     }
 
     /// Empties the file (when the ledger closes, with everything in redb).
     pub fn clear(&mut self) -> std::io::Result<()> {
+        self.unsettled = true;
         self.file.set_len(0)?;
         self.file.sync_all()?;
         self.salt = new_salt();
+        self.unsettled = false;
         self.legacy = false;
         self.start = 0;
         self.end = 0;
@@ -419,6 +433,23 @@ mod tests {
         assert_eq!(frames, vec![vec![(20, vec![2])], big]);
         w.clear().unwrap();
         assert_eq!(size(), 0);
+    }
+
+    #[test]
+    fn a_generation_not_settled_is_begun_again_before_the_next_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.wal");
+        let (mut w, _) = Wal::open(path.clone()).unwrap();
+        w.append(&[(1, vec![1])]).unwrap();
+        let salt = w.salt;
+        // As after a reset whose header write failed.
+        w.unsettled = true;
+        w.append(&[(2, vec![2])]).unwrap();
+        assert_ne!(w.salt, salt, "a new generation");
+        assert!(!w.unsettled);
+        drop(w);
+        let (_, frames) = Wal::open(path.clone()).unwrap();
+        assert_eq!(frames, vec![vec![(2, vec![2])]]);
     }
 
     #[test]
