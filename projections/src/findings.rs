@@ -644,31 +644,24 @@ fn against_intended(
     if ir == r {
         return;
     }
-    let c = ir.community;
+    let mut fields = Vec::new();
     if ir.community != r.community {
         let (e, x) = (ir.community.to_string(), r.community.to_string());
-        out.push(difference(
-            w,
-            c,
-            db,
-            Some(r),
-            Against::Intended,
-            (Field::Community, e, x),
-        ));
+        fields.push((Field::Community, e, x));
     }
     if ir.instance != r.instance {
-        let (e, x) = (ir.instance.clone(), r.instance.clone());
+        fields.push((Field::Instance, ir.instance.clone(), r.instance.clone()));
+    }
+    fields.extend(mirror_fields(&ir.mirror, &r.mirror));
+    for field in fields {
         out.push(difference(
             w,
-            c,
+            ir.community,
             db,
             Some(r),
             Against::Intended,
-            (Field::Instance, e, x),
+            field,
         ));
-    }
-    for (f, e, x) in mirror_fields(&ir.mirror, &r.mirror) {
-        out.push(difference(w, c, db, Some(r), Against::Intended, (f, e, x)));
     }
 }
 
