@@ -253,8 +253,9 @@ impl Inner {
     fn finish(&self, handle: Option<writer::Handle>) {
         if let Some(mut wal) = handle.and_then(writer::Handle::stop) {
             // Should this fail, the write-ahead log still holds every commit for the next open.
-            if writer::checkpoint(self, &mut wal).is_ok() {
-                // Leave no file of zeros written ahead behind a closed ledger.
+            // Once redb holds everything, the log is emptied (no new generation first: no file
+            // of zeros written ahead stays behind a closed ledger).
+            if wal.len() == 0 || writer::make_durable(self).is_ok() {
                 let _ = wal.clear();
             }
         }

@@ -208,13 +208,19 @@ pub(crate) fn checkpoint(inner: &Inner, wal: &mut Wal) -> Result<(), StorageErro
     if wal.len() == 0 {
         return Ok(());
     }
+    make_durable(inner)?;
+    wal.reset()
+        .map_err(|e| StorageError(format!("{}: {e}", wal.path().display())))
+}
+
+/// A durable two-phase redb commit of nothing: everything committed before it is safe in redb.
+pub(crate) fn make_durable(inner: &Inner) -> Result<(), StorageError> {
     let mut txn = inner.db.begin_write()?;
     txn.set_two_phase_commit(true);
     txn.set_durability(Durability::Immediate)
         .map_err(|e| StorageError(e.to_string()))?;
     txn.commit()?;
-    wal.reset()
-        .map_err(|e| StorageError(format!("{}: {e}", wal.path().display())))
+    Ok(())
 }
 
 /// Commits one batch; returns the answers to send and, when the writer can no longer go on
