@@ -104,7 +104,7 @@ impl World {
                     .get(&d.backup)
                     .is_some_and(|b| b.database == d.database);
                 if let (true, Some(state)) = (of_this, self.backup_states.get(&d.backup)) {
-                    *self.actual.db_mut(d.database) = state.clone();
+                    self.actual.restore(d.database, state.clone());
                 }
             }
             _ => apply(&mut self.actual, r, Some(failed), edits),
@@ -354,7 +354,7 @@ pub(crate) fn apply(
                 community: p.community,
                 mirror: Mirror::of(c, p.app),
             });
-            d.db_mut(p.app.database()).insert_resource(r);
+            d.insert_resource(r);
         }
         RemoteAppTransferred(t) => transfer(d, t),
         CommunityShareAdded(s) => {
@@ -495,22 +495,53 @@ fn push_to_apps(
     if !is_lifecycle(&r.event) {
         return;
     }
-    for db in Database::ALL {
-        if db == Database::Communities || !d.db(db).has_resources() {
+    let mut holding = [Database::Communities; Database::ALL.len()];
+    let mut n = 0;
+    for db in d.holding(community) {
+        holding[n] = db;
+        n += 1;
+    }
+    let removes = matches!(
+        r.event,
+        DomainEvent::WidgetRemoved(_) | DomainEvent::CommunityPurged(_)
+    );
+    for &db in &holding[..n] {
+        // One lookup finds the resources, tells the apps and, when none of their deliveries
+        // failed, takes the event.
+        let Some(held) = d.db_mut(db).resources_of_mut(community) else {
             continue;
+        };
+        let mut apps = [App::Files; App::ALL.len()];
+        let mut n = 0;
+        for r in held.iter() {
+            if !apps[..n].contains(&r.app) {
+                apps[n] = r.app;
+                n += 1;
+            }
         }
         let mut to = [App::Files; App::ALL.len()];
         let mut delivered = 0;
-        for app in d.db(db).apps_of(community) {
-            let lost = failed.is_some_and(|f| f.contains(&(r.id, app)));
-            if failed.is_some() {
-                edits.reached.push(app, lost);
-            }
-            if !lost {
+        let mut lost = [App::Files; App::ALL.len()];
+        let mut queued = 0;
+        for &app in &apps[..n] {
+            let failed = failed.is_some_and(|f| f.contains(&(r.id, app)));
+            if failed {
+                lost[queued] = app;
+                queued += 1;
+            } else {
                 to[delivered] = app;
                 delivered += 1;
-                continue;
             }
+        }
+        if failed.is_some() {
+            for &app in &apps[..n] {
+                edits.reached.push(app, lost[..queued].contains(&app));
+            }
+        }
+        if delivered > 0 && !removes {
+            change_held(held, &to[..delivered], &r.event, edits);
+        }
+        for &app in &lost[..queued] {
             let queue = &d.db(Database::Communities).queue;
             if queue.iter().any(|q| q.event == r.id && q.app == app) {
                 continue; // one queue row per event and app
@@ -525,15 +556,16 @@ fn push_to_apps(
                 data,
             });
         }
-        if delivered > 0 {
-            deliver(d.db_mut(db), community, &to[..delivered], &r.event, edits);
+        if delivered > 0 && removes {
+            deliver(d, db, community, &to[..delivered], &r.event, edits);
         }
     }
 }
 
 /// The apps in `to` apply a lifecycle event to their resources of the community.
 pub(crate) fn deliver(
-    db: &mut DbState,
+    d: &mut Deployment,
+    db: Database,
     community: Uuid,
     to: &[App],
     e: &DomainEvent,
@@ -541,7 +573,8 @@ pub(crate) fn deliver(
 ) {
     use DomainEvent::*;
     if let WidgetRemoved(_) | CommunityPurged(_) = e {
-        let gone: Vec<(App, String)> = db
+        let gone: Vec<(App, String)> = d
+            .db(db)
             .resources_of(community)
             .filter(|r| to.contains(&r.app))
             .filter(|r| match e {
@@ -551,13 +584,17 @@ pub(crate) fn deliver(
             .map(|r| (r.app, r.object_id.clone()))
             .collect();
         for key in &gone {
-            db.remove_resource(key);
+            d.remove_resource(db, key);
         }
         return;
     }
-    let Some(held) = db.resources_of_mut(community) else {
-        return;
-    };
+    if let Some(held) = d.db_mut(db).resources_of_mut(community) {
+        change_held(held, to, e, edits);
+    }
+}
+
+/// The apps in `to` apply `e` (a change, not a removal) to their resources among `held`.
+fn change_held(held: &mut [Arc<Resource>], to: &[App], e: &DomainEvent, edits: &mut Edits) {
     let Edits {
         members, resources, ..
     } = edits;
@@ -615,10 +652,9 @@ pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
     d.db_mut(Database::Communities)
         .communities
         .insert(t.to_community, Arc::new(target.clone()));
-    let db = d.db_mut(t.app.database());
     let key = (t.app, t.object_id.clone());
-    if db.resource(&key).is_some() {
-        db.insert_resource(Resource {
+    if d.db(t.app.database()).resource(&key).is_some() {
+        d.insert_resource(Resource {
             app: t.app,
             object_id: t.object_id.clone(),
             instance: t.instance.clone(),
@@ -642,7 +678,8 @@ pub(crate) fn retry(d: &mut Deployment, x: &Delivery) {
         return;
     };
     deliver(
-        d.db_mut(x.app.database()),
+        d,
+        x.app.database(),
         entry.community,
         &[x.app],
         &lifecycle,

@@ -185,8 +185,7 @@ impl Action {
             }
             Action::DeleteOrphans { app, orphans } => {
                 for o in orphans {
-                    d.db_mut(app.database())
-                        .remove_resource(&(*app, o.object_id.clone()));
+                    d.remove_resource(app.database(), &(*app, o.object_id.clone()));
                 }
             }
         }
@@ -230,7 +229,8 @@ fn drain_queue(d: &mut Deployment) {
     for entry in queue {
         if let Some(e) = entry.lifecycle() {
             deliver(
-                d.db_mut(entry.app.database()),
+                d,
+                entry.app.database(),
                 entry.community,
                 &[entry.app],
                 &e,
@@ -256,26 +256,24 @@ fn recreate(d: &mut Deployment, intended: &Deployment, community: Uuid) {
 
 fn resync(d: &mut Deployment, app: App, only: Option<Uuid>) {
     let communities = d.communities().clone();
-    let db = d.db_mut(app.database());
+    let db = d.db(app.database());
     let held: Vec<&crate::state::Resource> = match only {
         Some(c) => db.resources_of(c).collect(),
         None => db.all_resources(),
     };
-    let keys: Vec<(App, String)> = held
+    let changed: Vec<crate::state::Resource> = held
         .into_iter()
         .filter(|r| r.app == app)
-        .map(|r| (r.app, r.object_id.clone()))
+        .filter_map(|r| {
+            let c = crate::findings::owner_of(&communities, r)?;
+            let mirror = Mirror::of(c, app);
+            (r.mirror != mirror).then(|| crate::state::Resource {
+                mirror,
+                ..r.clone()
+            })
+        })
         .collect();
-    for key in keys {
-        let Some(r) = db.resource(&key) else { continue };
-        let Some(c) = crate::findings::owner_of(&communities, r) else {
-            continue;
-        };
-        let mirror = Mirror::of(c, app);
-        if r.mirror != mirror {
-            let mut r = r.clone();
-            r.mirror = mirror;
-            db.insert_resource(r);
-        }
+    for r in changed {
+        d.insert_resource(r);
     }
 }

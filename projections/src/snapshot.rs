@@ -107,6 +107,9 @@ mod tests {
         assert_eq!(bytes[0], SNAPSHOT_VERSION);
         let back = decode(&bytes).unwrap();
         assert_eq!(back, w);
+        // The index of which databases hold each community's resources is rebuilt on reading.
+        assert_eq!(back.actual.holding(Uuid::from_u128(1)).count(), 2);
+        assert!(back.actual.index_agrees() && back.intended.index_agrees());
         for n in 1..=2 {
             let m = maps(&back, n);
             assert_eq!(m.len(), 6);

@@ -236,19 +236,6 @@ impl DbState {
             .map(|r| &**r)
     }
 
-    /// The apps holding a resource of `community` here, each once; no allocation.
-    pub fn apps_of(&self, community: Uuid) -> impl Iterator<Item = App> {
-        let mut apps = [App::Files; App::ALL.len()];
-        let mut n = 0;
-        for r in self.resources_of(community) {
-            if !apps[..n].contains(&r.app) {
-                apps[n] = r.app;
-                n += 1;
-            }
-        }
-        apps.into_iter().take(n)
-    }
-
     pub(crate) fn resources_of_mut(&mut self, community: Uuid) -> Option<&mut Vec<Arc<Resource>>> {
         self.resources.get_mut(&community)
     }
@@ -315,18 +302,163 @@ pub struct Backup {
 }
 
 /// Every database of a deployment.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Beside them, an index of which app databases hold resources of each community, so that a
+/// lifecycle event finds the apps it goes to with one lookup instead of one in each of the seven
+/// app databases (a third of the fold's time at 100,000 communities, most of them misses).
+/// Resources are therefore added and removed through the deployment
+/// ([`Deployment::insert_resource`], [`Deployment::remove_resource`]), and a restored database
+/// is put in with [`Deployment::restore`]; `db_mut` is for everything else (communities, the
+/// queue, shares, tasks, and changing resources in place). The index is not stored: it is
+/// rebuilt when a deployment is read.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "Databases")]
 pub struct Deployment {
+    dbs: [DbState; 8],
+    /// Community → the databases holding a resource of it, bit `1 << Database as u8`.
+    #[serde(skip_serializing)]
+    holders: OrdMap<Uuid, u8>,
+    /// Databases whose bits in `holders` are not kept (restored ones): asked directly.
+    #[serde(skip_serializing)]
+    unindexed: u8,
+}
+
+/// A deployment as stored: its databases.
+#[derive(Deserialize)]
+struct Databases {
     dbs: [DbState; 8],
 }
 
+impl From<Databases> for Deployment {
+    fn from(stored: Databases) -> Deployment {
+        Deployment::of(stored.dbs)
+    }
+}
+
+/// Deployments are equal when their databases are; the index follows from them.
+impl PartialEq for Deployment {
+    fn eq(&self, other: &Deployment) -> bool {
+        self.dbs == other.dbs
+    }
+}
+
+impl Eq for Deployment {}
+
+fn bit(d: Database) -> u8 {
+    1 << d as u8
+}
+
 impl Deployment {
+    /// A deployment of these databases, with its index built: the communities of every app
+    /// database, merged in key order (ordered inserts touch only the right edge of the map).
+    pub fn of(dbs: [DbState; 8]) -> Deployment {
+        let mut heads: Vec<_> = Database::ALL[1..]
+            .iter()
+            .map(|&d| (bit(d), dbs[d as usize].resources.keys().peekable()))
+            .collect();
+        let mut holders = OrdMap::new();
+        while let Some(next) = heads
+            .iter_mut()
+            .filter_map(|(_, k)| k.peek().copied())
+            .min()
+        {
+            let mut bits = 0;
+            for (b, keys) in &mut heads {
+                if keys.next_if(|k| *k == next).is_some() {
+                    bits |= *b;
+                }
+            }
+            holders.insert(*next, bits);
+        }
+        Deployment {
+            dbs,
+            holders,
+            unindexed: 0,
+        }
+    }
+
     pub fn db(&self, d: Database) -> &DbState {
         &self.dbs[d as usize]
     }
 
     pub fn db_mut(&mut self, d: Database) -> &mut DbState {
         &mut self.dbs[d as usize]
+    }
+
+    /// The app databases holding a resource of `community`, in [`Database::ALL`] order.
+    pub fn holding(&self, community: Uuid) -> impl Iterator<Item = Database> + '_ {
+        let bits = self.holders.get(&community).copied().unwrap_or(0);
+        Database::ALL[1..].iter().copied().filter(move |&d| {
+            if self.unindexed & bit(d) != 0 {
+                self.db(d).resources.contains_key(&community)
+            } else {
+                bits & bit(d) != 0
+            }
+        })
+    }
+
+    /// Adds (or replaces) a resource in its app's database.
+    pub fn insert_resource(&mut self, r: impl Into<Arc<Resource>>) {
+        let r: Arc<Resource> = r.into();
+        let d = r.app.database();
+        let before = self
+            .db(d)
+            .located
+            .get(&(r.app, r.object_id.clone()))
+            .copied();
+        let community = r.community;
+        self.db_mut(d).insert_resource(r);
+        if let Some(before) = before.filter(|b| *b != community) {
+            self.reindex(d, before);
+        }
+        self.reindex(d, community);
+    }
+
+    /// Removes a resource from database `d`.
+    pub fn remove_resource(&mut self, d: Database, key: &ResourceKey) -> Option<Resource> {
+        let removed = self.db_mut(d).remove_resource(key)?;
+        self.reindex(d, removed.community);
+        Some(removed)
+    }
+
+    /// Puts database `d` back as `state` (a restore). Its bits in the index are no longer kept:
+    /// lookups ask the database itself, which costs one lookup more per restored database.
+    pub fn restore(&mut self, d: Database, state: DbState) {
+        *self.db_mut(d) = state;
+        if d != Database::Communities {
+            self.unindexed |= bit(d);
+        }
+    }
+
+    /// Sets `d`'s bit for `community` to whether it holds a resource of it.
+    fn reindex(&mut self, d: Database, community: Uuid) {
+        if self.unindexed & bit(d) != 0 {
+            return;
+        }
+        let holds = self.db(d).resources.contains_key(&community);
+        let bits = self.holders.get(&community).copied().unwrap_or(0);
+        let now = if holds { bits | bit(d) } else { bits & !bit(d) };
+        match (now, now == bits) {
+            (_, true) => {}
+            (0, false) => {
+                self.holders.remove(&community);
+            }
+            (now, false) => {
+                self.holders.insert(community, now);
+            }
+        }
+    }
+
+    /// Whether the index says what the databases hold (for tests).
+    pub fn index_agrees(&self) -> bool {
+        self.dbs.iter().flat_map(|db| db.resources.keys()).all(|c| {
+            let direct: Vec<Database> = Database::ALL[1..]
+                .iter()
+                .copied()
+                .filter(|d| self.db(*d).resources.contains_key(c))
+                .collect();
+            self.holding(*c).eq(direct)
+        }) && self.holders.values().all(|bits| *bits != 0)
     }
 
     pub fn communities(&self) -> &OrdMap<Uuid, Arc<Community>> {

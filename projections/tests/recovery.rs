@@ -73,6 +73,10 @@ fn simulated_events_are_ones_connections_accepts() {
             }
             w.apply(r, &failed);
         }
+        assert!(
+            w.actual.index_agrees() && w.intended.index_agrees(),
+            "seed {seed}"
+        );
     }
 }
 
@@ -94,8 +98,16 @@ fn check_converges(seed: u64, which: &[(Database, u32)]) {
         head,
         since: 0,
     });
+    // The index of which databases hold each community's resources follows every restore,
+    // transfer and removal, and every repair.
+    assert!(
+        world.actual.index_agrees(),
+        "seed {seed}, restores {which:?}"
+    );
+    assert!(world.intended.index_agrees(), "seed {seed}");
     let p = plan(&findings, &world);
     let repaired = converge(&world.actual, &world.intended, &p);
+    assert!(repaired.index_agrees(), "seed {seed}, restores {which:?}");
     let left = residual(&world.intended, &repaired);
     let bad: Vec<_> = left.iter().filter(|r| !r.is_content()).collect();
     assert!(bad.is_empty(), "seed {seed}, restores {which:?}: {bad:#?}");
