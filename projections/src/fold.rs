@@ -512,18 +512,19 @@ fn push_to_apps(
             continue;
         };
         let mut apps = [App::Files; App::ALL.len()];
-        let mut n = 0;
+        let mut kinds = 0;
         for r in held.iter() {
-            if !apps[..n].contains(&r.app) {
-                apps[n] = r.app;
-                n += 1;
+            if !apps[..kinds].contains(&r.app) {
+                apps[kinds] = r.app;
+                kinds += 1;
             }
         }
+        let apps = &apps[..kinds];
         let mut to = [App::Files; App::ALL.len()];
         let mut delivered = 0;
         let mut lost = [App::Files; App::ALL.len()];
         let mut queued = 0;
-        for &app in &apps[..n] {
+        for &app in apps {
             let failed = failed.is_some_and(|f| f.contains(&(r.id, app)));
             if failed {
                 lost[queued] = app;
@@ -534,7 +535,7 @@ fn push_to_apps(
             }
         }
         if failed.is_some() {
-            for &app in &apps[..n] {
+            for &app in apps {
                 edits.reached.push(app, lost[..queued].contains(&app));
             }
         }
