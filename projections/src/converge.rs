@@ -67,8 +67,8 @@ pub fn converge(actual: &Deployment, intended: &Deployment, plan: &Plan) -> Depl
 pub fn residual(intended: &Deployment, repaired: &Deployment) -> Vec<Residual> {
     let mut out = BTreeSet::new();
     // Each database is a pass of its own, run side by side (see `parallel`).
-    let app_dbs = || Database::ALL.into_iter().skip(1);
-    let lost_in: Vec<Job<Vec<Residual>>> = app_dbs()
+    let lost_in: Vec<Job<Vec<Residual>>> = Database::APPS
+        .into_iter()
         .map(|db| -> Job<Vec<Residual>> { Box::new(move || content_lost(intended, repaired, db)) })
         .collect();
     let lost: Vec<Residual> = side_by_side(&lost_in).concat();
@@ -98,7 +98,7 @@ pub fn residual(intended: &Deployment, repaired: &Deployment) -> Vec<Residual> {
             found
         }),
     ];
-    for db in app_dbs() {
+    for db in Database::APPS {
         passes.push(Box::new(move || {
             let mut found = BTreeSet::new();
             apps(intended, repaired, db, &mut found);
@@ -261,7 +261,7 @@ fn app(
 }
 
 fn shares(intended: &Deployment, repaired: &Deployment, out: &mut BTreeSet<Residual>) {
-    for db in Database::ALL.into_iter().skip(1) {
+    for db in Database::APPS {
         let (i, r) = (&intended.db(db).shares, &repaired.db(db).shares);
         for (community, app, object_id) in i.iter().filter(|s| !r.contains(*s)) {
             out.insert(Residual::ShareLost {

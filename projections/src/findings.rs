@@ -283,12 +283,11 @@ pub fn analyze_from(start: World, input: &Input, earlier: &[Recorded]) -> (Findi
 pub fn of_world(world: &World, restores: Vec<Restore>) -> Findings {
     // The Communities database, each app database and the missing resources are separate
     // passes over the same world: they run side by side.
-    let apps: Vec<Database> = Database::ALL.into_iter().skip(1).collect();
     let mut jobs: Vec<Job<Pass>> = vec![
         Box::new(|| Pass::Missing(missing(world))),
         Box::new(|| Pass::Found(communities_against_intended(world), Vec::new())),
     ];
-    for db in apps {
+    for db in Database::APPS {
         jobs.push(Box::new(move || {
             let (d, o) = app_database(world, db);
             Pass::Found(d, o)
@@ -528,7 +527,6 @@ pub(crate) fn holds(c: &Community, r: &Resource) -> bool {
     c.lifecycle == Lifecycle::Active && c.widgets.contains_key(&r.instance)
 }
 
-/// The differences, and the orphans (found on the same visit of every resource).
 /// What one pass of [`of_world`] finds.
 enum Pass {
     Found(Vec<Difference>, Vec<Orphan>),
@@ -739,7 +737,7 @@ fn missing(w: &World) -> Vec<Missing> {
             }
         }
     }
-    for db in Database::ALL.into_iter().skip(1) {
+    for db in Database::APPS {
         let actual: &DbState = w.actual.db(db);
         for r in w.intended.db(db).not_held_by(actual) {
             found

@@ -197,15 +197,22 @@ fn key_of(r: &Resource) -> (App, &str) {
 }
 
 impl DbState {
-    pub fn insert_resource(&mut self, r: impl Into<Arc<Resource>>) {
+    /// Adds (or replaces) a resource; the community that held it before, if one did.
+    pub fn insert_resource(&mut self, r: impl Into<Arc<Resource>>) -> Option<Uuid> {
         let r: Arc<Resource> = r.into();
         let key = (r.app, r.object_id.clone());
-        self.remove_resource(&key);
+        let before = self.take_resource(&key).map(|r| r.community);
         self.located.insert(key, r.community);
         self.resources.entry(r.community).or_default().push(r);
+        before
     }
 
     pub fn remove_resource(&mut self, key: &ResourceKey) -> Option<Resource> {
+        self.take_resource(key).map(Arc::unwrap_or_clone)
+    }
+
+    /// Removes a resource, handing back the value held.
+    fn take_resource(&mut self, key: &ResourceKey) -> Option<Arc<Resource>> {
         let community = self.located.remove(key)?;
         let held = self.resources.get_mut(&community)?;
         let i = held
@@ -215,7 +222,7 @@ impl DbState {
         if held.is_empty() {
             self.resources.remove(&community);
         }
-        Some(Arc::unwrap_or_clone(r))
+        Some(r)
     }
 
     pub fn resource(&self, key: &ResourceKey) -> Option<&Resource> {
@@ -352,7 +359,7 @@ impl Deployment {
     /// A deployment of these databases, with its index built: the communities of every app
     /// database, merged in key order (ordered inserts touch only the right edge of the map).
     pub fn of(dbs: [DbState; 8]) -> Deployment {
-        let mut heads: Vec<_> = Database::ALL[1..]
+        let mut heads: Vec<_> = Database::APPS
             .iter()
             .map(|&d| (bit(d), dbs[d as usize].resources.keys().peekable()))
             .collect();
@@ -385,10 +392,10 @@ impl Deployment {
         &mut self.dbs[d as usize]
     }
 
-    /// The app databases holding a resource of `community`, in [`Database::ALL`] order.
+    /// The app databases holding a resource of `community`, in [`Database::APPS`] order.
     pub fn holding(&self, community: Uuid) -> impl Iterator<Item = Database> + '_ {
         let bits = self.holders.get(&community).copied().unwrap_or(0);
-        Database::ALL[1..].iter().copied().filter(move |&d| {
+        Database::APPS.into_iter().filter(move |&d| {
             if self.unindexed & bit(d) != 0 {
                 self.db(d).resources.contains_key(&community)
             } else {
@@ -400,23 +407,18 @@ impl Deployment {
     /// Adds (or replaces) a resource in its app's database.
     pub fn insert_resource(&mut self, r: impl Into<Arc<Resource>>) {
         let r: Arc<Resource> = r.into();
-        let d = r.app.database();
-        let before = self
-            .db(d)
-            .located
-            .get(&(r.app, r.object_id.clone()))
-            .copied();
-        let community = r.community;
-        self.db_mut(d).insert_resource(r);
-        if let Some(before) = before.filter(|b| *b != community) {
-            self.reindex(d, before);
+        let (d, community) = (r.app.database(), r.community);
+        if let Some(before) = self.db_mut(d).insert_resource(r) {
+            if before != community {
+                self.reindex(d, before);
+            }
         }
         self.reindex(d, community);
     }
 
-    /// Removes a resource from database `d`.
-    pub fn remove_resource(&mut self, d: Database, key: &ResourceKey) -> Option<Resource> {
-        let removed = self.db_mut(d).remove_resource(key)?;
+    /// Removes a resource from database `d`, handing back the value held.
+    pub fn remove_resource(&mut self, d: Database, key: &ResourceKey) -> Option<Arc<Resource>> {
+        let removed = self.db_mut(d).take_resource(key)?;
         self.reindex(d, removed.community);
         Some(removed)
     }
@@ -452,9 +454,8 @@ impl Deployment {
     /// Whether the index says what the databases hold (for tests).
     pub fn index_agrees(&self) -> bool {
         self.dbs.iter().flat_map(|db| db.resources.keys()).all(|c| {
-            let direct: Vec<Database> = Database::ALL[1..]
-                .iter()
-                .copied()
+            let direct: Vec<Database> = Database::APPS
+                .into_iter()
                 .filter(|d| self.db(*d).resources.contains_key(c))
                 .collect();
             self.holding(*c).eq(direct)

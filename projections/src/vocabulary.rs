@@ -161,6 +161,17 @@ impl Database {
         Database::Library,
     ];
 
+    /// The remote apps' databases: every one but Communities.
+    pub const APPS: [Database; 7] = [
+        Database::Activities,
+        Database::Blogs,
+        Database::Files,
+        Database::Forums,
+        Database::Wikis,
+        Database::News,
+        Database::Library,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Database::Communities => "Communities",

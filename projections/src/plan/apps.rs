@@ -197,7 +197,7 @@ pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
 fn orphaned(d: &Deployment) -> Vec<Resource> {
     let communities = d.communities();
     let mut out = Vec::new();
-    for db in Database::ALL.into_iter().skip(1) {
+    for db in Database::APPS {
         let mut here: Vec<&Resource> = Vec::new();
         for (community, held) in d.db(db).by_community() {
             let owner = communities.get(&community).map(|c| &**c);

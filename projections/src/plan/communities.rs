@@ -235,7 +235,7 @@ pub(super) fn untrash(b: &mut Builder) -> Vec<Uuid> {
         .values()
         .filter(|c| c.lifecycle == Lifecycle::Trashed)
         .filter(|c| {
-            Database::ALL.into_iter().skip(1).any(|db| {
+            Database::APPS.into_iter().any(|db| {
                 b.state.db(db).resources_of(c.uuid).any(|r| {
                     c.widgets.contains_key(&r.instance) && r.mirror != Mirror::of(c, r.app)
                 })
