@@ -161,16 +161,16 @@ impl Database {
         Database::Library,
     ];
 
-    /// The remote apps' databases: every one but Communities.
-    pub const APPS: [Database; 7] = [
-        Database::Activities,
-        Database::Blogs,
-        Database::Files,
-        Database::Forums,
-        Database::Wikis,
-        Database::News,
-        Database::Library,
-    ];
+    /// The remote apps' databases: every one but Communities (the first of `ALL`).
+    pub const APPS: [Database; 7] = {
+        let mut apps = [Database::Communities; 7];
+        let mut i = 0;
+        while i < apps.len() {
+            apps[i] = Database::ALL[i + 1];
+            i += 1;
+        }
+        apps
+    };
 
     pub fn name(self) -> &'static str {
         match self {
