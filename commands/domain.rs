@@ -70,12 +70,12 @@ pub fn load_range(
     Ok(out)
 }
 
-/// The domain events at `positions` (sorted), read one by one: for the few events an index
-/// points at. A position that holds no domain event is passed over.
+/// The domain events at `positions` (sorted), read in one transaction, each segment once: for
+/// the events an index points at. A position that holds no domain event is passed over.
 pub fn load_positions(l: &Ledger, positions: &[Position]) -> anyhow::Result<Vec<Recorded>> {
     let mut out = Vec::with_capacity(positions.len());
-    for &p in positions {
-        let Some(e) = l.event_at(p)? else { continue };
+    for (&p, e) in positions.iter().zip(l.events_at(positions)?) {
+        let Some(e) = e else { continue };
         if let Ok(event) = projections::decode(&e.event_type, &e.data, &e.metadata) {
             out.push(Recorded {
                 position: p,

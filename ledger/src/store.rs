@@ -148,12 +148,28 @@ impl Ledger {
 
     /// The event at `position`, if there is one.
     pub fn event_at(&self, position: Position) -> Result<Option<RecordedEvent>, ReadError> {
+        Ok(self.events_at(&[position])?.pop().flatten())
+    }
+
+    /// The events at `positions`, in their order, read in one transaction (`None` where the
+    /// log has no such position). Ascending positions read each segment once.
+    pub fn events_at(
+        &self,
+        positions: &[Position],
+    ) -> Result<Vec<Option<RecordedEvent>>, ReadError> {
         let txn = self.read_txn()?;
         let mut segments = SegmentCache::new(&txn)?;
-        if position == 0 || position > segments.size()? {
-            return Ok(None);
-        }
-        segments.event(position).map(Some)
+        let size = segments.size()?;
+        positions
+            .iter()
+            .map(|&p| {
+                if p == 0 || p > size {
+                    Ok(None)
+                } else {
+                    segments.event(p).map(Some)
+                }
+            })
+            .collect()
     }
 
     /// The state of a stream as the ledger tracks it.

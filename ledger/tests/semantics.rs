@@ -36,6 +36,29 @@ fn append_assigns_revisions_from_zero_and_positions_from_one() {
 }
 
 #[test]
+fn events_at_reads_positions_in_the_order_asked() {
+    let (_d, l, _c) = open();
+    // Enough events for several segments, so that asking out of order moves between them.
+    let events: Vec<_> = (0..3000u64).map(|i| ev("A", i)).collect();
+    l.append_blocking("s", ExpectedRevision::NoStream, events)
+        .unwrap();
+    let asked = [2999, 0, 1, 3001, 2, 3000, 1500, 1];
+    let got = l.events_at(&asked).unwrap();
+    assert_eq!(got.len(), asked.len());
+    for (p, e) in asked.iter().zip(&got) {
+        assert_eq!(
+            e.as_ref().map(|e| e.position),
+            l.event_at(*p).unwrap().map(|e| e.position)
+        );
+        assert_eq!(
+            e.as_ref().map(|e| e.revision),
+            (1..=3000).contains(p).then(|| p - 1)
+        );
+    }
+    assert!(l.events_at(&[]).unwrap().is_empty());
+}
+
+#[test]
 fn wrong_expected_revision_names_the_actual_and_writes_nothing() {
     let (_d, l, _c) = open();
     l.append_blocking("s", ExpectedRevision::Any, vec![ev("A", 0)])
