@@ -86,11 +86,15 @@ fn unpacking<'scope, R: std::io::Read + Send + 'scope>(
         };
         chunk.truncate(filled);
         let last = filled < CHUNK_BYTES || read.is_err();
-        let sent = match read {
-            Ok(()) if chunk.is_empty() => Ok(()),
-            Ok(()) => tx.send(Ok(chunk)),
-            Err(e) => tx.send(Err(e)),
+        // The bytes read before an error go first, then the error.
+        let mut sent = if chunk.is_empty() {
+            Ok(())
+        } else {
+            tx.send(Ok(chunk))
         };
+        if let (Ok(()), Err(e)) = (&sent, read) {
+            sent = tx.send(Err(e));
+        }
         if last || sent.is_err() {
             break;
         }
@@ -264,15 +268,15 @@ mod tests {
             back
         });
         assert_eq!(back, bytes);
-        // A source that fails after a chunk's worth: the bytes before, then its error.
-        let failing = bytes[..CHUNK_BYTES].chain(std::io::Read::take(FailingRead, 1));
+        // A source that fails after a chunk and a half: the bytes before, then its error.
+        let failing = bytes[..CHUNK_BYTES + CHUNK_BYTES / 2].chain(FailingRead);
         let (got, err) = std::thread::scope(|s| {
             let mut chunks = unpacking(s, failing);
             let mut got = Vec::new();
             let err = chunks.read_to_end(&mut got).unwrap_err();
             (got, err)
         });
-        assert_eq!(got.len(), CHUNK_BYTES);
+        assert_eq!(got, bytes[..CHUNK_BYTES + CHUNK_BYTES / 2]);
         assert_eq!(err.to_string(), "the source broke");
         // A reader dropped early stops the helper (the scope would otherwise never end).
         std::thread::scope(|s| {
