@@ -7,6 +7,7 @@
 
 use crate::fold::World;
 use crate::shared::Sharing;
+use std::io::Read;
 
 /// 1 was uncompressed bincode; 2 compressed it with LZ4; 3 with zstd, which writes a third of
 /// LZ4's bytes on the same worlds (domain_bench, 1M events: 81 → 28 MB, 11.9% → 4.1% of the
@@ -63,29 +64,18 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// is building the world). The bytes come back in order through a bounded channel; the helper
 /// stops at the end, at an error (which the reader then returns), or when the reader is
 /// dropped.
-fn unpacking<'scope, R: std::io::Read + Send + 'scope>(
+fn unpacking<'scope, R: Read + Send + 'scope>(
     s: &'scope std::thread::Scope<'scope, '_>,
     mut unpacked: R,
 ) -> Chunks {
     let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
     s.spawn(move || loop {
-        let mut chunk = vec![0; CHUNK_BYTES];
-        let mut filled = 0;
-        let read = loop {
-            match unpacked.read(&mut chunk[filled..]) {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    filled += n;
-                    if filled == chunk.len() {
-                        break Ok(());
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        chunk.truncate(filled);
-        let last = filled < CHUNK_BYTES || read.is_err();
+        // Up to a chunk's worth; on an error, what was read before it stays in `chunk`.
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES);
+        let read = (&mut unpacked)
+            .take(CHUNK_BYTES as u64)
+            .read_to_end(&mut chunk);
+        let last = chunk.len() < CHUNK_BYTES || read.is_err();
         // The bytes read before an error go first, then the error.
         let mut sent = if chunk.is_empty() {
             Ok(())
