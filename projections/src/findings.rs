@@ -6,7 +6,7 @@ use crate::describe::describe;
 use crate::fold::{Recorded, World};
 use crate::parallel::{side_by_side, Job};
 use crate::reach::{reach_and_world_from, Fate, Loss};
-use crate::state::{Community, DbState, Deployment, Mirror, Resource};
+use crate::state::{Ascending, Community, DbState, Mirror, Resource};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::ordmap::DiffItem;
 use imbl::OrdMap;
@@ -597,9 +597,10 @@ fn app_database(w: &World, db: Database) -> (Vec<Difference>, Vec<Orphan>) {
     let actual = w.actual.communities();
     let diff = |c, db, r, against, field, e, x| difference(w, c, db, r, against, (field, e, x));
     let (i, a) = (w.intended.db(db), w.actual.db(db));
+    let (mut owners, mut intended_of) = (Ascending::new(actual), i.held_ascending());
     for (community, held) in a.by_community() {
-        let owner = actual.get(&community).map(|c| &**c);
-        let intended_held = i.held_by(community);
+        let owner = owners.get(community).map(|c| &**c);
+        let intended_held = intended_of(community);
         for r in held {
             match owner.filter(|c| holds(c, r)) {
                 Some(c) if !r.mirror.agrees_with(c, r.app) => {
@@ -708,12 +709,16 @@ fn disposition(w: &World, r: &Resource) -> Disposition {
 
 fn missing(w: &World) -> Vec<Missing> {
     let mut found: BTreeMap<(Uuid, App, String), Missing> = BTreeMap::new();
-    let holds = |d: &Deployment, c: Uuid, app: App, instance: &str| -> Option<String> {
-        d.db(app.database())
-            .resources_of(c)
+    let holds = |held: &[Arc<Resource>], app: App, instance: &str| -> Option<String> {
+        held.iter()
             .find(|r| r.app == app && r.instance == instance)
             .map(|r| r.object_id.clone())
     };
+    // The communities ascend, so each database's resources are walked alongside them.
+    let mut actual_of: Vec<_> = Database::ALL
+        .iter()
+        .map(|&d| w.actual.db(d).held_ascending())
+        .collect();
     for c in w.actual.communities().values() {
         if c.lifecycle != Lifecycle::Active {
             continue;
@@ -722,7 +727,9 @@ fn missing(w: &World) -> Vec<Missing> {
             let Some(app) = App::from_widget_def_id(def) else {
                 continue;
             };
-            if holds(&w.actual, c.uuid, app, instance).is_none() {
+            let actual = actual_of[app.database() as usize](c.uuid);
+            if holds(actual, app, instance).is_none() {
+                let intended = w.intended.db(app.database()).held_by(c.uuid);
                 found.insert(
                     (c.uuid, app, instance.clone()),
                     Missing {
@@ -731,7 +738,7 @@ fn missing(w: &World) -> Vec<Missing> {
                         app,
                         instance: instance.clone(),
                         known_to_communities: true,
-                        intended_object_id: holds(&w.intended, c.uuid, app, instance),
+                        intended_object_id: holds(intended, app, instance),
                     },
                 );
             }

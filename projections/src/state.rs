@@ -196,6 +196,53 @@ fn key_of(r: &Resource) -> (App, &str) {
     (r.app, r.object_id.as_str())
 }
 
+/// Looks up the entries of a community-keyed map for communities asked in ascending order, by
+/// walking the map once. Passes that visit every community of one map in order (every resource
+/// of a database, every community) and want each one's entry in another map do that in one
+/// sequential walk instead of one search from the root each, which at 100,000 communities was
+/// most of the findings' time.
+pub struct Ascending<'a, V> {
+    entries:
+        std::iter::Peekable<imbl::ordmap::Iter<'a, Uuid, V, imbl::shared_ptr::DefaultSharedPtr>>,
+    /// The last community asked, to check that they ascend.
+    last: Option<Uuid>,
+}
+
+impl<'a, V> Ascending<'a, V> {
+    pub fn new(map: &'a OrdMap<Uuid, V>) -> Self {
+        Ascending {
+            entries: map.iter().peekable(),
+            last: None,
+        }
+    }
+
+    /// The entry of `community`. Communities must be asked in ascending order (repeats allowed).
+    ///
+    /// # Panics
+    /// When a community is asked after a greater one: the walk has passed it, so the answer
+    /// would be wrong.
+    pub fn get(&mut self, community: Uuid) -> Option<&'a V> {
+        assert!(
+            self.last.is_none_or(|last| last <= community),
+            "Ascending::get asked {community} after {:?}",
+            self.last
+        );
+        self.last = Some(community);
+        // Uuid orders by its bytes, which is the order of their big-endian value: one integer
+        // comparison instead of a byte comparison per step.
+        let target = community.as_u128();
+        while self
+            .entries
+            .next_if(|(k, _)| k.as_u128() < target)
+            .is_some()
+        {}
+        match self.entries.peek() {
+            Some((k, v)) if k.as_u128() == target => Some(*v),
+            _ => None,
+        }
+    }
+}
+
 impl DbState {
     /// Adds (or replaces) a resource; the community that held it before, if one did.
     pub fn insert_resource(&mut self, r: impl Into<Arc<Resource>>) -> Option<Uuid> {
@@ -252,8 +299,8 @@ impl DbState {
         self.resources.values().flatten().map(|r| &**r)
     }
 
-    /// Each community holding resources here, with them, in no particular order: one lookup
-    /// per community for passes that visit every resource.
+    /// Each community holding resources here, with them, in ascending order of community:
+    /// passes that visit every resource look their communities up elsewhere with [`Ascending`].
     pub fn by_community(&self) -> impl Iterator<Item = (Uuid, &[Arc<Resource>])> {
         self.resources.iter().map(|(c, held)| (*c, held.as_slice()))
     }
@@ -263,11 +310,20 @@ impl DbState {
         self.resources.get(&community).map_or(&[], Vec::as_slice)
     }
 
+    /// [`held_by`](Self::held_by) for communities asked in ascending order, as
+    /// [`by_community`](Self::by_community) gives them: one walk of the map instead of a search
+    /// for each.
+    pub fn held_ascending<'a>(&'a self) -> impl FnMut(Uuid) -> &'a [Arc<Resource>] + 'a {
+        let mut held = Ascending::new(&self.resources);
+        move |community| held.get(community).map_or(&[], Vec::as_slice)
+    }
+
     /// The resources held here that `other` does not hold (by app and object id), community by
     /// community; one that both hold as the same value is passed over without a lookup.
     pub fn not_held_by<'a>(&'a self, other: &'a DbState) -> impl Iterator<Item = &'a Resource> {
+        let mut theirs_of = other.held_ascending();
         self.by_community().flat_map(move |(community, held)| {
-            let theirs = other.held_by(community);
+            let theirs = theirs_of(community);
             held.iter()
                 .filter(move |r| !theirs.iter().any(|t| Arc::ptr_eq(t, r)))
                 .filter(move |r| {
@@ -470,6 +526,88 @@ impl Deployment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys whose bytes order differently from their first or last byte alone, so that a walk
+    /// comparing the wrong way would skip or stop early.
+    fn keys() -> Vec<Uuid> {
+        let mut k: Vec<Uuid> = [
+            0x00ff_0000_0000_0000_0000_0000_0000_0001u128,
+            0x0100_0000_0000_0000_0000_0000_0000_0000,
+            0x7fff_ffff_ffff_ffff_ffff_ffff_ffff_ffff,
+            0x8000_0000_0000_0000_0000_0000_0000_0000,
+            0xffff_0000_0000_0000_0000_0000_0000_0000,
+        ]
+        .into_iter()
+        .chain((0..200u128).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)))
+        .map(Uuid::from_u128)
+        .collect();
+        k.sort();
+        k.dedup();
+        k
+    }
+
+    #[test]
+    fn ascending_lookups_answer_as_searches_do() {
+        let all = keys();
+        // Every third key is in the map; every key is asked, some twice in a row.
+        let map: OrdMap<Uuid, usize> = all
+            .iter()
+            .step_by(3)
+            .map(|k| (*k, k.as_u128() as usize))
+            .collect();
+        let mut walk = Ascending::new(&map);
+        for (i, k) in all.iter().enumerate() {
+            assert_eq!(walk.get(*k), map.get(k), "key {i}");
+            if i % 5 == 0 {
+                assert_eq!(walk.get(*k), map.get(k), "key {i} asked again");
+            }
+        }
+        // Past the last key, and on an empty map.
+        assert_eq!(walk.get(Uuid::max()), None);
+        assert_eq!(Ascending::new(&OrdMap::<Uuid, u8>::new()).get(all[0]), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "asked")]
+    fn ascending_lookups_refuse_a_key_after_a_greater_one() {
+        let all = keys();
+        let map: OrdMap<Uuid, ()> = all.iter().map(|k| (*k, ())).collect();
+        let mut walk = Ascending::new(&map);
+        walk.get(all[10]);
+        walk.get(all[9]);
+    }
+
+    #[test]
+    fn held_ascending_gives_what_held_by_gives() {
+        let mut db = DbState::default();
+        let all = keys();
+        for (i, c) in all.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+            db.insert_resource(Resource {
+                app: App::Files,
+                object_id: format!("object-{i}"),
+                instance: format!("instance-{i}"),
+                community: *c,
+                mirror: Mirror {
+                    name: format!("community {i}"),
+                    community_type: CommunityType::Public,
+                    list_when_restricted: false,
+                    external: false,
+                    org_id: None,
+                    theme: None,
+                    pre_moderation: None,
+                    post_moderation: None,
+                    members: None,
+                    lifecycle: Lifecycle::Active,
+                },
+            });
+        }
+        let mut held = db.held_ascending();
+        for c in &all {
+            let (walked, searched) = (held(*c), db.held_by(*c));
+            assert_eq!(walked.len(), searched.len());
+            assert!(walked.iter().zip(searched).all(|(a, b)| Arc::ptr_eq(a, b)));
+        }
+    }
 
     #[test]
     fn a_mirror_agrees_with_its_community_until_a_field_differs() {

@@ -4,7 +4,7 @@
 use super::{containers, count_communities, Builder};
 use crate::findings::{holds, mirror_fields};
 use crate::repair::{Action, Assignment, Doomed, Target};
-use crate::state::{Deployment, Mirror, Resource};
+use crate::state::{Ascending, Deployment, Mirror, Resource};
 use crate::vocabulary::{App, Database, Lifecycle};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -21,8 +21,9 @@ pub(super) fn resync(b: &mut Builder) {
         // Per community, the fields of its resource that differ; of two resources of one app
         // in a community, the one with the greater object id speaks.
         let mut differ: BTreeMap<Uuid, (&str, Vec<&'static str>)> = BTreeMap::new();
+        let mut owners = Ascending::new(&communities);
         for (community, held) in b.state.db(app.database()).by_community() {
-            let owner = communities.get(&community).map(|c| &**c);
+            let owner = owners.get(community).map(|c| &**c);
             for r in held.iter().filter(|r| r.app == app) {
                 let Some(c) = owner.filter(|c| holds(c, r)) else {
                     continue;
@@ -199,8 +200,9 @@ fn orphaned(d: &Deployment) -> Vec<Resource> {
     let mut out = Vec::new();
     for db in Database::APPS {
         let mut here: Vec<&Resource> = Vec::new();
+        let mut owners = Ascending::new(communities);
         for (community, held) in d.db(db).by_community() {
-            let owner = communities.get(&community).map(|c| &**c);
+            let owner = owners.get(community).map(|c| &**c);
             let orphaned = held.iter().filter(|r| !owner.is_some_and(|c| holds(c, r)));
             here.extend(orphaned.map(|r| &**r));
         }
