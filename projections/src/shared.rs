@@ -209,7 +209,7 @@ pub(crate) mod optional_members {
 pub(crate) mod resources {
     use super::*;
 
-    type ByCommunity = imbl::OrdMap<Uuid, Vec<Arc<Resource>>>;
+    type ByCommunity = imbl::OrdMap<Uuid, crate::state::Held>;
 
     pub fn serialize<S: Serializer>(m: &ByCommunity, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(
@@ -220,7 +220,7 @@ pub(crate) mod resources {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ByCommunity, D::Error> {
         read_map(d, "resources by community", |v: Vec<In<Resource>>| {
-            v.into_iter().map(|r| r.0).collect::<Vec<_>>()
+            v.into_iter().map(|r| r.0).collect::<crate::state::Held>()
         })
     }
 }

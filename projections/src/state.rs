@@ -167,6 +167,10 @@ pub enum TaskStatus {
 /// A resource's key: the app and its object id.
 pub type ResourceKey = (App, String);
 
+/// The resources one database holds for one community: almost always one, kept inline, so
+/// that copying a map node after a backup copies pointers and allocates nothing.
+pub type Held = smallvec::SmallVec<[Arc<Resource>; 1]>;
+
 /// The content of one database, in the parts Lifeline tracks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -183,7 +187,7 @@ pub struct DbState {
     /// (414,000 resources a deployment) `located` took 125 MiB a deployment as a hash map and
     /// 60 MiB ordered, this map 107 and 49 MiB; lookups cost about the same.
     #[serde(with = "crate::shared::resources")]
-    resources: OrdMap<Uuid, Vec<Arc<Resource>>>,
+    resources: OrdMap<Uuid, Held>,
     /// Where each resource is: (app, object id) → its community.
     located: OrdMap<ResourceKey, Uuid>,
     /// (community, app, object id) of files, folders and activities shared with communities.
@@ -290,7 +294,7 @@ impl DbState {
             .map(|r| &**r)
     }
 
-    pub(crate) fn resources_of_mut(&mut self, community: Uuid) -> Option<&mut Vec<Arc<Resource>>> {
+    pub(crate) fn resources_of_mut(&mut self, community: Uuid) -> Option<&mut Held> {
         self.resources.get_mut(&community)
     }
 
@@ -307,7 +311,7 @@ impl DbState {
 
     /// The resources of `community` as held: the same `Arc` where another state shares one.
     pub fn held_by(&self, community: Uuid) -> &[Arc<Resource>] {
-        self.resources.get(&community).map_or(&[], Vec::as_slice)
+        self.resources.get(&community).map_or(&[], Held::as_slice)
     }
 
     /// [`held_by`](Self::held_by) for communities asked in ascending order, as
@@ -315,7 +319,7 @@ impl DbState {
     /// for each.
     pub fn held_ascending<'a>(&'a self) -> impl FnMut(Uuid) -> &'a [Arc<Resource>] + 'a {
         let mut held = Ascending::new(&self.resources);
-        move |community| held.get(community).map_or(&[], Vec::as_slice)
+        move |community| held.get(community).map_or(&[], Held::as_slice)
     }
 
     /// The resources held here that `other` does not hold (by app and object id), community by
