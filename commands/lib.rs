@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod exit;
 pub mod grpc;
+pub mod heap;
 pub mod history;
 pub mod integrity;
 pub mod jsonl;
@@ -51,7 +52,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             return audit::audit(&open(&cli.ledger)?, a, cli.format);
         }
-        Command::Plan(a) => return plan::plan(&open(&cli.ledger)?, a, cli.format),
+        Command::Plan(a) => {
+            let _heap = heap::Prefault::start();
+            return plan::plan(&open(&cli.ledger)?, a, cli.format);
+        }
         Command::Demo(a) => return demo::demo(a),
         Command::Serve(a) => return serve::serve(&cli.ledger, a),
         _ => {}
@@ -96,9 +100,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             )),
         },
         Command::Record(a) => record::record(&open(&cli.ledger)?, &a, format),
-        Command::Replay(a) => replay::replay(&open(&cli.ledger)?, &a, format),
+        Command::Replay(a) => {
+            let _heap = heap::Prefault::start();
+            replay::replay(&open(&cli.ledger)?, &a, format)
+        }
         Command::Snapshot(a) => snapshot(&open(&cli.ledger)?, &a, format),
-        Command::Recover(a) => recover::recover(&open(&cli.ledger)?, &a, format),
+        Command::Recover(a) => {
+            let _heap = heap::Prefault::start();
+            recover::recover(&open(&cli.ledger)?, &a, format)
+        }
         Command::Sync(a) => sync::sync(&open(&cli.ledger)?, &a, format),
         Command::Simulate(a) => {
             let l = ledger::Ledger::open(&cli.ledger, ledger::Options::default())

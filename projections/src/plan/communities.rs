@@ -6,28 +6,41 @@ use super::{count_communities, were, Builder};
 use crate::describe::describe;
 use crate::events::*;
 use crate::repair::{Action, Redo};
-use crate::state::{Community, Mirror};
+use crate::state::{Ascending, Community, Mirror};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Recreates, undeletes and redoes (a community the ledger has in the trash goes there now; the
 /// orphans step takes it out again if data must be assigned to it).
+///
+/// Each pass walks the intended communities and the current ones side by side, in ascending
+/// order (persistent maps, so taking the current ones is a pointer copy), and a community that
+/// is the same value in both is passed over without comparing its fields.
 pub(super) fn phase(b: &mut Builder) {
-    let intended: Vec<std::sync::Arc<Community>> =
-        b.intended().communities().values().cloned().collect();
-    for ic in intended.iter().filter(|c| c.lifecycle != Lifecycle::Purged) {
+    let intended = b.intended().communities().clone();
+    // Recreating adds only the community recreated: the ones missing before the first
+    // recreation are the candidates, each checked again when its turn comes.
+    let before = b.state.communities().clone();
+    let mut current = Ascending::new(&before);
+    let missing: Vec<Arc<Community>> = intended
+        .values()
+        .filter(|c| c.lifecycle != Lifecycle::Purged && current.get(c.uuid).is_none())
+        .cloned()
+        .collect();
+    for ic in &missing {
         if !b.state.communities().contains_key(&ic.uuid) {
             recreate(b, ic);
         }
     }
+    let now = b.state.communities().clone();
+    let mut current = Ascending::new(&now);
     let undelete: Vec<Uuid> = intended
-        .iter()
-        .filter(|ic| ic.lifecycle == Lifecycle::Active)
+        .values()
         .filter(|ic| {
-            b.state
-                .communities()
-                .get(&ic.uuid)
-                .is_some_and(|ac| ac.lifecycle == Lifecycle::Trashed)
+            let ac = current.get(ic.uuid);
+            ic.lifecycle == Lifecycle::Active
+                && ac.is_some_and(|ac| ac.lifecycle == Lifecycle::Trashed)
         })
         .map(|ic| ic.uuid)
         .collect();
@@ -44,11 +57,16 @@ pub(super) fn phase(b: &mut Builder) {
     }
     let mut redo = Vec::new();
     let mut lines = Vec::new();
-    for ic in &intended {
-        let Some(ac) = b.state.communities().get(&ic.uuid).cloned() else {
+    let now = b.state.communities().clone();
+    let mut current = Ascending::new(&now);
+    for ic in intended.values() {
+        let Some(ac) = current.get(ic.uuid) else {
             continue;
         };
-        let changes = changes_between(ic, &ac);
+        if Arc::ptr_eq(ic, ac) {
+            continue; // the same value: nothing to redo
+        }
+        let changes = changes_between(ic, ac);
         if !changes.is_empty() {
             let what: Vec<String> = changes.iter().map(describe).collect();
             lines.push(format!(
