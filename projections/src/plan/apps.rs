@@ -3,6 +3,7 @@
 
 use super::{containers, count_communities, Builder};
 use crate::findings::{holds, mirror_fields};
+use crate::parallel::{side_by_side, Job};
 use crate::repair::{Action, Assignment, Doomed, Target};
 use crate::state::{Ascending, Deployment, Mirror, Resource};
 use crate::vocabulary::{App, Database, Lifecycle};
@@ -13,37 +14,62 @@ use uuid::Uuid;
 /// differ, and at least this many.
 pub const RESYNC_ALL_MIN_COMMUNITIES: usize = 10;
 
-/// Step 8: resync the apps whose settings differ from Communities (now as the ledger has it).
-pub(super) fn resync(b: &mut Builder) {
-    for app in App::ALL {
-        let communities = b.state.communities().clone();
-        let mut total = 0;
-        // Per community, the fields of its resource that differ; of two resources of one app
-        // in a community, the one with the greater object id speaks.
-        let mut differ: BTreeMap<Uuid, (&str, Vec<&'static str>)> = BTreeMap::new();
-        let mut owners = Ascending::new(&communities);
-        for (community, held) in b.state.db(app.database()).by_community() {
-            let owner = owners.get(community).map(|c| &**c);
-            for r in held.iter().filter(|r| r.app == app) {
-                let Some(c) = owner.filter(|c| holds(c, r)) else {
-                    continue;
-                };
-                total += 1;
-                if r.mirror.agrees_with(c, app) {
-                    continue;
-                }
-                let fields = mirror_fields(&Mirror::of(c, app), &r.mirror);
-                let names = fields.iter().map(|(f, _, _)| f.name()).collect();
-                match differ.get(&c.uuid) {
-                    Some((other, _)) if *other > r.object_id.as_str() => {}
-                    _ => {
-                        differ.insert(c.uuid, (&r.object_id, names));
-                    }
+/// What resyncing one app would fix in a state.
+struct Drift {
+    /// The communities holding the app's data (with its widget).
+    total: usize,
+    /// Per community, the fields of its resource that differ from Communities.
+    differ: BTreeMap<Uuid, Vec<&'static str>>,
+}
+
+/// [`Drift`] of `app` in `state`. Of two resources of one app in a community, the one with the
+/// greater object id speaks.
+fn drift(state: &Deployment, app: App) -> Drift {
+    let mut total = 0;
+    let mut differ: BTreeMap<Uuid, (&str, Vec<&'static str>)> = BTreeMap::new();
+    let mut owners = Ascending::new(state.communities());
+    for (community, held) in state.db(app.database()).by_community() {
+        let owner = owners.get(community).map(|c| &**c);
+        for r in held.iter().filter(|r| r.app == app) {
+            let Some(c) = owner.filter(|c| holds(c, r)) else {
+                continue;
+            };
+            total += 1;
+            if r.mirror.agrees_with(c, app) {
+                continue;
+            }
+            let fields = mirror_fields(&Mirror::of(c, app), &r.mirror);
+            let names = fields.iter().map(|(f, _, _)| f.name()).collect();
+            match differ.get(&c.uuid) {
+                Some((other, _)) if *other > r.object_id.as_str() => {}
+                _ => {
+                    differ.insert(c.uuid, (&r.object_id, names));
                 }
             }
         }
-        let differ: BTreeMap<Uuid, Vec<&'static str>> =
-            differ.into_iter().map(|(c, (_, f))| (c, f)).collect();
+    }
+    Drift {
+        total,
+        differ: differ.into_iter().map(|(c, (_, f))| (c, f)).collect(),
+    }
+}
+
+/// Step 8: resync the apps whose settings differ from Communities (now as the ledger has it).
+///
+/// Resyncing an app changes that app's resources only, so what each app would fix is found for
+/// every app at once on the state before any resync, the apps side by side; the steps then
+/// follow in the apps' order, as if each had been found after the one before.
+pub(super) fn resync(b: &mut Builder) {
+    let before = b.state.clone();
+    let jobs: Vec<Job<Drift>> = App::ALL
+        .into_iter()
+        .map(|app| -> Job<Drift> {
+            let state = &before;
+            Box::new(move || drift(state, app))
+        })
+        .collect();
+    let drifts = side_by_side(&jobs);
+    for (app, Drift { total, differ }) in App::ALL.into_iter().zip(drifts) {
         if differ.is_empty() {
             continue;
         }
@@ -195,21 +221,26 @@ pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
 
 /// App data whose community does not hold it (missing, in the trash, deleted, or without the
 /// widget).
+/// The databases are looked at side by side; the orphans come back database by database, each
+/// database's ordered by app and object id.
 fn orphaned(d: &Deployment) -> Vec<Resource> {
-    let communities = d.communities();
-    let mut out = Vec::new();
-    for db in Database::APPS {
-        let mut here: Vec<&Resource> = Vec::new();
-        let mut owners = Ascending::new(communities);
-        for (community, held) in d.db(db).by_community() {
-            let owner = owners.get(community).map(|c| &**c);
-            let orphaned = held.iter().filter(|r| !owner.is_some_and(|c| holds(c, r)));
-            here.extend(orphaned.map(|r| &**r));
-        }
-        here.sort_by(|a, b| (a.app, &a.object_id).cmp(&(b.app, &b.object_id)));
-        out.extend(here.into_iter().cloned());
+    let jobs: Vec<Job<Vec<Resource>>> = Database::APPS
+        .into_iter()
+        .map(|db| -> Job<Vec<Resource>> { Box::new(move || orphaned_in(d, db)) })
+        .collect();
+    side_by_side(&jobs).into_iter().flatten().collect()
+}
+
+fn orphaned_in(d: &Deployment, db: Database) -> Vec<Resource> {
+    let mut here: Vec<&Resource> = Vec::new();
+    let mut owners = Ascending::new(d.communities());
+    for (community, held) in d.db(db).by_community() {
+        let owner = owners.get(community).map(|c| &**c);
+        let orphaned = held.iter().filter(|r| !owner.is_some_and(|c| holds(c, r)));
+        here.extend(orphaned.map(|r| &**r));
     }
-    out
+    here.sort_by(|a, b| (a.app, &a.object_id).cmp(&(b.app, &b.object_id)));
+    here.into_iter().cloned().collect()
 }
 
 /// Where the ledger has an orphan: its resource there, when its community still exists and
