@@ -719,7 +719,7 @@ fn missing(w: &World) -> Vec<Missing> {
         .iter()
         .map(|&d| w.actual.db(d).held_ascending())
         .collect();
-    for c in w.actual.communities().values() {
+    for (&id, c) in w.actual.communities().iter() {
         if c.lifecycle != Lifecycle::Active {
             continue;
         }
@@ -727,7 +727,7 @@ fn missing(w: &World) -> Vec<Missing> {
             let Some(app) = App::from_widget_def_id(def) else {
                 continue;
             };
-            let actual = actual_of[app.database() as usize](c.uuid);
+            let actual = actual_of[app.database() as usize](id);
             if holds(actual, app, instance).is_none() {
                 let intended = w.intended.db(app.database()).held_by(c.uuid);
                 found.insert(

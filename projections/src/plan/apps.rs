@@ -221,6 +221,7 @@ pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
 
 /// App data whose community does not hold it (missing, in the trash, deleted, or without the
 /// widget).
+///
 /// The databases are looked at side by side; the orphans come back database by database, each
 /// database's ordered by app and object id.
 fn orphaned(d: &Deployment) -> Vec<Resource> {

@@ -24,9 +24,9 @@ pub(super) fn phase(b: &mut Builder) {
     let before = b.state.communities().clone();
     let mut current = Ascending::new(&before);
     let missing: Vec<Arc<Community>> = intended
-        .values()
-        .filter(|c| c.lifecycle != Lifecycle::Purged && current.get(c.uuid).is_none())
-        .cloned()
+        .iter()
+        .filter(|(id, c)| c.lifecycle != Lifecycle::Purged && current.get(**id).is_none())
+        .map(|(_, c)| c.clone())
         .collect();
     for ic in &missing {
         if !b.state.communities().contains_key(&ic.uuid) {
@@ -36,13 +36,13 @@ pub(super) fn phase(b: &mut Builder) {
     let now = b.state.communities().clone();
     let mut current = Ascending::new(&now);
     let undelete: Vec<Uuid> = intended
-        .values()
-        .filter(|ic| {
-            let ac = current.get(ic.uuid);
+        .iter()
+        .filter(|(id, ic)| {
+            let ac = current.get(**id);
             ic.lifecycle == Lifecycle::Active
                 && ac.is_some_and(|ac| ac.lifecycle == Lifecycle::Trashed)
         })
-        .map(|ic| ic.uuid)
+        .map(|(_, ic)| ic.uuid)
         .collect();
     if !undelete.is_empty() {
         let n = undelete.len();
@@ -59,8 +59,8 @@ pub(super) fn phase(b: &mut Builder) {
     let mut lines = Vec::new();
     let now = b.state.communities().clone();
     let mut current = Ascending::new(&now);
-    for ic in intended.values() {
-        let Some(ac) = current.get(ic.uuid) else {
+    for (&id, ic) in intended.iter() {
+        let Some(ac) = current.get(id) else {
             continue;
         };
         if Arc::ptr_eq(ic, ac) {
