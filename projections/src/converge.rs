@@ -4,7 +4,7 @@
 use crate::findings::{community_fields, holds, mirror_fields};
 use crate::parallel::{side_by_side, Job};
 use crate::plan::Plan;
-use crate::state::{Ascending, Community, Deployment, Resource, TaskStatus};
+use crate::state::{Community, Deployment, Resource, TaskStatus};
 use crate::vocabulary::{App, Database, Lifecycle};
 use imbl::ordmap::DiffItem;
 use serde::Serialize;
@@ -197,14 +197,12 @@ fn communities(
 
 /// The resources of app database `db` in the repaired deployment.
 fn apps(intended: &Deployment, repaired: &Deployment, db: Database, out: &mut BTreeSet<Residual>) {
-    let mut owners = Ascending::new(repaired.communities());
     let mut wanted_of = intended.db(db).held_ascending();
-    for (community, held) in repaired.db(db).by_community() {
+    for (community, held, owner) in repaired.db(db).by_community_in(repaired.communities()) {
         let wanted = wanted_of(community);
-        let owner = owners.get(community);
         for r in held {
             let same = wanted.iter().any(|w| Arc::ptr_eq(w, r));
-            app(intended, db, r, same, owner.map(|c| &**c), out);
+            app(intended, db, r, same, owner, out);
         }
     }
 }

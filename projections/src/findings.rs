@@ -6,7 +6,7 @@ use crate::describe::describe;
 use crate::fold::{Recorded, World};
 use crate::parallel::{side_by_side, Job};
 use crate::reach::{reach_and_world_from, Fate, Loss};
-use crate::state::{Ascending, Community, DbState, Mirror, Resource};
+use crate::state::{Community, DbState, Mirror, Resource};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::ordmap::DiffItem;
 use imbl::OrdMap;
@@ -597,9 +597,8 @@ fn app_database(w: &World, db: Database) -> (Vec<Difference>, Vec<Orphan>) {
     let actual = w.actual.communities();
     let diff = |c, db, r, against, field, e, x| difference(w, c, db, r, against, (field, e, x));
     let (i, a) = (w.intended.db(db), w.actual.db(db));
-    let (mut owners, mut intended_of) = (Ascending::new(actual), i.held_ascending());
-    for (community, held) in a.by_community() {
-        let owner = owners.get(community).map(|c| &**c);
+    let mut intended_of = i.held_ascending();
+    for (community, held, owner) in a.by_community_in(actual) {
         let intended_held = intended_of(community);
         for r in held {
             match owner.filter(|c| holds(c, r)) {

@@ -309,6 +309,17 @@ impl DbState {
         self.resources.iter().map(|(c, held)| (*c, held.as_slice()))
     }
 
+    /// [`by_community`](Self::by_community), each with its community among `communities`
+    /// (found by walking that map alongside, see [`Ascending`]).
+    pub fn by_community_in<'a>(
+        &'a self,
+        communities: &'a OrdMap<Uuid, Arc<Community>>,
+    ) -> impl Iterator<Item = (Uuid, &'a [Arc<Resource>], Option<&'a Community>)> + 'a {
+        let mut owners = Ascending::new(communities);
+        self.by_community()
+            .map(move |(community, held)| (community, held, owners.get(community).map(|c| &**c)))
+    }
+
     /// The resources of `community` as held: the same `Arc` where another state shares one.
     pub fn held_by(&self, community: Uuid) -> &[Arc<Resource>] {
         self.resources.get(&community).map_or(&[], Held::as_slice)

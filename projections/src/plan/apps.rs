@@ -5,7 +5,7 @@ use super::{containers, count_communities, Builder};
 use crate::findings::{holds, mirror_fields};
 use crate::parallel::{side_by_side, Job};
 use crate::repair::{Action, Assignment, Doomed, Target};
-use crate::state::{Ascending, Deployment, Mirror, Resource};
+use crate::state::{Deployment, Mirror, Resource};
 use crate::vocabulary::{App, Database, Lifecycle};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -27,9 +27,10 @@ struct Drift {
 fn drift(state: &Deployment, app: App) -> Drift {
     let mut total = 0;
     let mut differ: BTreeMap<Uuid, (&str, Vec<&'static str>)> = BTreeMap::new();
-    let mut owners = Ascending::new(state.communities());
-    for (community, held) in state.db(app.database()).by_community() {
-        let owner = owners.get(community).map(|c| &**c);
+    for (_, held, owner) in state
+        .db(app.database())
+        .by_community_in(state.communities())
+    {
         for r in held.iter().filter(|r| r.app == app) {
             let Some(c) = owner.filter(|c| holds(c, r)) else {
                 continue;
@@ -234,9 +235,7 @@ fn orphaned(d: &Deployment) -> Vec<Resource> {
 
 fn orphaned_in(d: &Deployment, db: Database) -> Vec<Resource> {
     let mut here: Vec<&Resource> = Vec::new();
-    let mut owners = Ascending::new(d.communities());
-    for (community, held) in d.db(db).by_community() {
-        let owner = owners.get(community).map(|c| &**c);
+    for (_, held, owner) in d.db(db).by_community_in(d.communities()) {
         let orphaned = held.iter().filter(|r| !owner.is_some_and(|c| holds(c, r)));
         here.extend(orphaned.map(|r| &**r));
     }
