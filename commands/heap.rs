@@ -56,20 +56,14 @@ mod imp {
 
     impl Running {
         pub fn start() -> Running {
-            // SAFETY: mallopt only sets allocator parameters; any value is valid for these.
-            unsafe {
-                // Grow the heap a step at a time (and keep freed tops), and serve large
-                // requests from it too, so that the helper sees every new page.
-                libc::mallopt(libc::M_TOP_PAD, STEP_BYTES as i32);
-                libc::mallopt(libc::M_TRIM_THRESHOLD, (4 * STEP_BYTES) as i32);
-                libc::mallopt(libc::M_MMAP_THRESHOLD, (STEP_BYTES / 2) as i32);
-            }
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
             let helper = std::thread::Builder::new()
                 .name("prefault".into())
                 .spawn(move || {
-                    let page = 4096;
+                    // SAFETY: sysconf only reads a system constant.
+                    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+                        .unwrap_or(4096);
                     let mut done = brk().next_multiple_of(page);
                     while !flag.load(Ordering::Relaxed) {
                         let end = brk() & !(page - 1);
@@ -94,6 +88,17 @@ mod imp {
                     }
                 })
                 .ok();
+            // Without a helper, large heap steps would only cost memory.
+            if helper.is_some() {
+                // SAFETY: mallopt only sets allocator parameters; any value is valid for these.
+                unsafe {
+                    // Grow the heap a step at a time (and keep freed tops), and serve large
+                    // requests from it too, so that the helper sees every new page.
+                    libc::mallopt(libc::M_TOP_PAD, STEP_BYTES as i32);
+                    libc::mallopt(libc::M_TRIM_THRESHOLD, (4 * STEP_BYTES) as i32);
+                    libc::mallopt(libc::M_MMAP_THRESHOLD, (STEP_BYTES / 2) as i32);
+                }
+            }
             Running { stop, helper }
         }
     }
