@@ -2,7 +2,7 @@
 //! index, which is first caught up from its watermark to the head of the log.
 
 use crate::cli::{AuditArgs, FormatArg as Format};
-use crate::domain::{load_range, resolve};
+use crate::domain::{resolve, stream_range};
 use crate::output;
 use ledger::{Ledger, Position};
 use projections::events::QueueScope;
@@ -58,19 +58,24 @@ pub fn catch_up(l: &Ledger) -> anyhow::Result<usize> {
     if from > head {
         return Ok(0);
     }
-    let loaded = load_range(l, from, head, None)?;
-    let bar = crate::progress::bar(loaded.events.len() as u64, "index");
+    let bar = crate::progress::bar(head - from + 1, "index");
     let mut entries = Vec::new();
-    for (i, r) in loaded.events.iter().enumerate() {
-        entries.extend(tags_of(&r.event).into_iter().map(|t| (t, r.position)));
-        if entries.len() >= TAG_BATCH_ENTRIES {
-            l.put_tags_blocking(std::mem::take(&mut entries), r.position)?;
-            bar.set_position(i as u64 + 1);
+    let mut indexed = 0;
+    // Streamed: the first catch-up of a long log does not hold the log in memory.
+    stream_range(l, from, head, None, |chunk| {
+        indexed += chunk.len();
+        for r in chunk {
+            entries.extend(tags_of(&r.event).into_iter().map(|t| (t, r.position)));
+            if entries.len() >= TAG_BATCH_ENTRIES {
+                l.put_tags_blocking(std::mem::take(&mut entries), r.position)?;
+                bar.set_position(r.position - from + 1);
+            }
         }
-    }
+        Ok(std::ops::ControlFlow::Continue(()))
+    })?;
     l.put_tags_blocking(entries, head)?;
     bar.finish_and_clear();
-    Ok(loaded.events.len())
+    Ok(indexed)
 }
 
 /// Positions in both sorted lists.

@@ -34,12 +34,46 @@ pub fn load_range(
     until: Position,
     occurred_by: Option<Timestamp>,
 ) -> anyhow::Result<Loaded> {
-    let mut out = Loaded {
-        events: Vec::new(),
-        unreadable: Vec::new(),
-    };
+    load_types(
+        l,
+        from,
+        until,
+        occurred_by,
+        projections::events::is_domain_type,
+    )
+}
+
+/// The domain events from `from` to `until` (inclusive) whose type `wanted` accepts: the others
+/// are passed over without being decoded.
+pub fn load_types(
+    l: &Ledger,
+    from: Position,
+    until: Position,
+    occurred_by: Option<Timestamp>,
+    wanted: impl Fn(&str) -> bool,
+) -> anyhow::Result<Loaded> {
+    let mut events = Vec::new();
+    let unreadable = scan_range(l, from, until, occurred_by, wanted, |r| {
+        events.push(r);
+        ControlFlow::Continue(())
+    })?;
+    Ok(Loaded { events, unreadable })
+}
+
+/// Hands `each` the domain events from `from` to `until` (inclusive) whose type `wanted`
+/// accepts, in order; with `occurred_by`, only those that happened by then. `each` may stop
+/// the scan. Returns (position, why) of the events passed over because they do not decode.
+pub fn scan_range(
+    l: &Ledger,
+    from: Position,
+    until: Position,
+    occurred_by: Option<Timestamp>,
+    wanted: impl Fn(&str) -> bool,
+    mut each: impl FnMut(Recorded) -> ControlFlow<()>,
+) -> anyhow::Result<Vec<(Position, String)>> {
+    let mut unreadable = Vec::new();
     if until == 0 || from > until {
-        return Ok(out);
+        return Ok(unreadable);
     }
     l.scan_all(
         AllStart::Position(from.max(1)),
@@ -48,26 +82,96 @@ pub fn load_range(
             if body.position > until {
                 return ControlFlow::Break(());
             }
-            if !projections::events::is_domain_type(body.event_type) {
+            if !projections::events::is_domain_type(body.event_type) || !wanted(body.event_type) {
                 return ControlFlow::Continue(());
             }
             if occurred_by.is_some_and(|t| body.occurred_ns > t.0) {
                 return ControlFlow::Continue(());
             }
             match projections::decode(body.event_type, body.data, body.metadata) {
-                Ok(event) => out.events.push(Recorded {
+                Ok(event) => each(Recorded {
                     position: body.position,
                     id: uuid::Uuid::from_bytes(body.event_id),
                     recorded_ns: body.recorded_ns,
                     occurred_ns: body.occurred_ns,
                     event,
                 }),
-                Err(e) => out.unreadable.push((body.position, e.to_string())),
+                Err(e) => {
+                    unreadable.push((body.position, e.to_string()));
+                    ControlFlow::Continue(())
+                }
             }
-            ControlFlow::Continue(())
         },
     )?;
-    Ok(out)
+    Ok(unreadable)
+}
+
+/// Events a streamed range hands over at a time.
+const STREAM_CHUNK_EVENTS: usize = 4096;
+/// Chunks read and decoded ahead of the one being used: the memory a stream holds is bounded by
+/// these, whatever the length of the range.
+const STREAM_CHUNKS_AHEAD: usize = 4;
+
+/// [`load_range`] without holding the range in memory: the events are read and decoded on a
+/// helper thread and handed to `each` in chunks, in order, while the next are decoded. `each`
+/// may stop the stream early (`Break`), or fail it. Returns what [`Loaded::unreadable`] holds.
+pub fn stream_range(
+    l: &Ledger,
+    from: Position,
+    until: Position,
+    occurred_by: Option<Timestamp>,
+    mut each: impl FnMut(&[Recorded]) -> anyhow::Result<ControlFlow<()>>,
+) -> anyhow::Result<Vec<(Position, String)>> {
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Recorded>>(STREAM_CHUNKS_AHEAD);
+        let reader = s.spawn(move || {
+            let next_chunk = || Vec::with_capacity(STREAM_CHUNK_EVENTS);
+            let mut chunk = next_chunk();
+            let unreadable = scan_range(
+                l,
+                from,
+                until,
+                occurred_by,
+                |_| true,
+                |r| {
+                    chunk.push(r);
+                    if chunk.len() < STREAM_CHUNK_EVENTS {
+                        return ControlFlow::Continue(());
+                    }
+                    match tx.send(std::mem::replace(&mut chunk, next_chunk())) {
+                        Ok(()) => ControlFlow::Continue(()),
+                        // The receiving side stopped.
+                        Err(_) => ControlFlow::Break(()),
+                    }
+                },
+            );
+            if !chunk.is_empty() {
+                let _ = tx.send(chunk);
+            }
+            unreadable
+        });
+        let mut outcome = Ok(());
+        while let Ok(chunk) = rx.recv() {
+            // The chunk's events are freed here, by the thread that used them: handing them back
+            // to the reader to free was measured slower (sim of 30,000 communities, replay from
+            // the start: 4.3 → 5.1 s).
+            match each(&chunk) {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => break,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        // The reader, if still going, stops at its next hand-over.
+        drop(rx);
+        let unreadable = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        outcome?;
+        unreadable
+    })
 }
 
 /// The domain events at `positions` (sorted), read in one transaction, each segment once: for
@@ -202,6 +306,89 @@ fn backup_position(l: &Ledger, label: &str) -> anyhow::Result<Position> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A ledger of `n` events: domain events, with every 7th one of another type and the 100th
+    /// a domain type whose data does not decode.
+    fn mixed(n: u64) -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(dir.path().join("m.redb"), ledger::Options::default()).unwrap();
+        let community = uuid::Uuid::from_u128(7);
+        let records = (0..n)
+            .map(|i| {
+                let e = DomainEvent::CommunityUpdated(projections::events::CommunityUpdated {
+                    community,
+                    name: Some(format!("name {i}")),
+                    ..Default::default()
+                });
+                let mut p = proposed(&e, EventId(uuid::Uuid::from_u128(u128::from(i) + 1)), None);
+                if i % 7 == 6 {
+                    p.event_type = "SomethingElse".into();
+                }
+                if i == 99 {
+                    p.data = b"{\"community\": 3}".to_vec();
+                }
+                ledger::ImportRecord {
+                    stream: "s".into(),
+                    revision: i,
+                    event: p,
+                    recorded: Timestamp(1),
+                }
+            })
+            .collect();
+        l.import_blocking(records).unwrap();
+        (dir, l)
+    }
+
+    #[test]
+    fn a_streamed_range_is_the_loaded_range_in_order() {
+        let (_dir, l) = mixed(3 * STREAM_CHUNK_EVENTS as u64 + 11);
+        let (from, until) = (5, l.head() - 3);
+        let loaded = load_range(&l, from, until, None).unwrap();
+        let mut streamed = Vec::new();
+        let mut chunks = 0;
+        let unreadable = stream_range(&l, from, until, None, |chunk| {
+            assert!(!chunk.is_empty() && chunk.len() <= STREAM_CHUNK_EVENTS);
+            chunks += 1;
+            streamed.extend(chunk.iter().map(|r| r.position));
+            Ok(ControlFlow::Continue(()))
+        })
+        .unwrap();
+        let positions: Vec<u64> = loaded.events.iter().map(|r| r.position).collect();
+        assert_eq!(streamed, positions);
+        assert!(chunks > 2, "{chunks} chunks");
+        assert_eq!(unreadable, loaded.unreadable);
+        assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+        assert_eq!(unreadable[0].0, 100);
+        assert!(positions.iter().all(|p| p % 7 != 0));
+    }
+
+    #[test]
+    fn a_stream_stops_when_told_or_failed_and_reports_the_failure() {
+        let (_dir, l) = mixed(4 * STREAM_CHUNK_EVENTS as u64);
+        let mut chunks = 0;
+        stream_range(&l, 1, l.head(), None, |_| {
+            chunks += 1;
+            Ok(ControlFlow::Break(()))
+        })
+        .unwrap();
+        assert_eq!(chunks, 1);
+        let mut chunks = 0;
+        let failed = stream_range(&l, 1, l.head(), None, |_| {
+            chunks += 1;
+            anyhow::bail!("the fold failed")
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "the fold failed");
+        assert_eq!(chunks, 1);
+    }
+
+    #[test]
+    fn load_types_decodes_only_the_types_asked_for() {
+        let (_dir, l) = mixed(50);
+        let none = load_types(&l, 1, l.head(), None, |t| t == "DeliveryFailed").unwrap();
+        assert!(none.events.is_empty() && none.unreadable.is_empty());
+        let all = load_types(&l, 1, l.head(), None, |t| t == "CommunityUpdated").unwrap();
+        assert_eq!(all.events.len(), 50 - 50 / 7);
+    }
 
     #[test]
     fn at_parses_every_form() {

@@ -291,7 +291,9 @@ fn done(
     actor: Option<&str>,
     format: FormatArg,
 ) -> anyhow::Result<()> {
-    let events = crate::domain::load(l, l.head(), None)?.events;
+    // Only the repair bookkeeping is decoded: a long log is read, not held in memory.
+    let repairs = |t: &str| matches!(t, "RepairPlanned" | "RepairStepApplied");
+    let events = crate::domain::load_types(l, 1, l.head(), None, repairs)?.events;
     let plans: Vec<&Repair> = events
         .iter()
         .filter_map(|r| match &r.event {
@@ -334,6 +336,20 @@ fn done(
             ),
         ));
     }
+    // Changes recorded since the plan was made may call for other steps.
+    let since = planned.at.unwrap_or(0);
+    let mut changed = 0usize;
+    crate::domain::scan_range(
+        l,
+        since + 1,
+        l.head(),
+        None,
+        |t| !repairs(t),
+        |_| {
+            changed += 1;
+            std::ops::ControlFlow::Continue(())
+        },
+    )?;
     let event = step_done(&planned.plan, step, actor);
     let stream = event.stream();
     let revision = l
@@ -343,18 +359,6 @@ fn done(
     append(l, &stream, revision, &event)?;
     l.close();
     let left = steps as usize - done_steps.len() - 1;
-    // Changes recorded since the plan was made may call for other steps.
-    let since = planned.at.unwrap_or(0);
-    let changed = events
-        .iter()
-        .filter(|r| r.position > since)
-        .filter(|r| {
-            !matches!(
-                r.event,
-                DomainEvent::RepairPlanned(_) | DomainEvent::RepairStepApplied(_)
-            )
-        })
-        .count();
     if changed > 0 {
         let what = if changed == 1 {
             "1 change was".to_owned()

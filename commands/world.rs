@@ -1,9 +1,11 @@
 //! The world at a point: from the nearest usable snapshot, else from the start; and building
 //! snapshots (`lifeline snapshot`).
 
-use crate::domain::{load, load_range, Point};
-use ledger::{Ledger, Position};
-use projections::{snapshot, World};
+use crate::domain::{load_range, load_types, stream_range, Point};
+use ledger::{Ledger, Position, Timestamp};
+use projections::fold::restored_labels;
+use projections::{failures, snapshot, Failures, Recorded, World};
+use std::ops::ControlFlow;
 
 /// How a world was built.
 pub struct Built {
@@ -21,13 +23,83 @@ pub fn world_at(l: &Ledger, point: &Point, use_snapshots: bool) -> anyhow::Resul
             return Ok(built);
         }
     }
-    let loaded = load(l, point.position, point.occurred_by)?;
+    replay_from_start(l, point.position, point.occurred_by)
+}
+
+/// `World::replay` of the domain events up to `until` (that happened by `occurred_by`), read
+/// as a stream: the log is never all in memory, however long.
+fn replay_from_start(
+    l: &Ledger,
+    until: Position,
+    occurred_by: Option<Timestamp>,
+) -> anyhow::Result<Built> {
+    let facts = Facts::read(l, 1, until, occurred_by)?;
+    let mut world = World {
+        keep_backups: Some(facts.restored()),
+        ..World::default()
+    };
+    let failed = facts.failures(0, until);
+    let (events_folded, unreadable) = fold_range(l, &mut world, 1, until, occurred_by, &failed)?;
     Ok(Built {
-        events_folded: loaded.events.len(),
-        world: World::replay(&loaded.events),
+        world,
         from_snapshot: None,
-        unreadable: loaded.unreadable,
+        events_folded,
+        unreadable,
     })
+}
+
+/// The events of a range a fold must know before it starts: the restores (which backups to
+/// keep) and the failure reports (which deliveries did not arrive), with their positions. Read
+/// without decoding the other events.
+struct Facts(Vec<Recorded>);
+
+impl Facts {
+    fn read(
+        l: &Ledger,
+        from: Position,
+        until: Position,
+        occurred_by: Option<Timestamp>,
+    ) -> anyhow::Result<Facts> {
+        let wanted = |t: &str| matches!(t, "DatabaseRestored" | "DeliveryFailed");
+        Ok(Facts(
+            load_types(l, from, until, occurred_by, wanted)?.events,
+        ))
+    }
+
+    /// The backup labels restored in the range.
+    fn restored(&self) -> std::collections::HashSet<String> {
+        restored_labels(&self.0)
+    }
+
+    /// The deliveries reported failed after `after` and up to `until`.
+    fn failures(&self, after: Position, until: Position) -> Failures {
+        failures(
+            self.0
+                .iter()
+                .filter(|r| r.position > after && r.position <= until),
+        )
+    }
+}
+
+/// Applies the domain events from `from` to `until` to `world`, with the failures `failed`,
+/// streamed from the log; returns how many were folded and those that could not be read.
+fn fold_range(
+    l: &Ledger,
+    world: &mut World,
+    from: Position,
+    until: Position,
+    occurred_by: Option<Timestamp>,
+    failed: &Failures,
+) -> anyhow::Result<(usize, Vec<(Position, String)>)> {
+    let mut folded = 0;
+    let unreadable = stream_range(l, from, until, occurred_by, |chunk| {
+        folded += chunk.len();
+        for r in chunk {
+            world.apply(r, failed);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok((folded, unreadable))
 }
 
 /// Snapshots tried, newest first, before replaying from the start.
@@ -140,19 +212,38 @@ pub fn build_snapshots(
             continued: None,
         });
     };
-    if let Some(start) = start_at_or_before(l, first - 1, head, None)? {
-        let (world, events) = (start.world, &start.tail.events);
-        if let Some(written) = write_marks(l, world, events, &marks, false, &mut progress)? {
+    if let Some((at, world)) = latest_decoded(l, first - 1)? {
+        if let Some(written) = write_marks(l, world, at, &marks, &mut progress)? {
             return Ok(SnapshotsBuilt {
                 written,
-                continued: Some(start.at),
+                continued: Some(at),
             });
         }
     }
     Ok(SnapshotsBuilt {
-        written: write_marks_from_start(l, head, &marks, &mut progress)?,
+        written: write_marks_from_start(l, &marks, &mut progress)?,
         continued: None,
     })
+}
+
+/// The latest stored snapshot at or before `position` that decodes, decoded; older ones are
+/// tried when the newest does not decode.
+fn latest_decoded(l: &Ledger, position: Position) -> anyhow::Result<Option<(Position, World)>> {
+    let mut bound = position;
+    for _ in 0..SNAPSHOT_ATTEMPTS {
+        let Some((at, bytes)) = l.snapshot_at_or_before(bound)? else {
+            return Ok(None);
+        };
+        match snapshot::decode(&bytes) {
+            Ok(world) => return Ok(Some((at, world))),
+            Err(why) => eprintln!("lifeline: snapshot at position {at} not used ({why})"),
+        }
+        let Some(earlier) = at.checked_sub(1) else {
+            return Ok(None);
+        };
+        bound = earlier;
+    }
+    Ok(None)
 }
 
 /// The positions of the snapshots due every `every` positions up to `head`. Every N positions
@@ -164,15 +255,13 @@ fn marks_up_to(head: Position, every: u64) -> Vec<Position> {
     (1..=head / every).map(|k| k * every).collect()
 }
 
-/// Folds the whole log up to `head` and stores a snapshot at each of `marks`.
+/// Folds the log from its start and stores a snapshot at each of `marks`.
 fn write_marks_from_start(
     l: &Ledger,
-    head: Position,
     marks: &[Position],
     progress: &mut impl FnMut(u64),
 ) -> anyhow::Result<usize> {
-    let events = load(l, head, None)?.events;
-    let written = write_marks(l, World::default(), &events, marks, true, progress)?;
+    let written = write_marks(l, World::default(), 0, marks, progress)?;
     Ok(written.expect("a fold from the start always continues"))
 }
 
@@ -184,12 +273,11 @@ pub fn rewrite_snapshots(
     every: u64,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<usize> {
-    let head = l.head();
-    let marks = marks_up_to(head, every);
+    let marks = marks_up_to(l.head(), every);
     if marks.is_empty() {
         return Ok(0);
     }
-    write_marks_from_start(l, head, &marks, &mut progress)
+    write_marks_from_start(l, &marks, &mut progress)
 }
 
 /// What [`build_snapshots`] did.
@@ -200,35 +288,64 @@ pub struct SnapshotsBuilt {
     pub continued: Option<Position>,
 }
 
-/// Folds `events`, which follow `world`, and stores a snapshot at each of `marks`. A failure
-/// report that names an event of an earlier segment means the fold so far took that delivery
-/// as done: from the start of the log, the prefix is folded again knowing it; otherwise `None`
-/// (the caller starts from the beginning).
+/// Folds the log after `world`, which stands at position `at` (0: the empty world), and stores
+/// a snapshot at each of `marks`, streaming the log segment by segment (a segment ends at a
+/// mark). A segment is folded with the failures reported within it; when one of them names an
+/// event of an earlier segment, the fold so far took that delivery as done: from the start of
+/// the log, the prefix is folded again knowing it; otherwise `None` (the caller starts from the
+/// beginning).
 fn write_marks(
     l: &Ledger,
     mut world: World,
-    events: &[projections::Recorded],
+    at: Position,
     marks: &[Position],
-    from_start: bool,
     progress: &mut impl FnMut(u64),
 ) -> anyhow::Result<Option<usize>> {
-    // Every backup restored in `events` is kept while folding them in segments.
-    let keep = projections::fold::restored_labels(events);
+    let Some(&last) = marks.last() else {
+        return Ok(Some(0));
+    };
+    let facts = Facts::read(l, at + 1, last, None)?;
+    // Every backup restored up to the last mark is kept while folding.
+    let keep = facts.restored();
     world.keep_backups = Some(keep.clone());
-    let mut done = 0;
+    let mut done = at;
     for &mark in marks {
-        let end = done + events[done..].partition_point(|r| r.position <= mark);
-        let segment = &events[done..end];
-        world = match (world.can_continue_with(segment), from_start) {
-            (true, _) => world.continued_keeping(segment),
-            (false, true) => World {
+        let failed = facts.failures(done, mark);
+        // Backups restored in this segment but taken before the snapshot continued.
+        let restores: Vec<Recorded> = facts
+            .0
+            .iter()
+            .filter(|r| r.position > done && r.position <= mark)
+            .cloned()
+            .collect();
+        for b in world.backups_needed(&restores) {
+            let point = Point {
+                position: b.position,
+                occurred_by: None,
+            };
+            let then = world_at(l, &point, true)?.world;
+            world.provide_backup(&b.label, then.actual.db(b.database).clone());
+        }
+        let mut named: std::collections::HashSet<uuid::Uuid> =
+            failed.iter().map(|(event, _)| *event).collect();
+        stream_range(l, done + 1, mark, None, |chunk| {
+            for r in chunk {
+                world.apply(r, &failed);
+                named.remove(&r.id);
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        if !named.is_empty() {
+            if at != 0 {
+                return Ok(None);
+            }
+            world = World {
                 keep_backups: Some(keep.clone()),
                 ..World::default()
-            }
-            .continued_keeping(&events[..end]),
-            (false, false) => return Ok(None),
-        };
-        done = end;
+            };
+            fold_range(l, &mut world, 1, mark, None, &facts.failures(0, mark))?;
+        }
+        done = mark;
         l.put_snapshot_blocking(mark, snapshot::encode(&world))?;
         progress(mark);
     }

@@ -137,6 +137,11 @@ fn snapshots_never_change_the_answer() {
     let reference: Vec<_> = (0..=head)
         .map(|p| world_at(&l, &at(p), false).unwrap().world)
         .collect();
+    // The replay from the start, streamed from the log, is the fold of the events in memory.
+    for (p, world) in reference.iter().enumerate() {
+        let events = lifeline::domain::load(&l, p as u64, None).unwrap().events;
+        assert_eq!(*world, projections::World::replay(&events), "position {p}");
+    }
     for every in [3, 7] {
         assert!(build_snapshots(&l, every, |_| {}).unwrap().written > 0);
         // every snapshot stored reads back, queue entries included

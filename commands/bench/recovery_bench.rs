@@ -18,11 +18,14 @@
 //! Last, each runs once more in a process of its own, as `lifeline recover` and `lifeline plan`
 //! would: wall time and that process's peak resident memory, apart from the simulator's.
 
+#[path = "support.rs"]
+mod support;
 use ledger::{Ledger, Options, Timestamp};
 use lifeline::domain::{load, At};
 use projections::simulate::{backup_label, Config};
 use projections::{Database, World};
 use std::time::{Duration, Instant};
+use support::{median, peak_mib};
 
 const DAY_NS: i64 = 86_400_000_000_000;
 
@@ -31,19 +34,6 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-/// Peak resident memory of this process (Linux), in MiB.
-fn peak_mib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
 }
 
 /// Records the plan at the head and every one of its steps as done, as `plan record` and
