@@ -34,9 +34,10 @@ pub(crate) struct Staging<'t> {
     pub(crate) undo: Vec<Undo>,
     /// Snapshots to store (not part of the log).
     pub(crate) snapshots: Vec<(Position, Vec<u8>)>,
-    /// Tag index entries to store, and the watermark they bring it to.
-    pub(crate) tags: Vec<(String, Position)>,
-    pub(crate) tags_up_to: Option<Position>,
+    /// Tag index positions to store, by tag, each above the watermark before this commit.
+    pub(crate) tags: Vec<(String, Vec<Position>)>,
+    /// Whether this commit moves the tag index's watermark (to `state.tags_watermark`).
+    pub(crate) tags_moved: bool,
 }
 
 pub(crate) enum Undo {
@@ -77,7 +78,7 @@ impl<'t> Staging<'t> {
             undo: Vec::new(),
             snapshots: Vec::new(),
             tags: Vec::new(),
-            tags_up_to: None,
+            tags_moved: false,
         })
     }
 
@@ -154,16 +155,28 @@ impl<'t> Staging<'t> {
                 self.snapshots.push((position, bytes));
                 Ok(Outcome::Stored)
             }
-            WriteOp::Tags { entries, up_to } => {
-                let beyond = entries.iter().map(|(_, p)| *p).chain([up_to]).max();
+            WriteOp::Tags { tags, up_to } => {
+                let beyond = tags
+                    .iter()
+                    .flat_map(|(_, p)| p)
+                    .copied()
+                    .chain([up_to])
+                    .max();
                 if beyond.is_some_and(|p| p > self.state.head) {
                     return Err(AppendError::InvalidEvent {
                         id: EventId(uuid::Uuid::nil()),
                         reason: format!("tags past the log's end ({})", self.state.head),
                     });
                 }
-                self.tags.extend(entries);
-                self.tags_up_to = Some(self.tags_up_to.unwrap_or(0).max(up_to));
+                let covered = self.state.tags_watermark;
+                for (tag, mut positions) in tags {
+                    positions.retain(|p| *p > covered);
+                    if !positions.is_empty() {
+                        self.tags.push((tag, positions));
+                    }
+                }
+                self.state.tags_watermark = covered.max(up_to);
+                self.tags_moved = true;
                 Ok(Outcome::Stored)
             }
         }
@@ -334,23 +347,28 @@ impl<'t> Staging<'t> {
                 sizes.insert(position, bytes.len() as u64)?;
             }
         }
-        let Some(up_to) = self.tags_up_to.take() else {
+        if !std::mem::take(&mut self.tags_moved) {
             return Ok(!snapshots.is_empty());
-        };
-        let mut tags = std::mem::take(&mut self.tags);
-        tags.sort_unstable();
-        let mut t = txn.open_table(TAGS)?;
-        for (tag, position) in &tags {
-            t.insert((tag.as_str(), *position), ())?;
+        }
+        // One piece per tag per commit: the positions of every operation of the commit, each
+        // above the watermark it started from, so no piece overlaps a stored one.
+        let mut pieces: std::collections::BTreeMap<String, Vec<Position>> = Default::default();
+        for (tag, positions) in std::mem::take(&mut self.tags) {
+            pieces.entry(tag).or_default().extend(positions);
+        }
+        let mut t = txn.open_table(TAG_PIECES)?;
+        let mut bytes = Vec::new();
+        for (tag, mut positions) in pieces {
+            positions.sort_unstable();
+            positions.dedup();
+            bytes.clear();
+            bytes.extend(positions.iter().flat_map(|p| p.to_le_bytes()));
+            t.insert((tag.as_str(), positions[0]), bytes.as_slice())?;
         }
         let mut meta = txn.open_table(META)?;
-        let current = meta
-            .get(META_TAGS_WATERMARK)?
-            .and_then(|g| g.value().try_into().ok())
-            .map_or(0, u64::from_le_bytes);
         meta.insert(
-            META_TAGS_WATERMARK,
-            current.max(up_to).to_le_bytes().as_slice(),
+            META_TAG_PIECES_WATERMARK,
+            self.state.tags_watermark.to_le_bytes().as_slice(),
         )?;
         Ok(true)
     }

@@ -228,12 +228,7 @@ impl Ledger {
     pub fn tags_watermark(&self) -> Result<Position, ReadError> {
         let txn = self.read_txn()?;
         let meta = txn.open_table(META).map_err(StorageError::from)?;
-        let v = meta
-            .get(META_TAGS_WATERMARK)
-            .map_err(StorageError::from)?
-            .and_then(|g| g.value().try_into().ok())
-            .map_or(0, u64::from_le_bytes);
-        Ok(v)
+        Ok(tags_watermark(&meta).map_err(StorageError::from)?)
     }
 
     /// Positions in `from..=to` that carry `tag`, in order.
@@ -244,17 +239,32 @@ impl Ledger {
         to: Position,
     ) -> Result<Vec<Position>, ReadError> {
         let txn = self.read_txn()?;
-        let t = txn.open_table(TAGS).map_err(StorageError::from)?;
+        let t = txn.open_table(TAG_PIECES).map_err(StorageError::from)?;
         let mut out = Vec::new();
         if from > to {
             return Ok(out);
         }
+        // The piece that may hold `from`: the last one starting at or before it.
+        let start = t
+            .range((tag, 0)..=(tag, from))
+            .map_err(StorageError::from)?
+            .next_back()
+            .transpose()
+            .map_err(StorageError::from)?
+            .map_or(from, |(k, _)| k.value().1);
         for item in t
-            .range((tag, from)..=(tag, to))
+            .range((tag, start)..=(tag, to))
             .map_err(StorageError::from)?
         {
-            let (k, _) = item.map_err(StorageError::from)?;
-            out.push(k.value().1);
+            let (_, v) = item.map_err(StorageError::from)?;
+            let piece = v.value();
+            assert_eq!(piece.len() % 8, 0, "a tag piece of {} bytes", piece.len());
+            out.extend(
+                piece
+                    .chunks_exact(8)
+                    .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                    .filter(|p| (from..=to).contains(p)),
+            );
         }
         Ok(out)
     }
@@ -306,7 +316,11 @@ fn init_tables(db: &Database) -> Result<(), redb::Error> {
         txn.open_table(MERKLE)?;
         txn.open_table(BY_TIME)?;
         txn.open_table(SNAPSHOTS)?;
-        txn.open_table(TAGS)?;
+        txn.open_table(TAG_PIECES)?;
+        // The tag index of earlier builds: derived, and caught up afresh in `tag_pieces`.
+        if txn.delete_table(OLD_TAGS)? {
+            meta.remove(META_OLD_TAGS_WATERMARK)?;
+        }
         if meta.get(META_SNAPSHOT_SIZES)?.is_none() {
             // Made before snapshot sizes were kept: list the stored snapshots once.
             let snapshots = txn.open_table(SNAPSHOTS)?;
@@ -340,6 +354,7 @@ fn recover_state(db: &Database) -> Result<WriterState, (Position, String)> {
         .map_err(|e| err0(&e))?
         .and_then(|g| g.value().try_into().ok())
         .map_or(1, u64::from_le_bytes);
+    let tags_watermark = tags_watermark(&meta).map_err(|e| err0(&e))?;
     let mut tree = TreeReader::new(&txn).map_err(|e| err0(&e))?;
     let head = tree.size().map_err(|e| err0(&e))?;
     check_tail(&tree.segments.log)?;
@@ -359,7 +374,18 @@ fn recover_state(db: &Database) -> Result<WriterState, (Position, String)> {
         frontier,
         last_recorded,
         next_stream_id,
+        tags_watermark,
     })
+}
+
+/// The last position the tag index covers (0: none).
+fn tags_watermark(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Position, redb::StorageError> {
+    Ok(meta
+        .get(META_TAG_PIECES_WATERMARK)?
+        .and_then(|g| g.value().try_into().ok())
+        .map_or(0, u64::from_le_bytes))
 }
 
 /// Checks every record of the last segment (the one a crash could have touched last), so that

@@ -23,15 +23,23 @@ pub const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("snapsho
 /// snapshots reads this small table, not the snapshots (a redb key is stored with its value,
 /// so walking `snapshots` reads every snapshot in full).
 pub const SNAPSHOT_SIZES: TableDefinition<u64, u64> = TableDefinition::new("snapshot_sizes");
-/// `(tag, position)` → nothing: an index the layer above keeps over the log (which positions
-/// carry a tag such as `actor:jdoe`), caught up to `META_TAGS_WATERMARK`.
-pub const TAGS: TableDefinition<(&str, u64), ()> = TableDefinition::new("tags");
+/// `(tag, first position)` → the positions that carry the tag, from that one on (u64 LE each,
+/// ascending; a "piece", written once by one commit): an index the layer above keeps over the
+/// log (which positions carry a tag such as `actor:jdoe`), caught up to
+/// `META_TAG_PIECES_WATERMARK`. The pieces of a tag never overlap, so in key order they list
+/// its positions in order.
+pub const TAG_PIECES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("tag_pieces");
+/// The tag index of earlier builds, one key per (tag, position): removed when a ledger is
+/// opened (it is derived; the layer above catches `tag_pieces` up instead).
+pub const OLD_TAGS: TableDefinition<(&str, u64), ()> = TableDefinition::new("tags");
 /// Recorded time (ns since the epoch) → first position recorded at that time.
 pub const BY_TIME: TableDefinition<i64, u64> = TableDefinition::new("by_time");
 
 pub const META_FORMAT: &str = "format";
 pub const META_NEXT_STREAM_ID: &str = "next_stream_id";
-pub const META_TAGS_WATERMARK: &str = "tags_watermark";
+pub const META_TAG_PIECES_WATERMARK: &str = "tag_pieces_watermark";
+/// The watermark of [`OLD_TAGS`], removed with it.
+pub const META_OLD_TAGS_WATERMARK: &str = "tags_watermark";
 /// Present once `snapshot_sizes` lists every stored snapshot (ledgers made before that table
 /// existed are brought up to date when opened).
 pub const META_SNAPSHOT_SIZES: &str = "snapshot_sizes";

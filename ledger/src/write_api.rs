@@ -123,13 +123,15 @@ impl Ledger {
         }
     }
 
-    /// Stores tag index entries (tag, position) and moves the index's watermark to `up_to`.
+    /// Stores, for each tag, positions that carry it, and moves the index's watermark to
+    /// `up_to`. Positions the index covers already (at or below its watermark) are passed over:
+    /// the index only grows forwards, and a catch-up that raced another stores nothing twice.
     pub fn put_tags_blocking(
         &self,
-        entries: Vec<(String, Position)>,
+        tags: Vec<(String, Vec<Position>)>,
         up_to: Position,
     ) -> Result<(), AppendError> {
-        match self.submit_blocking(WriteOp::Tags { entries, up_to })? {
+        match self.submit_blocking(WriteOp::Tags { tags, up_to })? {
             Outcome::Stored => Ok(()),
             _ => unreachable!("tags answer with stored"),
         }

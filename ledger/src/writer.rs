@@ -20,6 +20,8 @@ pub(crate) struct WriterState {
     pub frontier: Frontier,
     pub last_recorded: i64,
     pub next_stream_id: u64,
+    /// The last position the tag index covers.
+    pub tags_watermark: Position,
 }
 
 /// One event of an import: written exactly as given, at exactly this revision.
@@ -60,7 +62,7 @@ pub(crate) enum WriteOp {
         bytes: Vec<u8>,
     },
     Tags {
-        entries: Vec<(String, Position)>,
+        tags: Vec<(String, Vec<Position>)>,
         up_to: Position,
     },
 }
@@ -97,7 +99,7 @@ impl WriteOp {
             WriteOp::Append { events, .. } => events.iter().map(ProposedEvent::size_bytes).sum(),
             WriteOp::Import(r) => r.iter().map(|r| r.event.size_bytes()).sum(),
             WriteOp::Snapshot { bytes, .. } => bytes.len(),
-            WriteOp::Tags { entries, .. } => entries.iter().map(|(t, _)| t.len() + 8).sum(),
+            WriteOp::Tags { tags, .. } => tags.iter().map(|(t, p)| t.len() + 8 * p.len()).sum(),
             _ => 0,
         }
     }
