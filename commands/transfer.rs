@@ -51,10 +51,18 @@ pub fn import(l: &Ledger, file: &Path, format: Format) -> anyhow::Result<()> {
     let bar = crate::progress::bar(lines, "import");
     let mut batch: Vec<ImportRecord> = Vec::with_capacity(IMPORT_BATCH_RECORDS);
     let (mut written, mut present) = (0u64, 0u64);
-    let mut flush = |batch: &mut Vec<ImportRecord>| -> anyhow::Result<()> {
-        let s = l.import_blocking(std::mem::take(batch))?;
-        written += s.written;
-        present += s.already_present;
+    // One batch is written while the next is parsed; a batch is queued only once the one
+    // before it is durable, so a failure stops the import there.
+    let mut in_flight: Option<ledger::QueuedImport> = None;
+    let mut flush = |batch: Option<Vec<ImportRecord>>| -> anyhow::Result<()> {
+        if let Some(queued) = in_flight.take() {
+            let s = queued.wait()?;
+            written += s.written;
+            present += s.already_present;
+        }
+        if let Some(batch) = batch {
+            in_flight = Some(l.import_queued(batch)?);
+        }
         Ok(())
     };
     for (n, line) in lines_of(file)?.enumerate() {
@@ -64,11 +72,13 @@ pub fn import(l: &Ledger, file: &Path, format: Format) -> anyhow::Result<()> {
         }
         batch.push(crate::jsonl::parse_line(&line, now).with_context(|| at(file, n))?);
         if batch.len() == IMPORT_BATCH_RECORDS {
-            flush(&mut batch)?;
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH_RECORDS));
+            flush(Some(full))?;
             bar.set_position(n as u64 + 1);
         }
     }
-    flush(&mut batch)?;
+    flush(Some(batch))?;
+    flush(None)?;
     bar.finish_and_clear();
     crate::world::keep_snapshots(l);
     l.close();

@@ -41,7 +41,7 @@ pub use store::{Checkpoint, Ledger, Options};
 pub use subscribe::{AllSubscription, Subscription, SubscriptionMessage};
 pub use tables::{StreamRecord, IDEMPOTENCY_WINDOW_EVENTS};
 pub use verify::{Problem, VerifyReport};
-pub use write_api::QueuedAppend;
+pub use write_api::{QueuedAppend, QueuedImport};
 pub use writer::{ImportRecord, ImportSummary};
 
 /// Test access to the raw tables (tamper tests rewrite stored bytes through redb).

@@ -123,6 +123,20 @@ impl Ledger {
         }
     }
 
+    /// Queues an import behind every write queued before it and returns at once; `wait` on the
+    /// result returns its summary once it is durable. A caller can so prepare the next records
+    /// while these are written.
+    pub fn import_queued(&self, records: Vec<ImportRecord>) -> Result<QueuedImport, AppendError> {
+        let tx = self.sender()?;
+        let (reply, rx) = oneshot::channel();
+        tx.blocking_send(Request {
+            op: WriteOp::Import(records),
+            reply,
+        })
+        .map_err(|_| AppendError::Closed)?;
+        Ok(QueuedImport { rx })
+    }
+
     /// Stores, for each tag, positions that carry it, and moves the index's watermark to
     /// `up_to`. Positions the index covers already (at or below its watermark) are passed over:
     /// the index only grows forwards, and a catch-up that raced another stores nothing twice.
@@ -166,6 +180,21 @@ impl QueuedAppend {
     /// Blocks until the append is durable (or refused).
     pub fn wait(self) -> Result<AppendResult, AppendError> {
         appended(self.rx.blocking_recv().map_err(|_| AppendError::Closed)??)
+    }
+}
+
+/// An import queued with [`Ledger::import_queued`].
+pub struct QueuedImport {
+    rx: oneshot::Receiver<Result<Outcome, AppendError>>,
+}
+
+impl QueuedImport {
+    /// Blocks until the import is durable (or refused).
+    pub fn wait(self) -> Result<ImportSummary, AppendError> {
+        match self.rx.blocking_recv().map_err(|_| AppendError::Closed)?? {
+            Outcome::Imported(s) => Ok(s),
+            _ => unreachable!("an import answers with a summary"),
+        }
     }
 }
 

@@ -365,6 +365,59 @@ fn recorded_time_comes_from_the_clock_and_finds_positions() {
     assert_eq!(l.event_at(4).unwrap().unwrap().recorded.0, t0.0 + 1_000);
 }
 
+/// Every event of `l`, as an import takes them.
+fn exported(l: &Ledger) -> Vec<ImportRecord> {
+    let page = l
+        .read_all(AllStart::Start, Direction::Forwards, u64::MAX, None)
+        .unwrap();
+    page.events
+        .iter()
+        .map(|e| ImportRecord {
+            stream: e.stream.clone(),
+            revision: e.revision,
+            recorded: e.recorded,
+            event: ProposedEvent {
+                id: e.id,
+                event_type: e.event_type.clone(),
+                content_type: e.content_type,
+                data: e.data.clone(),
+                metadata: e.metadata.clone(),
+                occurred: Some(e.occurred),
+            },
+        })
+        .collect()
+}
+
+#[test]
+fn queued_imports_are_written_in_order_each_all_or_nothing() {
+    let (_d, src, _c) = open();
+    for i in 0..30 {
+        src.append_blocking(
+            &format!("s{}", i % 4),
+            ExpectedRevision::Any,
+            vec![ev("A", i)],
+        )
+        .unwrap();
+    }
+    let records = exported(&src);
+    let (_d2, dst, _c2) = open();
+    // Queued back to back, so that they may share commits: the third contradicts the first.
+    let mut wrong = records[3].clone();
+    wrong.event.id = EventId::new_random();
+    let first = dst.import_queued(records[..12].to_vec()).unwrap();
+    let second = dst.import_queued(records[12..].to_vec()).unwrap();
+    let third = dst.import_queued(vec![wrong]).unwrap();
+    assert_eq!(first.wait().unwrap().written, 12);
+    let second = second.wait().unwrap();
+    assert_eq!(second.written, records.len() as u64 - 12);
+    assert_eq!(second.last_position, records.len() as u64);
+    assert!(matches!(
+        third.wait(),
+        Err(AppendError::ImportConflict { .. })
+    ));
+    assert_eq!(dst.checkpoint().unwrap(), src.checkpoint().unwrap());
+}
+
 #[test]
 fn import_writes_exactly_and_is_resumable() {
     let (_d, src, _c) = open();
@@ -380,26 +433,7 @@ fn import_writes_exactly_and_is_resumable() {
     src.append_blocking("s1", ExpectedRevision::Any, vec![ev("B", 0)])
         .unwrap();
     src.tombstone_blocking("s2", ExpectedRevision::Any).unwrap();
-    let page = src
-        .read_all(AllStart::Start, Direction::Forwards, u64::MAX, None)
-        .unwrap();
-    let records: Vec<ImportRecord> = page
-        .events
-        .iter()
-        .map(|e| ImportRecord {
-            stream: e.stream.clone(),
-            revision: e.revision,
-            recorded: e.recorded,
-            event: ProposedEvent {
-                id: e.id,
-                event_type: e.event_type.clone(),
-                content_type: e.content_type,
-                data: e.data.clone(),
-                metadata: e.metadata.clone(),
-                occurred: Some(e.occurred),
-            },
-        })
-        .collect();
+    let records = exported(&src);
     let (_d2, dst, _c2) = open();
     let half = dst.import_blocking(records[..10].to_vec()).unwrap();
     assert_eq!(half.written, 10);
