@@ -365,6 +365,18 @@ fn recorded_time_comes_from_the_clock_and_finds_positions() {
     assert_eq!(l.event_at(4).unwrap().unwrap().recorded.0, t0.0 + 1_000);
 }
 
+/// `n` events of type A appended to streams s0, s1, … s`streams - 1` in turn.
+fn round_robin(l: &Ledger, n: u64, streams: u64) {
+    for i in 0..n {
+        l.append_blocking(
+            &format!("s{}", i % streams),
+            ExpectedRevision::Any,
+            vec![ev("A", i)],
+        )
+        .unwrap();
+    }
+}
+
 /// Every event of `l`, as an import takes them.
 fn exported(l: &Ledger) -> Vec<ImportRecord> {
     let page = l
@@ -391,14 +403,7 @@ fn exported(l: &Ledger) -> Vec<ImportRecord> {
 #[test]
 fn queued_imports_are_written_in_order_each_all_or_nothing() {
     let (_d, src, _c) = open();
-    for i in 0..30 {
-        src.append_blocking(
-            &format!("s{}", i % 4),
-            ExpectedRevision::Any,
-            vec![ev("A", i)],
-        )
-        .unwrap();
-    }
+    round_robin(&src, 30, 4);
     let records = exported(&src);
     let (_d2, dst, _c2) = open();
     // Queued back to back, so that they may share commits: the third contradicts the first.
@@ -421,14 +426,7 @@ fn queued_imports_are_written_in_order_each_all_or_nothing() {
 #[test]
 fn import_writes_exactly_and_is_resumable() {
     let (_d, src, _c) = open();
-    for i in 0..20 {
-        src.append_blocking(
-            &format!("s{}", i % 3),
-            ExpectedRevision::Any,
-            vec![ev("A", i)],
-        )
-        .unwrap();
-    }
+    round_robin(&src, 20, 3);
     src.delete_blocking("s1", ExpectedRevision::Any).unwrap();
     src.append_blocking("s1", ExpectedRevision::Any, vec![ev("B", 0)])
         .unwrap();
