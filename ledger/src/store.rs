@@ -256,9 +256,17 @@ impl Ledger {
             .range((tag, start)..=(tag, to))
             .map_err(StorageError::from)?
         {
-            let (_, v) = item.map_err(StorageError::from)?;
+            let (k, v) = item.map_err(StorageError::from)?;
             let piece = v.value();
-            assert_eq!(piece.len() % 8, 0, "a tag piece of {} bytes", piece.len());
+            if piece.len() % 8 != 0 {
+                return Err(StorageError(format!(
+                    "the tag index piece ('{tag}', {}) has {} bytes, not a whole number of \
+                     positions: the file is damaged",
+                    k.value().1,
+                    piece.len()
+                ))
+                .into());
+            }
             out.extend(
                 piece
                     .chunks_exact(8)

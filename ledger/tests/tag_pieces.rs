@@ -130,3 +130,28 @@ fn the_index_of_earlier_builds_is_removed_on_open() {
     let meta = txn.open_table(META).unwrap();
     assert!(meta.get("tags_watermark").unwrap().is_none());
 }
+
+#[test]
+fn a_damaged_piece_is_an_error_that_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let l = ledger_of(&path, 4);
+    l.put_tags_blocking(batch(1, 4), 4).unwrap();
+    l.close();
+    drop(l);
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let pieces: redb::TableDefinition<(&str, u64), &[u8]> =
+                redb::TableDefinition::new("tag_pieces");
+            let mut t = txn.open_table(pieces).unwrap();
+            t.insert(("even", 2), [0u8; 7].as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let l = Ledger::open(&path, Options::default()).unwrap();
+    let err = l.tagged("even", 1, 4).unwrap_err().to_string();
+    assert!(err.contains("('even', 2) has 7 bytes"), "{err}");
+    assert_eq!(l.tagged("odd", 1, 4).unwrap(), vec![1, 3]);
+}
