@@ -125,8 +125,7 @@ pub fn stream_range(
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Recorded>>(STREAM_CHUNKS_AHEAD);
         let reader = s.spawn(move || {
-            let next_chunk = || Vec::with_capacity(STREAM_CHUNK_EVENTS);
-            let mut chunk = next_chunk();
+            let mut chunk = Vec::with_capacity(STREAM_CHUNK_EVENTS);
             let unreadable = scan_range(
                 l,
                 from,
@@ -138,7 +137,10 @@ pub fn stream_range(
                     if chunk.len() < STREAM_CHUNK_EVENTS {
                         return ControlFlow::Continue(());
                     }
-                    match tx.send(std::mem::replace(&mut chunk, next_chunk())) {
+                    match tx.send(std::mem::replace(
+                        &mut chunk,
+                        Vec::with_capacity(STREAM_CHUNK_EVENTS),
+                    )) {
                         Ok(()) => ControlFlow::Continue(()),
                         // The receiving side stopped.
                         Err(_) => ControlFlow::Break(()),

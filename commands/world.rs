@@ -49,7 +49,7 @@ fn replay_from_start(
 }
 
 /// The events of a range a fold must know before it starts: the restores (which backups to
-/// keep) and the failure reports (which deliveries did not arrive), with their positions. Read
+/// keep) and the failure reports (which deliveries did not arrive), in log order. Read
 /// without decoding the other events.
 struct Facts(Vec<Recorded>);
 
@@ -71,14 +71,32 @@ impl Facts {
         restored_labels(&self.0)
     }
 
+    /// The restores and failure reports after `after` and up to `until`.
+    fn within(&self, after: Position, until: Position) -> &[Recorded] {
+        let start = self.0.partition_point(|r| r.position <= after);
+        let end = self.0.partition_point(|r| r.position <= until);
+        &self.0[start..end.max(start)]
+    }
+
     /// The deliveries reported failed after `after` and up to `until`.
     fn failures(&self, after: Position, until: Position) -> Failures {
-        failures(
-            self.0
-                .iter()
-                .filter(|r| r.position > after && r.position <= until),
-        )
+        failures(self.within(after, until))
     }
+}
+
+/// Gives `world` the backups that `events` restore but that it does not hold (taken before the
+/// snapshot it was read from): each is the database as replayed to the backup's position (from
+/// a snapshot in turn).
+fn provide_backups(l: &Ledger, world: &mut World, events: &[Recorded]) -> anyhow::Result<()> {
+    for b in world.backups_needed(events) {
+        let point = Point {
+            position: b.position,
+            occurred_by: None,
+        };
+        let then = world_at(l, &point, true)?.world;
+        world.provide_backup(&b.label, then.actual.db(b.database).clone());
+    }
+    Ok(())
 }
 
 /// Applies the domain events from `from` to `until` to `world`, with the failures `failed`,
@@ -166,16 +184,7 @@ pub fn start_at_or_before(
             Ok(mut world) => {
                 let tail = tail?;
                 if world.can_continue_with(&tail.events) {
-                    // Backups restored in the tail but taken before the snapshot: each is the
-                    // database as replayed to the backup's position (from a snapshot in turn).
-                    for b in world.backups_needed(&tail.events) {
-                        let point = Point {
-                            position: b.position,
-                            occurred_by: None,
-                        };
-                        let then = world_at(l, &point, true)?.world;
-                        world.provide_backup(&b.label, then.actual.db(b.database).clone());
-                    }
+                    provide_backups(l, &mut world, &tail.events)?;
                     return Ok(Some(Started { world, at, tail }));
                 }
             }
@@ -310,22 +319,9 @@ fn write_marks(
     world.keep_backups = Some(keep.clone());
     let mut done = at;
     for &mark in marks {
-        let failed = facts.failures(done, mark);
-        // Backups restored in this segment but taken before the snapshot continued.
-        let restores: Vec<Recorded> = facts
-            .0
-            .iter()
-            .filter(|r| r.position > done && r.position <= mark)
-            .cloned()
-            .collect();
-        for b in world.backups_needed(&restores) {
-            let point = Point {
-                position: b.position,
-                occurred_by: None,
-            };
-            let then = world_at(l, &point, true)?.world;
-            world.provide_backup(&b.label, then.actual.db(b.database).clone());
-        }
+        let segment_facts = facts.within(done, mark);
+        let failed = failures(segment_facts);
+        provide_backups(l, &mut world, segment_facts)?;
         let mut named: std::collections::HashSet<uuid::Uuid> =
             failed.iter().map(|(event, _)| *event).collect();
         stream_range(l, done + 1, mark, None, |chunk| {

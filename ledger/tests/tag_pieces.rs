@@ -40,6 +40,22 @@ fn batch(from: u64, up_to: u64) -> Vec<(String, Vec<Position>)> {
     by_tag.into_iter().map(|(t, p)| (t.to_owned(), p)).collect()
 }
 
+/// A closed ledger file of `events` events, tagged up to `up_to`.
+fn tagged_ledger_file(path: &std::path::Path, events: u64, up_to: u64) {
+    let l = ledger_of(path, events);
+    l.put_tags_blocking(batch(1, up_to), up_to).unwrap();
+    l.close();
+}
+
+/// Changes the closed ledger file at `path` in one redb transaction, as another build or damage
+/// would have left it.
+fn alter_file(path: &std::path::Path, change: impl FnOnce(&redb::WriteTransaction)) {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    change(&txn);
+    txn.commit().unwrap();
+}
+
 fn check_every_range(l: &Ledger, covered: u64, head: u64) {
     for tag in ["even", "odd", "three", "none"] {
         let model: BTreeSet<u64> = (1..=covered)
@@ -98,25 +114,17 @@ fn tags_past_the_log_are_refused_and_nothing_is_stored() {
 fn the_index_of_earlier_builds_is_removed_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.redb");
-    let l = ledger_of(&path, 12);
-    l.put_tags_blocking(batch(1, 4), 4).unwrap();
-    l.close();
-    drop(l);
+    tagged_ledger_file(&path, 12, 4);
     // As an earlier build left it: its own tag table and watermark as well.
-    {
-        let db = redb::Database::open(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut old = txn.open_table(OLD_TAGS).unwrap();
-            for p in 1..=12u64 {
-                old.insert(("even", p), ()).unwrap();
-            }
-            let mut meta = txn.open_table(META).unwrap();
-            meta.insert("tags_watermark", 12u64.to_le_bytes().as_slice())
-                .unwrap();
+    alter_file(&path, |txn| {
+        let mut old = txn.open_table(OLD_TAGS).unwrap();
+        for p in 1..=12u64 {
+            old.insert(("even", p), ()).unwrap();
         }
-        txn.commit().unwrap();
-    }
+        let mut meta = txn.open_table(META).unwrap();
+        meta.insert("tags_watermark", 12u64.to_le_bytes().as_slice())
+            .unwrap();
+    });
     let l = Ledger::open(&path, Options::default()).unwrap();
     assert_eq!(l.tags_watermark().unwrap(), 4);
     assert_eq!(l.tagged("even", 1, 12).unwrap(), vec![2, 4]);
@@ -135,21 +143,13 @@ fn the_index_of_earlier_builds_is_removed_on_open() {
 fn a_damaged_piece_is_an_error_that_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.redb");
-    let l = ledger_of(&path, 4);
-    l.put_tags_blocking(batch(1, 4), 4).unwrap();
-    l.close();
-    drop(l);
-    {
-        let db = redb::Database::open(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let pieces: redb::TableDefinition<(&str, u64), &[u8]> =
-                redb::TableDefinition::new("tag_pieces");
-            let mut t = txn.open_table(pieces).unwrap();
-            t.insert(("even", 2), [0u8; 7].as_slice()).unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    tagged_ledger_file(&path, 4, 4);
+    alter_file(&path, |txn| {
+        let pieces: redb::TableDefinition<(&str, u64), &[u8]> =
+            redb::TableDefinition::new("tag_pieces");
+        let mut t = txn.open_table(pieces).unwrap();
+        t.insert(("even", 2), [0u8; 7].as_slice()).unwrap();
+    });
     let l = Ledger::open(&path, Options::default()).unwrap();
     let err = l.tagged("even", 1, 4).unwrap_err().to_string();
     assert!(err.contains("('even', 2) has 7 bytes"), "{err}");
