@@ -4,9 +4,9 @@
 use crate::cli::{Format, HistoryArgs};
 use crate::output;
 use ledger::Ledger;
-use projections::reach::{reach, Fate, Loss};
+use projections::reach::{Fate, Loss};
 use projections::Database;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// One change in a community's timeline, as printed and as the API answers it.
 #[derive(serde::Serialize)]
@@ -56,13 +56,15 @@ pub fn timeline(l: &Ledger, community: &str) -> anyhow::Result<Vec<Entry>> {
             format!("no events about community {community}"),
         ));
     }
-    let events = crate::domain::load(l, head, None)?.events;
-    let fates = reach(&events);
-    let by_position: HashMap<u64, &projections::Recorded> =
-        events.iter().map(|r| (r.position, r)).collect();
-    Ok(positions
+    let mut events = Vec::new();
+    let (fates, unreadable) =
+        crate::world::fates_of(l, head, positions.into_iter().collect(), |r| {
+            events.push(r.clone())
+        })?;
+    crate::domain::warn_unreadable(&unreadable);
+    Ok(events
         .iter()
-        .filter_map(|p| by_position.get(p).map(|r| entry(r, fates.get(p))))
+        .map(|r| entry(r, fates.get(&r.position)))
         .collect())
 }
 

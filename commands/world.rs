@@ -4,6 +4,7 @@
 use crate::domain::{load_range, load_types, stream_range, Point};
 use ledger::{Ledger, Position, Timestamp};
 use projections::fold::restored_labels;
+use projections::reach::{Reach, Reaching};
 use projections::{failures, snapshot, Failures, Recorded, World};
 use std::ops::ControlFlow;
 
@@ -118,6 +119,33 @@ fn fold_range(
         Ok(ControlFlow::Continue(()))
     })?;
     Ok((folded, unreadable))
+}
+
+/// The fates of the events at `positions` after every domain event up to `until` (see
+/// [`Reaching`]), folding the log from its start as a stream: however long the log, memory
+/// holds the world and what is followed, not the events. `each` sees the events at
+/// `positions`, in log order. Also returns the events that could not be read.
+pub fn fates_of(
+    l: &Ledger,
+    until: Position,
+    positions: std::collections::HashSet<Position>,
+    mut each: impl FnMut(&Recorded),
+) -> anyhow::Result<(Reach, Vec<(Position, String)>)> {
+    let facts = Facts::read(l, 1, until, None)?;
+    let mut reaching = Reaching::new(
+        World::default(),
+        facts.failures(0, until),
+        facts.restored(),
+        Some(positions),
+    );
+    let unreadable = stream_range(l, 1, until, None, |chunk| {
+        reaching.feed(chunk);
+        for r in chunk.iter().filter(|r| reaching.follows(r.position)) {
+            each(r);
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok((reaching.finish().0, unreadable))
 }
 
 /// Snapshots tried, newest first, before replaying from the start.

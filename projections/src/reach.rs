@@ -5,7 +5,7 @@
 //! database held; a restore gives that back and loses what came after.
 
 use crate::events::{DomainEvent, QueueScope};
-use crate::fold::{failures, is_lifecycle, Recorded, World};
+use crate::fold::{failures, is_lifecycle, Failures, Recorded, World};
 use crate::vocabulary::{App, Database};
 use imbl::OrdMap;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -66,36 +66,103 @@ pub fn reach_and_world(events: &[Recorded]) -> (Reach, World) {
 /// queue. They are exact when every restore among `events` restores a backup taken after
 /// `start`: the changes a restore rolls back are then all among `events`.
 pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World) {
-    let failed = failures(events);
-    let restored = crate::fold::restored_labels(events);
-    let mut world = start;
-    world.keep_backups = Some(restored.clone());
-    let mut t = Tracked::default();
-    // Event position → the databases it concerns, one bit each.
-    let mut concerned: BTreeMap<u64, u8> = BTreeMap::new();
-    let concern = |c: &mut BTreeMap<u64, u8>, p: u64, d: Database| {
-        *c.entry(p).or_default() |= 1 << d as u8;
-    };
-    for q in &world.actual.db(Database::Communities).queue {
-        t.queue.push((q.position, q.event, q.app, q.community));
-        concern(&mut concerned, q.position, q.app.database());
+    let mut reaching = Reaching::new(
+        start,
+        failures(events),
+        crate::fold::restored_labels(events),
+        None,
+    );
+    reaching.feed(events);
+    reaching.finish()
+}
+
+/// [`reach_and_world_from`] fed a piece at a time, so that a history need not be in memory
+/// all at once; optionally for some positions only. Fates depend on each event alone, so
+/// following fewer positions changes none of theirs, and costs memory for those alone.
+pub struct Reaching {
+    world: World,
+    failed: Failures,
+    restored: HashSet<String>,
+    /// The positions whose fates are wanted: all when `None`.
+    only: Option<HashSet<u64>>,
+    t: Tracked,
+    /// Event position → the databases it concerns, one bit each.
+    concerned: BTreeMap<u64, u8>,
+    backups: HashMap<String, (Database, u64, Tracked)>,
+    losses: HashMap<(u64, Database), (u64, Loss)>,
+}
+
+impl Reaching {
+    /// Continues `start` (see [`reach_and_world_from`]) with events in which `failed` are the
+    /// deliveries reported failed and `restored` the backups restored, following the fates of
+    /// the positions in `only` (all when `None`).
+    pub fn new(
+        start: World,
+        failed: Failures,
+        restored: HashSet<String>,
+        only: Option<HashSet<u64>>,
+    ) -> Reaching {
+        let mut world = start;
+        world.keep_backups = Some(restored.clone());
+        let mut r = Reaching {
+            world,
+            failed,
+            restored,
+            only,
+            t: Tracked::default(),
+            concerned: BTreeMap::new(),
+            backups: HashMap::new(),
+            losses: HashMap::new(),
+        };
+        let queued: Vec<_> = r
+            .world
+            .actual
+            .db(Database::Communities)
+            .queue
+            .iter()
+            .map(|q| (q.position, q.event, q.app, q.community))
+            .collect();
+        for (p, id, app, c) in queued {
+            if r.follows(p) {
+                r.t.queue.push((p, id, app, c));
+                concern(&mut r.concerned, p, app.database());
+            }
+        }
+        r
     }
-    let mut backups: HashMap<String, (Database, u64, Tracked)> = HashMap::new();
-    let mut losses: HashMap<(u64, Database), (u64, Loss)> = HashMap::new();
-    for r in events {
+
+    /// Whether the fate of the event at `p` is followed.
+    pub fn follows(&self, p: u64) -> bool {
+        self.only.as_ref().is_none_or(|o| o.contains(&p))
+    }
+
+    /// Folds the next events, in log order.
+    pub fn feed(&mut self, events: &[Recorded]) {
+        for r in events {
+            self.step(r);
+        }
+    }
+
+    fn step(&mut self, r: &Recorded) {
         let p = r.position;
         // Where the event went: the apps holding resources of its community before it.
-        let reached = world.apply_reaching(r, &failed);
+        let reached = self.world.apply_reaching(r, &self.failed);
+        let follow = self.follows(p);
+        let t = &mut self.t;
+        let concerned = &mut self.concerned;
         let apply_to = |t: &mut Tracked, d: Database, at: u64| {
             t.applied.entry(d).or_default().push((p, at));
         };
         match &r.event {
-            DomainEvent::BackupTaken(b) if restored.contains(&b.label) => {
-                backups.insert(b.label.clone(), (b.database, p, t.clone()));
+            DomainEvent::BackupTaken(b) if self.restored.contains(&b.label) => {
+                self.backups
+                    .insert(b.label.clone(), (b.database, p, t.clone()));
             }
             DomainEvent::DatabaseRestored(x) => {
-                if let Some((d, at, saved)) =
-                    backups.get(&x.backup).filter(|(d, _, _)| *d == x.database)
+                if let Some((d, at, saved)) = self
+                    .backups
+                    .get(&x.backup)
+                    .filter(|(d, _, _)| *d == x.database)
                 {
                     let kept: HashSet<u64> = saved
                         .applied
@@ -110,7 +177,7 @@ pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World)
                                 backup: x.backup.clone(),
                                 backup_position: *at,
                             };
-                            losses.insert((*e, *d), (p, loss));
+                            self.losses.insert((*e, *d), (p, loss));
                         }
                     }
                     let restored = saved.applied.get(d).cloned().unwrap_or_default();
@@ -124,7 +191,7 @@ pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World)
                                     backup: x.backup.clone(),
                                     backup_position: *at,
                                 };
-                                losses.insert((*e, app.database()), (p, loss));
+                                self.losses.insert((*e, app.database()), (p, loss));
                             }
                         }
                         t.queue = saved.queue.clone();
@@ -156,35 +223,37 @@ pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World)
                 t.queue
                     .retain(|(e, _, app, _)| !cleared.contains(&(*e, *app)));
                 for (e, app) in cleared {
-                    losses.insert((e, app.database()), (p, Loss::QueueCleared));
+                    self.losses
+                        .insert((e, app.database()), (p, Loss::QueueCleared));
                 }
             }
+            _ if !follow => {}
             DomainEvent::RemoteAppProvisioned(x) => {
-                apply_to(&mut t, x.app.database(), p);
-                concern(&mut concerned, p, x.app.database());
+                apply_to(t, x.app.database(), p);
+                concern(concerned, p, x.app.database());
             }
             DomainEvent::RemoteAppTransferred(x) => {
                 for d in [Database::Communities, x.app.database()] {
-                    apply_to(&mut t, d, p);
-                    concern(&mut concerned, p, d);
+                    apply_to(t, d, p);
+                    concern(concerned, p, d);
                 }
             }
             DomainEvent::CommunityShareAdded(x) | DomainEvent::CommunityShareRemoved(x) => {
-                apply_to(&mut t, x.app.database(), p);
-                concern(&mut concerned, p, x.app.database());
+                apply_to(t, x.app.database(), p);
+                concern(concerned, p, x.app.database());
             }
             e => {
                 if let Some(c) = e.community().filter(|_| is_community_change(e)) {
-                    apply_to(&mut t, Database::Communities, p);
-                    concern(&mut concerned, p, Database::Communities);
+                    apply_to(t, Database::Communities, p);
+                    concern(concerned, p, Database::Communities);
                     if is_lifecycle(e) {
                         for (app, lost) in reached.iter() {
                             let db = app.database();
-                            concern(&mut concerned, p, db);
+                            concern(concerned, p, db);
                             if lost {
                                 t.queue.push((p, r.id, app, c));
                             } else {
-                                apply_to(&mut t, db, p);
+                                apply_to(t, db, p);
                             }
                         }
                     }
@@ -192,42 +261,57 @@ pub fn reach_and_world_from(start: World, events: &[Recorded]) -> (Reach, World)
             }
         }
     }
-    let held: HashMap<Database, HashMap<u64, u64>> = t
-        .applied
-        .iter()
-        .map(|(d, v)| (*d, v.iter().copied().collect()))
-        .collect();
-    let queued: HashSet<(u64, Database)> = t
-        .queue
-        .iter()
-        .map(|(e, _, app, _)| (*e, app.database()))
-        .collect();
-    let fates = concerned
-        .into_iter()
-        .map(|(p, dbs)| {
-            let fates = Database::ALL
-                .into_iter()
-                .filter(|d| dbs & (1 << *d as u8) != 0)
-                .map(|d| {
-                    let fate = if let Some(since) = held.get(&d).and_then(|h| h.get(&p)) {
-                        Fate::Held { since: *since }
-                    } else if queued.contains(&(p, d)) {
-                        Fate::Queued
-                    } else if let Some((at, loss)) = losses.get(&(p, d)) {
-                        Fate::Lost {
-                            at: *at,
-                            loss: loss.clone(),
-                        }
-                    } else {
-                        Fate::Queued
-                    };
-                    (d, fate)
-                })
-                .collect();
-            (p, fates)
-        })
-        .collect();
-    (fates, world)
+
+    /// The fates of the events followed, and the world after the last event fed.
+    pub fn finish(self) -> (Reach, World) {
+        let Reaching {
+            world,
+            t,
+            concerned,
+            losses,
+            ..
+        } = self;
+        let held: HashMap<Database, HashMap<u64, u64>> = t
+            .applied
+            .iter()
+            .map(|(d, v)| (*d, v.iter().copied().collect()))
+            .collect();
+        let queued: HashSet<(u64, Database)> = t
+            .queue
+            .iter()
+            .map(|(e, _, app, _)| (*e, app.database()))
+            .collect();
+        let fates = concerned
+            .into_iter()
+            .map(|(p, dbs)| {
+                let fates = Database::ALL
+                    .into_iter()
+                    .filter(|d| dbs & (1 << *d as u8) != 0)
+                    .map(|d| {
+                        let fate = if let Some(since) = held.get(&d).and_then(|h| h.get(&p)) {
+                            Fate::Held { since: *since }
+                        } else if queued.contains(&(p, d)) {
+                            Fate::Queued
+                        } else if let Some((at, loss)) = losses.get(&(p, d)) {
+                            Fate::Lost {
+                                at: *at,
+                                loss: loss.clone(),
+                            }
+                        } else {
+                            Fate::Queued
+                        };
+                        (d, fate)
+                    })
+                    .collect();
+                (p, fates)
+            })
+            .collect();
+        (fates, world)
+    }
+}
+
+fn concern(c: &mut BTreeMap<u64, u8>, p: u64, d: Database) {
+    *c.entry(p).or_default() |= 1 << d as u8;
 }
 
 /// Community events that change the Communities database.

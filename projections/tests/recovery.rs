@@ -135,6 +135,50 @@ proptest! {
     }
 }
 
+/// The fates of some events, folded a piece at a time, are the fates the whole history gives
+/// those events: the streamed `history COMMUNITY` tells what the analysis would.
+fn check_followed_fates(seed: u64, which: &[(Database, u32)], every: u64, piece: usize) {
+    let days = 8;
+    let events = with_restores(recorded(simulate(&busy(40, days, seed))), days, which);
+    let (all, world) = projections::reach::reach_and_world(&events);
+    let only: std::collections::HashSet<u64> = events
+        .iter()
+        .map(|r| r.position)
+        .filter(|p| p % every == seed % every)
+        .collect();
+    let mut reaching = projections::reach::Reaching::new(
+        World::default(),
+        projections::failures(&events),
+        projections::fold::restored_labels(&events),
+        Some(only.clone()),
+    );
+    for chunk in events.chunks(piece) {
+        reaching.feed(chunk);
+    }
+    let (some, followed_world) = reaching.finish();
+    let expected: projections::reach::Reach =
+        all.into_iter().filter(|(p, _)| only.contains(p)).collect();
+    assert!(!expected.is_empty(), "seed {seed}: nothing followed");
+    assert_eq!(
+        some, expected,
+        "seed {seed}, restores {which:?}, every {every}"
+    );
+    assert_eq!(followed_world, world);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #[test]
+    fn followed_fates_are_the_whole_historys(
+        seed in 0u64..1000,
+        which in restores(),
+        every in 1u64..20,
+        piece in 1usize..5000,
+    ) {
+        check_followed_fates(seed, &which, every, piece);
+    }
+}
+
 /// Found by `any_restores_converge`: a community created after the Communities backup is
 /// recreated and its apps' data assigned back.
 #[test]
