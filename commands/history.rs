@@ -56,15 +56,12 @@ pub fn timeline(l: &Ledger, community: &str) -> anyhow::Result<Vec<Entry>> {
             format!("no events about community {community}"),
         ));
     }
-    let mut events = Vec::new();
-    let (fates, unreadable) =
-        crate::world::fates_of(l, head, positions.into_iter().collect(), |r| {
-            events.push(r.clone())
-        })?;
-    crate::domain::warn_unreadable(&unreadable);
-    Ok(events
+    let followed = crate::world::fates_of(l, head, positions.into_iter().collect(), true)?;
+    crate::domain::warn_unreadable(&followed.unreadable);
+    Ok(followed
+        .events
         .iter()
-        .map(|r| entry(r, fates.get(&r.position)))
+        .map(|r| entry(r, followed.fates.get(&r.position)))
         .collect())
 }
 

@@ -5,7 +5,8 @@ use crate::domain::{load_range, load_types, stream_range, Point};
 use ledger::{Ledger, Position, Timestamp};
 use projections::fold::restored_labels;
 use projections::reach::{Reach, Reaching};
-use projections::{failures, snapshot, Failures, Recorded, World};
+use projections::{failures, snapshot, DomainEvent, Failures, Recorded, World};
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 /// How a world was built.
@@ -121,31 +122,138 @@ fn fold_range(
     Ok((folded, unreadable))
 }
 
+/// The fates of some events, and those events (see [`fates_of`]).
+pub struct Followed {
+    pub fates: Reach,
+    /// The events followed, in log order.
+    pub events: Vec<Recorded>,
+    /// The snapshot the fold started from, if any.
+    pub from_snapshot: Option<Position>,
+    pub unreadable: Vec<(Position, String)>,
+}
+
 /// The fates of the events at `positions` after every domain event up to `until` (see
-/// [`Reaching`]), folding the log from its start as a stream: however long the log, memory
-/// holds the world and what is followed, not the events. `each` sees the events at
-/// `positions`, in log order. Also returns the events that could not be read.
+/// [`Reaching`]), folding the log as a stream: however long the log, memory holds the world
+/// and what is followed, not the events. With `use_snapshots`, the fold starts from the latest
+/// snapshot before the first of `positions` that no later restore goes back past.
 pub fn fates_of(
     l: &Ledger,
     until: Position,
-    positions: std::collections::HashSet<Position>,
-    mut each: impl FnMut(&Recorded),
-) -> anyhow::Result<(Reach, Vec<(Position, String)>)> {
+    positions: HashSet<Position>,
+    use_snapshots: bool,
+) -> anyhow::Result<Followed> {
     let facts = Facts::read(l, 1, until, None)?;
-    let mut reaching = Reaching::new(
+    let first = positions.iter().min().copied();
+    if let Some(first) = first.filter(|_| use_snapshots) {
+        if let Some(followed) = follow_from_snapshot(l, until, &facts, first, &positions)? {
+            return Ok(followed);
+        }
+    }
+    let reaching = Reaching::new(
         World::default(),
         facts.failures(0, until),
         facts.restored(),
         Some(positions),
     );
-    let unreadable = stream_range(l, 1, until, None, |chunk| {
+    follow(l, reaching, 1, until, None)
+}
+
+/// [`fates_of`] continuing a snapshot, or `None` when none serves: a snapshot serves when it
+/// precedes `first` and every backup that a restore after it goes back to (the changes a
+/// restore loses must be among the events folded), and no failure reported after it names an
+/// event before it (which it took as delivered).
+fn follow_from_snapshot(
+    l: &Ledger,
+    until: Position,
+    facts: &Facts,
+    first: Position,
+    positions: &HashSet<Position>,
+) -> anyhow::Result<Option<Followed>> {
+    let Some(mut bound) = first.checked_sub(1) else {
+        return Ok(None);
+    };
+    for _ in 0..SNAPSHOT_ATTEMPTS {
+        let Some((at, world)) = latest_decoded(l, bound)? else {
+            return Ok(None);
+        };
+        let after = facts.within(at, until);
+        let restored_before = after
+            .iter()
+            .filter_map(|r| match &r.event {
+                DomainEvent::DatabaseRestored(d) => world
+                    .backups
+                    .get(&d.backup)
+                    .filter(|b| b.database == d.database)
+                    .map(|b| b.position),
+                _ => None,
+            })
+            .min();
+        if let Some(b) = restored_before {
+            let Some(earlier) = b.checked_sub(1) else {
+                return Ok(None);
+            };
+            bound = earlier;
+            continue;
+        }
+        let reaching = Reaching::new(
+            world,
+            failures(after),
+            restored_labels(after),
+            Some(positions.clone()),
+        );
+        let mut named: HashSet<uuid::Uuid> = after
+            .iter()
+            .filter_map(|r| match &r.event {
+                DomainEvent::DeliveryFailed(d) => Some(d.event),
+                _ => None,
+            })
+            .collect();
+        let followed = follow(l, reaching, at + 1, until, Some(&mut named))?;
+        // Each event a failure names that was not among those folded came before the
+        // snapshot: an earlier one may serve (failures are reported soon after the event).
+        if !named.is_empty() {
+            let Some(earlier) = at.checked_sub(1) else {
+                return Ok(None);
+            };
+            bound = earlier;
+            continue;
+        }
+        return Ok(Some(Followed {
+            from_snapshot: Some(at),
+            ..followed
+        }));
+    }
+    Ok(None)
+}
+
+/// Feeds `reaching` the domain events from `from` to `until`, streamed; takes the ids of the
+/// events folded out of `named`.
+fn follow(
+    l: &Ledger,
+    mut reaching: Reaching,
+    from: Position,
+    until: Position,
+    mut named: Option<&mut HashSet<uuid::Uuid>>,
+) -> anyhow::Result<Followed> {
+    let mut events = Vec::new();
+    let unreadable = stream_range(l, from, until, None, |chunk| {
         reaching.feed(chunk);
-        for r in chunk.iter().filter(|r| reaching.follows(r.position)) {
-            each(r);
+        for r in chunk {
+            if let Some(named) = named.as_deref_mut() {
+                named.remove(&r.id);
+            }
+            if reaching.follows(r.position) {
+                events.push(r.clone());
+            }
         }
         Ok(ControlFlow::Continue(()))
     })?;
-    Ok((reaching.finish().0, unreadable))
+    Ok(Followed {
+        fates: reaching.finish().0,
+        events,
+        from_snapshot: None,
+        unreadable,
+    })
 }
 
 /// Snapshots tried, newest first, before replaying from the start.
