@@ -195,19 +195,14 @@ fn follow_from_snapshot(
             bound = earlier;
             continue;
         }
+        let failed = failures(after);
+        let mut named = named_by(&failed);
         let reaching = Reaching::new(
             world,
-            failures(after),
+            failed,
             restored_labels(after),
             Some(positions.clone()),
         );
-        let mut named: HashSet<uuid::Uuid> = after
-            .iter()
-            .filter_map(|r| match &r.event {
-                DomainEvent::DeliveryFailed(d) => Some(d.event),
-                _ => None,
-            })
-            .collect();
         let followed = follow(l, reaching, at + 1, until, Some(&mut named))?;
         // Each event a failure names that was not among those folded came before the
         // snapshot: an earlier one may serve (failures are reported soon after the event).
@@ -224,6 +219,12 @@ fn follow_from_snapshot(
         }));
     }
     Ok(None)
+}
+
+/// The events that the failure reports `failed` name: a fold that starts after any of them
+/// took its delivery as done.
+fn named_by(failed: &Failures) -> HashSet<uuid::Uuid> {
+    failed.iter().map(|(event, _)| *event).collect()
 }
 
 /// Feeds `reaching` the domain events from `from` to `until`, streamed; takes the ids of the
@@ -458,8 +459,7 @@ fn write_marks(
         let segment_facts = facts.within(done, mark);
         let failed = failures(segment_facts);
         provide_backups(l, &mut world, segment_facts)?;
-        let mut named: std::collections::HashSet<uuid::Uuid> =
-            failed.iter().map(|(event, _)| *event).collect();
+        let mut named = named_by(&failed);
         stream_range(l, done + 1, mark, None, |chunk| {
             for r in chunk {
                 world.apply(r, &failed);

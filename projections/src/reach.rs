@@ -104,36 +104,29 @@ impl Reaching {
     ) -> Reaching {
         let mut world = start;
         world.keep_backups = Some(restored.clone());
-        let mut r = Reaching {
+        let mut t = Tracked::default();
+        let mut concerned = BTreeMap::new();
+        for q in &world.actual.db(Database::Communities).queue {
+            if follows(&only, q.position) {
+                t.queue.push((q.position, q.event, q.app, q.community));
+                concern(&mut concerned, q.position, q.app.database());
+            }
+        }
+        Reaching {
             world,
             failed,
             restored,
             only,
-            t: Tracked::default(),
-            concerned: BTreeMap::new(),
+            t,
+            concerned,
             backups: HashMap::new(),
             losses: HashMap::new(),
-        };
-        let queued: Vec<_> = r
-            .world
-            .actual
-            .db(Database::Communities)
-            .queue
-            .iter()
-            .map(|q| (q.position, q.event, q.app, q.community))
-            .collect();
-        for (p, id, app, c) in queued {
-            if r.follows(p) {
-                r.t.queue.push((p, id, app, c));
-                concern(&mut r.concerned, p, app.database());
-            }
         }
-        r
     }
 
     /// Whether the fate of the event at `p` is followed.
     pub fn follows(&self, p: u64) -> bool {
-        self.only.as_ref().is_none_or(|o| o.contains(&p))
+        follows(&self.only, p)
     }
 
     /// Folds the next events, in log order.
@@ -308,6 +301,10 @@ impl Reaching {
             .collect();
         (fates, world)
     }
+}
+
+fn follows(only: &Option<HashSet<u64>>, p: u64) -> bool {
+    only.as_ref().is_none_or(|o| o.contains(&p))
 }
 
 fn concern(c: &mut BTreeMap<u64, u8>, p: u64, d: Database) {
