@@ -6,50 +6,64 @@
 use crate::cli::Format;
 use crate::output;
 use crate::recover::Analysis;
+use ledger::Ledger;
 use projections::events::{DatabaseRestored, DomainEvent};
 use projections::findings::{of_world, Restore};
 use projections::plan::plan;
 use projections::{Database, Failures, Recorded, World};
 use serde::Serialize;
+use std::collections::HashSet;
 
 /// Backups considered per database (the latest ones at the point).
 pub const CANDIDATES_PER_DATABASE: usize = 3;
 /// Combinations tried at most (the latest backups first).
 pub const COMBINATIONS_MAX: usize = 243;
 
-#[derive(Serialize)]
+/// One way to restore: a backup for each database in question, and the repair work it leaves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Choice {
-    rank: usize,
-    restores: Vec<(Database, String)>,
-    steps: usize,
-    manual_steps: usize,
-    content_lost: usize,
-    orphans: usize,
-    differences: usize,
-    converges: bool,
+pub struct Choice {
+    pub rank: usize,
+    pub restores: Vec<(Database, String)>,
+    pub steps: usize,
+    pub manual_steps: usize,
+    pub content_lost: usize,
+    pub orphans: usize,
+    pub differences: usize,
+    pub converges: bool,
 }
 
-pub fn advise(a: &Analysis, format: Format) -> anyhow::Result<()> {
-    // The world before the restores in question; each option restores on top of it.
-    let open: Vec<u64> = a.findings.restores.iter().map(|r| r.position).collect();
-    let base_events: Vec<Recorded> = a
-        .events
-        .iter()
-        .filter(|r| !open.contains(&r.position))
-        .cloned()
-        .collect();
-    // Keep every backup: each is a candidate.
-    let base = World::default().continued_keeping(&base_events);
-    let mut databases: Vec<Database> = a.findings.restored();
-    if databases.is_empty() {
-        databases = Database::ALL.to_vec();
+/// The databases in question: those `a` found restored, else every one.
+fn in_question(a: &Analysis) -> Vec<Database> {
+    match a.findings.restored() {
+        d if d.is_empty() => Database::ALL.to_vec(),
+        d => d,
     }
+}
+
+/// The ways to restore the databases `a` found restored (every database when none was),
+/// least repair work first.
+pub fn choices(l: &Ledger, a: Analysis) -> anyhow::Result<Vec<Choice>> {
+    let databases = in_question(&a);
+    // Restores leave the backups recorded as they are: the analysed world lists them.
     let candidates: Vec<Vec<(String, u64)>> = databases
         .iter()
-        .map(|d| latest_backups(&base, *d))
+        .map(|d| latest_backups(&a.world, *d))
         .collect();
-    let combos = if a.findings.restores.is_empty() {
+    let open: HashSet<u64> = a.findings.restores.iter().map(|r| r.position).collect();
+    // The analysed world is not needed any more: freed before the base is built, which halves
+    // the peak memory.
+    let Analysis {
+        world,
+        findings,
+        events,
+        from_snapshot,
+        point,
+        ..
+    } = a;
+    drop((world, findings));
+    let base = base_world(l, from_snapshot, point.position, events, &open, &candidates)?;
+    let combos = if open.is_empty() {
         // No database named: each one alone, from each of its recent backups.
         databases
             .iter()
@@ -60,15 +74,82 @@ pub fn advise(a: &Analysis, format: Format) -> anyhow::Result<()> {
         product(&databases, &candidates)
     };
     let head = base.position;
-    let mut options: Vec<Choice> = combos
+    // Each choice is worked out on its own copy of the base (copies share what they do not
+    // change), side by side: the findings of one are partly parallel, its plan is not.
+    let jobs: Vec<projections::parallel::Job<Choice>> = combos
         .into_iter()
         .take(COMBINATIONS_MAX)
-        .map(|combo| evaluate(&base, head, combo))
+        .map(|combo| -> projections::parallel::Job<Choice> {
+            let base = &base;
+            Box::new(move || evaluate(base, head, &combo))
+        })
         .collect();
+    let mut options = projections::parallel::side_by_side(&jobs);
+    drop(jobs);
     options.sort_by_key(|o| (!o.converges, o.content_lost, o.manual_steps, o.steps));
     for (i, o) in options.iter_mut().enumerate() {
         o.rank = i + 1;
     }
+    Ok(options)
+}
+
+/// The world at the analysis' point without the restores in question (each choice restores on
+/// top of it), holding the contents of the `candidates` backups.
+///
+/// It continues the latest snapshot before the earliest of those restores and candidates when
+/// one serves: only the events after it are read and folded, and only the candidates' and the
+/// restored backups' contents are kept. At 100,000 communities folding the whole history with
+/// every backup kept took most of a minute and 3.8 GB. Otherwise the whole history is folded.
+fn base_world(
+    l: &Ledger,
+    from_snapshot: Option<u64>,
+    position: u64,
+    analysed: Vec<Recorded>,
+    open: &HashSet<u64>,
+    candidates: &[Vec<(String, u64)>],
+) -> anyhow::Result<World> {
+    let mut keep: HashSet<String> = candidates
+        .iter()
+        .flatten()
+        .map(|(b, _)| b.clone())
+        .collect();
+    let without_open = |mut events: Vec<Recorded>| -> Vec<Recorded> {
+        events.retain(|r| !open.contains(&r.position));
+        events
+    };
+    let earliest = candidates
+        .iter()
+        .flatten()
+        .map(|(_, p)| *p)
+        .chain(open.iter().copied())
+        .min();
+    let started = match (from_snapshot, earliest) {
+        // The analysis read every event: fold them.
+        (None, _) => None,
+        (Some(_), Some(e)) => crate::world::start_at_or_before(l, e - 1, position, None)?,
+        (Some(_), None) => crate::world::start_at_or_before(l, position, position, None)?,
+    };
+    let (world, events) = match started {
+        Some(s) => {
+            crate::domain::warn_unreadable(&s.tail.unreadable);
+            (s.world, without_open(s.tail.events))
+        }
+        None if from_snapshot.is_none() => (World::default(), without_open(analysed)),
+        None => {
+            let loaded = crate::domain::load(l, position, None)?;
+            crate::domain::warn_unreadable(&loaded.unreadable);
+            (World::default(), without_open(loaded.events))
+        }
+    };
+    keep.extend(projections::fold::restored_labels(&events));
+    let mut world = world;
+    world.keep_backups = Some(keep);
+    Ok(world.continued_keeping(&events))
+}
+
+pub fn advise(l: &Ledger, a: Analysis, format: Format) -> anyhow::Result<()> {
+    let databases = in_question(&a);
+    let options = choices(l, a)?;
     match format {
         Format::Json => output::json_line(&options),
         Format::Table if options.is_empty() => {
@@ -150,7 +231,7 @@ fn product(
     out
 }
 
-fn evaluate(base: &World, head: u64, combo: Vec<(Database, (String, u64))>) -> Choice {
+fn evaluate(base: &World, head: u64, combo: &[(Database, (String, u64))]) -> Choice {
     let mut w = base.clone();
     let none = Failures::default();
     let mut restores = Vec::new();
@@ -180,7 +261,7 @@ fn evaluate(base: &World, head: u64, combo: Vec<(Database, (String, u64))>) -> C
     let p = plan(&f, &w);
     Choice {
         rank: 0,
-        restores: combo.into_iter().map(|(d, (l, _))| (d, l)).collect(),
+        restores: combo.iter().map(|(d, (l, _))| (*d, l.clone())).collect(),
         steps: p.steps.len(),
         manual_steps: p.steps.iter().filter(|s| s.action.is_manual()).count(),
         content_lost: p.unrecoverable.iter().filter(|r| r.is_content()).count(),

@@ -319,14 +319,12 @@ fn add_what_ifs(
 
 pub fn recover(l: &Ledger, a: &RecoverArgs, format: Format) -> anyhow::Result<()> {
     let p = &a.point;
-    if a.advise {
-        // Advice re-folds the history without the open restores: it needs all of it.
-        let point = resolve(l, &p.at, p.occurred)?;
-        let analysis = analyze_all(l, point, &p.restore)?;
-        l.close();
-        return crate::advise::advise(&analysis, format);
-    }
     let analysis = analyze(l, &p.at, p.occurred, &p.restore)?;
+    if a.advise {
+        crate::advise::advise(l, analysis, format)?;
+        l.close();
+        return Ok(());
+    }
     l.close();
     let f = &analysis.findings;
     match format {

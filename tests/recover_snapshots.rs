@@ -217,3 +217,53 @@ fn a_queued_delivery_from_before_the_snapshot_is_lost_when_cleared() {
     assert!(a.from_snapshot.is_none_or(|s| s < l.head()));
     same_either_way(&l, &At::Now, &[]);
 }
+
+/// `recover --advise` builds the world it restores each choice on from a snapshot before the
+/// backups it considers when one serves: the choices are the same as from the start of the log,
+/// with no restore recorded (every database), an open one, a backup taken after it, a what-if
+/// beside them, and a repaired restore followed by an open one to an older backup.
+#[test]
+fn advice_from_snapshots_equals_advice_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = simulated(dir.path());
+    let head = l.head();
+    lifeline::world::build_snapshots(&l, (head / 12).max(1), |_| {}).unwrap();
+    let same = |what_if: &[RestoreArg]| {
+        let point = lifeline::domain::resolve(&l, &At::Now, false).unwrap();
+        let all = analyze_all(&l, point, what_if).unwrap();
+        let snap = analyze(&l, &At::Now, false, what_if).unwrap();
+        assert!(snap.from_snapshot.is_some());
+        let from_start = lifeline::advise::choices(&l, all).unwrap();
+        assert!(!from_start.is_empty());
+        assert_eq!(lifeline::advise::choices(&l, snap).unwrap(), from_start);
+        from_start
+    };
+    let everything = same(&[]);
+    let files = backups(&l, Database::Files);
+    let acts = backups(&l, Database::Activities);
+    record(&l, restore(Database::Files, &files[files.len() - 3]));
+    let one = same(&[]);
+    // A backup taken after the open restore is a candidate too.
+    record(
+        &l,
+        DomainEvent::BackupTaken(BackupTaken {
+            database: Database::Files,
+            label: "files-after-the-restore".into(),
+            actor: None,
+        }),
+    );
+    let after = same(&[]);
+    assert!(after
+        .iter()
+        .any(|c| c.restores[0].1 == "files-after-the-restore"));
+    assert_ne!(one, everything);
+    assert!(one.iter().all(|c| c.restores.len() == 1));
+    let what_if = [RestoreArg {
+        database: Database::Activities,
+        backup: acts[acts.len() - 2].clone(),
+    }];
+    assert!(same(&what_if).iter().all(|c| c.restores.len() == 2));
+    repair(&l);
+    record(&l, restore(Database::Files, &files[files.len() - 5]));
+    same(&[]);
+}

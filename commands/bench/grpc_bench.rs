@@ -2,7 +2,8 @@
 //! against `lifeline serve` on loopback, beside the same work done in-process on the ledger:
 //!
 //! - appends: TASKS (32) concurrent tasks append one event per call for BENCH_SECONDS (10);
-//!   events/s and latency percentiles;
+//!   events/s, latency percentiles, and the CPU time this process spent per event (client
+//!   and server together; with GRPC_URL, the client's alone);
 //! - a `$all` read of everything written, forwards: events/s.
 //!
 //! Each is run RUNS (3) times, alternating client and in-process, and the medians are printed
@@ -33,15 +34,30 @@ struct Appends {
     events_per_s: f64,
     p50: Duration,
     p99: Duration,
+    /// CPU time this process spent (every thread, user and system) per event appended.
+    cpu_per_event: Duration,
+}
+
+/// CPU time this process has used so far, every thread, user and system.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct it is given and reads nothing else.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let t = |v: libc::timeval| Duration::new(v.tv_sec as u64, v.tv_usec as u32 * 1000);
+    t(u.ru_utime) + t(u.ru_stime)
 }
 
 /// One run's line: who appended ("client" or "ledger"), events/s and latencies.
 fn show(run: usize, who: &str, a: &Appends) {
     println!(
-        "  run {run}: {who}  {:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+        "  run {run}: {who}  {:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU {:>5.1} µs/event",
         a.events_per_s,
         a.p50.as_secs_f64() * 1e3,
-        a.p99.as_secs_f64() * 1e3
+        a.p99.as_secs_f64() * 1e3,
+        a.cpu_per_event.as_secs_f64() * 1e6
     );
 }
 
@@ -57,6 +73,7 @@ where
 {
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
+    let cpu = process_cpu();
     let mut handles = Vec::new();
     for t in 0..tasks {
         let (stop, append) = (stop.clone(), append.clone());
@@ -79,8 +96,10 @@ where
         all.extend(h.await.unwrap());
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = process_cpu() - cpu;
     all.sort();
     Appends {
+        cpu_per_event: cpu / all.len().max(1) as u32,
         events_per_s: all.len() as f64 / elapsed,
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),

@@ -9,7 +9,7 @@ pub mod events;
 pub mod findings;
 pub mod fold;
 pub mod lifecycle;
-mod parallel;
+pub mod parallel;
 pub mod plan;
 pub mod reach;
 pub mod repair;

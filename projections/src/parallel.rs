@@ -1,11 +1,11 @@
 //! Independent passes over one world, run side by side on the machine's cores.
 
 /// One pass: reads what it captures, returns its result.
-pub(crate) type Job<'a, T> = Box<dyn Fn() -> T + Sync + 'a>;
+pub type Job<'a, T> = Box<dyn Fn() -> T + Sync + 'a>;
 
 /// Runs `jobs` on as many threads as the machine has cores (at most one a job), each thread
 /// taking the next job not yet taken; the results in the jobs' order.
-pub(crate) fn side_by_side<T: Send>(jobs: &[Job<T>]) -> Vec<T> {
+pub fn side_by_side<T: Send>(jobs: &[Job<T>]) -> Vec<T> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(jobs.len());
