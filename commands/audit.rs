@@ -182,8 +182,9 @@ pub fn query(l: &Ledger, a: &AuditArgs) -> anyhow::Result<(Vec<Row>, usize)> {
     let positions = select(l, &tags, from, to)?;
     let shown = &positions[positions.len().saturating_sub(a.limit)..];
     let mut rows = Vec::with_capacity(shown.len());
-    for p in shown {
-        let Some(e) = l.event_at(*p)? else { continue };
+    // One read transaction for them all (ascending, so a segment holding several is read once).
+    for e in l.events_at(shown)? {
+        let Some(e) = e else { continue };
         let Ok(event) = projections::decode(&e.event_type, &e.data, &e.metadata) else {
             continue;
         };
