@@ -28,6 +28,13 @@ fn simulated(dir: &std::path::Path) -> Ledger {
     l
 }
 
+/// [`simulated`], with a snapshot after every `1/parts` of it.
+fn simulated_with_snapshots(dir: &std::path::Path, parts: u64) -> Ledger {
+    let l = simulated(dir);
+    lifeline::world::build_snapshots(&l, (l.head() / parts).max(1), |_| {}).unwrap();
+    l
+}
+
 /// Records a plan for the open restores with every step done, as `plan record` and `plan done`
 /// do: they count as repaired.
 fn repair(l: &Ledger) {
@@ -113,9 +120,8 @@ fn same_either_way(l: &Ledger, at: &At, what_if: &[RestoreArg]) -> bool {
 #[test]
 fn recover_from_snapshots_equals_recover_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let l = simulated(dir.path());
+    let l = simulated_with_snapshots(dir.path(), 12);
     let head = l.head();
-    lifeline::world::build_snapshots(&l, (head / 12).max(1), |_| {}).unwrap();
 
     // No restores: the latest snapshot, at now and in the past.
     assert!(same_either_way(&l, &At::Now, &[]));
@@ -156,9 +162,7 @@ fn recover_from_snapshots_equals_recover_from_the_start() {
 #[test]
 fn a_repaired_restore_to_an_older_backup_moves_the_start_back() {
     let dir = tempfile::tempdir().unwrap();
-    let l = simulated(dir.path());
-    let head = l.head();
-    lifeline::world::build_snapshots(&l, (head / 20).max(1), |_| {}).unwrap();
+    let l = simulated_with_snapshots(dir.path(), 20);
     let files = backups(&l, Database::Files);
     record(&l, restore(Database::Files, &files[files.len() - 6]));
     repair(&l);
@@ -225,9 +229,7 @@ fn a_queued_delivery_from_before_the_snapshot_is_lost_when_cleared() {
 #[test]
 fn advice_from_snapshots_equals_advice_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let l = simulated(dir.path());
-    let head = l.head();
-    lifeline::world::build_snapshots(&l, (head / 12).max(1), |_| {}).unwrap();
+    let l = simulated_with_snapshots(dir.path(), 12);
     let same = |what_if: &[RestoreArg]| {
         let point = lifeline::domain::resolve(&l, &At::Now, false).unwrap();
         let all = analyze_all(&l, point, what_if).unwrap();
