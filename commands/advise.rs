@@ -51,6 +51,20 @@ pub fn choices(l: &Ledger, a: Analysis) -> anyhow::Result<Vec<Choice>> {
         .map(|d| latest_backups(&a.world, *d))
         .collect();
     let open: HashSet<u64> = a.findings.restores.iter().map(|r| r.position).collect();
+    let combos: Vec<_> = if open.is_empty() {
+        // No database named: each one alone, from each of its recent backups.
+        databases
+            .iter()
+            .zip(&candidates)
+            .flat_map(|(d, c)| c.iter().map(move |b| vec![(*d, b.clone())]))
+            .collect()
+    } else {
+        product(&databases, &candidates)
+    };
+    if combos.is_empty() {
+        // No backup to restore from: no world to build.
+        return Ok(Vec::new());
+    }
     // The analysed world is not needed any more: freed before the base is built (at 100,000
     // communities the peak went from 1.83 to 1.15 GB).
     let Analysis {
@@ -63,16 +77,6 @@ pub fn choices(l: &Ledger, a: Analysis) -> anyhow::Result<Vec<Choice>> {
     } = a;
     drop((world, findings));
     let base = base_world(l, from_snapshot, point.position, events, &open, &candidates)?;
-    let combos = if open.is_empty() {
-        // No database named: each one alone, from each of its recent backups.
-        databases
-            .iter()
-            .zip(&candidates)
-            .flat_map(|(d, c)| c.iter().map(move |b| vec![(*d, b.clone())]))
-            .collect()
-    } else {
-        product(&databases, &candidates)
-    };
     let head = base.position;
     // Each choice is worked out on its own copy of the base (copies share what they do not
     // change), side by side: the findings of one are partly parallel, its plan is not.
@@ -123,13 +127,15 @@ fn base_world(
         .map(|(_, p)| *p)
         .chain(open.iter().copied())
         .min();
-    let started = match (from_snapshot, earliest) {
+    let started = match from_snapshot {
         // The analysis read every event: fold them.
-        (None, _) => None,
-        (Some(_), Some(e)) => crate::world::start_at_or_before(l, e - 1, position, None)?,
-        (Some(_), None) => crate::world::start_at_or_before(l, position, position, None)?,
+        None => None,
+        Some(_) => {
+            let target = earliest.map_or(position, |e| e - 1);
+            crate::world::start_at_or_before(l, target, position, None)?
+        }
     };
-    let (world, events) = match started {
+    let (mut world, events) = match started {
         Some(s) => {
             crate::domain::warn_unreadable(&s.tail.unreadable);
             (s.world, without_open(s.tail.events))
@@ -142,7 +148,6 @@ fn base_world(
         }
     };
     keep.extend(projections::fold::restored_labels(&events));
-    let mut world = world;
     world.keep_backups = Some(keep);
     Ok(world.continued_keeping(&events))
 }

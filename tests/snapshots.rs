@@ -143,11 +143,17 @@ fn history(l: &Ledger) {
     }
 }
 
+/// A ledger in `dir` holding [`history`].
+fn with_history(dir: &std::path::Path) -> Ledger {
+    let l = Ledger::open(dir.join("s.redb"), Options::default()).unwrap();
+    history(&l);
+    l
+}
+
 #[test]
 fn snapshots_never_change_the_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
-    history(&l);
+    let l = with_history(dir.path());
     let head = l.head();
     let reference: Vec<_> = (0..=head)
         .map(|p| world_at(&l, &at(p), false).unwrap().world)
@@ -302,8 +308,7 @@ fn followed_fates_are_the_same_from_a_snapshot() {
     use lifeline::world::fates_of;
     use std::collections::HashSet;
     let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
-    history(&l);
+    let l = with_history(dir.path());
     let head = l.head();
     // From each position on, and each position alone.
     let sets: Vec<HashSet<u64>> = (1..=head)
