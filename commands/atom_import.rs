@@ -233,7 +233,8 @@ pub fn import_snapshot(l: &Ledger, s: &Snapshot, format: Format) -> anyhow::Resu
         position: l.head(),
         occurred_by: None,
     };
-    let mut world = crate::world::world_at(l, &point, true)?.world;
+    // The command ends after this: not freed (see `recover::release_at_exit`).
+    let mut world = std::mem::ManuallyDrop::new(crate::world::world_at(l, &point, true)?.world);
     // Parents before their subcommunities, then by creation; the trash's too.
     let mut order: Vec<(&CommunityEntry, bool)> = s
         .communities

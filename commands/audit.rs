@@ -284,7 +284,8 @@ pub fn community_id(l: &Ledger, wanted: &str) -> anyhow::Result<uuid::Uuid> {
         position: l.head(),
         occurred_by: None,
     };
-    let world = crate::world::world_at(l, &point, true)?.world;
+    // Only commands that end soon after ask: not freed (see `recover::release_at_exit`).
+    let world = std::mem::ManuallyDrop::new(crate::world::world_at(l, &point, true)?.world);
     crate::replay::find_community(world.intended.communities(), wanted)
 }
 

@@ -21,7 +21,9 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
                 position: head,
                 occurred_by: None,
             };
-            let world = crate::world::world_at(l, &point, true)?.world;
+            // The command ends soon after: not freed (see `recover::release_at_exit`); a
+            // retry after a conflict leaves one more, at most CONFLICT_RETRIES in all.
+            let world = std::mem::ManuallyDrop::new(crate::world::world_at(l, &point, true)?.world);
             if let Err(r) = projections::validate::validate(&world, &event) {
                 return Err(with_code(
                     ERROR,

@@ -11,7 +11,8 @@ pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> 
     let built = crate::world::world_at(l, &point, !a.no_snapshots)?;
     l.close();
     crate::domain::warn_unreadable(&built.unreadable);
-    let world = built.world;
+    // Not freed: the process ends after this (see `recover::release_at_exit`).
+    let world = std::mem::ManuallyDrop::new(built.world);
     let deployment = if a.intended {
         &world.intended
     } else {
