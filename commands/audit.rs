@@ -90,7 +90,7 @@ pub fn catch_up(l: &Ledger) -> anyhow::Result<usize> {
 }
 
 /// Positions in both sorted lists.
-fn intersect(a: &[Position], b: &[Position]) -> Vec<Position> {
+pub(crate) fn intersect(a: &[Position], b: &[Position]) -> Vec<Position> {
     let (mut i, mut j, mut out) = (0, 0, Vec::new());
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {

@@ -56,7 +56,10 @@ pub fn timeline(l: &Ledger, community: &str) -> anyhow::Result<Vec<Entry>> {
             format!("no events about community {community}"),
         ));
     }
-    let followed = crate::world::fates_of(l, head, positions.into_iter().collect(), true)?;
+    let followed = match crate::world::community_fates(l, head, community, &positions)? {
+        Some(followed) => followed,
+        None => crate::world::fates_of(l, head, positions.into_iter().collect(), true)?,
+    };
     crate::domain::warn_unreadable(&followed.unreadable);
     Ok(followed
         .events

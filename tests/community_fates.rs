@@ -1,0 +1,140 @@
+//! `history` follows one community by folding only the events that can change where its own
+//! stand (`world::community_fates`). Its fates must be those of the fold of the whole log, for
+//! every community of a simulated deployment with remote apps transferred between communities,
+//! failed and retried deliveries, restores that lose changes and a queue clear that drops some.
+
+use ledger::{ExpectedRevision, Ledger, Options, Position};
+use lifeline::world::{community_fates, fates_of};
+use projections::events::*;
+use projections::reach::{Fate, Loss};
+use projections::{Database, DomainEvent};
+use std::collections::HashSet;
+
+/// Records `e`; returns its event id.
+fn record(l: &Ledger, e: DomainEvent) -> uuid::Uuid {
+    let id = ledger::EventId::new_random();
+    let p = lifeline::domain::proposed(&e, id, None);
+    l.append_blocking(&e.stream(), ExpectedRevision::Any, vec![p])
+        .unwrap();
+    id.0
+}
+
+/// The labels of the backups of `d` recorded so far, oldest first.
+fn backups(l: &Ledger, d: Database) -> Vec<String> {
+    lifeline::audit::catch_up(l).unwrap();
+    let taken = l.tagged("type:BackupTaken", 1, l.head()).unwrap();
+    lifeline::domain::load_positions(l, &taken)
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r.event {
+            DomainEvent::BackupTaken(b) if b.database == d => Some(b.label),
+            _ => None,
+        })
+        .collect()
+}
+
+fn restore(l: &Ledger, database: Database, backup: &str) {
+    record(
+        l,
+        DomainEvent::DatabaseRestored(DatabaseRestored {
+            database,
+            backup: backup.into(),
+            actor: None,
+        }),
+    );
+}
+
+#[test]
+fn one_community_followed_alone_has_the_fates_of_the_whole_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("l.redb"), Options::default()).unwrap();
+    let start = lifeline::time_fmt::parse("2026-10-01T00:00:00Z").unwrap().0;
+    let cfg = projections::simulate::Config::new(120, 14, 7, start);
+    lifeline::simulate::write(&l, &cfg).unwrap();
+    // Files and then Communities (and its retry queue) restored from older backups, with the
+    // whole queue cleared between them, a failed delivery to Forums in it.
+    let files = backups(&l, Database::Files);
+    restore(&l, Database::Files, &files[files.len() - 4]);
+    let point = lifeline::domain::Point {
+        position: l.head(),
+        occurred_by: None,
+    };
+    let w = lifeline::world::world_at(&l, &point, false).unwrap().world;
+    let forum = w.actual.db(Database::Forums).all_resources()[0].community;
+    let update = record(
+        &l,
+        DomainEvent::CommunityUpdated(CommunityUpdated {
+            community: forum,
+            name: Some("Renamed while Forums was away".into()),
+            ..Default::default()
+        }),
+    );
+    record(
+        &l,
+        DomainEvent::DeliveryFailed(Delivery {
+            community: forum,
+            app: projections::App::Forum,
+            event: update,
+        }),
+    );
+    record(
+        &l,
+        DomainEvent::QueueCleared(QueueCleared {
+            scope: QueueScope::ResourceType,
+            actor: None,
+        }),
+    );
+    let comms = backups(&l, Database::Communities);
+    restore(&l, Database::Communities, &comms[comms.len() - 3]);
+    lifeline::audit::catch_up(&l).unwrap();
+
+    let head = l.head();
+    let domain: HashSet<Position> = l.tagged("domain", 1, head).unwrap().into_iter().collect();
+    let whole = fates_of(&l, head, domain, false).unwrap();
+    let transfers = l.tagged("type:RemoteAppTransferred", 1, head).unwrap();
+    let communities: HashSet<uuid::Uuid> = whole
+        .events
+        .iter()
+        .filter_map(|r| r.event.community())
+        .collect();
+    assert!(communities.len() >= 40);
+
+    let (mut linked, mut restored, mut cleared) = (0, 0, 0);
+    for c in communities {
+        let own = l.tagged(&format!("community:{c}"), 1, head).unwrap();
+        let alone = community_fates(&l, head, c, &own)
+            .unwrap()
+            .expect("transfers link few communities here");
+        let expected: Vec<_> = whole
+            .fates
+            .iter()
+            .filter(|(p, _)| own.binary_search(p).is_ok())
+            .collect();
+        assert_eq!(
+            alone.fates.iter().collect::<Vec<_>>(),
+            expected,
+            "community {c}"
+        );
+        let positions: Vec<Position> = alone.events.iter().map(|r| r.position).collect();
+        assert_eq!(positions, own, "community {c}: the events followed");
+        assert!(alone.unreadable.is_empty());
+        linked += usize::from(own.iter().any(|p| transfers.binary_search(p).is_ok()));
+        for fate in alone.fates.values().flat_map(|f| f.values()) {
+            match fate {
+                Fate::Lost {
+                    loss: Loss::Restore { .. },
+                    ..
+                } => restored += 1,
+                Fate::Lost {
+                    loss: Loss::QueueCleared,
+                    ..
+                } => cleared += 1,
+                _ => {}
+            }
+        }
+    }
+    // The history exercises what links or spans communities.
+    assert!(linked > 0, "no community took part in a transfer");
+    assert!(restored > 0, "no change was lost to a restore");
+    assert!(cleared > 0, "no delivery was dropped by the queue clear");
+}
