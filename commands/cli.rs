@@ -417,7 +417,8 @@ pub struct ReplayArgs {
     /// Show the intended state (every change applied, every delivery made, no restores).
     #[arg(long)]
     pub intended: bool,
-    /// Replay from the start even where a snapshot could be used (the answer is the same).
+    /// Fold every event from the start of the log, using neither a snapshot nor, for
+    /// --community UUID, only the events about that community (the answer is the same).
     #[arg(long)]
     pub no_snapshots: bool,
 }

@@ -262,6 +262,7 @@ impl std::str::FromStr for At {
 }
 
 /// Where replay stops: the last position, and an occurred-time bound when `--occurred`.
+#[derive(Clone, Copy, Debug)]
 pub struct Point {
     pub position: Position,
     pub occurred_by: Option<Timestamp>,

@@ -8,7 +8,19 @@ use uuid::Uuid;
 
 pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> {
     let point = crate::domain::resolve(l, &a.at, a.occurred)?;
-    let built = crate::world::world_at(l, &point, !a.no_snapshots)?;
+    // A community named by uuid: only the events that concern it are folded.
+    let alone = match (&a.community, a.no_snapshots) {
+        (Some(c), false) => match c.parse::<Uuid>() {
+            Ok(c) => crate::world::community_world(l, &point, c)?,
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    let only_community = alone.is_some();
+    let built = match alone {
+        Some(built) => built,
+        None => crate::world::world_at(l, &point, !a.no_snapshots)?,
+    };
     l.close();
     crate::domain::warn_unreadable(&built.unreadable);
     // Not freed: the process ends after this (see `recover::release_at_exit`).
@@ -41,11 +53,13 @@ pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> 
         }
         Format::Table => {
             let family = if a.intended { "intended" } else { "actual" };
-            let from = built
-                .from_snapshot
-                .map_or("from the start".to_string(), |p| {
-                    format!("from the snapshot at {p}")
-                });
+            let from = match built.from_snapshot {
+                Some(p) => format!("from the snapshot at {p}"),
+                None if only_community => {
+                    "from the start: the community's own and the deployment-wide ones".into()
+                }
+                None => "from the start".into(),
+            };
             println!(
                 "{family} state at position {} ({} domain events folded {from})",
                 point.position, built.events_folded
@@ -89,7 +103,7 @@ pub fn find_community(
 }
 
 /// The parts of a database about one community.
-fn filtered(db: &DbState, community: Option<Uuid>) -> DbState {
+pub fn filtered(db: &DbState, community: Option<Uuid>) -> DbState {
     let Some(c) = community else {
         return db.clone();
     };

@@ -186,6 +186,70 @@ pub fn community_fates(
     community: uuid::Uuid,
     own: &[Position],
 ) -> anyhow::Result<Option<Followed>> {
+    let Some(Selected {
+        mut events,
+        unreadable,
+    }) = community_events(l, until, community, own)?
+    else {
+        return Ok(None);
+    };
+    let only: HashSet<Position> = own.iter().copied().collect();
+    let mut reaching = Reaching::new(
+        World::default(),
+        failures(&events),
+        restored_labels(&events),
+        Some(only),
+    );
+    reaching.feed(&events);
+    events.retain(|r| reaching.follows(r.position));
+    Ok(Some(Followed {
+        fates: reaching.finish().0,
+        events,
+        from_snapshot: None,
+        unreadable,
+    }))
+}
+
+/// The world at `point`, as far as `community` goes: its communities, resources, shares and
+/// queued deliveries, and the scheduler's tasks, are those of the whole log's fold; of other
+/// communities it holds only those transfers link to it. Folds the events [`community_fates`]
+/// folds (the tag index caught up first), those that happened by `point.occurred_by` when
+/// given. `None` when transfers link more than [`LINKED_MAX`] communities.
+pub fn community_world(
+    l: &Ledger,
+    point: &Point,
+    community: uuid::Uuid,
+) -> anyhow::Result<Option<Built>> {
+    crate::audit::catch_up(l)?;
+    let until = point.position;
+    let own = l.tagged(&format!("community:{community}"), 1, until)?;
+    let Some(Selected {
+        mut events,
+        unreadable,
+    }) = community_events(l, until, community, &own)?
+    else {
+        return Ok(None);
+    };
+    if let Some(by) = point.occurred_by {
+        events.retain(|r| r.occurred_ns <= by.0);
+    }
+    Ok(Some(Built {
+        world: World::replay(&events),
+        from_snapshot: None,
+        events_folded: events.len(),
+        unreadable,
+    }))
+}
+
+/// The events a fold for `community` (whose own events up to `until` are at `own`) takes in,
+/// in log order, and those of them that do not decode; `None` when transfers link more than
+/// [`LINKED_MAX`] communities.
+fn community_events(
+    l: &Ledger,
+    until: Position,
+    community: uuid::Uuid,
+    own: &[Position],
+) -> anyhow::Result<Option<Selected>> {
     let transfers = l.tagged("type:RemoteAppTransferred", 1, until)?;
     let mut linked = BTreeSet::from([community]);
     let mut todo = vec![community];
@@ -231,21 +295,13 @@ pub fn community_fates(
             Err(why) => unreadable.push((p, why.to_string())),
         }
     }
-    let only: HashSet<Position> = own.iter().copied().collect();
-    let mut reaching = Reaching::new(
-        World::default(),
-        failures(&events),
-        restored_labels(&events),
-        Some(only),
-    );
-    reaching.feed(&events);
-    events.retain(|r| reaching.follows(r.position));
-    Ok(Some(Followed {
-        fates: reaching.finish().0,
-        events,
-        from_snapshot: None,
-        unreadable,
-    }))
+    Ok(Some(Selected { events, unreadable }))
+}
+
+/// What [`community_events`] found.
+struct Selected {
+    events: Vec<Recorded>,
+    unreadable: Vec<(Position, String)>,
 }
 
 /// [`fates_of`] continuing a snapshot, or `None` when none serves: a snapshot serves when it

@@ -1,9 +1,12 @@
-//! `history` follows one community by folding only the events that can change where its own
-//! stand (`world::community_fates`). Its fates must be those of the fold of the whole log, for
-//! every community of a simulated deployment with remote apps transferred between communities,
-//! failed and retried deliveries, restores that lose changes and a queue clear that drops some.
+//! `history` and `replay --community UUID` fold only the events that can change a community
+//! (`world::community_fates`, `world::community_world`). Their answers must be those of the fold
+//! of the whole log, for every community of a simulated deployment with remote apps transferred
+//! between communities, failed and retried deliveries, restores that lose changes and a queue
+//! clear that drops some.
 
 use ledger::{ExpectedRevision, Ledger, Options, Position};
+use lifeline::domain::Point;
+use lifeline::replay::filtered;
 use lifeline::world::{community_fates, fates_of};
 use projections::events::*;
 use projections::reach::{Fate, Loss};
@@ -44,10 +47,9 @@ fn restore(l: &Ledger, database: Database, backup: &str) {
     );
 }
 
-#[test]
-fn one_community_followed_alone_has_the_fates_of_the_whole_fold() {
-    let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open(dir.path().join("l.redb"), Options::default()).unwrap();
+/// The simulated history with its restores, failed delivery and queue clear, tag index caught up.
+fn history(dir: &std::path::Path) -> Ledger {
+    let l = Ledger::open(dir.join("l.redb"), Options::default()).unwrap();
     let start = lifeline::time_fmt::parse("2026-10-01T00:00:00Z").unwrap().0;
     let cfg = projections::simulate::Config::new(120, 14, 7, start);
     lifeline::simulate::write(&l, &cfg).unwrap();
@@ -87,7 +89,13 @@ fn one_community_followed_alone_has_the_fates_of_the_whole_fold() {
     let comms = backups(&l, Database::Communities);
     restore(&l, Database::Communities, &comms[comms.len() - 3]);
     lifeline::audit::catch_up(&l).unwrap();
+    l
+}
 
+#[test]
+fn one_community_followed_alone_has_the_fates_of_the_whole_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = history(dir.path());
     let head = l.head();
     let domain: HashSet<Position> = l.tagged("domain", 1, head).unwrap().into_iter().collect();
     let whole = fates_of(&l, head, domain, false).unwrap();
@@ -137,4 +145,52 @@ fn one_community_followed_alone_has_the_fates_of_the_whole_fold() {
     assert!(linked > 0, "no community took part in a transfer");
     assert!(restored > 0, "no change was lost to a restore");
     assert!(cleared > 0, "no delivery was dropped by the queue clear");
+}
+
+#[test]
+fn one_community_replayed_alone_is_as_in_the_whole_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = history(dir.path());
+    let head = l.head();
+    let mid = l.event_at(head / 2).unwrap().unwrap();
+    let points = [
+        Point {
+            position: head,
+            occurred_by: None,
+        },
+        Point {
+            position: head / 3,
+            occurred_by: None,
+        },
+        // By occurred time: the events that happened by then, wherever they were recorded.
+        Point {
+            position: head,
+            occurred_by: Some(mid.occurred),
+        },
+    ];
+    let mut compared = 0;
+    for point in points {
+        let whole = lifeline::world::world_at(&l, &point, false).unwrap().world;
+        let communities: Vec<uuid::Uuid> = whole.actual.communities().keys().copied().collect();
+        assert!(communities.len() > 20);
+        for c in communities {
+            let alone = lifeline::world::community_world(&l, &point, c)
+                .unwrap()
+                .expect("transfers link few communities here")
+                .world;
+            for (a, w) in [
+                (&alone.actual, &whole.actual),
+                (&alone.intended, &whole.intended),
+            ] {
+                for d in Database::ALL {
+                    assert!(
+                        filtered(a.db(d), Some(c)) == filtered(w.db(d), Some(c)),
+                        "community {c}, {d:?}, at {point:?}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 0);
 }

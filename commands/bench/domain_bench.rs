@@ -368,4 +368,41 @@ fn main() {
         a,
         a.as_secs_f64() / q.as_secs_f64()
     );
+
+    // Point-in-time replay of one community, as `replay --community UUID` makes it (its own
+    // events and the deployment-wide ones, from the tag index); beside it, the whole world from
+    // snapshots at the same point, which must agree on that community.
+    let (mut alone, mut whole) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let c = Uuid::from_u128(u128::from(rng.below(communities)) << 64 | 0xC0FFEE);
+        let point = Point {
+            position: 1 + rng.below(head),
+            occurred_by: None,
+        };
+        let t = Instant::now();
+        let one = lifeline::world::community_world(&l, &point, c)
+            .unwrap()
+            .expect("the generator transfers no remote apps")
+            .world;
+        alone.push(t.elapsed());
+        let t = Instant::now();
+        let all = lifeline::world::world_at(&l, &point, true).unwrap().world;
+        whole.push(t.elapsed());
+        for d in projections::Database::ALL {
+            for (a, b) in [(&one.actual, &all.actual), (&one.intended, &all.intended)] {
+                let (a, b) = (
+                    lifeline::replay::filtered(a.db(d), Some(c)),
+                    lifeline::replay::filtered(b.db(d), Some(c)),
+                );
+                assert!(a == b, "community {c} at {}", point.position);
+            }
+        }
+    }
+    let (one, all) = (median(alone), median(whole));
+    println!(
+        "point-in-time replay of one community (median of 5): {:.2?}; the whole world from snapshots at the same points: {:.1?} ({:.0}×)",
+        one,
+        all,
+        all.as_secs_f64() / one.as_secs_f64()
+    );
 }
