@@ -11,9 +11,14 @@
 //! set, the appends go to that server instead (e.g. `lifeline serve` in its own process) and
 //! the read is left out.
 //!
+//! Beside them, in the same rounds, the same client appends to a server that stores nothing
+//! (`Noop`: the same listener, HTTP/2 stack and tonic, every append answered at once): the
+//! ceiling the client and the protocol leave on this machine, whatever the server does.
+//!
 //!     cargo run --release --example grpc_bench
 
 use kurrentdb::{AppendToStreamOptions, Client, ClientSettings, EventData, ReadAllOptions};
+use lifeline::grpc::proto::event_store::client::streams as wire;
 use ledger::{AllStart, Direction, ExpectedRevision, Ledger, Options, ProposedEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -106,6 +111,90 @@ where
     }
 }
 
+/// A Streams service that keeps nothing: each append is read whole and answered as written at
+/// the next position. Everything else is unimplemented.
+struct Noop(std::sync::atomic::AtomicU64);
+
+type Nothing<T> =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, tonic::Status>> + Send>>;
+
+#[tonic::async_trait]
+impl wire::streams_server::Streams for Noop {
+    type ReadStream = Nothing<wire::ReadResp>;
+    type BatchAppendStream = Nothing<wire::BatchAppendResp>;
+
+    async fn read(
+        &self,
+        _: tonic::Request<wire::ReadReq>,
+    ) -> Result<tonic::Response<Self::ReadStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not kept"))
+    }
+
+    async fn append(
+        &self,
+        req: tonic::Request<tonic::Streaming<wire::AppendReq>>,
+    ) -> Result<tonic::Response<wire::AppendResp>, tonic::Status> {
+        use wire::append_resp::{success, Position, Result as Outcome, Success};
+        let mut messages = req.into_inner();
+        let mut n = 0;
+        while messages.message().await?.is_some() {
+            n += 1;
+        }
+        let at = self.0.fetch_add(n, Ordering::Relaxed) + n;
+        Ok(tonic::Response::new(wire::AppendResp {
+            result: Some(Outcome::Success(Success {
+                current_revision_option: Some(success::CurrentRevisionOption::CurrentRevision(
+                    at,
+                )),
+                position_option: Some(success::PositionOption::Position(Position {
+                    commit_position: at,
+                    prepare_position: at,
+                })),
+            })),
+        }))
+    }
+
+    async fn delete(
+        &self,
+        _: tonic::Request<wire::DeleteReq>,
+    ) -> Result<tonic::Response<wire::DeleteResp>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not kept"))
+    }
+
+    async fn tombstone(
+        &self,
+        _: tonic::Request<wire::TombstoneReq>,
+    ) -> Result<tonic::Response<wire::TombstoneResp>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not kept"))
+    }
+
+    async fn batch_append(
+        &self,
+        _: tonic::Request<tonic::Streaming<wire::BatchAppendReq>>,
+    ) -> Result<tonic::Response<Self::BatchAppendStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not kept"))
+    }
+}
+
+/// Serves [`Noop`] on a loopback port as `lifeline serve` serves (`net::serve`); its address.
+async fn serve_noop() -> std::net::SocketAddr {
+    let server = wire::streams_server::StreamsServer::new(Noop(Default::default()));
+    let path = format!(
+        "/{}/{{*method}}",
+        <wire::streams_server::StreamsServer<Noop> as tonic::server::NamedService>::NAME
+    );
+    let app = axum::Router::new().route_service(&path, server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(lifeline::net::serve(
+        listener,
+        app,
+        None,
+        std::future::pending(),
+    ));
+    addr
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -136,12 +225,17 @@ fn main() {
             .collect()
     });
     let client = pool[0].clone();
+    let noop_addr = rt.block_on(serve_noop());
+    let noop: Client = rt.block_on(async {
+        let url = format!("kurrentdb://127.0.0.1:{}?tls=false", noop_addr.port());
+        Client::new(url.parse::<ClientSettings>().unwrap()).unwrap()
+    });
     // The baseline: the same calls on a ledger in this process.
     let direct =
         Arc::new(Ledger::open(dir.path().join("direct.redb"), Options::default()).unwrap());
 
     println!("{tasks} tasks appending one event per call for {seconds} s, {runs} runs each");
-    let (mut through, mut inproc) = (Vec::new(), Vec::new());
+    let (mut through, mut inproc, mut ceiling) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let pool = pool.clone();
         let a = rt.block_on(appends(tasks, seconds, move |t, n| {
@@ -167,6 +261,18 @@ fn main() {
         }));
         show(run, "ledger", &b);
         inproc.push(b);
+        let c = noop.clone();
+        let n = rt.block_on(appends(tasks, seconds, move |t, n| {
+            let c = c.clone();
+            async move {
+                let e = EventData::json("Forwarded", &payload(t, n)).unwrap();
+                c.append_to_stream(format!("bench-{t}"), &AppendToStreamOptions::default(), e)
+                    .await
+                    .unwrap();
+            }
+        }));
+        show(run, "noop  ", &n);
+        ceiling.push(n);
     }
     let med = |v: &[Appends], f: fn(&Appends) -> f64| median(v.iter().map(f).collect());
     let (c_rate, l_rate) = (
@@ -180,6 +286,11 @@ fn main() {
     println!(
         "appends, medians: client {c_rate:.0} events/s (p99 {c_p99:.2} ms); in-process {l_rate:.0} events/s (p99 {l_p99:.2} ms); client/in-process {:.2}",
         c_rate / l_rate
+    );
+    let n_rate = med(&ceiling, |a| a.events_per_s);
+    println!(
+        "the same client against a server that stores nothing: {n_rate:.0} events/s (median); client/that ceiling {:.2}",
+        c_rate / n_rate
     );
 
     if std::env::var("GRPC_URL").is_ok() {
