@@ -18,8 +18,8 @@
 //!     cargo run --release --example grpc_bench
 
 use kurrentdb::{AppendToStreamOptions, Client, ClientSettings, EventData, ReadAllOptions};
-use lifeline::grpc::proto::event_store::client::streams as wire;
 use ledger::{AllStart, Direction, ExpectedRevision, Ledger, Options, ProposedEvent};
+use lifeline::grpc::proto::event_store::client::streams as wire;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -143,9 +143,7 @@ impl wire::streams_server::Streams for Noop {
         let at = self.0.fetch_add(n, Ordering::Relaxed) + n;
         Ok(tonic::Response::new(wire::AppendResp {
             result: Some(Outcome::Success(Success {
-                current_revision_option: Some(success::CurrentRevisionOption::CurrentRevision(
-                    at,
-                )),
+                current_revision_option: Some(success::CurrentRevisionOption::CurrentRevision(at)),
                 position_option: Some(success::PositionOption::Position(Position {
                     commit_position: at,
                     prepare_position: at,
