@@ -178,8 +178,11 @@ pub const LINKED_MAX: usize = 64;
 /// (transitively: a resource brings its state along), and the deployment-wide facts. Nothing
 /// else in the fold reads or writes a community's state, so the fates are those of a fold of
 /// the whole log, found from the tag index at the cost of those events instead of the log's
-/// (`history` of one community at 100,000 communities and 1.4M events: 9.3 s before). `None`
-/// when transfers link more than [`LINKED_MAX`] communities.
+/// (`history` of one community at 100,000 communities and 1.4M events: 12.5 s → 0.02 s).
+/// Failed and retried deliveries are found by the community they name, which is that of the
+/// event they report (the lifecycle handler and the simulator write them so; a report naming
+/// another community is not seen here). `None` when transfers link more than [`LINKED_MAX`]
+/// communities.
 pub fn community_fates(
     l: &Ledger,
     until: Position,

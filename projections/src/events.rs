@@ -222,6 +222,8 @@ pub struct Share {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Delivery {
+    /// The community of the lifecycle event (`history` and `replay --community` find the
+    /// report by it).
     pub community: Uuid,
     pub app: App,
     /// The ledger id of the lifecycle event.
