@@ -4,7 +4,10 @@
 //! between communities, failed and retried deliveries, restores that lose changes and a queue
 //! clear that drops some.
 
-use ledger::{ExpectedRevision, Ledger, Options, Position};
+mod common;
+
+use common::{record, rename_not_delivered_to_forums};
+use ledger::{Ledger, Options, Position};
 use lifeline::domain::Point;
 use lifeline::replay::filtered;
 use lifeline::world::{community_fates, fates_of};
@@ -12,15 +15,6 @@ use projections::events::*;
 use projections::reach::{Fate, Loss};
 use projections::{Database, DomainEvent};
 use std::collections::HashSet;
-
-/// Records `e`; returns its event id.
-fn record(l: &Ledger, e: DomainEvent) -> uuid::Uuid {
-    let id = ledger::EventId::new_random();
-    let p = lifeline::domain::proposed(&e, id, None);
-    l.append_blocking(&e.stream(), ExpectedRevision::Any, vec![p])
-        .unwrap();
-    id.0
-}
 
 /// The labels of the backups of `d` recorded so far, oldest first.
 fn backups(l: &Ledger, d: Database) -> Vec<String> {
@@ -63,22 +57,7 @@ fn history(dir: &std::path::Path) -> Ledger {
     };
     let w = lifeline::world::world_at(&l, &point, false).unwrap().world;
     let forum = w.actual.db(Database::Forums).all_resources()[0].community;
-    let update = record(
-        &l,
-        DomainEvent::CommunityUpdated(CommunityUpdated {
-            community: forum,
-            name: Some("Renamed while Forums was away".into()),
-            ..Default::default()
-        }),
-    );
-    record(
-        &l,
-        DomainEvent::DeliveryFailed(Delivery {
-            community: forum,
-            app: projections::App::Forum,
-            event: update,
-        }),
-    );
+    rename_not_delivered_to_forums(&l, forum);
     record(
         &l,
         DomainEvent::QueueCleared(QueueCleared {

@@ -4,20 +4,14 @@
 //! restore followed by one to an older backup, queued deliveries cleared, and a Communities
 //! restore that takes the queue back.
 
-use ledger::{ExpectedRevision, Ledger, Options};
+mod common;
+
+use common::{record, rename_not_delivered_to_forums};
+use ledger::{Ledger, Options};
 use lifeline::domain::{At, Point};
 use lifeline::recover::{analyze, analyze_all, RestoreArg};
 use projections::events::*;
 use projections::{Database, DomainEvent};
-
-/// Records `e`; returns its event id.
-fn record(l: &Ledger, e: DomainEvent) -> uuid::Uuid {
-    let id = ledger::EventId::new_random();
-    let p = lifeline::domain::proposed(&e, id, None);
-    l.append_blocking(&e.stream(), ExpectedRevision::Any, vec![p])
-        .unwrap();
-    id.0
-}
 
 /// Ten simulated days over 40 communities.
 fn simulated(dir: &std::path::Path) -> Ledger {
@@ -184,22 +178,7 @@ fn a_queued_delivery_from_before_the_snapshot_is_lost_when_cleared() {
     };
     let w = analyze_all(&l, point, &[]).unwrap().world;
     let forum = w.actual.db(Database::Forums).all_resources()[0].community;
-    let update = record(
-        &l,
-        DomainEvent::CommunityUpdated(CommunityUpdated {
-            community: forum,
-            name: Some("Renamed while Forums was away".into()),
-            ..Default::default()
-        }),
-    );
-    record(
-        &l,
-        DomainEvent::DeliveryFailed(Delivery {
-            community: forum,
-            app: projections::App::Forum,
-            event: update,
-        }),
-    );
+    let update = rename_not_delivered_to_forums(&l, forum);
     let queued_at = l.head();
     lifeline::world::build_snapshots(&l, l.head(), |_| {}).unwrap();
     record(&l, forum_queue_cleared());

@@ -66,6 +66,14 @@ fn show(run: usize, who: &str, a: &Appends) {
     );
 }
 
+/// Task `t`'s `n`-th append through the official client.
+async fn through_client(c: Client, t: usize, n: usize) {
+    let e = EventData::json("Forwarded", &payload(t, n)).unwrap();
+    c.append_to_stream(format!("bench-{t}"), &AppendToStreamOptions::default(), e)
+        .await
+        .unwrap();
+}
+
 fn payload(task: usize, n: usize) -> serde_json::Value {
     serde_json::json!({ "task": task, "n": n, "note": "a lifecycle event forwarded from Connections" })
 }
@@ -237,13 +245,7 @@ fn main() {
     for run in 0..runs {
         let pool = pool.clone();
         let a = rt.block_on(appends(tasks, seconds, move |t, n| {
-            let c = pool[t % pool.len()].clone();
-            async move {
-                let e = EventData::json("Forwarded", &payload(t, n)).unwrap();
-                c.append_to_stream(format!("bench-{t}"), &AppendToStreamOptions::default(), e)
-                    .await
-                    .unwrap();
-            }
+            through_client(pool[t % pool.len()].clone(), t, n)
         }));
         show(run, "client", &a);
         through.push(a);
@@ -261,13 +263,7 @@ fn main() {
         inproc.push(b);
         let c = noop.clone();
         let n = rt.block_on(appends(tasks, seconds, move |t, n| {
-            let c = c.clone();
-            async move {
-                let e = EventData::json("Forwarded", &payload(t, n)).unwrap();
-                c.append_to_stream(format!("bench-{t}"), &AppendToStreamOptions::default(), e)
-                    .await
-                    .unwrap();
-            }
+            through_client(c.clone(), t, n)
         }));
         show(run, "noop  ", &n);
         ceiling.push(n);

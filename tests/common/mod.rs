@@ -43,3 +43,36 @@ pub fn audit(ledger: &Path, args: &[&str]) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("an audit row is JSON"))
         .collect()
 }
+
+/// Records `e` in `l` as `lifeline record --force` would (no checks); returns its event id.
+pub fn record(l: &ledger::Ledger, e: projections::DomainEvent) -> uuid::Uuid {
+    let id = ledger::EventId::new_random();
+    let p = lifeline::domain::proposed(&e, id, None);
+    l.append_blocking(&e.stream(), ledger::ExpectedRevision::Any, vec![p])
+        .unwrap();
+    id.0
+}
+
+/// A rename of `community` whose delivery to Forums failed: it waits in the retry queue.
+/// Returns the rename's event id.
+pub fn rename_not_delivered_to_forums(l: &ledger::Ledger, community: uuid::Uuid) -> uuid::Uuid {
+    use projections::events::{CommunityUpdated, Delivery};
+    use projections::DomainEvent;
+    let update = record(
+        l,
+        DomainEvent::CommunityUpdated(CommunityUpdated {
+            community,
+            name: Some("Renamed while Forums was away".into()),
+            ..Default::default()
+        }),
+    );
+    record(
+        l,
+        DomainEvent::DeliveryFailed(Delivery {
+            community,
+            app: projections::App::Forum,
+            event: update,
+        }),
+    );
+    update
+}
