@@ -284,9 +284,12 @@ pub fn community_id(l: &Ledger, wanted: &str) -> anyhow::Result<uuid::Uuid> {
         position: l.head(),
         occurred_by: None,
     };
-    // Only commands that end soon after ask: not freed (see `recover::release_at_exit`).
-    let world = std::mem::ManuallyDrop::new(crate::world::world_at(l, &point, true)?.world);
-    crate::replay::find_community(world.intended.communities(), wanted)
+    let world = crate::world::world_at(l, &point, true)?.world;
+    let found = crate::replay::find_community(world.intended.communities(), wanted);
+    // Freed on a thread of its own (about a second at 100,000 communities): the command goes
+    // on meanwhile, and `serve`, which asks too, does not keep it.
+    std::thread::spawn(move || drop(world));
+    found
 }
 
 #[cfg(test)]

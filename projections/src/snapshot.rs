@@ -19,8 +19,8 @@ const LZ4_VERSION: u8 = 2;
 /// zstd's level: 3 is its default, fast to write; higher levels gained little here.
 const ZSTD_LEVEL: i32 = 3;
 /// How far back zstd looks for repeats (2^this bytes, long-distance matching on): the actual
-/// deployment and the backups repeat much of the intended one tens of MB further on, past
-/// level 3's window of 2 MiB. At 100,000 communities a snapshot went from 83.0 to 64.3 MB,
+/// deployment repeats much of the intended one (each writes its maps in full) tens of MB
+/// further on, past level 3's window of 2 MiB. At 100,000 communities a snapshot went from 83.0 to 64.3 MB,
 /// written and read as fast. 27 is the largest window a decoder takes without being told.
 const ZSTD_WINDOW_LOG: u32 = 27;
 
