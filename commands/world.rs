@@ -216,15 +216,23 @@ pub fn community_fates(
 /// The world at `point`, as far as `community` goes: its communities, resources, shares and
 /// queued deliveries, and the scheduler's tasks, are those of the whole log's fold; of other
 /// communities it holds only those transfers link to it. Folds the events [`community_fates`]
-/// folds (the tag index caught up first), those that happened by `point.occurred_by` when
-/// given. `None` when transfers link more than [`LINKED_MAX`] communities.
+/// folds, those that happened by `point.occurred_by` when given. The tag index is caught up
+/// first when it lags `point` by at most [`SNAPSHOT_EVERY`] events. `None` when it lags more
+/// (indexing a long log takes minutes at 10M events, more than a replay from a snapshot) or
+/// when transfers link more than [`LINKED_MAX`] communities.
 pub fn community_world(
     l: &Ledger,
     point: &Point,
     community: uuid::Uuid,
 ) -> anyhow::Result<Option<Built>> {
-    crate::audit::catch_up(l)?;
     let until = point.position;
+    let indexed = l.tags_watermark()?;
+    if indexed < until {
+        if until - indexed > SNAPSHOT_EVERY {
+            return Ok(None);
+        }
+        crate::audit::catch_up(l)?;
+    }
     let own = l.tagged(&format!("community:{community}"), 1, until)?;
     let Some(Selected {
         mut events,
