@@ -179,20 +179,30 @@ pub fn stream_range(
 /// The domain events at `positions` (sorted), read in one transaction, each segment once: for
 /// the events an index points at. A position that holds no domain event is passed over.
 pub fn load_positions(l: &Ledger, positions: &[Position]) -> anyhow::Result<Vec<Recorded>> {
-    let mut out = Vec::with_capacity(positions.len());
+    Ok(load_at(l, positions)?.events)
+}
+
+/// [`load_positions`], with the domain events among them that do not decode.
+pub fn load_at(l: &Ledger, positions: &[Position]) -> anyhow::Result<Loaded> {
+    let mut events = Vec::with_capacity(positions.len());
+    let mut unreadable = Vec::new();
     for (&p, e) in positions.iter().zip(l.events_at(positions)?) {
         let Some(e) = e else { continue };
-        if let Ok(event) = projections::decode(&e.event_type, &e.data, &e.metadata) {
-            out.push(Recorded {
+        match projections::decode(&e.event_type, &e.data, &e.metadata) {
+            Ok(event) => events.push(Recorded {
                 position: p,
                 id: e.id.0,
                 recorded_ns: e.recorded.0,
                 occurred_ns: e.occurred.0,
                 event,
-            });
+            }),
+            Err(why) if projections::events::is_domain_type(&e.event_type) => {
+                unreadable.push((p, why.to_string()));
+            }
+            Err(_) => {}
         }
     }
-    Ok(out)
+    Ok(Loaded { events, unreadable })
 }
 
 /// The position of the last domain event at or before `position` that is not the bookkeeping

@@ -1,7 +1,7 @@
 //! The world at a point: from the nearest usable snapshot, else from the start; and building
 //! snapshots (`lifeline snapshot`).
 
-use crate::domain::{load_range, load_types, stream_range, Point};
+use crate::domain::{load_range, load_types, stream_range, Loaded, Point};
 use ledger::{Ledger, Position, Timestamp};
 use projections::fold::restored_labels;
 use projections::reach::{Reach, Reaching};
@@ -189,7 +189,7 @@ pub fn community_fates(
     community: uuid::Uuid,
     own: &[Position],
 ) -> anyhow::Result<Option<Followed>> {
-    let Some(Selected {
+    let Some(Loaded {
         mut events,
         unreadable,
     }) = community_events(l, until, community, own)?
@@ -234,7 +234,7 @@ pub fn community_world(
         crate::audit::catch_up(l)?;
     }
     let own = l.tagged(&format!("community:{community}"), 1, until)?;
-    let Some(Selected {
+    let Some(Loaded {
         mut events,
         unreadable,
     }) = community_events(l, until, community, &own)?
@@ -260,7 +260,7 @@ fn community_events(
     until: Position,
     community: uuid::Uuid,
     own: &[Position],
-) -> anyhow::Result<Option<Selected>> {
+) -> anyhow::Result<Option<Loaded>> {
     let transfers = l.tagged("type:RemoteAppTransferred", 1, until)?;
     let mut linked = BTreeSet::from([community]);
     let mut todo = vec![community];
@@ -291,28 +291,7 @@ fn community_events(
         positions.extend(l.tagged(&format!("type:{t}"), 1, until)?);
     }
     let positions: Vec<Position> = positions.into_iter().collect();
-    let mut events = Vec::with_capacity(positions.len());
-    let mut unreadable = Vec::new();
-    for (&p, e) in positions.iter().zip(l.events_at(&positions)?) {
-        let Some(e) = e else { continue };
-        match projections::decode(&e.event_type, &e.data, &e.metadata) {
-            Ok(event) => events.push(Recorded {
-                position: p,
-                id: e.id.0,
-                recorded_ns: e.recorded.0,
-                occurred_ns: e.occurred.0,
-                event,
-            }),
-            Err(why) => unreadable.push((p, why.to_string())),
-        }
-    }
-    Ok(Some(Selected { events, unreadable }))
-}
-
-/// What [`community_events`] found.
-struct Selected {
-    events: Vec<Recorded>,
-    unreadable: Vec<(Position, String)>,
+    Ok(Some(crate::domain::load_at(l, &positions)?))
 }
 
 /// [`fates_of`] continuing a snapshot, or `None` when none serves: a snapshot serves when it
