@@ -185,11 +185,7 @@ impl wire::streams_server::Streams for Noop {
 /// Serves [`Noop`] on a loopback port as `lifeline serve` serves (`net::serve`); its address.
 async fn serve_noop() -> std::net::SocketAddr {
     let server = wire::streams_server::StreamsServer::new(Noop(Default::default()));
-    let path = format!(
-        "/{}/{{*method}}",
-        <wire::streams_server::StreamsServer<Noop> as tonic::server::NamedService>::NAME
-    );
-    let app = axum::Router::new().route_service(&path, server);
+    let app = axum::Router::new().route_service(&lifeline::grpc::path(&server), server);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(lifeline::net::serve(

@@ -105,9 +105,6 @@ pub fn router(ctx: Arc<Context>) -> axum::Router {
         server_features::server_features_server::ServerFeaturesServer::new(cluster::Features);
     let gossip = gossip::gossip_server::GossipServer::new(cluster::Gossip(ctx.clone()));
     let access = ctx.access.clone();
-    fn path<S: tonic::server::NamedService>(_: &S) -> String {
-        format!("/{}/{{*method}}", S::NAME)
-    }
     axum::Router::new()
         .route_service(&path(&streams), streams)
         .route_service(&path(&features), features)
@@ -115,6 +112,11 @@ pub fn router(ctx: Arc<Context>) -> axum::Router {
         .layer(axum::middleware::from_fn(move |req, next| {
             authenticate(access.clone(), req, next)
         }))
+}
+
+/// The router path of every method of the gRPC service `_`.
+pub fn path<S: tonic::server::NamedService>(_: &S) -> String {
+    format!("/{}/{{*method}}", S::NAME)
 }
 
 /// Resolves the caller's role from `authorization`. With no users or tokens configured (a
