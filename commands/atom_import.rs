@@ -198,7 +198,7 @@ fn widget_changes(
 
 fn membership(
     community: Uuid,
-    now: &BTreeMap<String, Role>,
+    now: &BTreeMap<projections::state::User, Role>,
     shown: &[MemberEntry],
     at: Option<Timestamp>,
 ) -> Vec<(DomainEvent, Option<Timestamp>)> {

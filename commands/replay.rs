@@ -150,7 +150,7 @@ fn print_db(d: Database, db: &DbState) {
             "widgets",
         ]);
         for c in db.communities.values() {
-            let owners: Vec<&str> = c.owners().map(String::as_str).collect();
+            let owners: Vec<&str> = c.owners().collect();
             let widgets: Vec<&str> = c.widgets.values().map(String::as_str).collect();
             t.add_row(vec![
                 c.uuid.to_string(),

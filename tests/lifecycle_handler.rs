@@ -214,7 +214,7 @@ async fn a_scripted_sequence_of_lifecycle_posts() {
     assert_eq!(c.community_type, CommunityType::Private);
     assert_eq!(c.org_id.as_deref(), Some("org2"));
     assert_eq!(c.lifecycle, Lifecycle::Trashed);
-    let members: Vec<(&str, Role)> = c.members.iter().map(|(u, r)| (u.as_str(), *r)).collect();
+    let members: Vec<(&str, Role)> = c.members.iter().map(|(u, r)| (&**u, *r)).collect();
     assert_eq!(members, [("amy", Role::Owner), ("bob", Role::Owner)]);
     let widgets: Vec<(&str, &str)> = c
         .widgets

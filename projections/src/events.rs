@@ -7,6 +7,7 @@
 use crate::vocabulary::{App, CommunityType, Database, Role};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -304,25 +305,30 @@ pub struct Repair {
 
 /// The membership events that turn `now` into `wanted`, in the order that never leaves the
 /// community without an owner: added, roles changed, removed.
-pub fn membership_changes(
+pub fn membership_changes<N, W>(
     community: Uuid,
-    now: &BTreeMap<String, Role>,
-    wanted: &BTreeMap<String, Role>,
+    now: &BTreeMap<N, Role>,
+    wanted: &BTreeMap<W, Role>,
     actor: Option<String>,
-) -> Vec<DomainEvent> {
-    let pick = |keep: &dyn Fn(&String, &Role) -> bool| -> BTreeMap<String, Role> {
+) -> Vec<DomainEvent>
+where
+    N: Borrow<str> + Ord,
+    W: Borrow<str> + Ord,
+{
+    let pick = |keep: &dyn Fn(&str, &Role) -> bool| -> BTreeMap<String, Role> {
         wanted
             .iter()
-            .filter(|(u, r)| keep(u, r))
-            .map(|(u, r)| (u.clone(), *r))
+            .filter(|(u, r)| keep((*u).borrow(), r))
+            .map(|(u, r)| ((*u).borrow().to_owned(), *r))
             .collect()
     };
     let added = pick(&|u, _| !now.contains_key(u));
     let modified = pick(&|u, r| now.get(u).is_some_and(|x| x != r));
     let removed: Vec<String> = now
         .keys()
+        .map(|u| u.borrow())
         .filter(|u| !wanted.contains_key(*u))
-        .cloned()
+        .map(str::to_owned)
         .collect();
     let mut out = Vec::new();
     if !added.is_empty() {

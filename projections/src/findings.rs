@@ -6,7 +6,7 @@ use crate::describe::describe;
 use crate::fold::{Recorded, World};
 use crate::parallel::{side_by_side, Job};
 use crate::reach::{reach_and_world_from, Fate, Loss};
-use crate::state::{Community, DbState, Mirror, Resource};
+use crate::state::{Community, DbState, Mirror, Resource, User};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::ordmap::DiffItem;
 use imbl::OrdMap;
@@ -371,10 +371,10 @@ fn text<T: std::fmt::Display>(v: &Option<T>) -> String {
 /// The membership as a short value, and what `found` lacks or has extra compared with
 /// `expected`.
 pub fn members_text(
-    expected: &BTreeMap<String, Role>,
-    found: &BTreeMap<String, Role>,
+    expected: &BTreeMap<User, Role>,
+    found: &BTreeMap<User, Role>,
 ) -> (String, String) {
-    let count = |m: &BTreeMap<String, Role>| {
+    let count = |m: &BTreeMap<User, Role>| {
         let owners = m.values().filter(|r| **r == Role::Owner).count();
         let s = if owners == 1 { "" } else { "s" };
         format!("{} ({owners} owner{s})", m.len())

@@ -198,7 +198,7 @@ pub fn restored_labels(events: &[Recorded]) -> std::collections::HashSet<String>
 /// agree.
 #[derive(Default)]
 pub(crate) struct Edits {
-    members: Changed<BTreeMap<String, Role>>,
+    members: Changed<BTreeMap<User, Role>>,
     resources: Changed<Resource>,
     communities: Changed<Community>,
     /// The members of the community this event created.
@@ -261,7 +261,7 @@ impl<T: Clone> Changed<T> {
 impl Edits {
     /// The members of a community created by this event: made once, the same map for every
     /// deployment.
-    fn created(&mut self, make: impl FnOnce() -> BTreeMap<String, Role>) -> MemberMap {
+    fn created(&mut self, make: impl FnOnce() -> BTreeMap<User, Role>) -> MemberMap {
         self.created.get_or_insert_with(|| Arc::new(make())).clone()
     }
 
@@ -282,17 +282,22 @@ impl Edits {
     }
 }
 
-fn membership(changed: &mut Changed<BTreeMap<String, Role>>, m: &mut MemberMap, e: &DomainEvent) {
+fn membership(changed: &mut Changed<BTreeMap<User, Role>>, m: &mut MemberMap, e: &DomainEvent) {
     use DomainEvent::*;
     match e {
         MembersAdded(x) | MembersModified(x) => changed.edit(m, |m| {
             for (u, role) in &x.members {
-                m.insert(u.clone(), *role);
+                match m.get_mut(u.as_str()) {
+                    Some(r) => *r = *role,
+                    None => {
+                        m.insert(User::from(u.as_str()), *role);
+                    }
+                }
             }
         }),
         MembersRemoved(x) => changed.edit(m, |m| {
             for u in &x.users {
-                m.remove(u);
+                m.remove(u.as_str());
             }
         }),
         _ => {}
@@ -312,13 +317,13 @@ pub(crate) fn apply(
     match e {
         CommunityCreated(c) => {
             let members = edits.created(|| {
-                let mut members: BTreeMap<String, Role> = c
+                let mut members: BTreeMap<User, Role> = c
                     .members
                     .iter()
-                    .map(|u| (u.clone(), Role::Member))
+                    .map(|u| (User::from(u.as_str()), Role::Member))
                     .collect();
                 for o in &c.owners {
-                    members.insert(o.clone(), Role::Owner);
+                    members.insert(User::from(o.as_str()), Role::Owner);
                 }
                 members
             });
@@ -415,7 +420,7 @@ pub(crate) fn apply(
 fn change_community(
     c: &mut Community,
     e: &DomainEvent,
-    members: &mut Changed<BTreeMap<String, Role>>,
+    members: &mut Changed<BTreeMap<User, Role>>,
 ) {
     use DomainEvent::*;
     match e {
@@ -605,7 +610,7 @@ fn change_held(held: &mut [Arc<Resource>], to: &[App], e: &DomainEvent, edits: &
 }
 
 /// What delivering `e` changes in the community attributes an app's resource mirrors.
-fn change_mirror(r: &mut Resource, e: &DomainEvent, members: &mut Changed<BTreeMap<String, Role>>) {
+fn change_mirror(r: &mut Resource, e: &DomainEvent, members: &mut Changed<BTreeMap<User, Role>>) {
     use DomainEvent::*;
     let app = r.app;
     let m = &mut r.mirror;
@@ -804,9 +809,9 @@ pub(crate) mod tests {
                 "{name} {db:?} holds its own copy"
             );
         }
-        let want: BTreeMap<String, Role> = [
-            ("bob".to_string(), Role::Member),
-            ("owner".to_string(), Role::Owner),
+        let want: BTreeMap<User, Role> = [
+            (User::from("bob"), Role::Member),
+            (User::from("owner"), Role::Owner),
         ]
         .into();
         assert_eq!(*all[0].2, want);
@@ -836,7 +841,7 @@ pub(crate) mod tests {
             } else {
                 vec!["bob", "cy", "owner"]
             };
-            assert_eq!(m.keys().map(String::as_str).collect::<Vec<_>>(), expected);
+            assert_eq!(m.keys().map(|u| &**u).collect::<Vec<_>>(), expected);
         }
         assert!(!resource_shared(&w, c, Database::Files));
         assert!(resource_shared(&w, c, Database::Forums));

@@ -224,7 +224,7 @@ fn created(e: &Entry, community: Uuid) -> Result<DomainEvent, Refusal> {
 fn membership(
     e: &Entry,
     community: Uuid,
-    now: &BTreeMap<String, Role>,
+    now: &BTreeMap<crate::state::User, Role>,
 ) -> Result<Vec<DomainEvent>, Refusal> {
     let (Some(owners), Some(members)) = (&e.owners, &e.members) else {
         return invalid("a membership change needs both the owners and members properties");

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
 
-type Map = BTreeMap<String, Role>;
+type Map = BTreeMap<crate::state::User, Role>;
 type Numbers<T> = HashMap<*const T, u32, foldhash::fast::FixedState>;
 
 /// Each value written so far (by address) and its number, per kind.

@@ -13,7 +13,11 @@ use uuid::Uuid;
 /// A community's members, user → role. A plain sorted map behind `Arc`: copies (mirrors,
 /// backups) share it until one changes (`Arc::make_mut`); a persistent map's wide nodes cost
 /// kilobytes per community for the few members most have.
-pub type Members = Arc<BTreeMap<String, Role>>;
+pub type Members = Arc<BTreeMap<User, Role>>;
+/// A user id as members maps hold it. A membership change copies the map it changes (the
+/// holders that did not take the change keep the old one); the copy shares the ids instead of
+/// allocating each again. Written as a string, so snapshots are unchanged.
+pub type User = Arc<str>;
 /// A community's widgets, instance id → widgetDefId, shared the same way.
 pub type Widgets = Arc<BTreeMap<String, String>>;
 
@@ -40,11 +44,11 @@ pub struct Community {
 }
 
 impl Community {
-    pub fn owners(&self) -> impl Iterator<Item = &String> {
+    pub fn owners(&self) -> impl Iterator<Item = &str> {
         self.members
             .iter()
             .filter(|(_, r)| **r == Role::Owner)
-            .map(|(u, _)| u)
+            .map(|(u, _)| &**u)
     }
 
     /// The widget instance of an app, if the community has one.
@@ -640,7 +644,7 @@ mod tests {
             lifecycle: Lifecycle::Active,
             description: None,
             tags: Vec::new(),
-            members: Arc::new([("ann".to_string(), Role::Owner)].into()),
+            members: Arc::new([(User::from("ann"), Role::Owner)].into()),
             widgets: Arc::default(),
         };
         let changes: [fn(&mut Mirror); 10] = [
@@ -652,7 +656,7 @@ mod tests {
             |m| m.theme = Some("blue".into()),
             |m| m.pre_moderation = Some(!m.pre_moderation.unwrap_or(true)),
             |m| m.post_moderation = Some(!m.post_moderation.unwrap_or(true)),
-            |m| m.members = Some(Arc::new([("bob".to_string(), Role::Member)].into())),
+            |m| m.members = Some(Arc::new([(User::from("bob"), Role::Member)].into())),
             |m| m.lifecycle = Lifecycle::Trashed,
         ];
         for app in App::ALL {

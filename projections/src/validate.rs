@@ -139,7 +139,11 @@ fn changed(w: &World, c: &Community, e: &DomainEvent) -> Result<(), Rejection> {
             restricted_only(v.community_type, v.list_when_restricted, v.external)
         }
         MembersAdded(m) => {
-            if let Some(u) = m.members.keys().find(|u| c.members.contains_key(*u)) {
+            if let Some(u) = m
+                .members
+                .keys()
+                .find(|u| c.members.contains_key(u.as_str()))
+            {
                 return reject(format!(
                     "{u} is already a member of {id} (change a role with MembersModified)"
                 ));
@@ -147,23 +151,30 @@ fn changed(w: &World, c: &Community, e: &DomainEvent) -> Result<(), Rejection> {
             Ok(())
         }
         MembersRemoved(m) => {
-            if let Some(u) = m.users.iter().find(|u| !c.members.contains_key(*u)) {
+            if let Some(u) = m.users.iter().find(|u| !c.members.contains_key(u.as_str())) {
                 return reject(format!("{u} is not a member of {id}"));
             }
-            let owners_left = c.owners().filter(|o| !m.users.contains(o)).count();
+            let owners_left = c
+                .owners()
+                .filter(|o| !m.users.iter().any(|u| u == o))
+                .count();
             if owners_left == 0 {
                 return reject(format!("the last owner of {id} cannot be removed"));
             }
             Ok(())
         }
         MembersModified(m) => {
-            if let Some(u) = m.members.keys().find(|u| !c.members.contains_key(*u)) {
+            if let Some(u) = m
+                .members
+                .keys()
+                .find(|u| !c.members.contains_key(u.as_str()))
+            {
                 return reject(format!("{u} is not a member of {id}"));
             }
             let owners = c
                 .members
                 .iter()
-                .filter(|(u, r)| m.members.get(*u).unwrap_or(r) == &Role::Owner)
+                .filter(|(u, r)| m.members.get(&**u as &str).unwrap_or(r) == &Role::Owner)
                 .count();
             if owners == 0 {
                 return reject(format!("{id} would be left without an owner"));

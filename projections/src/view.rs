@@ -9,7 +9,7 @@ pub fn community(c: &Community) -> Value {
         "name": c.name,
         "type": c.community_type,
         "lifecycle": c.lifecycle,
-        "members": c.members.iter().map(|(u, r)| (u.clone(), json!(r))).collect::<Map<_, _>>(),
+        "members": c.members.iter().map(|(u, r)| (u.to_string(), json!(r))).collect::<Map<_, _>>(),
         "widgets": c.widgets.iter().map(|(i, d)| (i.clone(), json!(d))).collect::<Map<_, _>>(),
         "preModeration": c.pre_moderation,
         "postModeration": c.post_moderation,
@@ -61,7 +61,10 @@ pub fn mirror(m: &Mirror) -> Map<String, Value> {
         }
     }
     if let Some(members) = &m.members {
-        let members: Map<_, _> = members.iter().map(|(u, r)| (u.clone(), json!(r))).collect();
+        let members: Map<_, _> = members
+            .iter()
+            .map(|(u, r)| (u.to_string(), json!(r)))
+            .collect();
         out.insert("members".into(), Value::Object(members));
     }
     out

@@ -111,19 +111,19 @@ proptest! {
         }).collect();
         let w = World::replay(&recorded);
         let comm = &w.actual.communities()[&c];
-        let got = Seen { community_type: Some(comm.community_type), members: comm.members.keys().cloned().collect() };
+        let got = Seen { community_type: Some(comm.community_type), members: comm.members.keys().map(|u| u.to_string()).collect() };
         prop_assert_eq!(&got, &now[&Database::Communities]);
         for (db, app, object) in [(Database::Files, App::Files, "lib"), (Database::Activities, App::Activities, "act")] {
             let r = w.actual.db(db).resource(&(app, object.to_string())).unwrap();
             let got = Seen {
                 community_type: Some(r.mirror.community_type),
-                members: r.mirror.members.as_ref().unwrap().keys().cloned().collect(),
+                members: r.mirror.members.as_ref().unwrap().keys().map(|u| u.to_string()).collect(),
             };
             prop_assert_eq!(&got, &now[&db], "{}", db);
         }
         let ic = &w.intended.communities()[&c];
         prop_assert_eq!(Some(ic.community_type), intended.community_type);
-        prop_assert_eq!(ic.members.keys().cloned().collect::<BTreeSet<_>>(), intended.members);
+        prop_assert_eq!(ic.members.keys().map(|u| u.to_string()).collect::<BTreeSet<_>>(), intended.members);
         // replaying a prefix gives the world of that prefix, whatever comes after it
         let k = recorded.len() / 2;
         let mut incremental = World::default();

@@ -99,12 +99,12 @@ pub(super) fn phase(b: &mut Builder) {
 }
 
 fn recreate(b: &mut Builder, ic: &Community) {
-    let owners: Vec<&String> = ic.owners().collect();
-    let members: Vec<&String> = ic
+    let owners: Vec<&str> = ic.owners().collect();
+    let members: Vec<&str> = ic
         .members
         .iter()
         .filter(|(_, r)| **r == Role::Member)
-        .map(|(u, _)| u)
+        .map(|(u, _)| &**u)
         .collect();
     let apps: Vec<&String> = ic
         .widgets
@@ -154,11 +154,11 @@ fn recreate(b: &mut Builder, ic: &Community) {
     b.recreated.insert(ic.uuid, step);
 }
 
-fn join(v: &[&String]) -> String {
+fn join<S: AsRef<str>>(v: &[S]) -> String {
     if v.is_empty() {
         "(none)".into()
     } else {
-        v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        v.iter().map(|s| s.as_ref()).collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -216,7 +216,7 @@ fn owners(b: &Builder, f: &Findings, unrecoverable: &[Residual]) -> Vec<OwnerNot
                 community: c,
                 name: b.name(c),
                 owners: community
-                    .map(|c| c.owners().cloned().collect())
+                    .map(|c| c.owners().map(str::to_owned).collect())
                     .unwrap_or_default(),
                 lost,
             }
