@@ -2,7 +2,8 @@
 
 use crate::cli::{Format, RecordArgs};
 use crate::exit::{with_code, ERROR};
-use ledger::{AppendError, EventId, ExpectedRevision, Ledger};
+use ledger::{AppendError, Direction, EventId, ExpectedRevision, Ledger, ReadError, StreamStart};
+use projections::DomainEvent;
 
 /// Attempts when another writer appends to the same stream between reading and appending.
 const CONFLICT_RETRIES: usize = 5;
@@ -14,6 +15,18 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
     let id = a.id.map_or_else(EventId::new_random, EventId);
     let stream = event.stream();
     let event_type = event.type_name();
+    let rejected = |r: &dyn std::fmt::Display| {
+        with_code(
+            ERROR,
+            format!(
+                "{} rejected: {r}; nothing was recorded (--force records it as it happened)",
+                a.event_type
+            ),
+        )
+    };
+    if !a.force {
+        check_delivery_report(l, &event).map_err(|r| rejected(&r))?;
+    }
     for _ in 0..CONFLICT_RETRIES {
         let head = l.head();
         if !a.force {
@@ -25,10 +38,7 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
             // retry after a conflict leaves one more, at most CONFLICT_RETRIES in all.
             let world = std::mem::ManuallyDrop::new(crate::world::world_at(l, &point, true)?.world);
             if let Err(r) = projections::validate::validate(&world, &event) {
-                return Err(with_code(
-                    ERROR,
-                    format!("{} rejected: {r}; nothing was recorded (--force records it as it happened)", a.event_type),
-                ));
+                return Err(rejected(&r));
             }
         }
         // The stream must not have moved since the state was read.
@@ -60,4 +70,36 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
         ERROR,
         format!("{stream} kept changing while recording; nothing was recorded, try again"),
     ))
+}
+
+/// A delivery report must name a lifecycle event of the community it names: replays find a
+/// community's failed and retried deliveries by that community (`history`, `replay
+/// --community`), so a report naming another community's event, or an event never pushed to
+/// the apps, would change the wrong community's state or none.
+fn check_delivery_report(l: &Ledger, event: &DomainEvent) -> Result<(), String> {
+    let (DomainEvent::DeliveryFailed(d) | DomainEvent::DeliveryRetried(d)) = event else {
+        return Ok(());
+    };
+    let stream = projections::events::community_stream(d.community);
+    let events = match l.read_stream(&stream, StreamStart::Start, Direction::Forwards, u64::MAX) {
+        Ok(events) => events,
+        Err(ReadError::StreamNotFound { .. }) => {
+            return Err(format!("community {} has no events", d.community))
+        }
+        Err(e) => return Err(format!("reading {stream}: {e}")),
+    };
+    let Some(named) = events.iter().find(|e| e.id.0 == d.event) else {
+        return Err(format!(
+            "event {} is not an event of community {} ({stream})",
+            d.event, d.community
+        ));
+    };
+    match projections::decode(&named.event_type, &named.data, &named.metadata) {
+        Ok(e) if projections::fold::is_lifecycle(&e) => Ok(()),
+        Ok(_) => Err(format!(
+            "event {} is a {}, which is not delivered to the apps",
+            d.event, named.event_type
+        )),
+        Err(e) => Err(format!("event {} does not decode: {e}", d.event)),
+    }
 }

@@ -117,6 +117,93 @@ fn a_rejected_event_appends_nothing_and_force_records_it() {
 }
 
 #[test]
+fn a_delivery_report_must_name_a_lifecycle_event_of_its_community() {
+    let (_d, l) = setup();
+    let id = |out: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(out).unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    };
+    const D: &str = "0f6a3c35-3b0e-4be4-a9a6-6c2f5a0d7c11";
+    let created = id(&record(
+        &l,
+        "CommunityCreated",
+        &format!(
+            r#"{{"community":"{D}","name":"Sales APAC","communityType":"public","owners":["dana"]}}"#
+        ),
+    ));
+    let added = id(&record(
+        &l,
+        "MembersAdded",
+        &format!(r#"{{"community":"{C}","members":{{"carol":"member"}}}}"#),
+    ));
+    let head = |l: &Path| -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(l, &["checkpoint", "--format", "json"])).unwrap();
+        v["size"].as_u64().unwrap()
+    };
+    let before = head(&l);
+    let report = |ty: &str, community: &str, event: &str| {
+        run(
+            &l,
+            &[
+                "record",
+                ty,
+                "--data",
+                &format!(r#"{{"community":"{community}","app":"Files","event":"{event}"}}"#),
+            ],
+        )
+    };
+    let unknown = "7e57e57e-0000-4000-8000-000000000001";
+    for (ty, community, event, says) in [
+        (
+            "DeliveryFailed",
+            C,
+            unknown,
+            format!("event {unknown} is not an event of community {C}"),
+        ),
+        // A real lifecycle event, reported against another community.
+        (
+            "DeliveryFailed",
+            D,
+            added.as_str(),
+            format!("event {added} is not an event of community {D}"),
+        ),
+        (
+            "DeliveryFailed",
+            D,
+            created.as_str(),
+            format!("event {created} is a CommunityCreated, which is not delivered to the apps"),
+        ),
+        (
+            "DeliveryFailed",
+            "3c0ffee0-0000-4000-8000-000000000002",
+            added.as_str(),
+            "has no events".to_owned(),
+        ),
+        (
+            "DeliveryRetried",
+            D,
+            added.as_str(),
+            format!("event {added} is not an event of community {D}"),
+        ),
+    ] {
+        let (code, _, err) = report(ty, community, event);
+        assert_eq!(code, 1, "{ty} {community} {event}: {err}");
+        assert!(
+            err.contains(&says) && err.contains("nothing was recorded"),
+            "{err}"
+        );
+    }
+    assert_eq!(head(&l), before);
+    // Reported against its own community, it is taken; then retried.
+    let (code, _, err) = report("DeliveryFailed", C, &added);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = report("DeliveryRetried", C, &added);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(head(&l), before + 2);
+}
+
+#[test]
 fn replay_at_a_backup_a_position_and_after_a_restore() {
     let (_d, l) = setup();
     let now = ok(&l, &["replay", "--database", "Files", "--format", "json"]);

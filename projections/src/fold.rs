@@ -471,7 +471,7 @@ fn change_community(
 }
 
 /// Whether an event is pushed to the remote apps at all.
-pub(crate) fn is_lifecycle(e: &DomainEvent) -> bool {
+pub fn is_lifecycle(e: &DomainEvent) -> bool {
     use DomainEvent::*;
     matches!(
         e,

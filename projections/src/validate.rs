@@ -53,15 +53,23 @@ pub fn validate(w: &World, e: &DomainEvent) -> Result<(), Rejection> {
                 .db(Database::Communities)
                 .queue
                 .iter()
-                .any(|q| q.event == x.event && q.app == x.app);
-            if !queued {
-                return reject(format!(
+                .find(|q| q.event == x.event && q.app == x.app);
+            match queued {
+                None => reject(format!(
                     "no queued delivery of event {} to {}",
                     x.event, x.app
-                ));
+                )),
+                Some(q) if q.community != x.community => reject(format!(
+                    "the queued delivery of event {} to {} is for community {}, not {}",
+                    x.event, x.app, q.community, x.community
+                )),
+                Some(_) => Ok(()),
             }
-            Ok(())
         }
+        DeliveryFailed(x) => match w.community(x.community) {
+            None => reject(format!("community {} does not exist", x.community)),
+            Some(_) => Ok(()),
+        },
         BackupTaken(b) => {
             if w.backups.contains_key(&b.label) {
                 return reject(format!("a backup labelled '{}' exists already", b.label));
@@ -76,7 +84,7 @@ pub fn validate(w: &World, e: &DomainEvent) -> Result<(), Rejection> {
             )),
             Some(_) => Ok(()),
         },
-        DeliveryFailed(_) | QueueCleared(_) | TaskPaused(_) | TaskResumed(_) | RepairPlanned(_)
+        QueueCleared(_) | TaskPaused(_) | TaskResumed(_) | RepairPlanned(_)
         | RepairStepApplied(_) => Ok(()),
         other => {
             let community = other.community().expect("community-scoped");
