@@ -123,7 +123,7 @@ impl Kind for Community {
 }
 
 /// Writes a value in full, or — while writing a snapshot — by number when written before.
-struct Out<'a, T>(&'a Arc<T>);
+pub(crate) struct Out<'a, T>(pub(crate) &'a Arc<T>);
 
 impl<T: Kind> Serialize for Out<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -147,7 +147,7 @@ impl<T: Kind> Serialize for Out<'_, T> {
 }
 
 /// Reads what [`Out`] wrote: a value, or the one read before under that number.
-struct In<T>(Arc<T>);
+pub(crate) struct In<T>(pub(crate) Arc<T>);
 
 impl<'de, T: Kind> Deserialize<'de> for In<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

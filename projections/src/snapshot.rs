@@ -1,19 +1,27 @@
 //! A world as bytes, to be kept beside the log so that replay need not start from nothing.
-//! `version byte ‖ zstd frame of the bincode (standard configuration) of World`, in which a
-//! member map held by several communities and mirrors is written once (see `shared`).
-//! Versions 2 (an LZ4 block, its size first) and 3 (zstd), whose bincode writes every map in
-//! full, are still read. A snapshot of another version, or one that does not decode, is simply
-//! not used.
+//! `version byte ‖ zstd frame of the bincode (standard configuration) of` the position, the
+//! intended deployment, what each database of the actual deployment changes from the intended
+//! one (`state::DbChangesOut`), and the backups; a value held in several places (a member map,
+//! a community, a resource) is written once (see `shared`). Versions 2 (an LZ4 block, its size
+//! first) and 3 (zstd), whose bincode writes every map in full, and 4, which writes both
+//! deployments in full, are still read. A snapshot of another version, or one that does not
+//! decode, is simply not used.
 
 use crate::fold::World;
 use crate::shared::Sharing;
+use crate::state::{Backup, DbChangesIn, DbChangesOut, Deployment};
+use imbl::OrdMap;
+use serde::{Deserialize, Serialize};
 use std::io::Read;
 
 /// 1 was uncompressed bincode; 2 compressed it with LZ4; 3 with zstd, which writes a third of
 /// LZ4's bytes on the same worlds (domain_bench, 1M events: 81 → 28 MB, 11.9% → 4.1% of the
 /// ledger) at a similar replay time: member names repeat across mirrors and deployments,
 /// further apart than LZ4 looks back. 4 writes each shared member map once.
-pub const SNAPSHOT_VERSION: u8 = 4;
+/// 5 writes the actual deployment as its changes from the intended one, and reads it back
+/// sharing the intended one's map nodes.
+pub const SNAPSHOT_VERSION: u8 = 5;
+const WHOLE_DEPLOYMENTS_VERSION: u8 = 4;
 const ZSTD_UNSHARED_VERSION: u8 = 3;
 const LZ4_VERSION: u8 = 2;
 /// zstd's level: 3 is its default, fast to write; higher levels gained little here.
@@ -22,6 +30,8 @@ const ZSTD_LEVEL: i32 = 3;
 /// deployment repeats much of the intended one (each writes its maps in full) tens of MB
 /// further on, past level 3's window of 2 MiB. At 100,000 communities a snapshot went from 83.0 to 64.3 MB,
 /// written and read as fast. 27 is the largest window a decoder takes without being told.
+/// (Version 5 no longer writes the actual deployment in full; the window still finds repeats
+/// between communities.)
 const ZSTD_WINDOW_LOG: u32 = 27;
 
 /// Serialised straight into the compressor, through a small buffer: the uncompressed whole
@@ -40,7 +50,13 @@ pub fn encode(w: &World) -> Vec<u8> {
     {
         let mut buffered = std::io::BufWriter::with_capacity(ENCODE_BUFFER_BYTES, &mut z);
         let _sharing = Sharing::writing();
-        bincode::serde::encode_into_std_write(w, &mut buffered, bincode::config::standard())
+        let stored = Written {
+            position: w.position,
+            intended: &w.intended,
+            actual: w.actual.changes_from(&w.intended),
+            backups: &w.backups,
+        };
+        bincode::serde::encode_into_std_write(stored, &mut buffered, bincode::config::standard())
             .expect("a world serialises to memory");
         std::io::Write::flush(&mut buffered).expect("compressing to memory");
     }
@@ -50,23 +66,59 @@ pub fn encode(w: &World) -> Vec<u8> {
 /// What the serialiser hands the compressor at a time (it writes a few bytes per call).
 const ENCODE_BUFFER_BYTES: usize = 128 * 1024;
 
+/// A world as version 5 writes it.
+#[derive(Serialize)]
+struct Written<'a> {
+    position: u64,
+    intended: &'a Deployment,
+    actual: Vec<DbChangesOut<'a>>,
+    backups: &'a OrdMap<String, Backup>,
+}
+
+/// [`Written`] as read.
+#[derive(Deserialize)]
+struct Stored {
+    position: u64,
+    intended: Deployment,
+    actual: Vec<DbChangesIn>,
+    backups: OrdMap<String, Backup>,
+}
+
+impl Stored {
+    fn world(self) -> Result<World, String> {
+        Ok(World {
+            position: self.position,
+            actual: Deployment::with_changes(&self.intended, self.actual)
+                .map_err(|e| format!("snapshot does not decode: {e}"))?,
+            intended: self.intended,
+            backups: self.backups,
+            ..World::default()
+        })
+    }
+}
+
 pub fn decode(bytes: &[u8]) -> Result<World, String> {
     match bytes.split_first() {
-        Some((&(SNAPSHOT_VERSION | ZSTD_UNSHARED_VERSION), rest)) => {
+        Some((&(SNAPSHOT_VERSION | WHOLE_DEPLOYMENTS_VERSION | ZSTD_UNSHARED_VERSION), rest)) => {
             // Decompressed as it is decoded: the whole decompressed snapshot (~1.7 times the
             // compressed one) is never in memory beside the world it becomes.
             let unpacked = zstd::stream::read::Decoder::with_buffer(rest)
                 .map_err(|e| format!("snapshot does not decompress: {e}"))?;
-            let _sharing = (bytes[0] == SNAPSHOT_VERSION).then(Sharing::reading);
+            let version = bytes[0];
+            let _sharing = (version != ZSTD_UNSHARED_VERSION).then(Sharing::reading);
             std::thread::scope(|s| {
                 let chunks = unpacking(s, unpacked);
-                decode_from(chunks)
+                if version == SNAPSHOT_VERSION {
+                    decode_from::<Stored>(chunks)?.world()
+                } else {
+                    decode_from::<World>(chunks)
+                }
             })
         }
         Some((&LZ4_VERSION, rest)) => {
             let plain = lz4_flex::decompress_size_prepended(rest)
                 .map_err(|e| format!("snapshot does not decompress: {e}"))?;
-            decode_from(plain.as_slice())
+            decode_from::<World>(plain.as_slice())
         }
         Some((v, _)) => Err(format!(
             "snapshot version {v}, this build reads {LZ4_VERSION} to {SNAPSHOT_VERSION}"
@@ -159,9 +211,11 @@ impl std::io::Read for Chunks {
     }
 }
 
-/// The world in `reader`, which must end with it.
-fn decode_from(mut reader: impl std::io::Read) -> Result<World, String> {
-    let w: World = bincode::serde::decode_from_std_read(&mut reader, bincode::config::standard())
+/// The value in `reader`, which must end with it.
+fn decode_from<T: serde::de::DeserializeOwned>(
+    mut reader: impl std::io::Read,
+) -> Result<T, String> {
+    let w: T = bincode::serde::decode_from_std_read(&mut reader, bincode::config::standard())
         .map_err(|e| format!("snapshot does not decode: {e}"))?;
     let mut after = Vec::new();
     match reader.read_to_end(&mut after) {
@@ -306,6 +360,115 @@ mod tests {
         }
     }
 
+    /// `w` as version 4 wrote it.
+    fn whole_deployments(w: &World) -> Vec<u8> {
+        let plain = {
+            let _sharing = Sharing::writing();
+            bincode::serde::encode_to_vec(w, bincode::config::standard()).unwrap()
+        };
+        let mut v4 = vec![WHOLE_DEPLOYMENTS_VERSION];
+        v4.extend(zstd::bulk::compress(&plain, ZSTD_LEVEL).unwrap());
+        v4
+    }
+
+    /// A world whose actual deployment differs from the intended one in every way a map entry
+    /// can: a community and its Files resource only intended (made after the restored
+    /// backups), a purged community's Files resource only actual (restored), the purged
+    /// community itself different, a mirror a failed delivery left behind, and a queue.
+    fn diverged() -> World {
+        use crate::events::*;
+        let mut events: Vec<DomainEvent> = (1..=40).flat_map(with_files_and_forum).collect();
+        for (database, label) in [
+            (Database::Files, "files-1"),
+            (Database::Communities, "comm-1"),
+        ] {
+            events.push(DomainEvent::BackupTaken(BackupTaken {
+                database,
+                label: label.into(),
+                actor: None,
+            }));
+        }
+        let five = CommunityRef {
+            community: Uuid::from_u128(5),
+            actor: None,
+        };
+        events.push(DomainEvent::CommunityTrashed(five.clone()));
+        events.push(DomainEvent::CommunityPurged(five));
+        events.extend(with_files_and_forum(42));
+        for (database, backup) in [
+            (Database::Files, "files-1"),
+            (Database::Communities, "comm-1"),
+        ] {
+            events.push(DomainEvent::DatabaseRestored(DatabaseRestored {
+                database,
+                backup: backup.into(),
+                actor: None,
+            }));
+        }
+        events.extend(with_files_and_forum(41));
+        events.push(add(Uuid::from_u128(41), "xavier"));
+        events.push(add(Uuid::from_u128(3), "yvonne"));
+        let mut recorded = recorded(events);
+        let mut failure = recorded.last().unwrap().clone();
+        failure.event = DomainEvent::DeliveryFailed(Delivery {
+            community: Uuid::from_u128(3),
+            app: crate::App::Forum,
+            event: failure.id,
+        });
+        failure.position += 1;
+        failure.id = Uuid::from_u128(10_000);
+        recorded.push(failure);
+        World::replay(&recorded)
+    }
+
+    #[test]
+    fn the_actual_deployment_is_read_back_from_its_changes_sharing_the_intended_ones_nodes() {
+        let w = diverged();
+        for d in [Database::Communities, Database::Files, Database::Forums] {
+            assert_ne!(w.actual.db(d), w.intended.db(d), "{d:?} should differ");
+        }
+        assert!(!w.actual.db(Database::Communities).queue.is_empty());
+        let (five, forty_two) = (Uuid::from_u128(5), Uuid::from_u128(42));
+        let files = |d: &Deployment, c: Uuid| d.db(Database::Files).held_by(c).len();
+        assert_eq!((files(&w.intended, five), files(&w.actual, five)), (0, 1));
+        assert_eq!(
+            (files(&w.intended, forty_two), files(&w.actual, forty_two)),
+            (1, 0)
+        );
+        assert!(!w.actual.communities().contains_key(&forty_two));
+        let bytes = encode(&w);
+        assert_eq!(bytes[0], SNAPSHOT_VERSION);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back, w);
+        // The index of which databases hold each community's resources is as a fold left it.
+        for c in (1..=42).map(Uuid::from_u128) {
+            for (got, want) in [(&back.intended, &w.intended), (&back.actual, &w.actual)] {
+                assert_eq!(
+                    got.holding(c).collect::<Vec<_>>(),
+                    want.holding(c).collect::<Vec<_>>(),
+                    "{c}"
+                );
+            }
+        }
+        // A community the same in both deployments is one value.
+        let one = Uuid::from_u128(1);
+        assert!(Arc::ptr_eq(
+            &back.intended.communities()[&one],
+            &back.actual.communities()[&one]
+        ));
+        // Smaller than writing both deployments in full.
+        assert!(bytes.len() < whole_deployments(&w).len());
+        // And it folds on as the original does.
+        let next = recorded(vec![add(one, "zoe")]);
+        let mut next = next[0].clone();
+        next.position = w.position + 1;
+        let failed = crate::Failures::default();
+        let (mut a, mut b) = (w.clone(), back);
+        a.apply(&next, &failed);
+        b.apply(&next, &failed);
+        assert_eq!(a, b);
+    }
+
     #[test]
     fn earlier_versions_still_read_and_others_are_refused() {
         let w = world();
@@ -317,10 +480,15 @@ mod tests {
         let mut v3 = vec![3];
         v3.extend(zstd::bulk::compress(&plain, ZSTD_LEVEL).unwrap());
         assert_eq!(decode(&v3).unwrap(), w);
-        // A version 4 body read as version 3 is refused, not misread.
-        let mut v4_as_v3 = encode(&w);
-        v4_as_v3[0] = 3;
-        assert!(decode(&v4_as_v3).is_err());
+        // Version 4: the world with shared values written once, both deployments in full.
+        let v4 = whole_deployments(&w);
+        assert_eq!(decode(&v4).unwrap(), w);
+        // A body read as another version is refused, not misread.
+        for (body, version) in [(encode(&w), 4), (encode(&w), 3), (v4, 3)] {
+            let mut misread = body;
+            misread[0] = version;
+            assert!(decode(&misread).is_err(), "read as version {version}");
+        }
         assert!(decode(&[]).is_err());
         assert!(decode(&[1, 0, 0]).unwrap_err().contains("version 1"));
         let mut bad = encode(&w);
@@ -330,7 +498,7 @@ mod tests {
         let mut longer =
             bincode::serde::encode_to_vec(World::default(), bincode::config::standard()).unwrap();
         longer.push(0);
-        let mut trailing = vec![SNAPSHOT_VERSION];
+        let mut trailing = vec![WHOLE_DEPLOYMENTS_VERSION];
         trailing.extend(zstd::bulk::compress(&longer, ZSTD_LEVEL).unwrap());
         assert_eq!(
             decode(&trailing).unwrap_err(),
