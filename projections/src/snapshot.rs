@@ -378,10 +378,11 @@ mod tests {
     fn diverged() -> World {
         use crate::events::*;
         let mut events: Vec<DomainEvent> = (1..=40).flat_map(with_files_and_forum).collect();
-        for (database, label) in [
+        let backups = [
             (Database::Files, "files-1"),
             (Database::Communities, "comm-1"),
-        ] {
+        ];
+        for (database, label) in backups {
             events.push(DomainEvent::BackupTaken(BackupTaken {
                 database,
                 label: label.into(),
@@ -395,10 +396,7 @@ mod tests {
         events.push(DomainEvent::CommunityTrashed(five.clone()));
         events.push(DomainEvent::CommunityPurged(five));
         events.extend(with_files_and_forum(42));
-        for (database, backup) in [
-            (Database::Files, "files-1"),
-            (Database::Communities, "comm-1"),
-        ] {
+        for (database, backup) in backups {
             events.push(DomainEvent::DatabaseRestored(DatabaseRestored {
                 database,
                 backup: backup.into(),

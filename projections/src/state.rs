@@ -2,10 +2,10 @@
 //! (the remote apps' databases), the retry queue and scheduler tasks (Communities). Maps are
 //! persistent (`imbl`), so a backup is a cheap copy that shares what did not change.
 
+use crate::shared::{In, Out};
 use crate::vocabulary::{App, CommunityType, Database, Lifecycle, Role};
 use imbl::{OrdMap, OrdSet};
 
-use crate::shared::{In, Out};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -543,6 +543,170 @@ impl Deployment {
     }
 }
 
+/// What one database of the actual deployment changes from the same database of the intended
+/// one, as a snapshot writes it (`snapshot`, version 5): the entries of the three large maps
+/// that differ (`None`: not in the actual database), and the small parts in full. Most entries
+/// are the same in both deployments, so the actual one is read back as a copy of the intended
+/// one, sharing its map nodes, with these changes made.
+#[derive(Serialize)]
+pub(crate) struct DbChangesOut<'a> {
+    communities: Vec<(&'a Uuid, Option<Out<'a, Community>>)>,
+    resources: Vec<(&'a Uuid, Option<Vec<Out<'a, Resource>>>)>,
+    located: Vec<(&'a ResourceKey, Option<&'a Uuid>)>,
+    shares: &'a OrdSet<(Uuid, App, String)>,
+    queue: &'a [QueueEntry],
+    tasks: &'a OrdMap<String, TaskStatus>,
+}
+
+/// [`DbChangesOut`] as read.
+#[derive(Deserialize)]
+pub(crate) struct DbChangesIn {
+    communities: Vec<(Uuid, Option<In<Community>>)>,
+    resources: Vec<(Uuid, Option<Vec<In<Resource>>>)>,
+    located: Vec<(ResourceKey, Option<Uuid>)>,
+    shares: OrdSet<(Uuid, App, String)>,
+    queue: Vec<QueueEntry>,
+    tasks: OrdMap<String, TaskStatus>,
+}
+
+/// The entries of `now` that differ from `base`, in key order, each turned by `f` (`None`:
+/// not in `now`). Subtrees the two maps share are skipped unread.
+fn map_changes<'a, K: Ord + Clone, V: PartialEq + Clone, W>(
+    base: &'a OrdMap<K, V>,
+    now: &'a OrdMap<K, V>,
+    f: impl Fn(&'a V) -> W,
+) -> Vec<(&'a K, Option<W>)> {
+    use imbl::ordmap::DiffItem;
+    base.diff(now)
+        .map(|d| match d {
+            DiffItem::Add(k, v) | DiffItem::Update { new: (k, v), .. } => (k, Some(f(v))),
+            DiffItem::Remove(k, _) => (k, None),
+        })
+        .collect()
+}
+
+/// Makes the `changes` (see [`map_changes`]) to `map`.
+fn change_map<K: Ord + Clone, V: Clone>(map: &mut OrdMap<K, V>, changes: Vec<(K, Option<V>)>) {
+    for (k, v) in changes {
+        match v {
+            Some(v) => {
+                map.insert(k, v);
+            }
+            None => {
+                map.remove(&k);
+            }
+        }
+    }
+}
+
+impl DbState {
+    /// What this database changes from `base` (see [`DbChangesOut`]).
+    pub(crate) fn changes_from<'a>(&'a self, base: &'a DbState) -> DbChangesOut<'a> {
+        DbChangesOut {
+            communities: map_changes(&base.communities, &self.communities, Out),
+            resources: map_changes(&base.resources, &self.resources, |held: &Held| {
+                held.iter().map(Out).collect()
+            }),
+            located: map_changes(&base.located, &self.located, |c| c),
+            shares: &self.shares,
+            queue: &self.queue,
+            tasks: &self.tasks,
+        }
+    }
+
+    /// `base` with `changes` made.
+    fn with_changes(base: &DbState, changes: DbChangesIn) -> DbState {
+        let DbChangesIn {
+            communities,
+            resources,
+            located,
+            shares,
+            queue,
+            tasks,
+        } = changes;
+        let mut db = DbState {
+            communities: base.communities.clone(),
+            resources: base.resources.clone(),
+            located: base.located.clone(),
+            shares,
+            queue,
+            tasks,
+        };
+        change_map(
+            &mut db.communities,
+            communities
+                .into_iter()
+                .map(|(k, v)| (k, v.map(|c| c.0)))
+                .collect(),
+        );
+        change_map(
+            &mut db.resources,
+            resources
+                .into_iter()
+                .map(|(k, v)| (k, v.map(|rs| rs.into_iter().map(|r| r.0).collect::<Held>())))
+                .collect(),
+        );
+        change_map(&mut db.located, located);
+        db
+    }
+}
+
+impl Deployment {
+    /// What each database changes from the same one of `base` (see [`DbChangesOut`]).
+    pub(crate) fn changes_from<'a>(&'a self, base: &'a Deployment) -> Vec<DbChangesOut<'a>> {
+        self.dbs
+            .iter()
+            .zip(&base.dbs)
+            .map(|(db, b)| db.changes_from(b))
+            .collect()
+    }
+
+    /// `base` with `changes` made to its databases, one each in order; its index is `base`'s
+    /// with the communities whose resources changed looked up again.
+    pub(crate) fn with_changes(
+        base: &Deployment,
+        changes: Vec<DbChangesIn>,
+    ) -> Result<Deployment, String> {
+        let n = changes.len();
+        if n != base.dbs.len() {
+            return Err(format!("changes to {n} databases, not {}", base.dbs.len()));
+        }
+        let mut touched: Vec<Uuid> = changes
+            .iter()
+            .flat_map(|c| c.resources.iter().map(|(k, _)| *k))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let mut changes = changes.into_iter();
+        let dbs: [DbState; 8] = std::array::from_fn(|i| {
+            let c = changes
+                .next()
+                .expect("one change for each database, checked above");
+            DbState::with_changes(&base.dbs[i], c)
+        });
+        if base.unindexed != 0 {
+            return Ok(Deployment::of(dbs));
+        }
+        let mut holders = base.holders.clone();
+        for c in touched {
+            let bits = Database::APPS
+                .iter()
+                .filter(|&&d| dbs[d as usize].resources.contains_key(&c))
+                .fold(0, |b, &d| b | bit(d));
+            if bits == 0 {
+                holders.remove(&c);
+            } else {
+                holders.insert(c, bits);
+            }
+        }
+        Ok(Deployment {
+            dbs,
+            holders,
+            unindexed: 0,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,163 +837,5 @@ mod tests {
                 );
             }
         }
-    }
-}
-
-/// What one database of the actual deployment changes from the same database of the intended
-/// one, as a snapshot writes it (`snapshot`, version 5): the entries of the three large maps
-/// that differ (`None`: not in the actual database), and the small parts in full. Most entries
-/// are the same in both deployments, so the actual one is read back as a copy of the intended
-/// one, sharing its map nodes, with these changes made.
-#[derive(Serialize)]
-pub(crate) struct DbChangesOut<'a> {
-    communities: Vec<(&'a Uuid, Option<Out<'a, Community>>)>,
-    resources: Vec<(&'a Uuid, Option<Vec<Out<'a, Resource>>>)>,
-    located: Vec<(&'a ResourceKey, Option<&'a Uuid>)>,
-    shares: &'a OrdSet<(Uuid, App, String)>,
-    queue: &'a [QueueEntry],
-    tasks: &'a OrdMap<String, TaskStatus>,
-}
-
-/// [`DbChangesOut`] as read.
-#[derive(Deserialize)]
-pub(crate) struct DbChangesIn {
-    communities: Vec<(Uuid, Option<In<Community>>)>,
-    resources: Vec<(Uuid, Option<Vec<In<Resource>>>)>,
-    located: Vec<(ResourceKey, Option<Uuid>)>,
-    shares: OrdSet<(Uuid, App, String)>,
-    queue: Vec<QueueEntry>,
-    tasks: OrdMap<String, TaskStatus>,
-}
-
-/// The entries of `now` that differ from `base`, in key order, each turned by `f` (`None`:
-/// not in `now`). Subtrees the two maps share are skipped unread.
-fn map_changes<'a, K: Ord + Clone, V: PartialEq + Clone, W>(
-    base: &'a OrdMap<K, V>,
-    now: &'a OrdMap<K, V>,
-    f: impl Fn(&'a V) -> W,
-) -> Vec<(&'a K, Option<W>)> {
-    use imbl::ordmap::DiffItem;
-    base.diff(now)
-        .map(|d| match d {
-            DiffItem::Add(k, v) | DiffItem::Update { new: (k, v), .. } => (k, Some(f(v))),
-            DiffItem::Remove(k, _) => (k, None),
-        })
-        .collect()
-}
-
-/// Makes the `changes` (see [`map_changes`]) to `map`.
-fn change_map<K: Ord + Clone, V: Clone>(map: &mut OrdMap<K, V>, changes: Vec<(K, Option<V>)>) {
-    for (k, v) in changes {
-        match v {
-            Some(v) => {
-                map.insert(k, v);
-            }
-            None => {
-                map.remove(&k);
-            }
-        }
-    }
-}
-
-impl DbState {
-    /// What this database changes from `base` (see [`DbChangesOut`]).
-    pub(crate) fn changes_from<'a>(&'a self, base: &'a DbState) -> DbChangesOut<'a> {
-        DbChangesOut {
-            communities: map_changes(&base.communities, &self.communities, Out),
-            resources: map_changes(&base.resources, &self.resources, |held: &Held| {
-                held.iter().map(Out).collect()
-            }),
-            located: map_changes(&base.located, &self.located, |c| c),
-            shares: &self.shares,
-            queue: &self.queue,
-            tasks: &self.tasks,
-        }
-    }
-
-    /// `base` with `changes` made.
-    fn with_changes(base: &DbState, changes: DbChangesIn) -> DbState {
-        let mut db = base.clone();
-        let DbChangesIn {
-            communities,
-            resources,
-            located,
-            shares,
-            queue,
-            tasks,
-        } = changes;
-        let unwrap = |v: Option<In<Community>>| v.map(|c| c.0);
-        change_map(
-            &mut db.communities,
-            communities
-                .into_iter()
-                .map(|(k, v)| (k, unwrap(v)))
-                .collect(),
-        );
-        change_map(
-            &mut db.resources,
-            resources
-                .into_iter()
-                .map(|(k, v)| (k, v.map(|rs| rs.into_iter().map(|r| r.0).collect::<Held>())))
-                .collect(),
-        );
-        change_map(&mut db.located, located);
-        db.shares = shares;
-        db.queue = queue;
-        db.tasks = tasks;
-        db
-    }
-}
-
-impl Deployment {
-    /// What each database changes from the same one of `base` (see [`DbChangesOut`]).
-    pub(crate) fn changes_from<'a>(&'a self, base: &'a Deployment) -> Vec<DbChangesOut<'a>> {
-        self.dbs
-            .iter()
-            .zip(&base.dbs)
-            .map(|(db, b)| db.changes_from(b))
-            .collect()
-    }
-
-    /// `base` with `changes` made to its databases, one each in order; its index is `base`'s
-    /// with the communities whose resources changed looked up again.
-    pub(crate) fn with_changes(
-        base: &Deployment,
-        changes: Vec<DbChangesIn>,
-    ) -> Result<Deployment, String> {
-        let n = changes.len();
-        if n != base.dbs.len() {
-            return Err(format!("changes to {n} databases, not {}", base.dbs.len()));
-        }
-        let mut touched: Vec<Uuid> = changes
-            .iter()
-            .flat_map(|c| c.resources.iter().map(|(k, _)| *k))
-            .collect();
-        touched.sort_unstable();
-        touched.dedup();
-        let mut dbs = base.dbs.clone();
-        for (db, c) in dbs.iter_mut().zip(changes) {
-            *db = DbState::with_changes(db, c);
-        }
-        if base.unindexed != 0 {
-            return Ok(Deployment::of(dbs));
-        }
-        let mut holders = base.holders.clone();
-        for c in touched {
-            let bits = Database::APPS
-                .iter()
-                .filter(|&&d| dbs[d as usize].resources.contains_key(&c))
-                .fold(0, |b, &d| b | bit(d));
-            if bits == 0 {
-                holders.remove(&c);
-            } else {
-                holders.insert(c, bits);
-            }
-        }
-        Ok(Deployment {
-            dbs,
-            holders,
-            unindexed: 0,
-        })
     }
 }
