@@ -36,7 +36,7 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
             };
             // The command ends soon after: not freed (see `recover::release_at_exit`); a
             // retry after a conflict leaves one more, at most CONFLICT_RETRIES in all.
-            let world = std::mem::ManuallyDrop::new(crate::world::world_at(l, &point, true)?.world);
+            let world = std::mem::ManuallyDrop::new(world_for(l, &point, &event)?);
             if let Err(r) = projections::validate::validate(&world, &event) {
                 return Err(rejected(&r));
             }
@@ -102,4 +102,21 @@ fn check_delivery_report(l: &Ledger, event: &DomainEvent) -> Result<(), String> 
         )),
         Err(e) => Err(format!("event {} does not decode: {e}", d.event)),
     }
+}
+
+/// The world `event` is checked against: when its checks read one community
+/// ([`projections::validate::reads_one_community`]), that community's own world, folded from its
+/// events and the deployment-wide ones (milliseconds at any size, see
+/// [`crate::world::community_world`]); else the whole world at `point`.
+fn world_for(
+    l: &Ledger,
+    point: &crate::domain::Point,
+    event: &DomainEvent,
+) -> anyhow::Result<projections::World> {
+    if let Some(c) = projections::validate::reads_one_community(event) {
+        if let Some(built) = crate::world::community_world(l, point, c)? {
+            return Ok(built.world);
+        }
+    }
+    Ok(crate::world::world_at(l, point, true)?.world)
 }

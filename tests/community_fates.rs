@@ -173,3 +173,161 @@ fn one_community_replayed_alone_is_as_in_the_whole_world() {
     }
     assert!(compared > 0);
 }
+
+/// The events `record` checks against one community's own world
+/// (`validate::reads_one_community`), several for each kind, some accepted and some refused,
+/// for community `c` as `w` holds it.
+fn local_events(w: &projections::World, c: uuid::Uuid) -> Vec<DomainEvent> {
+    use projections::{App, CommunityType, Role};
+    let mut out = Vec::new();
+    let Some(ic) = w.community(c) else {
+        return out;
+    };
+    let owners: Vec<String> = ic.owners().map(str::to_owned).collect();
+    let someone = ic.members.keys().next().map(|u| u.to_string());
+    for user in someone.iter().map(String::as_str).chain(["newcomer"]) {
+        for role in [Role::Member, Role::Owner] {
+            let members = [(user.to_owned(), role)].into();
+            out.push(DomainEvent::MembersAdded(Members {
+                community: c,
+                members,
+                actor: None,
+            }));
+            let members = [(user.to_owned(), role)].into();
+            out.push(DomainEvent::MembersModified(Members {
+                community: c,
+                members,
+                actor: None,
+            }));
+        }
+    }
+    for users in [
+        owners.clone(),
+        vec!["nobody".to_owned()],
+        someone.into_iter().collect(),
+    ] {
+        out.push(DomainEvent::MembersRemoved(MembersRemoved {
+            community: c,
+            users,
+            actor: None,
+        }));
+    }
+    for (community_type, list_when_restricted) in [
+        (CommunityType::Public, true),
+        (CommunityType::Private, true),
+    ] {
+        out.push(DomainEvent::VisibilityChanged(VisibilityChanged {
+            community: c,
+            community_type,
+            list_when_restricted,
+            external: false,
+            actor: None,
+        }));
+    }
+    out.push(DomainEvent::CommunityUpdated(CommunityUpdated {
+        community: c,
+        name: Some("Renamed".into()),
+        ..Default::default()
+    }));
+    out.push(DomainEvent::OrgChanged(OrgChanged {
+        community: c,
+        org_id: "org-2".into(),
+        actor: None,
+    }));
+    let instances: Vec<String> = ic.widgets.keys().cloned().chain(["Wnew".into()]).collect();
+    for instance in instances {
+        out.push(DomainEvent::WidgetAdded(WidgetAdded {
+            community: c,
+            instance: instance.clone(),
+            widget_def_id: App::Files.widget_def_id().into(),
+            actor: None,
+        }));
+        out.push(DomainEvent::WidgetRemoved(WidgetRemoved {
+            community: c,
+            instance,
+            actor: None,
+        }));
+    }
+    let ours = CommunityRef {
+        community: c,
+        actor: None,
+    };
+    out.push(DomainEvent::CommunityTrashed(ours.clone()));
+    out.push(DomainEvent::CommunityPurged(ours));
+    let shared: Vec<(App, String)> = w
+        .intended
+        .db(Database::Files)
+        .shares
+        .iter()
+        .filter(|(sc, _, _)| *sc == c)
+        .map(|(_, app, o)| (*app, o.clone()))
+        .chain([
+            (App::Files, "file-new".into()),
+            (App::Forum, "topic".into()),
+        ])
+        .collect();
+    for (app, object_id) in shared {
+        let share = Share {
+            community: c,
+            app,
+            object_id,
+            actor: None,
+        };
+        out.push(DomainEvent::CommunityShareAdded(share.clone()));
+        out.push(DomainEvent::CommunityShareRemoved(share));
+    }
+    let queued = w.actual.db(Database::Communities).queue.iter();
+    let reports: Vec<(App, uuid::Uuid)> = queued
+        .filter(|q| q.community == c)
+        .flat_map(|q| [(q.app, q.event), (App::Wiki, q.event)])
+        .chain([(App::Files, uuid::Uuid::from_u128(7))])
+        .collect();
+    for (app, event) in reports {
+        let d = Delivery {
+            community: c,
+            app,
+            event,
+        };
+        out.push(DomainEvent::DeliveryFailed(d.clone()));
+        out.push(DomainEvent::DeliveryRetried(d));
+    }
+    out
+}
+
+#[test]
+fn record_judges_a_one_community_event_by_that_communitys_world_as_by_the_whole_world() {
+    use projections::validate::{reads_one_community, validate};
+    let dir = tempfile::tempdir().unwrap();
+    let l = history(dir.path());
+    let head = l.head();
+    let (mut accepted, mut refused, mut retries) = (0, 0, 0);
+    for position in [head, head / 2] {
+        let point = Point {
+            position,
+            occurred_by: None,
+        };
+        let whole = lifeline::world::world_at(&l, &point, false).unwrap().world;
+        let communities: Vec<uuid::Uuid> = whole.intended.communities().keys().copied().collect();
+        for c in communities {
+            let alone = lifeline::world::community_world(&l, &point, c)
+                .unwrap()
+                .expect("transfers link few communities here")
+                .world;
+            for e in local_events(&whole, c) {
+                assert_eq!(reads_one_community(&e), Some(c), "{e:?}");
+                let verdict = validate(&whole, &e);
+                assert_eq!(validate(&alone, &e), verdict, "community {c}, {e:?}");
+                match (&e, &verdict) {
+                    (DomainEvent::DeliveryRetried(_), Ok(())) => retries += 1,
+                    (_, Ok(())) => accepted += 1,
+                    (_, Err(_)) => refused += 1,
+                }
+            }
+        }
+    }
+    assert!(
+        accepted > 100 && refused > 100,
+        "{accepted} accepted, {refused} refused"
+    );
+    assert!(retries > 0, "no queued delivery to retry");
+}

@@ -16,6 +16,33 @@ fn reject<T>(msg: impl Into<String>) -> Result<T, Rejection> {
     Err(Rejection(msg.into()))
 }
 
+/// The community whose state alone `validate` reads for `e`, when it reads one: its entry in
+/// either deployment's Communities database, its resources, shares and queued deliveries.
+/// `None` for the events whose checks read other communities (a parent, subcommunities, a
+/// transfer's target, an object id unique across communities) or no community (backups and
+/// restores). A world folded from that community's events alone then gives the same answer
+/// as the whole world (`record` uses this; kept beside the checks it describes).
+pub fn reads_one_community(e: &DomainEvent) -> Option<Uuid> {
+    use DomainEvent::*;
+    match e {
+        CommunityUpdated(_)
+        | VisibilityChanged(_)
+        | MembersAdded(_)
+        | MembersRemoved(_)
+        | MembersModified(_)
+        | OrgChanged(_)
+        | WidgetAdded(_)
+        | WidgetRemoved(_)
+        | CommunityTrashed(_)
+        | CommunityPurged(_)
+        | CommunityShareAdded(_)
+        | CommunityShareRemoved(_)
+        | DeliveryFailed(_)
+        | DeliveryRetried(_) => e.community(),
+        _ => None,
+    }
+}
+
 /// Whether Connections would accept `e` now.
 pub fn validate(w: &World, e: &DomainEvent) -> Result<(), Rejection> {
     use DomainEvent::*;
