@@ -104,17 +104,17 @@ fn check_delivery_report(l: &Ledger, event: &DomainEvent) -> Result<(), String> 
     }
 }
 
-/// The world `event` is checked against: when its checks read one community
-/// ([`projections::validate::reads_one_community`]), that community's own world, folded from its
-/// events and the deployment-wide ones (milliseconds at any size, see
-/// [`crate::world::community_world`]); else the whole world at `point`.
+/// The world `event` is checked against: when its checks read only the communities it names
+/// ([`projections::validate::communities_read`]), the world of those communities, folded from
+/// their events and the deployment-wide ones (milliseconds at any size, see
+/// [`crate::world::communities_world`]); else the whole world at `point`.
 fn world_for(
     l: &Ledger,
     point: &crate::domain::Point,
     event: &DomainEvent,
 ) -> anyhow::Result<projections::World> {
-    if let Some(c) = projections::validate::reads_one_community(event) {
-        if let Some(built) = crate::world::community_world(l, point, c)? {
+    if let Some(read) = projections::validate::communities_read(event) {
+        if let Some(built) = crate::world::communities_world(l, point, read[0], &read[1..])? {
             return Ok(built.world);
         }
     }

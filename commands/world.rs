@@ -192,7 +192,7 @@ pub fn community_fates(
     let Some(Loaded {
         mut events,
         unreadable,
-    }) = community_events(l, until, community, own)?
+    }) = community_events(l, until, community, own, &[])?
     else {
         return Ok(None);
     };
@@ -225,6 +225,17 @@ pub fn community_world(
     point: &Point,
     community: uuid::Uuid,
 ) -> anyhow::Result<Option<Built>> {
+    communities_world(l, point, community, &[])
+}
+
+/// [`community_world`] for `community` and `others` at once: the world holds each of them as
+/// the whole log's fold does.
+pub fn communities_world(
+    l: &Ledger,
+    point: &Point,
+    community: uuid::Uuid,
+    others: &[uuid::Uuid],
+) -> anyhow::Result<Option<Built>> {
     let until = point.position;
     let indexed = l.tags_watermark()?;
     if indexed < until {
@@ -237,7 +248,7 @@ pub fn community_world(
     let Some(Loaded {
         mut events,
         unreadable,
-    }) = community_events(l, until, community, &own)?
+    }) = community_events(l, until, community, &own, others)?
     else {
         return Ok(None);
     };
@@ -252,18 +263,24 @@ pub fn community_world(
     }))
 }
 
-/// The events a fold for `community` (whose own events up to `until` are at `own`) takes in,
-/// in log order, and those of them that do not decode; `None` when transfers link more than
-/// [`LINKED_MAX`] communities.
+/// The events a fold for `community` (whose own events up to `until` are at `own`) and
+/// `others` takes in, in log order, and those of them that do not decode; `None` when transfers
+/// link more than [`LINKED_MAX`] communities.
 fn community_events(
     l: &Ledger,
     until: Position,
     community: uuid::Uuid,
     own: &[Position],
+    others: &[uuid::Uuid],
 ) -> anyhow::Result<Option<Loaded>> {
     let transfers = l.tagged("type:RemoteAppTransferred", 1, until)?;
     let mut linked = BTreeSet::from([community]);
     let mut todo = vec![community];
+    for &other in others {
+        if linked.insert(other) {
+            todo.push(other);
+        }
+    }
     let mut positions: BTreeSet<Position> = BTreeSet::new();
     while let Some(c) = todo.pop() {
         let of_c = if c == community {

@@ -67,6 +67,15 @@ fn history(dir: &std::path::Path) -> Ledger {
     );
     let comms = backups(&l, Database::Communities);
     restore(&l, Database::Communities, &comms[comms.len() - 3]);
+    // One community in the trash: nothing can be made its subcommunity.
+    let trashed = *w.intended.communities().keys().nth(1).unwrap();
+    record(
+        &l,
+        DomainEvent::CommunityTrashed(CommunityRef {
+            community: trashed,
+            actor: None,
+        }),
+    );
     lifeline::audit::catch_up(&l).unwrap();
     l
 }
@@ -174,9 +183,9 @@ fn one_community_replayed_alone_is_as_in_the_whole_world() {
     assert!(compared > 0);
 }
 
-/// The events `record` checks against one community's own world
-/// (`validate::reads_one_community`), several for each kind, some accepted and some refused,
-/// for community `c` as `w` holds it.
+/// The events `record` checks against the world of the communities they name
+/// (`validate::communities_read`), several for each kind, some accepted and some refused, for
+/// community `c` as `w` holds it (a new community with `c` as its parent among them).
 fn local_events(w: &projections::World, c: uuid::Uuid) -> Vec<DomainEvent> {
     use projections::{App, CommunityType, Role};
     let mut out = Vec::new();
@@ -184,6 +193,19 @@ fn local_events(w: &projections::World, c: uuid::Uuid) -> Vec<DomainEvent> {
         return out;
     };
     let owners: Vec<String> = ic.owners().map(str::to_owned).collect();
+    let newcomer = uuid::Uuid::from_u128(c.as_u128() ^ 0xFFFF);
+    let nowhere = uuid::Uuid::from_u128(7);
+    for (community, parent) in [
+        (c, None),
+        (newcomer, None),
+        (newcomer, Some(c)),
+        (newcomer, Some(nowhere)),
+    ] {
+        out.push(DomainEvent::CommunityCreated(CommunityCreated {
+            parent,
+            ..CommunityCreated::new(community, "Sub", CommunityType::Public, vec!["ann".into()])
+        }));
+    }
     let someone = ic.members.keys().next().map(|u| u.to_string());
     for user in someone.iter().map(String::as_str).chain(["newcomer"]) {
         for role in [Role::Member, Role::Owner] {
@@ -295,8 +317,9 @@ fn local_events(w: &projections::World, c: uuid::Uuid) -> Vec<DomainEvent> {
 }
 
 #[test]
-fn record_judges_a_one_community_event_by_that_communitys_world_as_by_the_whole_world() {
-    use projections::validate::{reads_one_community, validate};
+fn record_judges_an_event_by_the_world_of_the_communities_it_names_as_by_the_whole_world() {
+    use lifeline::world::communities_world;
+    use projections::validate::{communities_read, validate};
     let dir = tempfile::tempdir().unwrap();
     let l = history(dir.path());
     let head = l.head();
@@ -314,9 +337,16 @@ fn record_judges_a_one_community_event_by_that_communitys_world_as_by_the_whole_
                 .expect("transfers link few communities here")
                 .world;
             for e in local_events(&whole, c) {
-                assert_eq!(reads_one_community(&e), Some(c), "{e:?}");
+                let read = communities_read(&e).expect("read from the communities it names");
+                let of_those = (read != [c]).then(|| {
+                    communities_world(&l, &point, read[0], &read[1..])
+                        .unwrap()
+                        .expect("transfers link few communities here")
+                        .world
+                });
                 let verdict = validate(&whole, &e);
-                assert_eq!(validate(&alone, &e), verdict, "community {c}, {e:?}");
+                let judged = validate(of_those.as_ref().unwrap_or(&alone), &e);
+                assert_eq!(judged, verdict, "community {c}, {e:?}");
                 match (&e, &verdict) {
                     (DomainEvent::DeliveryRetried(_), Ok(())) => retries += 1,
                     (_, Ok(())) => accepted += 1,

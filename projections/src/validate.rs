@@ -16,15 +16,18 @@ fn reject<T>(msg: impl Into<String>) -> Result<T, Rejection> {
     Err(Rejection(msg.into()))
 }
 
-/// The community whose state alone `validate` reads for `e`, when it reads one: its entry in
-/// either deployment's Communities database, its resources, shares and queued deliveries.
-/// `None` for the events whose checks read other communities (a parent, subcommunities, a
-/// transfer's target, an object id unique across communities) or no community (backups and
-/// restores). A world folded from that community's events alone then gives the same answer
-/// as the whole world (`record` uses this; kept beside the checks it describes).
-pub fn reads_one_community(e: &DomainEvent) -> Option<Uuid> {
+/// The communities whose state alone `validate` reads for `e`, the event's own first: their
+/// entries in either deployment's Communities database, their resources, shares and queued
+/// deliveries. A new community's parent is the one other community read. `None` for the events
+/// whose checks read communities they do not name (a restored community's parent,
+/// subcommunities, the holder of a transferred object, an object id unique across
+/// communities) or no community (backups and restores). A world folded from those
+/// communities' events alone then gives the same answer as the whole world (`record` uses
+/// this; kept beside the checks it describes).
+pub fn communities_read(e: &DomainEvent) -> Option<Vec<Uuid>> {
     use DomainEvent::*;
     match e {
+        CommunityCreated(c) => Some(std::iter::once(c.community).chain(c.parent).collect()),
         CommunityUpdated(_)
         | VisibilityChanged(_)
         | MembersAdded(_)
@@ -38,7 +41,7 @@ pub fn reads_one_community(e: &DomainEvent) -> Option<Uuid> {
         | CommunityShareAdded(_)
         | CommunityShareRemoved(_)
         | DeliveryFailed(_)
-        | DeliveryRetried(_) => e.community(),
+        | DeliveryRetried(_) => e.community().map(|c| vec![c]),
         _ => None,
     }
 }
