@@ -36,7 +36,8 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
             };
             // The command ends soon after: not freed (see `recover::release_at_exit`); a
             // retry after a conflict leaves one more, at most CONFLICT_RETRIES in all.
-            let world = std::mem::ManuallyDrop::new(world_for(l, &point, &event)?);
+            let world =
+                std::mem::ManuallyDrop::new(crate::world::checking_world(l, &point, &event)?);
             if let Err(r) = projections::validate::validate(&world, &event) {
                 return Err(rejected(&r));
             }
@@ -102,21 +103,4 @@ fn check_delivery_report(l: &Ledger, event: &DomainEvent) -> Result<(), String> 
         )),
         Err(e) => Err(format!("event {} does not decode: {e}", d.event)),
     }
-}
-
-/// The world `event` is checked against: when its checks read only the communities it names
-/// ([`projections::validate::communities_read`]), the world of those communities, folded from
-/// their events and the deployment-wide ones (milliseconds at any size, see
-/// [`crate::world::communities_world`]); else the whole world at `point`.
-fn world_for(
-    l: &Ledger,
-    point: &crate::domain::Point,
-    event: &DomainEvent,
-) -> anyhow::Result<projections::World> {
-    if let Some(read) = projections::validate::communities_read(event) {
-        if let Some(built) = crate::world::communities_world(l, point, read[0], &read[1..])? {
-            return Ok(built.world);
-        }
-    }
-    Ok(crate::world::world_at(l, point, true)?.world)
 }

@@ -263,6 +263,31 @@ pub fn communities_world(
     }))
 }
 
+/// The world `event` is checked against at `point` (`record`): when its checks read only the
+/// communities it names ([`projections::validate::communities_read`]), or a community and its
+/// parent ([`projections::validate::reads_parent_of`]), the world of those communities (see
+/// [`communities_world`]; milliseconds at any size); else the whole world.
+pub fn checking_world(l: &Ledger, point: &Point, event: &DomainEvent) -> anyhow::Result<World> {
+    use projections::validate::{communities_read, reads_parent_of};
+    if let Some(read) = communities_read(event) {
+        if let Some(built) = communities_world(l, point, read[0], &read[1..])? {
+            return Ok(built.world);
+        }
+    }
+    if let Some(c) = reads_parent_of(event) {
+        if let Some(built) = communities_world(l, point, c, &[])? {
+            let parent = built.world.community(c).and_then(|x| x.parent);
+            let Some(p) = parent else {
+                return Ok(built.world);
+            };
+            if let Some(built) = communities_world(l, point, c, &[p])? {
+                return Ok(built.world);
+            }
+        }
+    }
+    Ok(world_at(l, point, true)?.world)
+}
+
 /// The events a fold for `community` (whose own events up to `until` are at `own`) and
 /// `others` takes in, in log order, and those of them that do not decode; `None` when transfers
 /// link more than [`LINKED_MAX`] communities.

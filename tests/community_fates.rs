@@ -67,15 +67,24 @@ fn history(dir: &std::path::Path) -> Ledger {
     );
     let comms = backups(&l, Database::Communities);
     restore(&l, Database::Communities, &comms[comms.len() - 3]);
-    // One community in the trash: nothing can be made its subcommunity.
-    let trashed = *w.intended.communities().keys().nth(1).unwrap();
-    record(
-        &l,
-        DomainEvent::CommunityTrashed(CommunityRef {
-            community: trashed,
-            actor: None,
-        }),
-    );
+    // In the trash: a subcommunity, its parent and one more community. Nothing can be made a
+    // subcommunity of them, and the subcommunity cannot be restored before its parent.
+    let sub = w
+        .intended
+        .communities()
+        .values()
+        .find(|c| c.parent.is_some())
+        .expect("a subcommunity");
+    let other = *w.intended.communities().keys().nth(1).unwrap();
+    for community in [sub.uuid, sub.parent.unwrap(), other] {
+        record(
+            &l,
+            DomainEvent::CommunityTrashed(CommunityRef {
+                community,
+                actor: None,
+            }),
+        );
+    }
     lifeline::audit::catch_up(&l).unwrap();
     l
 }
@@ -275,6 +284,7 @@ fn local_events(w: &projections::World, c: uuid::Uuid) -> Vec<DomainEvent> {
         actor: None,
     };
     out.push(DomainEvent::CommunityTrashed(ours.clone()));
+    out.push(DomainEvent::CommunityRestored(ours.clone()));
     out.push(DomainEvent::CommunityPurged(ours));
     let shared: Vec<(App, String)> = w
         .intended
@@ -318,12 +328,12 @@ fn local_events(w: &projections::World, c: uuid::Uuid) -> Vec<DomainEvent> {
 
 #[test]
 fn record_judges_an_event_by_the_world_of_the_communities_it_names_as_by_the_whole_world() {
-    use lifeline::world::communities_world;
+    use lifeline::world::checking_world;
     use projections::validate::{communities_read, validate};
     let dir = tempfile::tempdir().unwrap();
     let l = history(dir.path());
     let head = l.head();
-    let (mut accepted, mut refused, mut retries) = (0, 0, 0);
+    let (mut accepted, mut refused, mut retries, mut before_parent) = (0, 0, 0, 0);
     for position in [head, head / 2] {
         let point = Point {
             position,
@@ -337,18 +347,17 @@ fn record_judges_an_event_by_the_world_of_the_communities_it_names_as_by_the_who
                 .expect("transfers link few communities here")
                 .world;
             for e in local_events(&whole, c) {
-                let read = communities_read(&e).expect("read from the communities it names");
-                let of_those = (read != [c]).then(|| {
-                    communities_world(&l, &point, read[0], &read[1..])
-                        .unwrap()
-                        .expect("transfers link few communities here")
-                        .world
-                });
+                // The world `record` checks against; `alone` where that is `c`'s own.
+                let own = communities_read(&e).is_some_and(|read| read == [c]);
+                let of_those = (!own).then(|| checking_world(&l, &point, &e).unwrap());
                 let verdict = validate(&whole, &e);
                 let judged = validate(of_those.as_ref().unwrap_or(&alone), &e);
                 assert_eq!(judged, verdict, "community {c}, {e:?}");
                 match (&e, &verdict) {
                     (DomainEvent::DeliveryRetried(_), Ok(())) => retries += 1,
+                    (DomainEvent::CommunityRestored(_), Err(r)) if r.0.contains("parent") => {
+                        before_parent += 1
+                    }
                     (_, Ok(())) => accepted += 1,
                     (_, Err(_)) => refused += 1,
                 }
@@ -360,4 +369,5 @@ fn record_judges_an_event_by_the_world_of_the_communities_it_names_as_by_the_who
         "{accepted} accepted, {refused} refused"
     );
     assert!(retries > 0, "no queued delivery to retry");
+    assert!(before_parent > 0, "no restore refused for its parent");
 }

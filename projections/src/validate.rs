@@ -46,6 +46,15 @@ pub fn communities_read(e: &DomainEvent) -> Option<Vec<Uuid>> {
     }
 }
 
+/// The community whose parent the check of `e` reads besides the community itself, the parent
+/// not being named by the event: a restore from the trash (the parent must not be in the trash).
+pub fn reads_parent_of(e: &DomainEvent) -> Option<Uuid> {
+    match e {
+        DomainEvent::CommunityRestored(r) => Some(r.community),
+        _ => None,
+    }
+}
+
 /// Whether Connections would accept `e` now.
 pub fn validate(w: &World, e: &DomainEvent) -> Result<(), Rejection> {
     use DomainEvent::*;
