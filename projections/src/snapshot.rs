@@ -9,7 +9,9 @@
 
 use crate::fold::World;
 use crate::shared::Sharing;
-use crate::state::{Backup, DbChangesIn, DbChangesOut, Deployment};
+use crate::state::{
+    Backup, DbChangesIn, DbChangesInV5, DbChangesOut, DbStateIn, DbStateOut, Deployment,
+};
 use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -19,8 +21,10 @@ use std::io::Read;
 /// ledger) at a similar replay time: member names repeat across mirrors and deployments,
 /// further apart than LZ4 looks back. 4 writes each shared member map once.
 /// 5 writes the actual deployment as its changes from the intended one, and reads it back
-/// sharing the intended one's map nodes.
-pub const SNAPSHOT_VERSION: u8 = 5;
+/// sharing the intended one's map nodes. 6 leaves out where each resource is (`located`),
+/// which follows from the resources and is rebuilt on reading.
+pub const SNAPSHOT_VERSION: u8 = 6;
+const CHANGES_VERSION: u8 = 5;
 const WHOLE_DEPLOYMENTS_VERSION: u8 = 4;
 const ZSTD_UNSHARED_VERSION: u8 = 3;
 const LZ4_VERSION: u8 = 2;
@@ -52,7 +56,7 @@ pub fn encode(w: &World) -> Vec<u8> {
         let _sharing = Sharing::writing();
         let stored = Written {
             position: w.position,
-            intended: &w.intended,
+            intended: w.intended.stored(),
             actual: w.actual.changes_from(&w.intended),
             backups: &w.backups,
         };
@@ -66,11 +70,11 @@ pub fn encode(w: &World) -> Vec<u8> {
 /// What the serialiser hands the compressor at a time (it writes a few bytes per call).
 const ENCODE_BUFFER_BYTES: usize = 128 * 1024;
 
-/// A world as version 5 writes it.
+/// A world as version 6 writes it.
 #[derive(Serialize)]
 struct Written<'a> {
     position: u64,
-    intended: &'a Deployment,
+    intended: Vec<DbStateOut<'a>>,
     actual: Vec<DbChangesOut<'a>>,
     backups: &'a OrdMap<String, Backup>,
 }
@@ -79,27 +83,62 @@ struct Written<'a> {
 #[derive(Deserialize)]
 struct Stored {
     position: u64,
-    intended: Deployment,
+    intended: Vec<DbStateIn>,
     actual: Vec<DbChangesIn>,
     backups: OrdMap<String, Backup>,
 }
 
 impl Stored {
     fn world(self) -> Result<World, String> {
-        Ok(World {
-            position: self.position,
-            actual: Deployment::with_changes(&self.intended, self.actual)
-                .map_err(|e| format!("snapshot does not decode: {e}"))?,
-            intended: self.intended,
-            backups: self.backups,
-            ..World::default()
-        })
+        let intended = Deployment::stored_as(self.intended)
+            .map_err(|e| format!("snapshot does not decode: {e}"))?;
+        world_of(self.position, intended, self.actual, self.backups)
     }
+}
+
+/// A world as version 5 wrote it: the intended deployment with `located`, and the changes to
+/// it in each database of the actual one.
+#[derive(Deserialize)]
+struct StoredV5 {
+    position: u64,
+    intended: Deployment,
+    actual: Vec<DbChangesInV5>,
+    backups: OrdMap<String, Backup>,
+}
+
+impl StoredV5 {
+    fn world(self) -> Result<World, String> {
+        let actual = self.actual.into_iter().map(DbChangesIn::from).collect();
+        world_of(self.position, self.intended, actual, self.backups)
+    }
+}
+
+/// The world of an intended deployment and the changes to it that make the actual one.
+fn world_of(
+    position: u64,
+    intended: Deployment,
+    actual: Vec<DbChangesIn>,
+    backups: OrdMap<String, Backup>,
+) -> Result<World, String> {
+    Ok(World {
+        position,
+        actual: Deployment::with_changes(&intended, actual)
+            .map_err(|e| format!("snapshot does not decode: {e}"))?,
+        intended,
+        backups,
+        ..World::default()
+    })
 }
 
 pub fn decode(bytes: &[u8]) -> Result<World, String> {
     match bytes.split_first() {
-        Some((&(SNAPSHOT_VERSION | WHOLE_DEPLOYMENTS_VERSION | ZSTD_UNSHARED_VERSION), rest)) => {
+        Some((
+            &(SNAPSHOT_VERSION
+            | CHANGES_VERSION
+            | WHOLE_DEPLOYMENTS_VERSION
+            | ZSTD_UNSHARED_VERSION),
+            rest,
+        )) => {
             // Decompressed as it is decoded: the whole decompressed snapshot (~1.7 times the
             // compressed one) is never in memory beside the world it becomes.
             let unpacked = zstd::stream::read::Decoder::with_buffer(rest)
@@ -108,10 +147,10 @@ pub fn decode(bytes: &[u8]) -> Result<World, String> {
             let _sharing = (version != ZSTD_UNSHARED_VERSION).then(Sharing::reading);
             std::thread::scope(|s| {
                 let chunks = unpacking(s, unpacked);
-                if version == SNAPSHOT_VERSION {
-                    decode_from::<Stored>(chunks)?.world()
-                } else {
-                    decode_from::<World>(chunks)
+                match version {
+                    SNAPSHOT_VERSION => decode_from::<Stored>(chunks)?.world(),
+                    CHANGES_VERSION => decode_from::<StoredV5>(chunks)?.world(),
+                    _ => decode_from::<World>(chunks),
                 }
             })
         }
@@ -371,6 +410,31 @@ mod tests {
         v4
     }
 
+    /// `w` as version 5 wrote it: the intended deployment in full (`located` too), the actual
+    /// one as its changes, `located`'s among them.
+    fn changes_v5(w: &World) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct WrittenV5<'a> {
+            position: u64,
+            intended: &'a Deployment,
+            actual: Vec<crate::state::DbChangesOutV5<'a>>,
+            backups: &'a OrdMap<String, Backup>,
+        }
+        let plain = {
+            let _sharing = Sharing::writing();
+            let v5 = WrittenV5 {
+                position: w.position,
+                intended: &w.intended,
+                actual: w.actual.changes_from_v5(&w.intended),
+                backups: &w.backups,
+            };
+            bincode::serde::encode_to_vec(v5, bincode::config::standard()).unwrap()
+        };
+        let mut v5 = vec![CHANGES_VERSION];
+        v5.extend(zstd::bulk::compress(&plain, ZSTD_LEVEL).unwrap());
+        v5
+    }
+
     /// A world whose actual deployment differs from the intended one in every way a map entry
     /// can: a community and its Files resource only intended (made after the restored
     /// backups), a purged community's Files resource only actual (restored), the purged
@@ -454,8 +518,20 @@ mod tests {
             &back.intended.communities()[&one],
             &back.actual.communities()[&one]
         ));
-        // Smaller than writing both deployments in full.
+        // Smaller than writing both deployments in full, and than writing where each
+        // resource is as well (version 5), which reads back the same.
         assert!(bytes.len() < whole_deployments(&w).len());
+        let v5 = changes_v5(&w);
+        assert!(bytes.len() < v5.len(), "{} vs {}", bytes.len(), v5.len());
+        let from_v5 = decode(&v5).unwrap();
+        assert_eq!(from_v5, w);
+        for c in (1..=42).map(Uuid::from_u128) {
+            assert_eq!(
+                from_v5.actual.holding(c).collect::<Vec<_>>(),
+                w.actual.holding(c).collect::<Vec<_>>(),
+                "{c}"
+            );
+        }
         // And it folds on as the original does.
         let next = recorded(vec![add(one, "zoe")]);
         let mut next = next[0].clone();
@@ -481,8 +557,19 @@ mod tests {
         // Version 4: the world with shared values written once, both deployments in full.
         let v4 = whole_deployments(&w);
         assert_eq!(decode(&v4).unwrap(), w);
+        // Version 5: the actual deployment as its changes, where each resource is included.
+        let v5 = changes_v5(&w);
+        assert_eq!(decode(&v5).unwrap(), w);
         // A body read as another version is refused, not misread.
-        for (body, version) in [(encode(&w), 4), (encode(&w), 3), (v4, 3)] {
+        let now = encode(&w);
+        for (body, version) in [
+            (now.clone(), 5),
+            (now.clone(), 4),
+            (now, 3),
+            (v5.clone(), 6),
+            (v5, 4),
+            (v4, 3),
+        ] {
             let mut misread = body;
             misread[0] = version;
             assert!(decode(&misread).is_err(), "read as version {version}");
