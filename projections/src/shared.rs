@@ -11,7 +11,8 @@
 //! thread-local because serde's derive gives a field's serializer no other context; bincode
 //! writes and reads the fields of one value in the same order on one thread.
 
-use crate::state::{Community, Members, Resource};
+use crate::state::{Community, Members, Mirror, Resource};
+use crate::vocabulary::App;
 use crate::vocabulary::Role;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -29,6 +30,8 @@ struct Writing {
     members: Numbers<Map>,
     resources: Numbers<Resource>,
     communities: Numbers<Community>,
+    /// See [`Sharing::mirroring`].
+    mirrored: Option<Communities>,
 }
 
 /// Each value read so far, by number, per kind.
@@ -37,7 +40,11 @@ struct Reading {
     members: Vec<Members>,
     resources: Vec<Arc<Resource>>,
     communities: Vec<Arc<Community>>,
+    /// See [`Sharing::mirroring`].
+    mirrored: Option<Communities>,
 }
+
+type Communities = imbl::OrdMap<Uuid, Arc<Community>>;
 
 enum Table {
     Writing(Writing),
@@ -61,6 +68,19 @@ impl Sharing {
         Sharing::start(Table::Reading(Reading::default()))
     }
 
+    /// From now on (until called with `None`), a resource whose mirror is what its app copies
+    /// of its community among `communities` is written without the mirror, and read back with
+    /// the mirror made from the community ([`Mirror::of`]). For a snapshot's intended
+    /// deployment, where every mirror is (a seventh of a snapshot at 100,000 communities).
+    /// Writer and reader call it at the same points of the stream.
+    pub(crate) fn mirroring(communities: Option<&Communities>) {
+        TABLE.with_borrow_mut(|t| match t {
+            Some(Table::Writing(w)) => w.mirrored = communities.cloned(),
+            Some(Table::Reading(r)) => r.mirrored = communities.cloned(),
+            None => {}
+        });
+    }
+
     fn start(table: Table) -> Sharing {
         TABLE.with_borrow_mut(|t| {
             assert!(t.is_none(), "one snapshot at a time on a thread");
@@ -76,23 +96,45 @@ impl Drop for Sharing {
     }
 }
 
-/// How a value is written while sharing: in full the first time, then by number.
+/// How a value is written while sharing: in full the first time, then by number; a resource
+/// whose mirror follows from its community, without it (see [`Sharing::mirroring`]).
 #[derive(Serialize)]
 enum Written<'a, T> {
     New(&'a T),
     Seen(u32),
+    Mirroring(Bare<&'a str>),
 }
 
 #[derive(Deserialize)]
 enum Read<T> {
     New(T),
     Seen(u32),
+    Mirroring(Bare<String>),
+}
+
+/// A resource but its mirror.
+#[derive(Serialize, Deserialize)]
+struct Bare<S> {
+    app: App,
+    object_id: S,
+    instance: S,
+    community: Uuid,
 }
 
 /// A kind of value that a snapshot writes once however often it is held.
 trait Kind: Serialize + serde::de::DeserializeOwned {
     fn numbers(w: &mut Writing) -> &mut Numbers<Self>;
     fn values(r: &mut Reading) -> &mut Vec<Arc<Self>>;
+
+    /// The value without what follows from `mirrored`, when that is all it leaves out.
+    fn bare<'a>(&'a self, _mirrored: &Communities) -> Option<Bare<&'a str>> {
+        None
+    }
+
+    /// The value [`Kind::bare`] left `bare`.
+    fn unbare(_bare: Bare<String>, _mirrored: Option<&Communities>) -> Result<Self, String> {
+        Err("a value written without its mirror is not a resource".into())
+    }
 }
 
 impl Kind for Map {
@@ -111,6 +153,34 @@ impl Kind for Resource {
     fn values(r: &mut Reading) -> &mut Vec<Arc<Self>> {
         &mut r.resources
     }
+
+    fn bare<'a>(&'a self, mirrored: &Communities) -> Option<Bare<&'a str>> {
+        let c = mirrored.get(&self.community)?;
+        self.mirror.agrees_with(c, self.app).then_some(Bare {
+            app: self.app,
+            object_id: &self.object_id,
+            instance: &self.instance,
+            community: self.community,
+        })
+    }
+
+    fn unbare(bare: Bare<String>, mirrored: Option<&Communities>) -> Result<Self, String> {
+        let c = mirrored
+            .and_then(|m| m.get(&bare.community))
+            .ok_or_else(|| {
+                format!(
+                    "resource {} written as mirroring community {}, which is not there",
+                    bare.object_id, bare.community
+                )
+            })?;
+        Ok(Resource {
+            app: bare.app,
+            mirror: Mirror::of(c, bare.app),
+            object_id: bare.object_id,
+            instance: bare.instance,
+            community: bare.community,
+        })
+    }
 }
 
 impl Kind for Community {
@@ -128,20 +198,26 @@ pub(crate) struct Out<'a, T>(pub(crate) &'a Arc<T>);
 impl<T: Kind> Serialize for Out<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let v = self.0;
-        // None: not sharing; Some(None): the value's first time; Some(Some(n)): written as n.
-        let seen: Option<Option<u32>> = TABLE.with_borrow_mut(|t| match t {
+        // None: not sharing; Some((None, _)): the value's first time (with `Some(bare)`: to be
+        // written without what follows from the communities mirrored); Some((Some(n), _)):
+        // written as n.
+        let seen = TABLE.with_borrow_mut(|t| match t {
             Some(Table::Writing(w)) => {
                 let numbers = T::numbers(w);
                 let next = numbers.len() as u32;
                 let n = *numbers.entry(Arc::as_ptr(v)).or_insert(next);
-                Some((n != next).then_some(n))
+                if n != next {
+                    return Some((Some(n), None));
+                }
+                Some((None, w.mirrored.as_ref().and_then(|m| v.bare(m))))
             }
             _ => None,
         });
         match seen {
             None => (**v).serialize(s),
-            Some(None) => Written::New(&**v).serialize(s),
-            Some(Some(n)) => Written::<T>::Seen(n).serialize(s),
+            Some((Some(n), _)) => Written::<T>::Seen(n).serialize(s),
+            Some((None, None)) => Written::New(&**v).serialize(s),
+            Some((None, Some(bare))) => Written::<T>::Mirroring(bare).serialize(s),
         }
     }
 }
@@ -161,8 +237,15 @@ impl<'de, T: Kind> Deserialize<'de> for In<T> {
             let Some(Table::Reading(r)) = t else {
                 unreachable!("checked above");
             };
+            let read = match read {
+                Read::Mirroring(bare) => {
+                    Read::New(T::unbare(bare, r.mirrored.as_ref()).map_err(D::Error::custom)?)
+                }
+                other => other,
+            };
             let values = T::values(r);
             match read {
+                Read::Mirroring(_) => unreachable!("made a value above"),
                 Read::New(v) => {
                     let v = Arc::new(v);
                     values.push(v.clone());

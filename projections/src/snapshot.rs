@@ -10,7 +10,7 @@
 use crate::fold::World;
 use crate::shared::Sharing;
 use crate::state::{
-    Backup, DbChangesIn, DbChangesInV5, DbChangesOut, DbStateIn, DbStateOut, Deployment,
+    Backup, DbChangesIn, DbChangesInV5, DbChangesOut, Deployment, DeploymentIn, DeploymentOut,
 };
 use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ const ENCODE_BUFFER_BYTES: usize = 128 * 1024;
 #[derive(Serialize)]
 struct Written<'a> {
     position: u64,
-    intended: Vec<DbStateOut<'a>>,
+    intended: DeploymentOut<'a>,
     actual: Vec<DbChangesOut<'a>>,
     backups: &'a OrdMap<String, Backup>,
 }
@@ -83,7 +83,7 @@ struct Written<'a> {
 #[derive(Deserialize)]
 struct Stored {
     position: u64,
-    intended: Vec<DbStateIn>,
+    intended: DeploymentIn,
     actual: Vec<DbChangesIn>,
     backups: OrdMap<String, Backup>,
 }
@@ -340,6 +340,49 @@ mod tests {
             shared.len(),
             plain.len()
         );
+    }
+
+    /// Intended resources whose mirrors are what their apps copy of their communities are
+    /// written without them and read back with them made again; one whose mirror is not (made
+    /// here: the intended deployment always agrees) is written in full and read back as it was.
+    #[test]
+    fn mirrors_that_follow_from_their_communities_are_left_out() {
+        let w = world();
+        let agreeing = encode(&w);
+        assert_eq!(decode(&agreeing).unwrap(), w);
+        let mut stale = w.clone();
+        let mut r = stale
+            .intended
+            .db(Database::Files)
+            .resources_of(Uuid::from_u128(1))
+            .next()
+            .cloned()
+            .expect("community 1 has a Files resource");
+        r.mirror.name = "A name from before".into();
+        stale
+            .intended
+            .db_mut(Database::Files)
+            .insert_resource(r.clone());
+        assert_ne!(stale, w);
+        let back = decode(&encode(&stale)).unwrap();
+        assert_eq!(back, stale);
+        let got = back.intended.db(Database::Files).resources_of(r.community);
+        assert_eq!(
+            got.map(|x| &x.mirror.name).collect::<Vec<_>>(),
+            [&r.mirror.name]
+        );
+        // Each community's name is written once, in the Communities database, not again in
+        // the mirrors of its Files and Forums resources; the stale name is written.
+        let count = |bytes: &[u8], text: &str| {
+            let raw = zstd::stream::decode_all(&bytes[1..]).unwrap();
+            raw.windows(text.len())
+                .filter(|x| *x == text.as_bytes())
+                .count()
+        };
+        for (id, c) in w.intended.communities() {
+            assert_eq!(count(&agreeing, &c.name), 1, "{id}");
+        }
+        assert_eq!(count(&encode(&stale), "A name from before"), 1);
     }
 
     #[test]

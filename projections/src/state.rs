@@ -570,6 +570,57 @@ pub(crate) struct DbStateIn {
     tasks: OrdMap<String, TaskStatus>,
 }
 
+/// A deployment's databases as a snapshot writes them (version 6), the Communities database
+/// first: the resources of the app databases whose mirrors are what their apps copy of their
+/// communities are written without them ([`crate::shared::Sharing::mirroring`]), as in the
+/// intended deployment they all are.
+pub(crate) struct DeploymentOut<'a>(Vec<DbStateOut<'a>>);
+
+impl Serialize for DeploymentOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (i, db) in self.0.iter().enumerate() {
+            seq.serialize_element(db)?;
+            if i == Database::Communities as usize {
+                crate::shared::Sharing::mirroring(Some(db.communities));
+            }
+        }
+        crate::shared::Sharing::mirroring(None);
+        seq.end()
+    }
+}
+
+/// [`DeploymentOut`] as read.
+pub(crate) struct DeploymentIn(Vec<DbStateIn>);
+
+impl<'de> Deserialize<'de> for DeploymentIn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Databases;
+        impl<'de> serde::de::Visitor<'de> for Databases {
+            type Value = DeploymentIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a deployment's databases")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<DeploymentIn, A::Error> {
+                let mut dbs = Vec::with_capacity(Database::ALL.len());
+                while let Some(db) = a.next_element::<DbStateIn>()? {
+                    if dbs.len() == Database::Communities as usize {
+                        crate::shared::Sharing::mirroring(Some(&db.communities));
+                    }
+                    dbs.push(db);
+                }
+                crate::shared::Sharing::mirroring(None);
+                Ok(DeploymentIn(dbs))
+            }
+        }
+        d.deserialize_seq(Databases)
+    }
+}
+
 impl DbStateIn {
     /// The database, its `located` rebuilt from its resources.
     pub(crate) fn into_db(self) -> DbState {
@@ -781,8 +832,8 @@ impl DbState {
 
 impl Deployment {
     /// The databases as a snapshot writes them (see [`DbStateOut`]).
-    pub(crate) fn stored(&self) -> Vec<DbStateOut<'_>> {
-        self.dbs.iter().map(DbState::stored).collect()
+    pub(crate) fn stored(&self) -> DeploymentOut<'_> {
+        DeploymentOut(self.dbs.iter().map(DbState::stored).collect())
     }
 
     /// [`Deployment::changes_from`] as version 5 wrote it.
@@ -798,7 +849,7 @@ impl Deployment {
     /// A deployment of the databases a snapshot holds, in order. Where each resource is, is
     /// rebuilt for several databases at once when there is a second core (a quarter of a
     /// second at 100,000 communities on one).
-    pub(crate) fn stored_as(dbs: Vec<DbStateIn>) -> Result<Deployment, String> {
+    pub(crate) fn stored_as(DeploymentIn(dbs): DeploymentIn) -> Result<Deployment, String> {
         let n = dbs.len();
         let dbs: [DbStateIn; 8] = dbs
             .try_into()
