@@ -1,10 +1,11 @@
 //! A world as bytes, to be kept beside the log so that replay need not start from nothing.
 //! `version byte ‖ zstd frame of the bincode (standard configuration) of` the position, the
-//! intended deployment, what each database of the actual deployment changes from the intended
-//! one (`state::DbChangesOut`), and the backups; a value held in several places (a member map,
-//! a community, a resource) is written once (see `shared`). Versions 2 (an LZ4 block, its size
-//! first) and 3 (zstd), whose bincode writes every map in full, and 4, which writes both
-//! deployments in full, are still read. A snapshot of another version, or one that does not
+//! intended deployment (`state::DeploymentOut`), what each database of the actual deployment
+//! changes from the intended one (`state::DbChangesOut`), and the backups; a value held in
+//! several places (a member map, a community, a resource) is written once (see `shared`), and
+//! what follows from the rest is not written. Versions 2 (an LZ4 block, its size first) and 3
+//! (zstd), whose bincode writes every map in full, 4, which writes both deployments in full,
+//! and 5, which writes where each resource is, are still read. A snapshot of another version, or one that does not
 //! decode, is simply not used.
 
 use crate::fold::World;
@@ -21,8 +22,10 @@ use std::io::Read;
 /// ledger) at a similar replay time: member names repeat across mirrors and deployments,
 /// further apart than LZ4 looks back. 4 writes each shared member map once.
 /// 5 writes the actual deployment as its changes from the intended one, and reads it back
-/// sharing the intended one's map nodes. 6 leaves out where each resource is (`located`),
-/// which follows from the resources and is rebuilt on reading.
+/// sharing the intended one's map nodes. 6 leaves out what follows from the rest: where each
+/// resource is (`located`), rebuilt from the resources on reading, and the intended
+/// deployment's mirrors that are what their apps copy of their communities, made again from
+/// them (at 100,000 communities: 447.1 → 271.0 MB for 13 snapshots).
 pub const SNAPSHOT_VERSION: u8 = 6;
 const CHANGES_VERSION: u8 = 5;
 const WHOLE_DEPLOYMENTS_VERSION: u8 = 4;

@@ -545,8 +545,8 @@ impl Deployment {
 
 /// One database of a deployment as a snapshot writes it (version 6): its maps but `located`,
 /// which follows from `resources` and is rebuilt on reading ([`DbStateIn::into_db`]). Written
-/// out, `located` was about a third of a snapshot (at 100,000 communities, 53.4 of 53.4 MB
-/// compressed with it, 36.9 without).
+/// out, `located` was about a third of a snapshot (at 100,000 communities, the intended
+/// deployment compressed to 53.4 MB with it, 36.9 MB without).
 #[derive(Serialize)]
 pub(crate) struct DbStateOut<'a> {
     #[serde(with = "crate::shared::communities")]
