@@ -410,7 +410,10 @@ mod tests {
         }
         for missing in [0u128, 41, 1000] {
             assert!(m.get(&Uuid::from_u128(missing)).is_none(), "{missing}");
-            assert_eq!(m.get(&Uuid::from_u128(7)).map(|c| c.uuid), Some(Uuid::from_u128(7)));
+            assert_eq!(
+                m.get(&Uuid::from_u128(7)).map(|c| c.uuid),
+                Some(Uuid::from_u128(7))
+            );
         }
     }
 }
