@@ -271,26 +271,26 @@ impl<'de, T: Kind> Deserialize<'de> for In<T> {
             let Some(Table::Reading(r)) = t else {
                 unreachable!("checked above");
             };
-            let read = match read {
+            let v = match read {
+                Read::New(v) => v,
                 Read::Mirroring(bare) => {
-                    Read::New(T::unbare(bare, r.mirrored.as_mut()).map_err(D::Error::custom)?)
+                    T::unbare(bare, r.mirrored.as_mut()).map_err(D::Error::custom)?
                 }
-                other => other,
+                Read::Seen(n) => {
+                    return T::values(r)
+                        .get(n as usize)
+                        .cloned()
+                        .map(In)
+                        .ok_or_else(|| {
+                            D::Error::custom(format!(
+                                "shared value {n} referred to before it was written"
+                            ))
+                        })
+                }
             };
-            let values = T::values(r);
-            match read {
-                Read::Mirroring(_) => unreachable!("made a value above"),
-                Read::New(v) => {
-                    let v = Arc::new(v);
-                    values.push(v.clone());
-                    Ok(In(v))
-                }
-                Read::Seen(n) => values.get(n as usize).cloned().map(In).ok_or_else(|| {
-                    D::Error::custom(format!(
-                        "shared value {n} referred to before it was written"
-                    ))
-                }),
-            }
+            let v = Arc::new(v);
+            T::values(r).push(v.clone());
+            Ok(In(v))
         })
     }
 }

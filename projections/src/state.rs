@@ -858,26 +858,21 @@ impl Deployment {
         if workers < 2 {
             return Ok(Deployment::of(dbs.map(DbStateIn::into_db)));
         }
-        // The largest first, each to whichever worker is free.
-        let mut order: Vec<usize> = (0..dbs.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(dbs[i].resources.len()));
-        let slots: Vec<std::sync::Mutex<Option<DbStateIn>>> = dbs
-            .into_iter()
-            .map(|db| std::sync::Mutex::new(Some(db)))
-            .collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
+        // The largest last: each worker takes the largest left when it is free.
+        let mut todo: Vec<(usize, DbStateIn)> = dbs.into_iter().enumerate().collect();
+        todo.sort_by_key(|(_, db)| db.resources.len());
+        let todo = std::sync::Mutex::new(todo);
         let work = || {
             let mut done = Vec::new();
             loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&i) = order.get(k) else {
-                    return done;
-                };
-                let db = slots[i]
+                // Taken, and the lock let go, before the database is built.
+                let next = todo
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .take()
-                    .expect("each database is taken once");
+                    .pop();
+                let Some((i, db)) = next else {
+                    return done;
+                };
                 done.push((i, db.into_db()));
             }
         };
