@@ -160,7 +160,7 @@ async fn plan(
 ) -> Response {
     answer(api, &headers, Role::Read, move |api| {
         let made = crate::plan::make(&api.ledger, &q.at()?, false, &q.restores()?)?;
-        Ok(crate::plan::json(&made))
+        Ok(serde_json::to_value(crate::plan::json(&made))?)
     })
     .await
 }

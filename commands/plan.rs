@@ -8,8 +8,11 @@ use crate::output::{self, clip};
 use crate::recover::{analyze, Analysis, RestoreArg};
 use anyhow::Context;
 use ledger::{AppendError, Checkpoint, EventId, ExpectedRevision, Ledger};
+use projections::converge::Residual;
 use projections::events::{DomainEvent, Repair};
-use projections::plan::Plan;
+use projections::findings::Restore;
+use projections::plan::{OwnerNotice, Plan, Step};
+use projections::state::Deployment;
 use std::path::{Path, PathBuf};
 
 /// A plan with its id and what it was made from.
@@ -19,6 +22,8 @@ pub struct Made {
     pub id: String,
     pub checkpoint: Checkpoint,
     pub analysis: Analysis,
+    /// The actual deployment as the plan's steps leave it.
+    pub repaired: Deployment,
 }
 
 impl Made {
@@ -56,7 +61,8 @@ pub fn make(
     restores: &[RestoreArg],
 ) -> anyhow::Result<Made> {
     let analysis = analyze(l, at, occurred, restores)?;
-    let mut plan = projections::plan::plan(&analysis.findings, &analysis.world);
+    let (mut plan, repaired) =
+        projections::plan::plan_and_repaired(&analysis.findings, &analysis.world);
     // A plan is made from the log up to its last event that is not the bookkeeping of a
     // repair: recording a plan, or its steps, does not change the plan or its id.
     let basis = analysis
@@ -89,6 +95,7 @@ pub fn make(
         id,
         checkpoint,
         analysis,
+        repaired,
     })
 }
 
@@ -172,17 +179,33 @@ pub fn put(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-pub fn json(made: &Made) -> serde_json::Value {
-    serde_json::json!({
-        "id": made.id,
-        "checkpoint": made.checkpoint,
-        "position": made.plan.position,
-        "restores": made.analysis.findings.restores,
-        "converges": made.plan.converges,
-        "steps": made.plan.steps,
-        "unrecoverable": made.plan.unrecoverable,
-        "owners": made.plan.owners,
-    })
+/// What `--format json` writes for a plan (and the API answers).
+pub fn json(made: &Made) -> Json<'_> {
+    let p = &made.plan;
+    Json {
+        checkpoint: &made.checkpoint,
+        converges: p.converges,
+        id: &made.id,
+        owners: &p.owners,
+        position: p.position,
+        restores: &made.analysis.findings.restores,
+        steps: &p.steps,
+        unrecoverable: &p.unrecoverable,
+    }
+}
+
+/// A plan as JSON: written straight from the plan, without a copy as a JSON tree (a plan of
+/// 100,000 communities is megabytes of it).
+#[derive(serde::Serialize)]
+pub struct Json<'a> {
+    checkpoint: &'a Checkpoint,
+    converges: bool,
+    id: &'a str,
+    owners: &'a [OwnerNotice],
+    position: u64,
+    restores: &'a [Restore],
+    steps: &'a [Step],
+    unrecoverable: &'a [Residual],
 }
 
 fn print_table(made: &Made) {

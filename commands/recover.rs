@@ -195,13 +195,20 @@ fn analyze_from_snapshot(
         .collect();
     queued.sort_unstable();
     queued.dedup();
-    let earlier = crate::domain::load_positions(l, &queued)?;
     let input = Input {
         events: &events,
         head: point.position,
         since,
     };
-    let (findings, world) = findings::analyze_from(start.world, &input, &earlier);
+    // They are read on another thread while this one folds the events.
+    let (findings, world) = std::thread::scope(|s| {
+        let earlier = s.spawn(|| crate::domain::load_positions(l, &queued));
+        findings::analyze_from(start.world, &input, || {
+            earlier
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })?;
     Ok(Some(Analysis {
         findings,
         world,

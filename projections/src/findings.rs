@@ -262,20 +262,30 @@ pub struct Input<'a> {
 
 /// The findings, and the world they were drawn from.
 pub fn analyze(input: &Input) -> (Findings, World) {
-    analyze_from(World::default(), input, &[])
+    let none = || Ok::<_, std::convert::Infallible>(Vec::new());
+    match analyze_from(World::default(), input, none) {
+        Ok(analysed) => analysed,
+        Err(never) => match never {},
+    }
 }
 
 /// [`analyze`] for `input.events` that continue `start`, a world at an earlier point (a
 /// snapshot). Every restore after `input.since` must be among the events, and so must every
-/// backup that a restore among them restores (see [`reach_and_world_from`]); `earlier` holds
+/// backup that a restore among them restores (see [`reach_and_world_from`]). `earlier` gives
 /// the events before the start that wait in its retry queue, which a later restore or queue
-/// clear may lose.
-pub fn analyze_from(start: World, input: &Input, earlier: &[Recorded]) -> (Findings, World) {
+/// clear may lose; it is asked once the events are folded, so that a caller may read them
+/// meanwhile, and its error is handed back.
+pub fn analyze_from<E>(
+    start: World,
+    input: &Input,
+    earlier: impl FnOnce() -> Result<Vec<Recorded>, E>,
+) -> Result<(Findings, World), E> {
     let (fates, world) = reach_and_world_from(start, input.events);
+    let earlier = earlier()?;
     let restores = restores(input, &world);
     let mut f = of_world(&world, restores);
-    f.lost = lost(input, earlier, &world, &fates);
-    (f, world)
+    f.lost = lost(input, &earlier, &world, &fates);
+    Ok((f, world))
 }
 
 /// The findings that states alone show (all but the lost changes, which need the history):

@@ -256,10 +256,19 @@ impl DbState {
     /// Adds (or replaces) a resource; the community that held it before, if one did.
     pub fn insert_resource(&mut self, r: impl Into<Arc<Resource>>) -> Option<Uuid> {
         let r: Arc<Resource> = r.into();
-        let key = (r.app, r.object_id.clone());
-        let before = self.take_resource(&key).map(|r| r.community);
-        self.located.insert(key, r.community);
-        self.resources.entry(r.community).or_default().push(r);
+        let community = r.community;
+        // One search of `located` both records the resource and tells where it was.
+        let before = self.located.insert((r.app, r.object_id.clone()), community);
+        if let Some(before) = before.filter(|b| *b != community) {
+            self.take_held(before, (r.app, &r.object_id));
+        }
+        let held = self.resources.entry(community).or_default();
+        if before == Some(community) {
+            if let Some(i) = held.iter().position(|h| key_of(h) == key_of(&r)) {
+                held.remove(i);
+            }
+        }
+        held.push(r);
         before
     }
 
@@ -270,10 +279,13 @@ impl DbState {
     /// Removes a resource, handing back the value held.
     fn take_resource(&mut self, key: &ResourceKey) -> Option<Arc<Resource>> {
         let community = self.located.remove(key)?;
+        self.take_held(community, (key.0, &key.1))
+    }
+
+    /// Takes the resource `key` out of what `community` holds (not out of `located`).
+    fn take_held(&mut self, community: Uuid, key: (App, &str)) -> Option<Arc<Resource>> {
         let held = self.resources.get_mut(&community)?;
-        let i = held
-            .iter()
-            .position(|r| key_of(r) == (key.0, key.1.as_str()))?;
+        let i = held.iter().position(|r| key_of(r) == key)?;
         let r = held.remove(i);
         if held.is_empty() {
             self.resources.remove(&community);
@@ -489,7 +501,8 @@ impl Deployment {
                 self.reindex(d, before);
             }
         }
-        self.reindex(d, community);
+        // It holds one now: no need to ask the database.
+        self.set_holding(d, community, true);
     }
 
     /// Removes a resource from database `d`, handing back the value held.
@@ -514,6 +527,14 @@ impl Deployment {
             return;
         }
         let holds = self.db(d).resources.contains_key(&community);
+        self.set_holding(d, community, holds);
+    }
+
+    /// Sets `d`'s bit for `community` in the index to `holds`.
+    fn set_holding(&mut self, d: Database, community: Uuid, holds: bool) {
+        if self.unindexed & bit(d) != 0 {
+            return;
+        }
         let bits = self.holders.get(&community).copied().unwrap_or(0);
         let now = if holds { bits | bit(d) } else { bits & !bit(d) };
         match (now, now == bits) {

@@ -105,6 +105,13 @@ impl Builder<'_> {
 
 /// The plan that repairs what `findings` found in `world` (the world they were drawn from).
 pub fn plan(findings: &Findings, world: &World) -> Plan {
+    plan_and_repaired(findings, world).0
+}
+
+/// [`plan`], and the actual deployment as its steps leave it. A command that exits after the
+/// plan keeps the deployment for the exit to reclaim: freeing a copy of a world of 100,000
+/// communities, most of it changed by the steps, takes tens of milliseconds.
+pub fn plan_and_repaired(findings: &Findings, world: &World) -> (Plan, Deployment) {
     let mut b = Builder {
         world,
         state: world.actual.clone(),
@@ -151,13 +158,14 @@ pub fn plan(findings: &Findings, world: &World) -> Plan {
                 .collect(),
         );
     }
-    Plan {
+    let plan = Plan {
         position: findings.position,
         converges: unrecoverable.iter().all(Residual::is_content),
         steps: b.steps,
         unrecoverable,
         owners,
-    }
+    };
+    (plan, b.state)
 }
 
 /// What each community's owners are told: changes of theirs that the Communities database
