@@ -124,10 +124,13 @@ fn changes(
     };
     let at = time(&c.updated);
     let mut out = Vec::new();
-    let theme = c.theme.clone().filter(|t| now.theme.as_ref() != Some(t));
+    let theme = c
+        .theme
+        .clone()
+        .filter(|t| now.theme.as_deref() != Some(t.as_str()));
     let update = CommunityUpdated {
         community,
-        name: (now.name != c.name).then(|| c.name.clone()),
+        name: (*now.name != *c.name).then(|| c.name.clone()),
         theme,
         pre_moderation: (now.pre_moderation != c.pre_moderation).then_some(c.pre_moderation),
         post_moderation: (now.post_moderation != c.post_moderation).then_some(c.post_moderation),

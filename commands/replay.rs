@@ -83,7 +83,7 @@ pub fn find_community(
     }
     let named: Vec<Uuid> = cs
         .values()
-        .filter(|c| c.name == wanted)
+        .filter(|c| *c.name == *wanted)
         .map(|c| c.uuid)
         .collect();
     match named.as_slice() {

@@ -131,7 +131,7 @@ fn new_uuids(s: &mut String, made: &Made) {
                     .intended
                     .communities()
                     .get(community)
-                    .map_or_else(String::new, |c| c.name.clone());
+                    .map_or_else(String::new, |c| c.name.to_string());
                 recreated.insert(community.to_string(), (*step, name));
             }
         }

@@ -726,10 +726,7 @@ async fn domain_events_are_checked_and_projected_and_lifecycle_events_readable()
     .await
     .unwrap();
     let uuid: uuid::Uuid = COMMUNITY.parse().unwrap();
-    assert_eq!(
-        world.community(uuid).map(|c| c.name.as_str()),
-        Some("Sales")
-    );
+    assert_eq!(world.community(uuid).map(|c| &*c.name), Some("Sales"));
 
     // An event from the lifecycle handler, on the same port, is read back by the client.
     let entry = format!(

@@ -210,7 +210,7 @@ async fn a_scripted_sequence_of_lifecycle_posts() {
     assert_eq!(events.len(), 11);
     let w = World::replay(&events);
     let c = &w.intended.communities()[&COMMUNITY.parse::<uuid::Uuid>().unwrap()];
-    assert_eq!(c.name, "Sales EMEA");
+    assert_eq!(&*c.name, "Sales EMEA");
     assert_eq!(c.community_type, CommunityType::Private);
     assert_eq!(c.org_id.as_deref(), Some("org2"));
     assert_eq!(c.lifecycle, Lifecycle::Trashed);

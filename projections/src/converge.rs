@@ -144,10 +144,10 @@ fn content_lost(intended: &Deployment, repaired: &Deployment, db: Database) -> V
             community_name: intended
                 .communities()
                 .get(&r.community)
-                .map_or_else(String::new, |c| c.name.clone()),
+                .map_or_else(String::new, |c| c.name.to_string()),
             app: r.app,
-            instance: r.instance.clone(),
-            object_id: r.object_id.clone(),
+            instance: r.instance.to_string(),
+            object_id: r.object_id.to_string(),
         })
         .collect()
 }

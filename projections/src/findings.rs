@@ -371,7 +371,7 @@ fn restores(input: &Input, world: &World) -> Vec<Restore> {
 
 fn name_of(w: &World, c: Uuid) -> String {
     w.community(c)
-        .map_or_else(|| "(unknown)".to_owned(), |c| c.name.clone())
+        .map_or_else(|| "(unknown)".to_owned(), |c| c.name.to_string())
 }
 
 fn text<T: std::fmt::Display>(v: &Option<T>) -> String {
@@ -440,7 +440,7 @@ fn cmp<T: PartialEq>(
 pub fn mirror_fields(expected: &Mirror, found: &Mirror) -> Vec<(Field, String, String)> {
     let mut out = Vec::new();
     let (e, x) = (expected, found);
-    cmp(&mut out, Field::Name, &e.name, &x.name, String::clone);
+    cmp(&mut out, Field::Name, &e.name, &x.name, |n| n.to_string());
     cmp(
         &mut out,
         Field::Type,
@@ -534,7 +534,7 @@ pub fn owner_of<'a>(
 
 /// Whether `c` holds `r`: active, with its widget.
 pub(crate) fn holds(c: &Community, r: &Resource) -> bool {
-    c.lifecycle == Lifecycle::Active && c.widgets.contains_key(&r.instance)
+    c.lifecycle == Lifecycle::Active && c.widgets.contains_key(&*r.instance)
 }
 
 /// What one pass of [`of_world`] finds.
@@ -557,7 +557,7 @@ fn difference(
         community_name: name_of(w, c),
         database: db,
         app: r.map(|r| r.app),
-        object_id: r.map(|r| r.object_id.clone()),
+        object_id: r.map(|r| r.object_id.to_string()),
         against,
         field,
         expected,
@@ -658,7 +658,11 @@ fn against_intended(
         fields.push((Field::Community, e, x));
     }
     if ir.instance != r.instance {
-        fields.push((Field::Instance, ir.instance.clone(), r.instance.clone()));
+        fields.push((
+            Field::Instance,
+            ir.instance.to_string(),
+            r.instance.to_string(),
+        ));
     }
     fields.extend(mirror_fields(&ir.mirror, &r.mirror));
     for field in fields {
@@ -679,15 +683,15 @@ fn orphan(out: &mut Vec<Orphan>, w: &World, c: Option<&Community>, r: &Resource)
         None => OrphanReason::CommunityMissing,
         Some(c) if c.lifecycle == Lifecycle::Purged => OrphanReason::CommunityPurged,
         Some(c) if c.lifecycle == Lifecycle::Trashed => OrphanReason::CommunityTrashed,
-        Some(c) if !c.widgets.contains_key(&r.instance) => OrphanReason::WidgetMissing,
+        Some(c) if !c.widgets.contains_key(&*r.instance) => OrphanReason::WidgetMissing,
         Some(_) => return,
     };
     out.push(Orphan {
         app: r.app,
-        object_id: r.object_id.clone(),
-        instance: r.instance.clone(),
+        object_id: r.object_id.to_string(),
+        instance: r.instance.to_string(),
         old_community: r.community,
-        name: r.mirror.name.clone(),
+        name: r.mirror.name.to_string(),
         reason,
         disposition: disposition(w, r),
     });
@@ -701,7 +705,7 @@ fn disposition(w: &World, r: &Resource) -> Disposition {
     let Some(ic) = w.intended.communities().get(&ir.community) else {
         return Disposition::Delete;
     };
-    if ic.lifecycle == Lifecycle::Purged || !ic.widgets.contains_key(&ir.instance) {
+    if ic.lifecycle == Lifecycle::Purged || !ic.widgets.contains_key(&*ir.instance) {
         return Disposition::Delete;
     }
     match w.actual.communities().get(&ir.community) {
@@ -710,7 +714,7 @@ fn disposition(w: &World, r: &Resource) -> Disposition {
         Some(_) if ir.community != r.community => Disposition::AssignTo {
             community: ir.community,
         },
-        Some(c) if !c.widgets.contains_key(&ir.instance) => Disposition::AssignSame,
+        Some(c) if !c.widgets.contains_key(&*ir.instance) => Disposition::AssignSame,
         Some(_) if ic.lifecycle == Lifecycle::Trashed => Disposition::InTrash,
         Some(_) => Disposition::Undelete,
     }
@@ -720,8 +724,8 @@ fn missing(w: &World) -> Vec<Missing> {
     let mut found: BTreeMap<(Uuid, App, String), Missing> = BTreeMap::new();
     let holds = |held: &[Arc<Resource>], app: App, instance: &str| -> Option<String> {
         held.iter()
-            .find(|r| r.app == app && r.instance == instance)
-            .map(|r| r.object_id.clone())
+            .find(|r| r.app == app && *r.instance == *instance)
+            .map(|r| r.object_id.to_string())
     };
     // The communities ascend, so each database's resources are walked alongside them.
     let mut actual_of: Vec<_> = Database::ALL
@@ -743,7 +747,7 @@ fn missing(w: &World) -> Vec<Missing> {
                     (c.uuid, app, instance.clone()),
                     Missing {
                         community: c.uuid,
-                        community_name: c.name.clone(),
+                        community_name: c.name.to_string(),
                         app,
                         instance: instance.clone(),
                         known_to_communities: true,
@@ -757,14 +761,14 @@ fn missing(w: &World) -> Vec<Missing> {
         let actual: &DbState = w.actual.db(db);
         for r in w.intended.db(db).not_held_by(actual) {
             found
-                .entry((r.community, r.app, r.instance.clone()))
+                .entry((r.community, r.app, r.instance.to_string()))
                 .or_insert_with(|| Missing {
                     community: r.community,
                     community_name: name_of(w, r.community),
                     app: r.app,
-                    instance: r.instance.clone(),
+                    instance: r.instance.to_string(),
                     known_to_communities: false,
-                    intended_object_id: Some(r.object_id.clone()),
+                    intended_object_id: Some(r.object_id.to_string()),
                 });
         }
     }

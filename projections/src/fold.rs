@@ -329,12 +329,12 @@ pub(crate) fn apply(
             });
             let community = Community {
                 uuid: c.community,
-                name: c.name.clone(),
+                name: Text::from(c.name.as_str()),
                 community_type: c.community_type,
                 list_when_restricted: c.list_when_restricted,
                 external: c.external,
-                org_id: c.org_id.clone(),
-                theme: c.theme.clone(),
+                org_id: c.org_id.as_deref().map(Text::from),
+                theme: c.theme.as_deref().map(Text::from),
                 pre_moderation: c.pre_moderation,
                 post_moderation: c.post_moderation,
                 parent: c.parent,
@@ -354,8 +354,8 @@ pub(crate) fn apply(
             };
             let r = edits.provisioned(Resource {
                 app: p.app,
-                object_id: p.object_id.clone(),
-                instance: p.instance.clone(),
+                object_id: Text::from(p.object_id.as_str()),
+                instance: Text::from(p.instance.as_str()),
                 community: p.community,
                 mirror: Mirror::of(c, p.app),
             });
@@ -426,7 +426,7 @@ fn change_community(
     match e {
         CommunityUpdated(u) => {
             if let Some(v) = &u.name {
-                c.name = v.clone();
+                c.name = Text::from(v.as_str());
             }
             if let Some(v) = &u.description {
                 c.description = Some(v.clone());
@@ -435,7 +435,7 @@ fn change_community(
                 c.tags = v.clone();
             }
             if let Some(v) = &u.theme {
-                c.theme = Some(v.clone());
+                c.theme = Some(Text::from(v.as_str()));
             }
             if let Some(v) = u.pre_moderation {
                 c.pre_moderation = v;
@@ -452,7 +452,7 @@ fn change_community(
         MembersAdded(_) | MembersModified(_) | MembersRemoved(_) => {
             membership(members, &mut c.members, e)
         }
-        OrgChanged(o) => c.org_id = Some(o.org_id.clone()),
+        OrgChanged(o) => c.org_id = Some(Text::from(o.org_id.as_str())),
         WidgetAdded(w) => {
             Arc::make_mut(&mut c.widgets).insert(w.instance.clone(), w.widget_def_id.clone());
         }
@@ -584,10 +584,10 @@ pub(crate) fn deliver(
             .resources_of(community)
             .filter(|r| to.contains(&r.app))
             .filter(|r| match e {
-                WidgetRemoved(w) => r.instance == w.instance,
+                WidgetRemoved(w) => *r.instance == *w.instance,
                 _ => true,
             })
-            .map(|r| (r.app, r.object_id.clone()))
+            .map(|r| (r.app, r.object_id.to_string()))
             .collect();
         for key in &gone {
             d.remove_resource(db, key);
@@ -617,10 +617,10 @@ fn change_mirror(r: &mut Resource, e: &DomainEvent, members: &mut Changed<BTreeM
     match e {
         CommunityUpdated(u) => {
             if let Some(v) = &u.name {
-                m.name = v.clone();
+                m.name = Text::from(v.as_str());
             }
             if let Some(v) = &u.theme {
-                m.theme = Some(v.clone());
+                m.theme = Some(Text::from(v.as_str()));
             }
             if app.mirrors_moderation() {
                 if let Some(v) = u.pre_moderation {
@@ -641,7 +641,7 @@ fn change_mirror(r: &mut Resource, e: &DomainEvent, members: &mut Changed<BTreeM
                 membership(members, map, e);
             }
         }
-        OrgChanged(o) => m.org_id = Some(o.org_id.clone()),
+        OrgChanged(o) => m.org_id = Some(Text::from(o.org_id.as_str())),
         CommunityTrashed(_) => m.lifecycle = Lifecycle::Trashed,
         CommunityRestored(_) => m.lifecycle = Lifecycle::Active,
         _ => {}
@@ -662,8 +662,8 @@ pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
     if d.db(t.app.database()).resource(&key).is_some() {
         d.insert_resource(Resource {
             app: t.app,
-            object_id: t.object_id.clone(),
-            instance: t.instance.clone(),
+            object_id: Text::from(t.object_id.as_str()),
+            instance: Text::from(t.instance.as_str()),
             community: t.to_community,
             mirror: Mirror::of(&target, t.app),
         });

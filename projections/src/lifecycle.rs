@@ -113,7 +113,7 @@ pub fn translate(w: &World, e: &Entry) -> Result<(Vec<DomainEvent>, World), Refu
             let name = e
                 .name
                 .clone()
-                .filter(|n| known.is_some_and(|c| &c.name != n));
+                .filter(|n| known.is_some_and(|c| *c.name != **n));
             if name.is_some() {
                 event(DomainEvent::CommunityUpdated(CommunityUpdated {
                     community,
@@ -156,7 +156,7 @@ pub fn translate(w: &World, e: &Entry) -> Result<(Vec<DomainEvent>, World), Refu
             let Some(org) = e.org_id.clone() else {
                 return invalid("no communityOrgId property");
             };
-            if known.is_some_and(|c| c.org_id.as_ref() != Some(&org)) {
+            if known.is_some_and(|c| c.org_id.as_deref() != Some(org.as_str())) {
                 event(DomainEvent::OrgChanged(OrgChanged {
                     community,
                     org_id: org,

@@ -210,8 +210,8 @@ impl Kind for Resource {
         Ok(Resource {
             app: bare.app,
             mirror: Mirror::of(c, bare.app),
-            object_id: bare.object_id,
-            instance: bare.instance,
+            object_id: bare.object_id.into(),
+            instance: bare.instance.into(),
             community: bare.community,
         })
     }

@@ -19,6 +19,12 @@ pub type Members = Arc<BTreeMap<User, Role>>;
 /// holders that did not take the change keep the old one); the copy shares the ids instead of
 /// allocating each again. Written as a string, so snapshots are unchanged.
 pub type User = Arc<str>;
+/// Text that copies of a value share: a community's name, organization and theme (which every
+/// app's mirror of it repeats), a resource's object id and widget instance. A change to a
+/// resource copies it for the holders that did not take the change, and a mirror is made from
+/// its community: both take a reference instead of allocating the text again. Compared by
+/// pointer first. Written as a string, so snapshots are unchanged.
+pub type Text = Arc<str>;
 /// A community's widgets, instance id → widgetDefId, shared the same way.
 pub type Widgets = Arc<BTreeMap<String, String>>;
 
@@ -26,12 +32,12 @@ pub type Widgets = Arc<BTreeMap<String, String>>;
 #[serde(rename_all = "camelCase")]
 pub struct Community {
     pub uuid: Uuid,
-    pub name: String,
+    pub name: Text,
     pub community_type: CommunityType,
     pub list_when_restricted: bool,
     pub external: bool,
-    pub org_id: Option<String>,
-    pub theme: Option<String>,
+    pub org_id: Option<Text>,
+    pub theme: Option<Text>,
     pub pre_moderation: bool,
     pub post_moderation: bool,
     pub parent: Option<Uuid>,
@@ -65,12 +71,12 @@ impl Community {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Mirror {
-    pub name: String,
+    pub name: Text,
     pub community_type: CommunityType,
     pub list_when_restricted: bool,
     pub external: bool,
-    pub org_id: Option<String>,
-    pub theme: Option<String>,
+    pub org_id: Option<Text>,
+    pub theme: Option<Text>,
     /// Only apps that mirror moderation (Files, Forums, Blogs) hold these.
     pub pre_moderation: Option<bool>,
     pub post_moderation: Option<bool>,
@@ -135,8 +141,8 @@ impl Mirror {
 #[serde(rename_all = "camelCase")]
 pub struct Resource {
     pub app: App,
-    pub object_id: String,
-    pub instance: String,
+    pub object_id: Text,
+    pub instance: Text,
     pub community: Uuid,
     pub mirror: Mirror,
 }
@@ -202,7 +208,7 @@ pub struct DbState {
 }
 
 fn key_of(r: &Resource) -> (App, &str) {
-    (r.app, r.object_id.as_str())
+    (r.app, &*r.object_id)
 }
 
 /// Looks up the entries of a community-keyed map for communities asked in ascending order, by
@@ -258,7 +264,9 @@ impl DbState {
         let r: Arc<Resource> = r.into();
         let community = r.community;
         // One search of `located` both records the resource and tells where it was.
-        let before = self.located.insert((r.app, r.object_id.clone()), community);
+        let before = self
+            .located
+            .insert((r.app, r.object_id.to_string()), community);
         if let Some(before) = before.filter(|b| *b != community) {
             self.take_held(before, (r.app, &r.object_id));
         }
@@ -371,7 +379,7 @@ impl DbState {
     /// is, so that no key is built.
     pub fn resource_near(&self, community: Uuid, app: App, object_id: &str) -> Option<&Resource> {
         self.resources_of(community)
-            .find(|r| r.app == app && r.object_id == object_id)
+            .find(|r| r.app == app && *r.object_id == *object_id)
             .or_else(|| self.resource(&(app, object_id.to_owned())))
     }
 
@@ -654,7 +662,7 @@ impl DbStateIn {
         } = self;
         let mut keys: Vec<(ResourceKey, Uuid)> = resources
             .iter()
-            .flat_map(|(c, held)| held.iter().map(|r| ((r.app, r.object_id.clone()), *c)))
+            .flat_map(|(c, held)| held.iter().map(|r| ((r.app, r.object_id.to_string()), *c)))
             .collect();
         // In key order, each insert goes to the right edge of the map.
         keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -838,12 +846,12 @@ impl DbState {
         // of them to another.
         for (c, _) in &resources {
             for r in base.resources_of(*c) {
-                db.located.remove(&(r.app, r.object_id.clone()));
+                db.located.remove(&(r.app, r.object_id.to_string()));
             }
         }
         for (c, held) in &resources {
             for r in held.iter().flatten() {
-                db.located.insert((r.app, r.object_id.clone()), *c);
+                db.located.insert((r.app, r.object_id.to_string()), *c);
             }
         }
         change_map(&mut db.resources, resources);
@@ -1034,11 +1042,11 @@ mod tests {
         for (i, c) in all.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
             db.insert_resource(Resource {
                 app: App::Files,
-                object_id: format!("object-{i}"),
-                instance: format!("instance-{i}"),
+                object_id: format!("object-{i}").into(),
+                instance: format!("instance-{i}").into(),
                 community: *c,
                 mirror: Mirror {
-                    name: format!("community {i}"),
+                    name: format!("community {i}").into(),
                     community_type: CommunityType::Public,
                     list_when_restricted: false,
                     external: false,
@@ -1079,7 +1087,7 @@ mod tests {
             widgets: Arc::default(),
         };
         let changes: [fn(&mut Mirror); 10] = [
-            |m| m.name.push('!'),
+            |m| m.name = format!("{}!", m.name).into(),
             |m| m.community_type = CommunityType::Public,
             |m| m.list_when_restricted = false,
             |m| m.external = true,

@@ -22,9 +22,9 @@ pub fn community(c: &Community) -> Value {
         m.insert("external".into(), json!(true));
     }
     for (k, x) in [
-        ("orgId", &c.org_id),
-        ("theme", &c.theme),
-        ("description", &c.description),
+        ("orgId", c.org_id.as_deref()),
+        ("theme", c.theme.as_deref()),
+        ("description", c.description.as_deref()),
     ] {
         if let Some(x) = x {
             m.insert(k.into(), json!(x));

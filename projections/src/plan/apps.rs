@@ -42,7 +42,7 @@ fn drift(state: &Deployment, app: App) -> Drift {
             let fields = mirror_fields(&Mirror::of(c, app), &r.mirror);
             let names = fields.iter().map(|(f, _, _)| f.name()).collect();
             match differ.get(&c.uuid) {
-                Some((other, _)) if *other > r.object_id.as_str() => {}
+                Some((other, _)) if *other > &*r.object_id => {}
                 _ => {
                     differ.insert(c.uuid, (&r.object_id, names));
                 }
@@ -163,9 +163,9 @@ pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
     for r in orphaned(&b.state) {
         let Some(ir) = home(b, &r) else {
             doomed.entry(r.app).or_default().push(Doomed {
-                object_id: r.object_id.clone(),
+                object_id: r.object_id.to_string(),
                 old_community: r.community,
-                name: r.mirror.name.clone(),
+                name: r.mirror.name.to_string(),
             });
             continue;
         };
@@ -175,7 +175,7 @@ pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
             .get(&ir.community)
             .filter(|t| t.lifecycle == Lifecycle::Trashed)
         {
-            if r.community == t.uuid && t.widgets.contains_key(&r.instance) {
+            if r.community == t.uuid && t.widgets.contains_key(&*r.instance) {
                 continue; // in the trash with its community, as the ledger has it
             }
             // assignRemoteApp needs a live community: out of the trash, and back after.
@@ -191,8 +191,8 @@ pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
             },
         };
         assign.entry(r.app).or_default().push(Assignment {
-            object_id: r.object_id.clone(),
-            instance: ir.instance.clone(),
+            object_id: r.object_id.to_string(),
+            instance: ir.instance.to_string(),
             old_community: r.community,
             target,
         });
@@ -249,9 +249,10 @@ fn home(b: &Builder, r: &Resource) -> Option<Resource> {
     let ir = b
         .intended()
         .db(r.app.database())
-        .resource(&(r.app, r.object_id.clone()))?;
+        .resource(&(r.app, r.object_id.to_string()))?;
     let ic = b.intended().communities().get(&ir.community)?;
-    (ic.lifecycle != Lifecycle::Purged && ic.widgets.contains_key(&ir.instance)).then(|| ir.clone())
+    (ic.lifecycle != Lifecycle::Purged && ic.widgets.contains_key(&*ir.instance))
+        .then(|| ir.clone())
 }
 
 fn push_assign(b: &mut Builder, app: App, orphans: Vec<Assignment>) {

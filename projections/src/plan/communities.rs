@@ -184,16 +184,18 @@ pub(super) fn changes_between(ic: &Community, ac: &Community) -> Vec<DomainEvent
             actor: None,
         }));
     }
-    let differs = |a: &Option<String>, b: &Option<String>| a != b && a.is_some();
+    fn differs<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+        a != b && a.is_some()
+    }
     let update = CommunityUpdated {
         community,
-        name: (ic.name != ac.name).then(|| ic.name.clone()),
+        name: (ic.name != ac.name).then(|| ic.name.to_string()),
         description: differs(&ic.description, &ac.description)
             .then(|| ic.description.clone())
             .flatten(),
         tags: (ic.tags != ac.tags).then(|| ic.tags.clone()),
         theme: differs(&ic.theme, &ac.theme)
-            .then(|| ic.theme.clone())
+            .then(|| ic.theme.as_deref().map(str::to_owned))
             .flatten(),
         pre_moderation: (ic.pre_moderation != ac.pre_moderation).then_some(ic.pre_moderation),
         post_moderation: (ic.post_moderation != ac.post_moderation).then_some(ic.post_moderation),
@@ -210,7 +212,7 @@ pub(super) fn changes_between(ic: &Community, ac: &Community) -> Vec<DomainEvent
     if differs(&ic.org_id, &ac.org_id) {
         out.push(DomainEvent::OrgChanged(OrgChanged {
             community,
-            org_id: ic.org_id.clone().unwrap_or_default(),
+            org_id: ic.org_id.as_deref().unwrap_or_default().to_owned(),
             actor: None,
         }));
     }
@@ -255,7 +257,7 @@ pub(super) fn untrash(b: &mut Builder) -> Vec<Uuid> {
         .filter(|c| {
             Database::APPS.into_iter().any(|db| {
                 b.state.db(db).resources_of(c.uuid).any(|r| {
-                    c.widgets.contains_key(&r.instance) && r.mirror != Mirror::of(c, r.app)
+                    c.widgets.contains_key(&*r.instance) && r.mirror != Mirror::of(c, r.app)
                 })
             })
         })

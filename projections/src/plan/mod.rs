@@ -73,7 +73,7 @@ impl Builder<'_> {
     fn name(&self, c: Uuid) -> String {
         self.world
             .community(c)
-            .map_or_else(|| c.to_string(), |c| c.name.clone())
+            .map_or_else(|| c.to_string(), |c| c.name.to_string())
     }
 
     fn push(&mut self, action: Action, title: String, reason: String, check: String) -> u32 {
