@@ -579,7 +579,7 @@ pub(crate) fn deliver(
 ) {
     use DomainEvent::*;
     if let WidgetRemoved(_) | CommunityPurged(_) = e {
-        let gone: Vec<(App, String)> = d
+        let gone: Vec<ResourceKey> = d
             .db(db)
             .resources_of(community)
             .filter(|r| to.contains(&r.app))
@@ -587,7 +587,7 @@ pub(crate) fn deliver(
                 WidgetRemoved(w) => *r.instance == *w.instance,
                 _ => true,
             })
-            .map(|r| (r.app, r.object_id.to_string()))
+            .map(|r| (r.app, r.object_id.clone()))
             .collect();
         for key in &gone {
             d.remove_resource(db, key);
@@ -658,7 +658,7 @@ pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
     d.db_mut(Database::Communities)
         .communities
         .insert(t.to_community, Arc::new(target.clone()));
-    let key = (t.app, t.object_id.clone());
+    let key = (t.app, Text::from(t.object_id.as_str()));
     if d.db(t.app.database()).resource(&key).is_some() {
         d.insert_resource(Resource {
             app: t.app,

@@ -185,7 +185,7 @@ impl Action {
             }
             Action::DeleteOrphans { app, orphans } => {
                 for o in orphans {
-                    d.remove_resource(app.database(), &(*app, o.object_id.clone()));
+                    d.remove_resource(app.database(), &(*app, o.object_id.as_str().into()));
                 }
             }
         }

@@ -176,7 +176,7 @@ pub enum TaskStatus {
 }
 
 /// A resource's key: the app and its object id.
-pub type ResourceKey = (App, String);
+pub type ResourceKey = (App, Text);
 
 /// The resources one database holds for one community: almost always one, kept inline, so
 /// that copying a map node after a backup copies pointers and allocates nothing.
@@ -264,9 +264,7 @@ impl DbState {
         let r: Arc<Resource> = r.into();
         let community = r.community;
         // One search of `located` both records the resource and tells where it was.
-        let before = self
-            .located
-            .insert((r.app, r.object_id.to_string()), community);
+        let before = self.located.insert((r.app, r.object_id.clone()), community);
         if let Some(before) = before.filter(|b| *b != community) {
             self.take_held(before, (r.app, &r.object_id));
         }
@@ -307,7 +305,7 @@ impl DbState {
             .get(community)?
             .iter()
             .map(|r| &**r)
-            .find(|r| key_of(r) == (key.0, key.1.as_str()))
+            .find(|r| key_of(r) == (key.0, &*key.1))
     }
 
     /// The resources of `community`.
@@ -380,7 +378,7 @@ impl DbState {
     pub fn resource_near(&self, community: Uuid, app: App, object_id: &str) -> Option<&Resource> {
         self.resources_of(community)
             .find(|r| r.app == app && *r.object_id == *object_id)
-            .or_else(|| self.resource(&(app, object_id.to_owned())))
+            .or_else(|| self.resource(&(app, object_id.into())))
     }
 
     /// Every resource, ordered by key.
@@ -662,7 +660,7 @@ impl DbStateIn {
         } = self;
         let mut keys: Vec<(ResourceKey, Uuid)> = resources
             .iter()
-            .flat_map(|(c, held)| held.iter().map(|r| ((r.app, r.object_id.to_string()), *c)))
+            .flat_map(|(c, held)| held.iter().map(|r| ((r.app, r.object_id.clone()), *c)))
             .collect();
         // In key order, each insert goes to the right edge of the map.
         keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -846,12 +844,12 @@ impl DbState {
         // of them to another.
         for (c, _) in &resources {
             for r in base.resources_of(*c) {
-                db.located.remove(&(r.app, r.object_id.to_string()));
+                db.located.remove(&(r.app, r.object_id.clone()));
             }
         }
         for (c, held) in &resources {
             for r in held.iter().flatten() {
-                db.located.insert((r.app, r.object_id.to_string()), *c);
+                db.located.insert((r.app, r.object_id.clone()), *c);
             }
         }
         change_map(&mut db.resources, resources);

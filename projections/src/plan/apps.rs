@@ -249,7 +249,7 @@ fn home(b: &Builder, r: &Resource) -> Option<Resource> {
     let ir = b
         .intended()
         .db(r.app.database())
-        .resource(&(r.app, r.object_id.to_string()))?;
+        .resource(&(r.app, r.object_id.clone()))?;
     let ic = b.intended().communities().get(&ir.community)?;
     (ic.lifecycle != Lifecycle::Purged && ic.widgets.contains_key(&*ir.instance))
         .then(|| ir.clone())
