@@ -172,12 +172,15 @@ fn changes(
 /// Widget instances added and removed: the feed against what the ledger holds.
 fn widget_changes(
     community: Uuid,
-    now: &BTreeMap<String, String>,
+    now: &BTreeMap<projections::state::Text, projections::state::Text>,
     shown: &[WidgetEntry],
     at: Option<Timestamp>,
 ) -> Vec<(DomainEvent, Option<Timestamp>)> {
     let mut out = Vec::new();
-    for w in shown.iter().filter(|w| !now.contains_key(&w.instance)) {
+    for w in shown
+        .iter()
+        .filter(|w| !now.contains_key(w.instance.as_str()))
+    {
         let e = WidgetAdded {
             community,
             instance: w.instance.clone(),
@@ -187,10 +190,10 @@ fn widget_changes(
         out.push((DomainEvent::WidgetAdded(e), time(&w.published).or(at)));
     }
     for instance in now.keys() {
-        if !shown.iter().any(|w| &w.instance == instance) {
+        if !shown.iter().any(|w| *w.instance == **instance) {
             let e = WidgetRemoved {
                 community,
-                instance: instance.clone(),
+                instance: instance.to_string(),
                 actor: None,
             };
             out.push((DomainEvent::WidgetRemoved(e), at));

@@ -151,7 +151,7 @@ fn print_db(d: Database, db: &DbState) {
         ]);
         for c in db.communities.values() {
             let owners: Vec<&str> = c.owners().collect();
-            let widgets: Vec<&str> = c.widgets.values().map(String::as_str).collect();
+            let widgets: Vec<&str> = c.widgets.values().map(|d| &**d).collect();
             t.add_row(vec![
                 c.uuid.to_string(),
                 output::clip(&c.name, 40),

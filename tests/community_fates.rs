@@ -265,7 +265,12 @@ fn local_events(w: &projections::World, c: uuid::Uuid) -> Vec<DomainEvent> {
         org_id: "org-2".into(),
         actor: None,
     }));
-    let instances: Vec<String> = ic.widgets.keys().cloned().chain(["Wnew".into()]).collect();
+    let instances: Vec<String> = ic
+        .widgets
+        .keys()
+        .map(|k| k.to_string())
+        .chain(["Wnew".into()])
+        .collect();
     for instance in instances {
         out.push(DomainEvent::WidgetAdded(WidgetAdded {
             community: c,

@@ -216,11 +216,7 @@ async fn a_scripted_sequence_of_lifecycle_posts() {
     assert_eq!(c.lifecycle, Lifecycle::Trashed);
     let members: Vec<(&str, Role)> = c.members.iter().map(|(u, r)| (&**u, *r)).collect();
     assert_eq!(members, [("amy", Role::Owner), ("bob", Role::Owner)]);
-    let widgets: Vec<(&str, &str)> = c
-        .widgets
-        .iter()
-        .map(|(i, d)| (i.as_str(), d.as_str()))
-        .collect();
+    let widgets: Vec<(&str, &str)> = c.widgets.iter().map(|(i, d)| (&**i, &**d)).collect();
     assert_eq!(widgets, [("Wfiles", "Files")]);
     let actors: Vec<Option<&str>> = events.iter().map(|r| r.event.actor()).collect();
     assert!(actors.iter().all(|a| *a == Some("amy")), "{actors:?}");

@@ -180,7 +180,7 @@ fn communities(
                 // A widget whose content is lost may be there or not: both are explained.
                 let mut rc = crate::Community::clone(rc);
                 for (instance, def) in ic.widgets.iter() {
-                    if lost.contains(&(*id, instance.clone())) {
+                    if lost.contains(&(*id, instance.to_string())) {
                         std::sync::Arc::make_mut(&mut rc.widgets)
                             .insert(instance.clone(), def.clone());
                     }

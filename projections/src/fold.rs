@@ -355,7 +355,7 @@ pub(crate) fn apply(
             let r = edits.provisioned(Resource {
                 app: p.app,
                 object_id: Text::from(p.object_id.as_str()),
-                instance: Text::from(p.instance.as_str()),
+                instance: instance_in(c, &p.instance),
                 community: p.community,
                 mirror: Mirror::of(c, p.app),
             });
@@ -454,10 +454,11 @@ fn change_community(
         }
         OrgChanged(o) => c.org_id = Some(Text::from(o.org_id.as_str())),
         WidgetAdded(w) => {
-            Arc::make_mut(&mut c.widgets).insert(w.instance.clone(), w.widget_def_id.clone());
+            Arc::make_mut(&mut c.widgets)
+                .insert(w.instance.as_str().into(), w.widget_def_id.as_str().into());
         }
         WidgetRemoved(w) => {
-            Arc::make_mut(&mut c.widgets).remove(&w.instance);
+            Arc::make_mut(&mut c.widgets).remove(w.instance.as_str());
         }
         CommunityTrashed(_) => c.lifecycle = Lifecycle::Trashed,
         CommunityRestored(_) => c.lifecycle = Lifecycle::Active,
@@ -648,13 +649,24 @@ fn change_mirror(r: &mut Resource, e: &DomainEvent, members: &mut Changed<BTreeM
     }
 }
 
+/// The widget instance `instance` as text: the very text `c`'s widget map holds when it has
+/// that widget, so that [`crate::findings::holds`] finds it by pointer.
+pub(crate) fn instance_in(c: &Community, instance: &str) -> Text {
+    match c.widgets.get_key_value(instance) {
+        Some((shared, _)) => shared.clone(),
+        None => Text::from(instance),
+    }
+}
+
 /// `assignRemoteApp`: the container joins the target community, which gains the widget.
 pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
     let Some(target) = d.communities().get(&t.to_community) else {
         return;
     };
     let mut target = Community::clone(target);
-    Arc::make_mut(&mut target.widgets).insert(t.instance.clone(), t.app.widget_def_id().to_owned());
+    // The widget and the container share the instance's text (see `findings::holds`).
+    let instance = Text::from(t.instance.as_str());
+    Arc::make_mut(&mut target.widgets).insert(instance.clone(), t.app.widget_def_id().into());
     d.db_mut(Database::Communities)
         .communities
         .insert(t.to_community, Arc::new(target.clone()));
@@ -662,8 +674,8 @@ pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
     if d.db(t.app.database()).resource(&key).is_some() {
         d.insert_resource(Resource {
             app: t.app,
-            object_id: Text::from(t.object_id.as_str()),
-            instance: Text::from(t.instance.as_str()),
+            object_id: key.1,
+            instance,
             community: t.to_community,
             mirror: Mirror::of(&target, t.app),
         });

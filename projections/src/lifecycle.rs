@@ -84,7 +84,7 @@ pub fn translate(w: &World, e: &Entry) -> Result<(Vec<DomainEvent>, World), Refu
             let Some(def) = e.widget_def_id.clone() else {
                 return invalid("no widget definition: POST to /lifecycle/{widgetDefId}");
             };
-            if known.is_some_and(|c| c.widgets.contains_key(&instance)) {
+            if known.is_some_and(|c| c.widgets.contains_key(instance.as_str())) {
                 return Err(Refusal::Duplicate(format!(
                     "widget instance {instance} exists already in {community}"
                 )));
@@ -98,7 +98,7 @@ pub fn translate(w: &World, e: &Entry) -> Result<(Vec<DomainEvent>, World), Refu
         }
         "remote.app.removed" | "widget.removed" => {
             let instance = instance(e)?;
-            if !known.is_some_and(|c| c.widgets.contains_key(&instance)) {
+            if !known.is_some_and(|c| c.widgets.contains_key(instance.as_str())) {
                 return Err(Refusal::Gone(format!(
                     "{community} has no widget instance {instance}"
                 )));

@@ -211,7 +211,7 @@ impl Kind for Resource {
             app: bare.app,
             mirror: Mirror::of(c, bare.app),
             object_id: bare.object_id.into(),
-            instance: bare.instance.into(),
+            instance: crate::fold::instance_in(c, &bare.instance),
             community: bare.community,
         })
     }

@@ -389,6 +389,28 @@ mod tests {
     }
 
     #[test]
+    fn a_resource_shares_its_widget_instance_with_its_community() {
+        // So that `findings::holds` finds the widget by pointer: as folded (provisioned after
+        // the widget was added) and as read back from a snapshot.
+        let w = world();
+        let back = decode(&encode(&w)).unwrap();
+        for world in [&w, &back] {
+            let mut seen = 0;
+            for d in [&world.intended, &world.actual] {
+                for db in [Database::Files, Database::Forums] {
+                    for r in d.db(db).resources() {
+                        let c = &d.communities()[&r.community];
+                        let (key, _) = c.widgets.get_key_value(&*r.instance).unwrap();
+                        assert!(Arc::ptr_eq(key, &r.instance), "{}", r.object_id);
+                        seen += 1;
+                    }
+                }
+            }
+            assert_eq!(seen, 8);
+        }
+    }
+
+    #[test]
     fn unpacking_hands_over_every_byte_in_order_and_the_error_that_ends_them() {
         use std::io::Read;
         // Several chunks and a part of one, read back in pieces that straddle chunk ends.

@@ -26,7 +26,7 @@ pub type User = Arc<str>;
 /// pointer first. Written as a string, so snapshots are unchanged.
 pub type Text = Arc<str>;
 /// A community's widgets, instance id → widgetDefId, shared the same way.
-pub type Widgets = Arc<BTreeMap<String, String>>;
+pub type Widgets = Arc<BTreeMap<Text, Text>>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,10 +59,10 @@ impl Community {
     }
 
     /// The widget instance of an app, if the community has one.
-    pub fn instance_of(&self, app: App) -> Option<&String> {
+    pub fn instance_of(&self, app: App) -> Option<&Text> {
         self.widgets
             .iter()
-            .find(|(_, def)| def.as_str() == app.widget_def_id())
+            .find(|(_, def)| ***def == *app.widget_def_id())
             .map(|(i, _)| i)
     }
 }

@@ -229,7 +229,7 @@ fn changed(w: &World, c: &Community, e: &DomainEvent) -> Result<(), Rejection> {
             Ok(())
         }
         WidgetAdded(x) => {
-            if c.widgets.contains_key(&x.instance) {
+            if c.widgets.contains_key(x.instance.as_str()) {
                 return reject(format!(
                     "widget instance {} exists already in {id}",
                     x.instance
@@ -243,14 +243,14 @@ fn changed(w: &World, c: &Community, e: &DomainEvent) -> Result<(), Rejection> {
             Ok(())
         }
         WidgetRemoved(x) => {
-            if !c.widgets.contains_key(&x.instance) {
+            if !c.widgets.contains_key(x.instance.as_str()) {
                 return reject(format!("{id} has no widget instance {}", x.instance));
             }
             Ok(())
         }
         RemoteAppProvisioned(p) => {
-            match c.widgets.get(&p.instance) {
-                Some(def) if def == p.app.widget_def_id() => {}
+            match c.widgets.get(p.instance.as_str()) {
+                Some(def) if **def == *p.app.widget_def_id() => {}
                 Some(def) => {
                     return reject(format!(
                         "widget instance {} of {id} is {def}, not {}",
@@ -309,7 +309,7 @@ fn transferred(w: &World, t: &RemoteAppTransferred) -> Result<(), Rejection> {
     }
     let target = active(w, t.to_community)?;
     match target.instance_of(t.app) {
-        Some(i) if *i != t.instance || t.to_community != t.from_community => reject(format!(
+        Some(i) if **i != *t.instance || t.to_community != t.from_community => reject(format!(
             "{} already has a {} widget: remove it first (assignRemoteApp fails otherwise)",
             t.to_community, t.app
         )),

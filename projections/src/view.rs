@@ -10,7 +10,7 @@ pub fn community(c: &Community) -> Value {
         "type": c.community_type,
         "lifecycle": c.lifecycle,
         "members": c.members.iter().map(|(u, r)| (u.to_string(), json!(r))).collect::<Map<_, _>>(),
-        "widgets": c.widgets.iter().map(|(i, d)| (i.clone(), json!(d))).collect::<Map<_, _>>(),
+        "widgets": c.widgets.iter().map(|(i, d)| (i.to_string(), json!(d))).collect::<Map<_, _>>(),
         "preModeration": c.pre_moderation,
         "postModeration": c.post_moderation,
     });

@@ -6,7 +6,7 @@ use super::{count_communities, were, Builder};
 use crate::describe::describe;
 use crate::events::*;
 use crate::repair::{Action, Redo};
-use crate::state::{Ascending, Community, Mirror};
+use crate::state::{Ascending, Community, Mirror, Text};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -106,7 +106,7 @@ fn recreate(b: &mut Builder, ic: &Community) {
         .filter(|(_, r)| **r == Role::Member)
         .map(|(u, _)| &**u)
         .collect();
-    let apps: Vec<&String> = ic
+    let apps: Vec<&Text> = ic
         .widgets
         .values()
         .filter(|d| App::from_widget_def_id(d).is_some())
@@ -226,7 +226,7 @@ pub(super) fn changes_between(ic: &Community, ac: &Community) -> Vec<DomainEvent
         if !ic.widgets.contains_key(instance) && App::from_widget_def_id(def).is_some() {
             out.push(DomainEvent::WidgetRemoved(WidgetRemoved {
                 community,
-                instance: instance.clone(),
+                instance: instance.to_string(),
                 actor: None,
             }));
         }
