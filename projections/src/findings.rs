@@ -11,6 +11,7 @@ use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::ordmap::DiffItem;
 use imbl::OrdMap;
 use serde::Serialize;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -389,30 +390,42 @@ pub fn members_text(
         let s = if owners == 1 { "" } else { "s" };
         format!("{} ({owners} owner{s})", m.len())
     };
+    // One walk of both maps in user order (they are sorted), not a search for each member.
+    let (mut lacks, mut extra, mut roles) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut e, mut x) = (expected.iter().peekable(), found.iter().peekable());
+    loop {
+        let order = match (e.peek(), x.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            // Equal users are usually the same text: compared by pointer first.
+            (Some((eu, _)), Some((xu, _))) if eu == xu => Ordering::Equal,
+            (Some((eu, _)), Some((xu, _))) => eu.cmp(xu),
+        };
+        match order {
+            Ordering::Less => {
+                let (u, r) = e.next().expect("peeked");
+                lacks.push(format!("{u} ({r})"));
+            }
+            Ordering::Greater => {
+                let (u, r) = x.next().expect("peeked");
+                extra.push(format!("{u} ({r})"));
+            }
+            Ordering::Equal => {
+                let ((_, er), (u, xr)) = (e.next().expect("peeked"), x.next().expect("peeked"));
+                if er != xr {
+                    roles.push(format!("{u} {xr} not {er}"));
+                }
+            }
+        }
+    }
     let mut notes = Vec::new();
-    let lacks: Vec<String> = expected
-        .iter()
-        .filter(|(u, _)| !found.contains_key(*u))
-        .map(|(u, r)| format!("{u} ({r})"))
-        .collect();
     if !lacks.is_empty() {
         notes.push(format!("lacks {}", lacks.join(", ")));
     }
-    let extra: Vec<String> = found
-        .iter()
-        .filter(|(u, _)| !expected.contains_key(*u))
-        .map(|(u, r)| format!("{u} ({r})"))
-        .collect();
     if !extra.is_empty() {
         notes.push(format!("extra {}", extra.join(", ")));
     }
-    let roles: Vec<String> = found
-        .iter()
-        .filter_map(|(u, r)| {
-            let e = expected.get(u)?;
-            (e != r).then(|| format!("{u} {r} not {e}"))
-        })
-        .collect();
     if !roles.is_empty() {
         notes.push(format!("roles: {}", roles.join(", ")));
     }
@@ -730,9 +743,9 @@ fn disposition(w: &World, r: &Resource) -> Disposition {
 
 fn missing(w: &World) -> Vec<Missing> {
     let mut found: BTreeMap<(Uuid, App, String), Missing> = BTreeMap::new();
-    let holds = |held: &[Arc<Resource>], app: App, instance: &str| -> Option<String> {
+    let holds = |held: &[Arc<Resource>], app: App, instance: &Text| -> Option<String> {
         held.iter()
-            .find(|r| r.app == app && *r.instance == *instance)
+            .find(|r| r.app == app && r.instance == *instance)
             .map(|r| r.object_id.to_string())
     };
     // The communities ascend, so each database's resources are walked alongside them.
@@ -847,4 +860,40 @@ fn stale(w: &World, restores: &[Restore]) -> Vec<StaleEntry> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(entries: &[(&str, Role)]) -> BTreeMap<User, Role> {
+        entries.iter().map(|(u, r)| (User::from(*u), *r)).collect()
+    }
+
+    #[test]
+    fn members_text_names_what_is_lacking_extra_and_in_another_role_in_user_order() {
+        use Role::{Member, Owner};
+        let expected = members(&[
+            ("ann", Owner),
+            ("bob", Member),
+            ("cy", Member),
+            ("dee", Owner),
+        ]);
+        let found = members(&[
+            ("ann", Member),
+            ("bo", Member),
+            ("cy", Member),
+            ("eve", Owner),
+        ]);
+        let (e, x) = members_text(&expected, &found);
+        assert_eq!(e, "4 (2 owners)");
+        assert_eq!(
+            x,
+            "4 (1 owner): lacks bob (member), dee (owner); extra bo (member), eve (owner); \
+             roles: ann member not owner"
+        );
+        // The same members, one map a copy of the other: nothing but the counts.
+        let (e, x) = members_text(&expected, &expected.clone());
+        assert_eq!((e.as_str(), x.as_str()), ("4 (2 owners)", "4 (2 owners): "));
+    }
 }

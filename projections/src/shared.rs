@@ -115,6 +115,19 @@ impl Sharing {
         });
     }
 
+    /// [`mirroring`](Self::mirroring) while reading, from the communities as read (in
+    /// ascending order).
+    pub(crate) fn mirroring_read(communities: Option<&[(Uuid, Arc<Community>)]>) {
+        TABLE.with_borrow_mut(|t| {
+            if let Some(Table::Reading(r)) = t {
+                r.mirrored = communities.map(|m| Mirrored {
+                    communities: m.to_vec(),
+                    at: 0,
+                });
+            }
+        });
+    }
+
     fn start(table: Table) -> Sharing {
         TABLE.with_borrow_mut(|t| {
             assert!(t.is_none(), "one snapshot at a time on a thread");
@@ -336,9 +349,18 @@ pub(crate) mod resources {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ByCommunity, D::Error> {
-        read_map(d, "resources by community", |v: Vec<In<Resource>>| {
-            v.into_iter().map(|r| r.0).collect::<crate::state::Held>()
-        })
+        read_map(d, "resources by community", held)
+    }
+
+    /// The entries as written (in ascending order), for the map to be built later.
+    pub fn entries<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(Uuid, crate::state::Held)>, D::Error> {
+        read_map(d, "resources by community", held)
+    }
+
+    fn held(v: Vec<In<Resource>>) -> crate::state::Held {
+        v.into_iter().map(|r| r.0).collect()
     }
 }
 
@@ -354,6 +376,13 @@ pub(crate) mod communities {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ById, D::Error> {
+        read_map(d, "communities by id", |c: In<Community>| c.0)
+    }
+
+    /// The entries as written (in ascending order), for the map to be built later.
+    pub fn entries<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(Uuid, Arc<Community>)>, D::Error> {
         read_map(d, "communities by id", |c: In<Community>| c.0)
     }
 }

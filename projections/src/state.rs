@@ -588,10 +588,13 @@ pub(crate) struct DbStateOut<'a> {
 /// [`DbStateOut`] as read.
 #[derive(Deserialize)]
 pub(crate) struct DbStateIn {
-    #[serde(with = "crate::shared::communities")]
-    communities: OrdMap<Uuid, Arc<Community>>,
-    #[serde(with = "crate::shared::resources")]
-    resources: OrdMap<Uuid, Held>,
+    /// The two large maps' entries, in ascending order: their maps are built with `located`
+    /// ([`DbStateIn::into_db`]), several databases at once, not one entry at a time as the
+    /// snapshot is read.
+    #[serde(deserialize_with = "crate::shared::communities::entries")]
+    communities: Vec<(Uuid, Arc<Community>)>,
+    #[serde(deserialize_with = "crate::shared::resources::entries")]
+    resources: Vec<(Uuid, Held)>,
     shares: OrdSet<(Uuid, App, String)>,
     queue: Vec<QueueEntry>,
     tasks: OrdMap<String, TaskStatus>,
@@ -636,11 +639,11 @@ impl<'de> Deserialize<'de> for DeploymentIn {
                 let mut dbs = Vec::with_capacity(Database::ALL.len());
                 while let Some(db) = a.next_element::<DbStateIn>()? {
                     if dbs.len() == Database::Communities as usize {
-                        crate::shared::Sharing::mirroring(Some(&db.communities));
+                        crate::shared::Sharing::mirroring_read(Some(&db.communities));
                     }
                     dbs.push(db);
                 }
-                crate::shared::Sharing::mirroring(None);
+                crate::shared::Sharing::mirroring_read(None);
                 Ok(DeploymentIn(dbs))
             }
         }
@@ -668,6 +671,8 @@ impl DbStateIn {
         for (k, c) in keys {
             located.insert(k, c);
         }
+        let communities = communities.into_iter().collect();
+        let resources = resources.into_iter().collect();
         DbState {
             communities,
             resources,

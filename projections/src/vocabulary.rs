@@ -88,7 +88,18 @@ impl App {
     }
 
     pub fn from_widget_def_id(id: &str) -> Option<App> {
-        App::ALL.into_iter().find(|a| a.widget_def_id() == id)
+        // A match, not a search of `ALL`: findings ask it of every widget of every community.
+        Some(match id {
+            "Activities" => App::Activities,
+            "Blog" => App::Blog,
+            "IdeationBlog" => App::IdeationBlog,
+            "Files" => App::Files,
+            "Forum" => App::Forum,
+            "Wiki" => App::Wiki,
+            "StatusUpdates" => App::StatusUpdates,
+            "Library" => App::Library,
+            _ => return None,
+        })
     }
 
     /// The remoteAppDefId of the queue and `assignRemoteApp`; Library has none.
