@@ -588,7 +588,7 @@ pub(crate) fn deliver(
                 WidgetRemoved(w) => *r.instance == *w.instance,
                 _ => true,
             })
-            .map(|r| (r.app, r.object_id.clone()))
+            .map(ResourceKey::of)
             .collect();
         for key in &gone {
             d.remove_resource(db, key);
@@ -670,11 +670,11 @@ pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
     d.db_mut(Database::Communities)
         .communities
         .insert(t.to_community, Arc::new(target.clone()));
-    let key = (t.app, Text::from(t.object_id.as_str()));
+    let key = ResourceKey::new(t.app, t.object_id.as_str());
     if d.db(t.app.database()).resource(&key).is_some() {
         d.insert_resource(Resource {
             app: t.app,
-            object_id: key.1,
+            object_id: key.object_id().clone(),
             instance,
             community: t.to_community,
             mirror: Mirror::of(&target, t.app),

@@ -4,7 +4,7 @@
 
 use crate::events::{DomainEvent, RemoteAppTransferred};
 use crate::fold::{apply, deliver, Edits, Recorded};
-use crate::state::{Community, Deployment, Mirror, TaskStatus};
+use crate::state::{Community, Deployment, Mirror, ResourceKey, TaskStatus};
 use crate::vocabulary::{App, Database};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -185,7 +185,10 @@ impl Action {
             }
             Action::DeleteOrphans { app, orphans } => {
                 for o in orphans {
-                    d.remove_resource(app.database(), &(*app, o.object_id.as_str().into()));
+                    d.remove_resource(
+                        app.database(),
+                        &ResourceKey::new(*app, o.object_id.as_str()),
+                    );
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use crate::events::*;
 use crate::fold::World;
-use crate::state::{Community, Text};
+use crate::state::{Community, ResourceKey};
 use crate::vocabulary::{App, CommunityType, Database, Lifecycle, Role};
 use uuid::Uuid;
 
@@ -261,7 +261,7 @@ fn changed(w: &World, c: &Community, e: &DomainEvent) -> Result<(), Rejection> {
             }
             if w.intended
                 .db(p.app.database())
-                .resource(&(p.app, p.object_id.as_str().into()))
+                .resource(&ResourceKey::new(p.app, p.object_id.as_str()))
                 .is_some()
             {
                 return reject(format!("{} object {} exists already", p.app, p.object_id));
@@ -291,7 +291,7 @@ fn changed(w: &World, c: &Community, e: &DomainEvent) -> Result<(), Rejection> {
 }
 
 fn transferred(w: &World, t: &RemoteAppTransferred) -> Result<(), Rejection> {
-    let key = (t.app, Text::from(t.object_id.as_str()));
+    let key = ResourceKey::new(t.app, t.object_id.as_str());
     let held = w
         .intended
         .db(t.app.database())

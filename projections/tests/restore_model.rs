@@ -114,7 +114,7 @@ proptest! {
         let got = Seen { community_type: Some(comm.community_type), members: comm.members.keys().map(|u| u.to_string()).collect() };
         prop_assert_eq!(&got, &now[&Database::Communities]);
         for (db, app, object) in [(Database::Files, App::Files, "lib"), (Database::Activities, App::Activities, "act")] {
-            let r = w.actual.db(db).resource(&(app, object.into())).unwrap();
+            let r = w.actual.db(db).resource(&projections::state::ResourceKey::new(app, object)).unwrap();
             let got = Seen {
                 community_type: Some(r.mirror.community_type),
                 members: r.mirror.members.as_ref().unwrap().keys().map(|u| u.to_string()).collect(),

@@ -5,7 +5,7 @@ use super::{containers, count_communities, Builder};
 use crate::findings::{holds, mirror_fields};
 use crate::parallel::{side_by_side, Job};
 use crate::repair::{Action, Assignment, Doomed, Target};
-use crate::state::{Deployment, Mirror, Resource};
+use crate::state::{Deployment, Mirror, Resource, ResourceKey};
 use crate::vocabulary::{App, Database, Lifecycle};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -249,7 +249,7 @@ fn home(b: &Builder, r: &Resource) -> Option<Resource> {
     let ir = b
         .intended()
         .db(r.app.database())
-        .resource(&(r.app, r.object_id.clone()))?;
+        .resource(&ResourceKey::of(r))?;
     let ic = b.intended().communities().get(&ir.community)?;
     (ic.lifecycle != Lifecycle::Purged && ic.widgets.contains_key(&*ir.instance))
         .then(|| ir.clone())
