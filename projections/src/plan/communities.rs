@@ -23,9 +23,10 @@ pub(super) fn phase(b: &mut Builder) {
     // recreation are the candidates, each checked again when its turn comes.
     let before = b.state.communities().clone();
     let mut current = Ascending::new(&before);
+    // The maps' entries are read first: a community is read only where they disagree.
     let missing: Vec<Arc<Community>> = intended
         .iter()
-        .filter(|(id, c)| c.lifecycle != Lifecycle::Purged && current.get(**id).is_none())
+        .filter(|(id, c)| current.get(**id).is_none() && c.lifecycle != Lifecycle::Purged)
         .map(|(_, c)| c.clone())
         .collect();
     for ic in &missing {
@@ -38,9 +39,11 @@ pub(super) fn phase(b: &mut Builder) {
     let undelete: Vec<Uuid> = intended
         .iter()
         .filter(|(id, ic)| {
-            let ac = current.get(**id);
-            ic.lifecycle == Lifecycle::Active
-                && ac.is_some_and(|ac| ac.lifecycle == Lifecycle::Trashed)
+            current.get(**id).is_some_and(|ac| {
+                !Arc::ptr_eq(ic, ac)
+                    && ic.lifecycle == Lifecycle::Active
+                    && ac.lifecycle == Lifecycle::Trashed
+            })
         })
         .map(|(_, ic)| ic.uuid)
         .collect();
