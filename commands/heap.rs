@@ -9,6 +9,14 @@
 //! pages, as the builder's first touch would have), so it cannot change any result; at most
 //! one step of heap beyond what is used becomes resident early.
 //!
+//! Each step is also marked for transparent huge pages (`MADV_HUGEPAGE`; where the kernel's
+//! setting is `madvise` or `always`, otherwise the call fails and nothing changes). The passes
+//! over a world read it in no order that pages follow, so with 4 KiB pages nearly every read
+//! missed the TLB as well as the cache; with 2 MiB pages the world's few hundred MB are a few
+//! hundred TLB entries, and exiting frees them faster. At 100,000 communities
+//! (`recovery_bench`'s ledger, eight alternated runs): `recover` median 2.63 → 2.42 s, `plan`
+//! 3.47 → 3.11 s, the same peak memory.
+//!
 //! Linux with glibc only (the main arena grows with `brk`); elsewhere it does nothing.
 
 /// How far beyond a request the allocator grows the heap, and so how far ahead the helper
@@ -68,10 +76,15 @@ mod imp {
                     while !flag.load(Ordering::Relaxed) {
                         let end = brk() & !(page - 1);
                         if end > done {
-                            // SAFETY: populating pages of our own heap writes nothing to
-                            // them; a range the heap no longer covers fails with ENOMEM,
-                            // which is ignored.
+                            // SAFETY: asking for huge pages and populating pages of our own
+                            // heap writes nothing to them; a range the heap no longer covers
+                            // fails with ENOMEM, which is ignored.
                             unsafe {
+                                libc::madvise(
+                                    done as *mut libc::c_void,
+                                    end - done,
+                                    libc::MADV_HUGEPAGE,
+                                );
                                 libc::madvise(
                                     done as *mut libc::c_void,
                                     end - done,
