@@ -98,25 +98,21 @@ impl Sharing {
     }
 
     /// From now on (until called with `None`), a resource whose mirror is what its app copies
-    /// of its community among `communities` is written without the mirror, and read back with
-    /// the mirror made from the community ([`Mirror::of`]). For a snapshot's intended
-    /// deployment, where every mirror is (a seventh of a snapshot at 100,000 communities).
-    /// Writer and reader call it at the same points of the stream.
+    /// of its community among `communities` is written without the mirror. For a snapshot's
+    /// intended deployment, where every mirror is (a seventh of a snapshot at 100,000
+    /// communities). The reader calls [`mirroring_read`](Self::mirroring_read) at the same
+    /// points of the stream.
     pub(crate) fn mirroring(communities: Option<&Communities>) {
-        TABLE.with_borrow_mut(|t| match t {
-            Some(Table::Writing(w)) => w.mirrored = communities.cloned(),
-            Some(Table::Reading(r)) => {
-                r.mirrored = communities.map(|m| Mirrored {
-                    communities: m.iter().map(|(k, c)| (*k, c.clone())).collect(),
-                    at: 0,
-                })
+        TABLE.with_borrow_mut(|t| {
+            if let Some(Table::Writing(w)) = t {
+                w.mirrored = communities.cloned();
             }
-            None => {}
         });
     }
 
-    /// [`mirroring`](Self::mirroring) while reading, from the communities as read (in
-    /// ascending order).
+    /// [`mirroring`](Self::mirroring) for the reader: a resource written without its mirror is
+    /// read back with the mirror made from its community among `communities` (as read, in
+    /// ascending order; [`Mirror::of`]).
     pub(crate) fn mirroring_read(communities: Option<&[(Uuid, Arc<Community>)]>) {
         TABLE.with_borrow_mut(|t| {
             if let Some(Table::Reading(r)) = t {
