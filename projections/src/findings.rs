@@ -704,7 +704,7 @@ fn orphan(out: &mut Vec<Orphan>, w: &World, c: Option<&Community>, r: &Resource)
         None => OrphanReason::CommunityMissing,
         Some(c) if c.lifecycle == Lifecycle::Purged => OrphanReason::CommunityPurged,
         Some(c) if c.lifecycle == Lifecycle::Trashed => OrphanReason::CommunityTrashed,
-        Some(c) if !c.widgets.contains_key(&*r.instance) => OrphanReason::WidgetMissing,
+        Some(c) if !has_widget(c, &r.instance) => OrphanReason::WidgetMissing,
         Some(_) => return,
     };
     out.push(Orphan {
@@ -726,7 +726,7 @@ fn disposition(w: &World, r: &Resource) -> Disposition {
     let Some(ic) = w.intended.communities().get(&ir.community) else {
         return Disposition::Delete;
     };
-    if ic.lifecycle == Lifecycle::Purged || !ic.widgets.contains_key(&*ir.instance) {
+    if ic.lifecycle == Lifecycle::Purged || !has_widget(ic, &ir.instance) {
         return Disposition::Delete;
     }
     match w.actual.communities().get(&ir.community) {
@@ -735,7 +735,7 @@ fn disposition(w: &World, r: &Resource) -> Disposition {
         Some(_) if ir.community != r.community => Disposition::AssignTo {
             community: ir.community,
         },
-        Some(c) if !c.widgets.contains_key(&*ir.instance) => Disposition::AssignSame,
+        Some(c) if !has_widget(c, &ir.instance) => Disposition::AssignSame,
         Some(_) if ic.lifecycle == Lifecycle::Trashed => Disposition::InTrash,
         Some(_) => Disposition::Undelete,
     }

@@ -5,8 +5,8 @@
 //! several places (a member map, a community, a resource) is written once (see `shared`), and
 //! what follows from the rest is not written. Versions 2 (an LZ4 block, its size first) and 3
 //! (zstd), whose bincode writes every map in full, 4, which writes both deployments in full,
-//! and 5, which writes where each resource is, are still read. A snapshot of another version, or one that does not
-//! decode, is simply not used.
+//! and 5, which writes where each resource is, are still read. A snapshot of another version,
+//! or one that does not decode, is simply not used.
 
 use crate::fold::World;
 use crate::shared::Sharing;

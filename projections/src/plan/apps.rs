@@ -2,7 +2,7 @@
 //! assign each orphan where it belongs or delete its data.
 
 use super::{containers, count_communities, Builder};
-use crate::findings::{holds, mirror_fields};
+use crate::findings::{has_widget, holds, mirror_fields};
 use crate::parallel::{side_by_side, Job};
 use crate::repair::{Action, Assignment, Doomed, Target};
 use crate::state::{Deployment, Mirror, Resource, ResourceKey};
@@ -175,7 +175,7 @@ pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
             .get(&ir.community)
             .filter(|t| t.lifecycle == Lifecycle::Trashed)
         {
-            if r.community == t.uuid && t.widgets.contains_key(&*r.instance) {
+            if r.community == t.uuid && has_widget(t, &r.instance) {
                 continue; // in the trash with its community, as the ledger has it
             }
             // assignRemoteApp needs a live community: out of the trash, and back after.
@@ -251,8 +251,7 @@ fn home(b: &Builder, r: &Resource) -> Option<Resource> {
         .db(r.app.database())
         .resource(&ResourceKey::of(r))?;
     let ic = b.intended().communities().get(&ir.community)?;
-    (ic.lifecycle != Lifecycle::Purged && ic.widgets.contains_key(&*ir.instance))
-        .then(|| ir.clone())
+    (ic.lifecycle != Lifecycle::Purged && has_widget(ic, &ir.instance)).then(|| ir.clone())
 }
 
 fn push_assign(b: &mut Builder, app: App, orphans: Vec<Assignment>) {

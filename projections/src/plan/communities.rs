@@ -5,6 +5,7 @@
 use super::{count_communities, were, Builder};
 use crate::describe::describe;
 use crate::events::*;
+use crate::findings::has_widget;
 use crate::repair::{Action, Redo};
 use crate::state::{Ascending, Community, Mirror, Text};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
@@ -259,9 +260,10 @@ pub(super) fn untrash(b: &mut Builder) -> Vec<Uuid> {
         .filter(|c| c.lifecycle == Lifecycle::Trashed)
         .filter(|c| {
             Database::APPS.into_iter().any(|db| {
-                b.state.db(db).resources_of(c.uuid).any(|r| {
-                    c.widgets.contains_key(&*r.instance) && r.mirror != Mirror::of(c, r.app)
-                })
+                b.state
+                    .db(db)
+                    .resources_of(c.uuid)
+                    .any(|r| has_widget(c, &r.instance) && r.mirror != Mirror::of(c, r.app))
             })
         })
         .map(|c| c.uuid)
