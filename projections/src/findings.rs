@@ -5,7 +5,7 @@
 use crate::describe::describe;
 use crate::fold::{Recorded, World};
 use crate::parallel::{side_by_side, Job};
-use crate::reach::{reach_and_world_from, Fate, Loss};
+use crate::reach::{lost_and_world_from, Fate, Loss};
 use crate::state::{Community, DbState, Mirror, Resource, Text, User};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::ordmap::DiffItem;
@@ -281,7 +281,7 @@ pub fn analyze_from<E>(
     input: &Input,
     earlier: impl FnOnce() -> Result<Vec<Recorded>, E>,
 ) -> Result<(Findings, World), E> {
-    let (fates, world) = reach_and_world_from(start, input.events);
+    let (fates, world) = lost_and_world_from(start, input.events);
     let earlier = earlier()?;
     let restores = restores(input, &world);
     let mut f = of_world(&world, restores);

@@ -1,5 +1,10 @@
 //! Independent passes over one world, run side by side on the machine's cores.
 
+/// Whether the machine has a second core for work beside this thread's.
+pub fn second_core() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
 /// One pass: reads what it captures, returns its result.
 pub type Job<'a, T> = Box<dyn Fn() -> T + Sync + 'a>;
 

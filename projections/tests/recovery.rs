@@ -179,6 +179,49 @@ proptest! {
     }
 }
 
+/// A history long enough to be followed on a second core while it is folded (when the machine
+/// has one) gives the fates and world of one followed an event at a time, on one thread; and
+/// the lost fates alone, which findings ask for, are the lost ones among those.
+#[test]
+fn fates_followed_beside_the_fold_are_those_followed_in_step() {
+    use projections::reach::{Fate, Reach, Reaching, FOLLOW_APART_AT_LEAST};
+    let days = 16;
+    let which = [(Database::Activities, 2), (Database::Communities, 1)];
+    let events = with_restores(recorded(simulate(&busy(700, days, 5))), days, &which);
+    assert!(
+        events.len() > 4 * FOLLOW_APART_AT_LEAST,
+        "{} events",
+        events.len()
+    );
+    let (all, world) = projections::reach::reach_and_world(&events);
+    let mut stepped = Reaching::new(
+        World::default(),
+        projections::failures(&events),
+        projections::fold::restored_labels(&events),
+        None,
+    );
+    for r in &events {
+        stepped.feed(std::slice::from_ref(r));
+    }
+    let (one_by_one, stepped_world) = stepped.finish();
+    assert_eq!(all, one_by_one);
+    assert_eq!(world, stepped_world);
+
+    let (lost, _) = projections::reach::lost_and_world_from(World::default(), &events);
+    let expected: Reach = all
+        .into_iter()
+        .filter_map(|(p, by_db)| {
+            let by_db: std::collections::BTreeMap<Database, Fate> = by_db
+                .into_iter()
+                .filter(|(_, f)| matches!(f, Fate::Lost { .. }))
+                .collect();
+            (!by_db.is_empty()).then_some((p, by_db))
+        })
+        .collect();
+    assert!(!expected.is_empty(), "the restores lose nothing");
+    assert_eq!(lost, expected);
+}
+
 /// Found by `any_restores_converge`: a community created after the Communities backup is
 /// recreated and its apps' data assigned back.
 #[test]
