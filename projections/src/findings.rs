@@ -284,27 +284,40 @@ pub fn analyze_from<E>(
     let (fates, world) = lost_and_world_from(start, input.events);
     let earlier = earlier()?;
     let restores = restores(input, &world);
-    let mut f = of_world(&world, restores);
-    f.lost = lost(input, &earlier, &world, &fates);
+    // The lost changes are one more pass beside the others.
+    let lost: Job<Pass> = Box::new(|| Pass::Lost(lost(input, &earlier, &world, &fates)));
+    let f = of_world_and(&world, restores, Some(lost));
     Ok((f, world))
 }
 
 /// The findings that states alone show (all but the lost changes, which need the history):
 /// enough to compare what-if restores quickly.
 pub fn of_world(world: &World, restores: Vec<Restore>) -> Findings {
-    // The Communities database, each app database and the missing resources are separate
-    // passes over the same world: they run side by side.
-    let mut jobs: Vec<Job<Pass>> = vec![
-        Box::new(|| Pass::Missing(missing(world))),
-        Box::new(|| Pass::Found(communities_against_intended(world), Vec::new())),
-    ];
+    of_world_and(world, restores, None)
+}
+
+/// [`of_world`], with the lost changes that `lost` finds (a [`Pass::Lost`]) when given.
+fn of_world_and<'a>(
+    world: &'a World,
+    restores: Vec<Restore>,
+    lost: Option<Job<'a, Pass>>,
+) -> Findings {
+    // The Communities database, each app database, the missing resources and the lost
+    // changes are separate passes over the same world: they run side by side, the longest
+    // first.
+    let mut jobs: Vec<Job<Pass>> = vec![Box::new(|| Pass::Missing(missing(world)))];
+    jobs.extend(lost);
+    jobs.push(Box::new(|| {
+        Pass::Found(communities_against_intended(world), Vec::new())
+    }));
     for db in Database::APPS {
         jobs.push(Box::new(move || {
             let (d, o) = app_database(world, db);
             Pass::Found(d, o)
         }));
     }
-    let (mut differences, mut orphans, mut missing) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut differences, mut orphans, mut missing, mut lost) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for pass in side_by_side(&jobs) {
         match pass {
             Pass::Found(d, o) => {
@@ -312,6 +325,7 @@ pub fn of_world(world: &World, restores: Vec<Restore>) -> Findings {
                 orphans.extend(o);
             }
             Pass::Missing(m) => missing = m,
+            Pass::Lost(l) => lost = l,
         }
     }
     let mut f = Findings {
@@ -319,7 +333,7 @@ pub fn of_world(world: &World, restores: Vec<Restore>) -> Findings {
         differences,
         orphans,
         missing,
-        lost: Vec::new(),
+        lost,
         stale_queue: stale(world, &restores),
         restores,
     };
@@ -562,6 +576,7 @@ pub(crate) fn has_widget(c: &Community, instance: &Text) -> bool {
 enum Pass {
     Found(Vec<Difference>, Vec<Orphan>),
     Missing(Vec<Missing>),
+    Lost(Vec<LostChange>),
 }
 
 /// A difference found in `w`.
