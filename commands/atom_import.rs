@@ -172,7 +172,7 @@ fn changes(
 /// Widget instances added and removed: the feed against what the ledger holds.
 fn widget_changes(
     community: Uuid,
-    now: &BTreeMap<projections::state::Text, projections::state::Text>,
+    now: &projections::state::Widgets,
     shown: &[WidgetEntry],
     at: Option<Timestamp>,
 ) -> Vec<(DomainEvent, Option<Timestamp>)> {
@@ -305,7 +305,7 @@ pub fn import_snapshot(l: &Ledger, s: &Snapshot, format: Format) -> anyhow::Resu
                 .intended
                 .communities()
                 .get(&c.uuid)
-                .map(|n| (*n.widgets).clone())
+                .map(|n| n.widgets.clone())
                 .unwrap_or_default();
             for (e, when) in widget_changes(c.uuid, &held, shown, at) {
                 plan(&mut world, (c.uuid, &c.name), e, when)?;

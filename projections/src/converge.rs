@@ -181,8 +181,7 @@ fn communities(
                 let mut rc = crate::Community::clone(rc);
                 for (instance, def) in ic.widgets.iter() {
                     if lost.contains(&(*id, instance.to_string())) {
-                        std::sync::Arc::make_mut(&mut rc.widgets)
-                            .insert(instance.clone(), def.clone());
+                        rc.widgets = rc.widgets.with(instance.clone(), def.clone());
                     }
                 }
                 for (f, e, x) in community_fields(ic, &rc) {

@@ -569,7 +569,7 @@ pub(crate) fn holds(c: &Community, r: &Resource) -> bool {
 /// provisioned or assigned): looking at the keys' pointers first finds it without reading any
 /// key's characters, which, one allocation each, were most of the passes' memory reads.
 pub(crate) fn has_widget(c: &Community, instance: &Text) -> bool {
-    c.widgets.keys().any(|k| Arc::ptr_eq(k, instance)) || c.widgets.contains_key(&**instance)
+    c.widgets.keys().any(|k| Arc::ptr_eq(k, instance)) || c.widgets.contains_key(instance)
 }
 
 /// What one pass of [`of_world`] finds.

@@ -342,7 +342,7 @@ pub(crate) fn apply(
                 description: None,
                 tags: Vec::new(),
                 members,
-                widgets: Arc::default(),
+                widgets: Widgets::default(),
             };
             d.db_mut(Database::Communities)
                 .communities
@@ -454,17 +454,18 @@ fn change_community(
         }
         OrgChanged(o) => c.org_id = Some(Text::from(o.org_id.as_str())),
         WidgetAdded(w) => {
-            Arc::make_mut(&mut c.widgets)
-                .insert(w.instance.as_str().into(), w.widget_def_id.as_str().into());
+            c.widgets = c
+                .widgets
+                .with(w.instance.as_str().into(), w.widget_def_id.as_str().into());
         }
         WidgetRemoved(w) => {
-            Arc::make_mut(&mut c.widgets).remove(w.instance.as_str());
+            c.widgets = c.widgets.without(w.instance.as_str());
         }
         CommunityTrashed(_) => c.lifecycle = Lifecycle::Trashed,
         CommunityRestored(_) => c.lifecycle = Lifecycle::Active,
         CommunityPurged(_) => {
             c.lifecycle = Lifecycle::Purged;
-            c.widgets = Arc::default();
+            c.widgets = Widgets::default();
         }
         SubcommunityMoved(m) => c.parent = m.parent,
         _ => {}
@@ -666,7 +667,9 @@ pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
     let mut target = Community::clone(target);
     // The widget and the container share the instance's text (see `findings::holds`).
     let instance = Text::from(t.instance.as_str());
-    Arc::make_mut(&mut target.widgets).insert(instance.clone(), t.app.widget_def_id().into());
+    target.widgets = target
+        .widgets
+        .with(instance.clone(), t.app.widget_def_id().into());
     d.db_mut(Database::Communities)
         .communities
         .insert(t.to_community, Arc::new(target.clone()));

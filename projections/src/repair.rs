@@ -250,8 +250,9 @@ fn recreate(d: &mut Deployment, intended: &Deployment, community: Uuid) {
     // Created active; a step after the assignments puts it back in the trash if it was there.
     let mut c: Community = Community::clone(c);
     c.lifecycle = crate::vocabulary::Lifecycle::Active;
-    std::sync::Arc::make_mut(&mut c.widgets)
-        .retain(|_, def| App::from_widget_def_id(def).is_none());
+    c.widgets = c
+        .widgets
+        .only(|_, def| App::from_widget_def_id(def).is_none());
     d.db_mut(Database::Communities)
         .communities
         .insert(community, std::sync::Arc::new(c));

@@ -400,7 +400,7 @@ mod tests {
                 for db in [Database::Files, Database::Forums] {
                     for r in d.db(db).resources() {
                         let c = &d.communities()[&r.community];
-                        let (key, _) = c.widgets.get_key_value(&*r.instance).unwrap();
+                        let (key, _) = c.widgets.get_key_value(&r.instance).unwrap();
                         assert!(Arc::ptr_eq(key, &r.instance), "{}", r.object_id);
                         seen += 1;
                     }

@@ -25,8 +25,106 @@ pub type User = Arc<str>;
 /// its community: both take a reference instead of allocating the text again. Compared by
 /// pointer first. Written as a string, so snapshots are unchanged.
 pub type Text = Arc<str>;
-/// A community's widgets, instance id → widgetDefId, shared the same way.
-pub type Widgets = Arc<BTreeMap<Text, Text>>;
+/// A community's widgets, instance id → widgetDefId, sorted by instance and shared the same
+/// way. The pairs sit in the one allocation the `Arc` points to: asking whether a community
+/// has a resource's widget (every pass over resources does) reads one block of memory, where a
+/// map behind `Arc` was two dependent reads (the map, then its node). A change makes a new
+/// list; communities have a few widgets. Written as a map, so snapshots are unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Widgets(Arc<[(Text, Text)]>);
+
+impl Default for Widgets {
+    fn default() -> Self {
+        Widgets(Arc::from([]))
+    }
+}
+
+impl Widgets {
+    pub fn iter(&self) -> impl Iterator<Item = (&Text, &Text)> {
+        self.0.iter().map(|(i, d)| (i, d))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Text> {
+        self.0.iter().map(|(i, _)| i)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Text> {
+        self.0.iter().map(|(_, d)| d)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn find(&self, instance: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(i, _)| (**i).cmp(instance))
+    }
+
+    pub fn get_key_value(&self, instance: &str) -> Option<(&Text, &Text)> {
+        let (i, d) = &self.0[self.find(instance).ok()?];
+        Some((i, d))
+    }
+
+    pub fn get(&self, instance: &str) -> Option<&Text> {
+        self.get_key_value(instance).map(|(_, d)| d)
+    }
+
+    pub fn contains_key(&self, instance: &str) -> bool {
+        self.find(instance).is_ok()
+    }
+
+    /// These widgets with `instance` added, or given `def` if there.
+    pub fn with(&self, instance: Text, def: Text) -> Widgets {
+        let mut pairs = self.0.to_vec();
+        match self.find(&instance) {
+            Ok(at) => pairs[at].1 = def,
+            Err(at) => pairs.insert(at, (instance, def)),
+        }
+        Widgets(pairs.into())
+    }
+
+    /// These widgets without `instance`.
+    pub fn without(&self, instance: &str) -> Widgets {
+        match self.find(instance) {
+            Ok(at) => {
+                let mut pairs = self.0.to_vec();
+                pairs.remove(at);
+                Widgets(pairs.into())
+            }
+            Err(_) => self.clone(),
+        }
+    }
+
+    /// The widgets for which `keep` holds.
+    pub fn only(&self, mut keep: impl FnMut(&Text, &Text) -> bool) -> Widgets {
+        self.0.iter().filter(|(i, d)| keep(i, d)).cloned().collect()
+    }
+}
+
+/// Pairs in any order; a repeated instance keeps its last widgetDefId, as a map would.
+impl FromIterator<(Text, Text)> for Widgets {
+    fn from_iter<I: IntoIterator<Item = (Text, Text)>>(pairs: I) -> Self {
+        let sorted: BTreeMap<Text, Text> = pairs.into_iter().collect();
+        Widgets(sorted.into_iter().collect())
+    }
+}
+
+impl Serialize for Widgets {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Widgets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<Text, Text>::deserialize(d)?;
+        Ok(Widgets(map.into_iter().collect()))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -1038,6 +1136,38 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        /// Widgets are written exactly as the sorted map they replaced (snapshots and JSON are
+        /// unchanged), read back the same, and a repeated instance keeps its last widgetDefId.
+        #[test]
+        fn widgets_are_written_as_a_sorted_map(
+            pairs in proptest::collection::vec(("[a-c]{0,3}", "[A-C]{1,2}"), 0..8),
+        ) {
+            let pairs: Vec<(Text, Text)> =
+                pairs.into_iter().map(|(i, d)| (Text::from(i), Text::from(d))).collect();
+            let map: BTreeMap<Text, Text> = pairs.iter().cloned().collect();
+            let widgets: Widgets = pairs.iter().cloned().collect();
+            let config = bincode::config::standard();
+            let written = bincode::serde::encode_to_vec(&widgets, config).unwrap();
+            proptest::prop_assert_eq!(&written, &bincode::serde::encode_to_vec(&map, config).unwrap());
+            proptest::prop_assert_eq!(
+                serde_json::to_string(&widgets).unwrap(),
+                serde_json::to_string(&map).unwrap()
+            );
+            let (read, _): (Widgets, usize) =
+                bincode::serde::decode_from_slice(&written, config).unwrap();
+            proptest::prop_assert_eq!(&read, &widgets);
+            proptest::prop_assert!(read.iter().eq(map.iter()));
+            for (i, d) in &map {
+                proptest::prop_assert_eq!(read.get(i), Some(d));
+                proptest::prop_assert!(!read.without(i).contains_key(i));
+                proptest::prop_assert_eq!(read.without(i).len(), map.len() - 1);
+            }
+            let added = read.with(Text::from("bb"), Text::from("Z"));
+            let mut expected = map.clone();
+            expected.insert(Text::from("bb"), Text::from("Z"));
+            proptest::prop_assert!(added.iter().eq(expected.iter()));
+        }
+
         /// Keys order as (app, object id) do, whatever the ids' lengths and bytes: shorter
         /// than eight bytes, one a prefix of the other, zero bytes, the same first eight.
         #[test]
@@ -1152,7 +1282,7 @@ mod tests {
             description: None,
             tags: Vec::new(),
             members: Arc::new([(User::from("ann"), Role::Owner)].into()),
-            widgets: Arc::default(),
+            widgets: Widgets::default(),
         };
         let changes: [fn(&mut Mirror); 10] = [
             |m| m.name = format!("{}!", m.name).into(),
