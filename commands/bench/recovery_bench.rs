@@ -52,6 +52,8 @@ fn repair(l: &Ledger) {
 /// What a process of its own runs: `recover` or `plan` on the ledger at `path`, from nothing,
 /// as the CLI does (which leaves the world for the process's exit to reclaim).
 fn child(what: &str, path: &str) {
+    // The heap is faulted in ahead, as `lifeline recover` and `lifeline plan` have it.
+    let _heap = lifeline::heap::Prefault::start();
     let l = Ledger::open(path, Options::default()).unwrap();
     match what {
         "recover" => {
