@@ -111,6 +111,7 @@ struct Following {
 /// A map keyed by positions and databases, looked up once per event and database: hashed
 /// quickly (positions come from the log, not from a caller).
 type Quick<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+type QuickSet<T> = HashSet<T, foldhash::fast::FixedState>;
 
 /// Events from which [`Reaching::feed`] follows them on a second core while this one folds
 /// them, how many it hands over at a time, and how many such batches may wait.
@@ -201,6 +202,53 @@ impl Reaching {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         });
     }
+
+    /// The fates of the events followed, and the world after the last event fed.
+    pub fn finish(self) -> (Reach, World) {
+        let Reaching {
+            world, following, ..
+        } = self;
+        let standing = Standing::new(&following, |_| true);
+        let fates = following
+            .concerned
+            .iter()
+            .map(|(&p, &dbs)| {
+                let fates = Database::ALL
+                    .into_iter()
+                    .filter(|d| dbs & bit(*d) != 0)
+                    .map(|d| (d, standing.fate(p, d)))
+                    .collect();
+                (p, fates)
+            })
+            .collect();
+        (fates, world)
+    }
+
+    /// [`Reaching::finish`] with the lost fates alone: what findings report. It asks only
+    /// about the changes that something rolled back or dropped, instead of every event's
+    /// standing in every database.
+    pub fn finish_lost(self) -> (Reach, World) {
+        let Reaching {
+            world, following, ..
+        } = self;
+        let mut dbs = 0u8;
+        for (_, d) in following.losses.keys() {
+            dbs |= bit(*d);
+        }
+        let standing = Standing::new(&following, |d| dbs & bit(d) != 0);
+        let mut fates = Reach::new();
+        for &(p, d) in following.losses.keys() {
+            let concerns = following.concerned.get(&p).is_some_and(|c| c & bit(d) != 0);
+            if !concerns {
+                continue;
+            }
+            let fate = standing.fate(p, d);
+            if matches!(fate, Fate::Lost { .. }) {
+                fates.entry(p).or_default().insert(d, fate);
+            }
+        }
+        (fates, world)
+    }
 }
 
 impl Following {
@@ -224,7 +272,7 @@ impl Following {
                     .get(&x.backup)
                     .filter(|(d, _, _)| *d == x.database)
                 {
-                    let kept: std::collections::HashSet<u64, foldhash::fast::FixedState> = saved
+                    let kept: QuickSet<u64> = saved
                         .applied
                         .get(d)
                         .into_iter()
@@ -323,55 +371,6 @@ impl Following {
     }
 }
 
-impl Reaching {
-    /// The fates of the events followed, and the world after the last event fed.
-    pub fn finish(self) -> (Reach, World) {
-        let Reaching {
-            world, following, ..
-        } = self;
-        let standing = Standing::new(&following, |_| true);
-        let fates = following
-            .concerned
-            .iter()
-            .map(|(&p, &dbs)| {
-                let fates = Database::ALL
-                    .into_iter()
-                    .filter(|d| dbs & bit(*d) != 0)
-                    .map(|d| (d, standing.fate(p, d)))
-                    .collect();
-                (p, fates)
-            })
-            .collect();
-        (fates, world)
-    }
-
-    /// [`Reaching::finish`] with the lost fates alone: what findings report. It asks only
-    /// about the changes that something rolled back or dropped, instead of every event's
-    /// standing in every database.
-    pub fn finish_lost(self) -> (Reach, World) {
-        let Reaching {
-            world, following, ..
-        } = self;
-        let mut dbs = 0u8;
-        for (_, d) in following.losses.keys() {
-            dbs |= bit(*d);
-        }
-        let standing = Standing::new(&following, |d| dbs & bit(d) != 0);
-        let mut fates = Reach::new();
-        for &(p, d) in following.losses.keys() {
-            let concerns = following.concerned.get(&p).is_some_and(|c| c & bit(d) != 0);
-            if !concerns {
-                continue;
-            }
-            let fate = standing.fate(p, d);
-            if matches!(fate, Fate::Lost { .. }) {
-                fates.entry(p).or_default().insert(d, fate);
-            }
-        }
-        (fates, world)
-    }
-}
-
 fn bit(d: Database) -> u8 {
     1 << d as u8
 }
@@ -380,7 +379,7 @@ fn bit(d: Database) -> u8 {
 struct Standing<'a> {
     /// Database → event position → the position at which its change was applied.
     held: HashMap<Database, Quick<u64, u64>>,
-    queued: std::collections::HashSet<(u64, Database), foldhash::fast::FixedState>,
+    queued: QuickSet<(u64, Database)>,
     losses: &'a Quick<(u64, Database), (u64, Loss)>,
 }
 
