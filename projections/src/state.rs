@@ -119,10 +119,32 @@ impl Serialize for Widgets {
     }
 }
 
+/// Read as the pairs come: a snapshot writes them sorted, so no map is built; pairs out of
+/// order or repeated are put in order as a map would.
 impl<'de> Deserialize<'de> for Widgets {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<Text, Text>::deserialize(d)?;
-        Ok(Widgets(map.into_iter().collect()))
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = Widgets;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of widget instances to widgetDefIds")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Widgets, A::Error> {
+                let mut pairs: Vec<(Text, Text)> = Vec::with_capacity(a.size_hint().unwrap_or(0));
+                while let Some(pair) = a.next_entry::<Text, Text>()? {
+                    pairs.push(pair);
+                }
+                if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+                    Ok(Widgets(pairs.into()))
+                } else {
+                    Ok(pairs.into_iter().collect())
+                }
+            }
+        }
+        d.deserialize_map(Pairs)
     }
 }
 
@@ -1156,6 +1178,14 @@ mod tests {
             let (read, _): (Widgets, usize) =
                 bincode::serde::decode_from_slice(&written, config).unwrap();
             proptest::prop_assert_eq!(&read, &widgets);
+            // Pairs out of order, or repeated, read as the map they make.
+            let object = pairs
+                .iter()
+                .map(|(i, d)| format!("{:?}:{:?}", &**i, &**d))
+                .collect::<Vec<_>>()
+                .join(",");
+            let unsorted: Widgets = serde_json::from_str(&format!("{{{object}}}")).unwrap();
+            proptest::prop_assert!(unsorted.iter().eq(map.iter()));
             proptest::prop_assert!(read.iter().eq(map.iter()));
             for (i, d) in &map {
                 proptest::prop_assert_eq!(read.get(i), Some(d));
