@@ -3,6 +3,7 @@
 //! (`validate`). Pure: no files, no sockets, no clock — time and positions come in with the
 //! events.
 
+mod cache;
 pub mod converge;
 pub mod describe;
 pub mod events;

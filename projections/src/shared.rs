@@ -11,6 +11,7 @@
 //! thread-local because serde's derive gives a field's serializer no other context; bincode
 //! writes and reads the fields of one value in the same order on one thread.
 
+use crate::cache;
 use crate::state::{Community, Members, Mirror, Resource};
 use crate::vocabulary::App;
 use crate::vocabulary::Role;
@@ -68,10 +69,51 @@ impl Mirrored {
         if all.get(i).is_some_and(|(c, _)| c < id) {
             i += all[i..].partition_point(|(c, _)| c < id);
         }
+        if i != self.at || i == 0 {
+            // This community, and those the cursor stepped over since the last lookup.
+            let first = if i > self.at { self.at + 1 } else { i };
+            self.ahead(first..=i);
+        }
         self.at = i;
+        let all = &self.communities;
         all.get(i).filter(|(c, _)| c == id).map(|(_, c)| c)
     }
+
+    /// Asks the cache for what the resources of the communities a few places after `reached`
+    /// will read, in three stages, each reading what the stage before it fetched: the
+    /// community; the values its mirror shares, and its widget pairs; the text of its widget
+    /// instances, among which a resource's instance is looked up. Each is an allocation of its
+    /// own, far from the last one read. Without the hints, making the mirrors waited on memory:
+    /// decoding a snapshot of 100,000 communities took 13–20% longer.
+    fn ahead(&self, reached: std::ops::RangeInclusive<usize>) {
+        let last = *reached.end();
+        let first = (*reached.start()).max(last.saturating_sub(AHEAD_AT_MOST));
+        let stage = |distance: usize| {
+            self.communities
+                .iter()
+                .skip(first + distance)
+                .take(last - first + 1)
+                .map(|(_, c)| c)
+        };
+        for c in stage(12) {
+            cache::fetch_bytes(Arc::as_ptr(c).cast(), std::mem::size_of::<Community>());
+        }
+        for c in stage(6) {
+            cache::fetch_arc(&c.name);
+            c.org_id.iter().chain(&c.theme).for_each(cache::fetch_arc);
+            cache::fetch_arc(&c.members);
+            let (pairs, len) = c.widgets.memory();
+            cache::fetch_bytes(pairs, len);
+        }
+        for c in stage(3) {
+            c.widgets.keys().for_each(cache::fetch_arc);
+        }
+    }
 }
+
+/// The communities [`Mirrored::ahead`] fetches for at most, when a lookup steps over many
+/// (a database holding resources of few communities).
+const AHEAD_AT_MOST: usize = 8;
 
 type Communities = imbl::OrdMap<Uuid, Arc<Community>>;
 

@@ -44,6 +44,11 @@ impl Widgets {
         self.0.iter().map(|(i, d)| (i, d))
     }
 
+    /// Where the pairs are, and their length in bytes (for [`crate::cache`]).
+    pub(crate) fn memory(&self) -> (*const u8, usize) {
+        (self.0.as_ptr().cast(), std::mem::size_of_val(&*self.0))
+    }
+
     pub fn keys(&self) -> impl Iterator<Item = &Text> {
         self.0.iter().map(|(i, _)| i)
     }
