@@ -454,9 +454,10 @@ fn change_community(
         }
         OrgChanged(o) => c.org_id = Some(Text::from(o.org_id.as_str())),
         WidgetAdded(w) => {
-            c.widgets = c
-                .widgets
-                .with(w.instance.as_str().into(), w.widget_def_id.as_str().into());
+            c.widgets = c.widgets.with(
+                w.instance.as_str().into(),
+                widget_def_text(&w.widget_def_id),
+            );
         }
         WidgetRemoved(w) => {
             c.widgets = c.widgets.without(w.instance.as_str());
@@ -669,7 +670,7 @@ pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
     let instance = Text::from(t.instance.as_str());
     target.widgets = target
         .widgets
-        .with(instance.clone(), t.app.widget_def_id().into());
+        .with(instance.clone(), t.app.widget_def_text());
     d.db_mut(Database::Communities)
         .communities
         .insert(t.to_community, Arc::new(target.clone()));

@@ -126,6 +126,31 @@ impl Serialize for Widgets {
 
 /// Read as the pairs come: a snapshot writes them sorted, so no map is built; pairs out of
 /// order or repeated are put in order as a map would.
+/// The text of a widgetDefId: an app's own shares one `Arc` ([`App::widget_def_text`]).
+pub(crate) fn widget_def_text(id: &str) -> Text {
+    App::from_widget_def_id(id).map_or_else(|| id.into(), App::widget_def_text)
+}
+
+/// Reads a widgetDefId as [`widget_def_text`] makes it.
+struct DefId;
+
+impl<'de> serde::de::DeserializeSeed<'de> for DefId {
+    type Value = Text;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Text, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for DefId {
+    type Value = Text;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a widgetDefId")
+    }
+    fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<Text, E> {
+        Ok(widget_def_text(id))
+    }
+}
+
 impl<'de> Deserialize<'de> for Widgets {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Pairs;
@@ -139,8 +164,8 @@ impl<'de> Deserialize<'de> for Widgets {
                 mut a: A,
             ) -> Result<Widgets, A::Error> {
                 let mut pairs: Vec<(Text, Text)> = Vec::with_capacity(a.size_hint().unwrap_or(0));
-                while let Some(pair) = a.next_entry::<Text, Text>()? {
-                    pairs.push(pair);
+                while let Some(instance) = a.next_key::<Text>()? {
+                    pairs.push((instance, a.next_value_seed(DefId)?));
                 }
                 if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
                     Ok(Widgets(pairs.into()))
@@ -1162,12 +1187,44 @@ impl Deployment {
 mod tests {
     use super::*;
 
+    /// Every community's widget of an app reads back holding the one shared text of its
+    /// defId, from a snapshot or from JSON; another defId reads as written.
+    #[test]
+    fn an_apps_widget_def_id_is_one_text_however_often_it_is_read() {
+        let widgets: Widgets = [("i1", "Blog"), ("i2", "Custom"), ("i3", "Files")]
+            .into_iter()
+            .map(|(i, d)| (Text::from(i), Text::from(d)))
+            .collect();
+        let config = bincode::config::standard();
+        let written = bincode::serde::encode_to_vec(&widgets, config).unwrap();
+        let read = |_| {
+            bincode::serde::decode_from_slice::<Widgets, _>(&written, config)
+                .unwrap()
+                .0
+        };
+        let (a, b): (Widgets, Widgets) = (read(0), read(1));
+        let json: Widgets =
+            serde_json::from_str(&serde_json::to_string(&widgets).unwrap()).unwrap();
+        for w in [&a, &b, &json] {
+            assert_eq!(w, &widgets);
+            assert!(Arc::ptr_eq(
+                w.get("i1").unwrap(),
+                &App::Blog.widget_def_text()
+            ));
+            assert!(Arc::ptr_eq(
+                w.get("i3").unwrap(),
+                &App::Files.widget_def_text()
+            ));
+        }
+        assert!(!Arc::ptr_eq(a.get("i2").unwrap(), b.get("i2").unwrap()));
+    }
+
     proptest::proptest! {
         /// Widgets are written exactly as the sorted map they replaced (snapshots and JSON are
         /// unchanged), read back the same, and a repeated instance keeps its last widgetDefId.
         #[test]
         fn widgets_are_written_as_a_sorted_map(
-            pairs in proptest::collection::vec(("[a-c]{0,3}", "[A-C]{1,2}"), 0..8),
+            pairs in proptest::collection::vec(("[a-c]{0,3}", "[A-C]{1,2}|Blog|Files"), 0..8),
         ) {
             let pairs: Vec<(Text, Text)> =
                 pairs.into_iter().map(|(i, d)| (Text::from(i), Text::from(d))).collect();

@@ -87,6 +87,15 @@ impl App {
         }
     }
 
+    /// [`App::widget_def_id`] as text that every holder shares: each community's widget of
+    /// an app holds the same `Arc` instead of a copy of its own (a million of them at 100,000
+    /// communities, each made, and freed at exit, one at a time).
+    pub fn widget_def_text(self) -> crate::state::Text {
+        static TEXTS: std::sync::LazyLock<[crate::state::Text; App::ALL.len()]> =
+            std::sync::LazyLock::new(|| App::ALL.map(|a| a.widget_def_id().into()));
+        TEXTS[self as usize].clone()
+    }
+
     pub fn from_widget_def_id(id: &str) -> Option<App> {
         // A match, not a search of `ALL`: findings ask it of every widget of every community.
         Some(match id {
