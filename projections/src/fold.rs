@@ -608,7 +608,26 @@ fn change_held(held: &mut [Arc<Resource>], to: &[App], e: &DomainEvent, edits: &
         members, resources, ..
     } = edits;
     for r in held.iter_mut().filter(|r| to.contains(&r.app)) {
-        resources.edit(r, |r| change_mirror(r, e, members));
+        if changes_mirror(r, e) {
+            resources.edit(r, |r| change_mirror(r, e, members));
+        }
+    }
+}
+
+/// Whether [`change_mirror`] changes anything of `r` for `e`. When not, the resource stays
+/// the value it was, shared where it was shared, instead of becoming a copy equal to it.
+fn changes_mirror(r: &Resource, e: &DomainEvent) -> bool {
+    use DomainEvent::*;
+    match e {
+        CommunityUpdated(u) => {
+            u.name.is_some()
+                || u.theme.is_some()
+                || (r.app.mirrors_moderation()
+                    && (u.pre_moderation.is_some() || u.post_moderation.is_some()))
+        }
+        VisibilityChanged(_) | OrgChanged(_) | CommunityTrashed(_) | CommunityRestored(_) => true,
+        MembersAdded(_) | MembersModified(_) | MembersRemoved(_) => r.mirror.members.is_some(),
+        _ => false,
     }
 }
 
@@ -798,6 +817,51 @@ pub(crate) mod tests {
         assert_eq!(i.len(), 1);
         assert_eq!(a.len(), 1);
         std::ptr::eq(i[0], a[0])
+    }
+
+    /// A delivery that changes nothing an app mirrors (members to Library, which does not
+    /// mirror them; moderation to an app that does not mirror it; a description) leaves its
+    /// resource the very value it was, still shared by both deployments.
+    #[test]
+    fn a_delivery_that_changes_nothing_mirrored_keeps_the_resource_as_it_was() {
+        let c = Uuid::from_u128(1);
+        let mut events = with_files_and_forum(1);
+        events.push(DomainEvent::WidgetAdded(WidgetAdded {
+            community: c,
+            instance: "Wl1".into(),
+            widget_def_id: App::Library.widget_def_id().into(),
+            actor: None,
+        }));
+        events.push(DomainEvent::RemoteAppProvisioned(RemoteAppProvisioned {
+            community: c,
+            app: App::Library,
+            instance: "Wl1".into(),
+            object_id: "Library-1".into(),
+            actor: None,
+        }));
+        let set_up = events.len();
+        events.push(add(c, "ann"));
+        events.push(DomainEvent::CommunityUpdated(CommunityUpdated {
+            community: c,
+            pre_moderation: Some(true),
+            description: Some("about".into()),
+            ..CommunityUpdated::default()
+        }));
+        let events = recorded(events);
+        let before = World::replay(&events[..set_up]);
+        let held = |w: &World, db| w.intended.db(db).held_by(c)[0].clone();
+        let (library, files) = (
+            held(&before, Database::Library),
+            held(&before, Database::Files),
+        );
+        let after = before.continued(&events[set_up..]);
+        assert!(Arc::ptr_eq(&held(&after, Database::Library), &library));
+        assert!(resource_shared(&after, c, Database::Library));
+        let changed = held(&after, Database::Files);
+        assert!(!Arc::ptr_eq(&changed, &files));
+        assert!(changed.mirror.members.as_ref().unwrap().contains_key("ann"));
+        assert_eq!(changed.mirror.pre_moderation, Some(true));
+        assert!(resource_shared(&after, c, Database::Files));
     }
 
     #[test]
