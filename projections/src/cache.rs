@@ -58,7 +58,7 @@ mod tests {
         assert_eq!(starts(640, 65), [640, 704]);
         assert_eq!(starts(641, 192), [640, 704, 768, 832]);
         assert_eq!(starts(640, 0), Vec::<usize>::new());
-        // A hint reads nothing: no address faults, not even none at all.
+        // A hint reads nothing: not even the null address faults.
         fetch_bytes(std::ptr::null(), 256);
         fetch_arc(&Arc::<str>::from("x"));
     }

@@ -124,8 +124,6 @@ impl Serialize for Widgets {
     }
 }
 
-/// Read as the pairs come: a snapshot writes them sorted, so no map is built; pairs out of
-/// order or repeated are put in order as a map would.
 /// The text of a widgetDefId: an app's own shares one `Arc` ([`App::widget_def_text`]).
 pub(crate) fn widget_def_text(id: &str) -> Text {
     App::from_widget_def_id(id).map_or_else(|| id.into(), App::widget_def_text)
@@ -151,6 +149,8 @@ impl serde::de::Visitor<'_> for DefId {
     }
 }
 
+/// Read as the pairs come: a snapshot writes them sorted, so no map is built; pairs out of
+/// order or repeated are put in order as a map would.
 impl<'de> Deserialize<'de> for Widgets {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Pairs;
@@ -1217,6 +1217,9 @@ mod tests {
             ));
         }
         assert!(!Arc::ptr_eq(a.get("i2").unwrap(), b.get("i2").unwrap()));
+        for app in App::ALL {
+            assert_eq!(*app.widget_def_text(), *app.widget_def_id());
+        }
     }
 
     proptest::proptest! {
