@@ -631,7 +631,8 @@ fn changes_mirror(r: &Resource, e: &DomainEvent) -> bool {
     }
 }
 
-/// What delivering `e` changes in the community attributes an app's resource mirrors.
+/// What delivering `e` changes in the community attributes an app's resource mirrors. What it
+/// may change, [`changes_mirror`] must say (a test checks the two against each other).
 fn change_mirror(r: &mut Resource, e: &DomainEvent, members: &mut Changed<BTreeMap<User, Role>>) {
     use DomainEvent::*;
     let app = r.app;
@@ -862,6 +863,91 @@ pub(crate) mod tests {
         assert!(changed.mirror.members.as_ref().unwrap().contains_key("ann"));
         assert_eq!(changed.mirror.pre_moderation, Some(true));
         assert!(resource_shared(&after, c, Database::Files));
+    }
+
+    /// Every delivery that changes a mirror is one [`changes_mirror`] lets through, for every
+    /// app and every event a mirror follows, changed or not; and some are passed over.
+    #[test]
+    fn changes_mirror_lets_through_every_delivery_that_changes_a_mirror() {
+        let c = Uuid::from_u128(1);
+        let base = World::replay(&recorded(with_files_and_forum(1)));
+        let community = base.intended.communities()[&c].clone();
+        let members = || [("bob".to_string(), Role::Owner)].into();
+        let update = |f: fn(&mut CommunityUpdated)| {
+            let mut u = CommunityUpdated {
+                community: c,
+                ..CommunityUpdated::default()
+            };
+            f(&mut u);
+            DomainEvent::CommunityUpdated(u)
+        };
+        let events = [
+            update(|u| u.name = Some("Renamed".into())),
+            update(|u| u.theme = Some("green".into())),
+            update(|u| u.pre_moderation = Some(true)),
+            update(|u| u.post_moderation = Some(true)),
+            update(|u| u.description = Some("about".into())),
+            update(|u| u.tags = Some(vec!["t".into()])),
+            DomainEvent::VisibilityChanged(VisibilityChanged {
+                community: c,
+                community_type: CommunityType::Private,
+                list_when_restricted: true,
+                external: true,
+                actor: None,
+            }),
+            DomainEvent::OrgChanged(OrgChanged {
+                community: c,
+                org_id: "org-2".into(),
+                actor: None,
+            }),
+            DomainEvent::MembersAdded(crate::events::Members {
+                community: c,
+                members: members(),
+                actor: None,
+            }),
+            DomainEvent::MembersModified(crate::events::Members {
+                community: c,
+                members: members(),
+                actor: None,
+            }),
+            DomainEvent::MembersRemoved(MembersRemoved {
+                community: c,
+                users: vec!["owner".into()],
+                actor: None,
+            }),
+            DomainEvent::CommunityTrashed(CommunityRef {
+                community: c,
+                actor: None,
+            }),
+        ];
+        let mut passed_over = 0;
+        for app in App::ALL {
+            for lifecycle in [Lifecycle::Active, Lifecycle::Trashed] {
+                let mut resource = Resource {
+                    app,
+                    object_id: "o".into(),
+                    instance: "i".into(),
+                    community: c,
+                    mirror: Mirror::of(&community, app),
+                };
+                resource.mirror.lifecycle = lifecycle;
+                let restored = DomainEvent::CommunityRestored(CommunityRef {
+                    community: c,
+                    actor: None,
+                });
+                for e in events.iter().chain([&restored]) {
+                    let mut changed = resource.clone();
+                    change_mirror(&mut changed, e, &mut Changed::default());
+                    if !changes_mirror(&resource, e) {
+                        assert_eq!(changed, resource, "{app:?}, {}", e.type_name());
+                        passed_over += 1;
+                    }
+                }
+            }
+        }
+        // Description and tags for every app; members for Library and Status Updates;
+        // moderation for the four apps without it: each for both lifecycles.
+        assert_eq!(passed_over, 2 * (8 * 2 + 2 * 3 + 4 * 2));
     }
 
     #[test]

@@ -75,7 +75,6 @@ impl Mirrored {
             self.ahead(first..=i);
         }
         self.at = i;
-        let all = &self.communities;
         all.get(i).filter(|(c, _)| c == id).map(|(_, c)| c)
     }
 
