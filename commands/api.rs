@@ -51,6 +51,7 @@ impl Api {
 pub fn router(api: Arc<Api>) -> Router {
     Router::new()
         .route("/api/v1/checkpoint", get(checkpoint))
+        .route("/api/v1/stats", get(stats))
         .route("/api/v1/state", get(state))
         .route("/api/v1/findings", get(findings))
         .route("/api/v1/plan", get(plan))
@@ -110,6 +111,18 @@ impl PointQuery {
 async fn checkpoint(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
     answer(api, &headers, Role::Read, |api| {
         Ok(serde_json::to_value(api.ledger.checkpoint()?)?)
+    })
+    .await
+}
+
+/// The head and what the writer has done since the server opened the ledger: counters to
+/// read twice for rates (commits and events a second, requests a commit, time a commit takes).
+async fn stats(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
+    answer(api, &headers, Role::Read, |api| {
+        Ok(serde_json::json!({
+            "head": api.ledger.head(),
+            "writer": api.ledger.writer_stats(),
+        }))
     })
     .await
 }

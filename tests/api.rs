@@ -118,6 +118,13 @@ async fn roles_answers_and_errors() {
 
     let (s, v) = call(&app, "GET", "/api/v1/checkpoint", Some(READ), "").await;
     assert_eq!((s, v["size"].clone()), (StatusCode::OK, json!(1)));
+    // The writer's counters: the one append written, the refused ones answered.
+    let (s, v) = call(&app, "GET", "/api/v1/stats", Some(READ), "").await;
+    assert_eq!((s, v["head"].clone()), (StatusCode::OK, json!(1)), "{v}");
+    assert_eq!(v["writer"]["events"], json!(1), "{v}");
+    assert_eq!(v["writer"]["logged"], json!(1), "{v}");
+    assert!(v["writer"]["requests"].as_u64().unwrap() >= 2, "{v}");
+    assert!(v["writer"]["committingNs"].as_u64().unwrap() > 0, "{v}");
     let (s, v) = call(
         &app,
         "GET",

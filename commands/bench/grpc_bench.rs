@@ -6,6 +6,11 @@
 //!   and server together; with GRPC_URL, the client's alone);
 //! - a `$all` read of everything written, forwards: events/s.
 //!
+//! Under each append run, the writer's own figures (`Ledger::writer_stats`): commits a second,
+//! appends a commit, the share of the run it spent committing, and a commit's time with the
+//! write-ahead log's part of it. Through the client, the writer commits fewer appends at a time
+//! and waits more: the difference is time the appends spend outside the ledger.
+//!
 //! Each is run RUNS (3) times, alternating client and in-process, and the medians are printed
 //! with their ratio (the machine is shared: the ratio is the figure to quote). With GRPC_URL
 //! set, the appends go to that server instead (e.g. `lifeline serve` in its own process) and
@@ -18,7 +23,7 @@
 //!     cargo run --release --example grpc_bench
 
 use kurrentdb::{AppendToStreamOptions, Client, ClientSettings, EventData, ReadAllOptions};
-use ledger::{AllStart, Direction, ExpectedRevision, Ledger, Options, ProposedEvent};
+use ledger::{AllStart, Direction, ExpectedRevision, Ledger, Options, ProposedEvent, WriterStats};
 use lifeline::grpc::proto::event_store::client::streams as wire;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -41,6 +46,8 @@ struct Appends {
     p99: Duration,
     /// CPU time this process spent (every thread, user and system) per event appended.
     cpu_per_event: Duration,
+    /// How long the run took, its last calls answered.
+    seconds: f64,
 }
 
 /// CPU time this process has used so far, every thread, user and system.
@@ -63,6 +70,23 @@ fn show(run: usize, who: &str, a: &Appends) {
         a.p50.as_secs_f64() * 1e3,
         a.p99.as_secs_f64() * 1e3,
         a.cpu_per_event.as_secs_f64() * 1e6
+    );
+}
+
+/// How the writer of the ledger that took a run's appends spent it: appends a group commit,
+/// the share of the run it spent committing, and a write-ahead log frame's write and sync.
+/// Where it waited most of the run, the appends were elsewhere (on the wire, in the stacks).
+fn show_writer(w: &WriterStats, a: &Appends) {
+    if w.commits == 0 {
+        return; // another server took the appends (GRPC_URL)
+    }
+    println!(
+        "         writer: {:>6.0} commits/s, {:>5.1} appends each, committing {:>4.1}% of the run, a commit {:>6.0} µs of which the log's write and sync {:>6.0} µs",
+        w.commits as f64 / a.seconds,
+        w.requests_per_commit(),
+        100.0 * w.committing_ns as f64 / (a.seconds * 1e9),
+        w.commit_time().as_secs_f64() * 1e6,
+        w.wal_time().as_secs_f64() * 1e6
     );
 }
 
@@ -116,6 +140,7 @@ where
         events_per_s: all.len() as f64 / elapsed,
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),
+        seconds: elapsed,
     }
 }
 
@@ -240,12 +265,15 @@ fn main() {
     let (mut through, mut inproc, mut ceiling) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let pool = pool.clone();
+        let before = served.writer_stats();
         let a = rt.block_on(appends(tasks, seconds, move |t, n| {
             through_client(pool[t % pool.len()].clone(), t, n)
         }));
         show(run, "client", &a);
+        show_writer(&served.writer_stats().since(&before), &a);
         through.push(a);
         let l = direct.clone();
+        let before = direct.writer_stats();
         let b = rt.block_on(appends(tasks, seconds, move |t, n| {
             let l = l.clone();
             async move {
@@ -256,6 +284,7 @@ fn main() {
             }
         }));
         show(run, "ledger", &b);
+        show_writer(&direct.writer_stats().since(&before), &b);
         inproc.push(b);
         let c = noop.clone();
         let n = rt.block_on(appends(tasks, seconds, move |t, n| {

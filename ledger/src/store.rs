@@ -39,6 +39,7 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     pub head: watch::Sender<Position>,
     pub writer: Mutex<Option<writer::Handle>>,
+    pub stats: crate::stats::Counters,
 }
 
 /// An open ledger. Cheap to clone; all clones share one file and one writer.
@@ -97,6 +98,7 @@ impl Ledger {
             clock: options.clock,
             head,
             writer: Mutex::new(None),
+            stats: Default::default(),
         });
         let wal_path = crate::wal::path_for(&inner.path);
         let (mut wal, frames) =
@@ -129,6 +131,12 @@ impl Ledger {
     /// The position of the last committed event (0 when the log is empty).
     pub fn head(&self) -> Position {
         *self.inner.head.borrow()
+    }
+
+    /// What the writer has done since the ledger was opened (the write-ahead log's replay on
+    /// opening included).
+    pub fn writer_stats(&self) -> crate::WriterStats {
+        self.inner.stats.read()
     }
 
     /// Notified after every commit with the new head.

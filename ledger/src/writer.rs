@@ -10,6 +10,7 @@ use crate::wal::Wal;
 use redb::Durability;
 use std::sync::Weak;
 use std::thread::{JoinHandle, ThreadId};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// What the writer carries from one commit to the next.
@@ -190,7 +191,11 @@ fn run(
             }
             continue;
         }
+        let (requests, head, began) = (batch.len(), state.head, Instant::now());
         let (answers, stop) = commit_batch(&inner, &mut state, batch, &mut wal);
+        inner
+            .stats
+            .committed(requests, state.head - head, began.elapsed());
         if let Some(why) = stop {
             broken = Some(why);
         }
@@ -222,6 +227,7 @@ pub(crate) fn make_durable(inner: &Inner) -> Result<(), StorageError> {
     txn.set_durability(Durability::Immediate)
         .map_err(|e| StorageError(e.to_string()))?;
     txn.commit()?;
+    inner.stats.checkpointed();
     Ok(())
 }
 
@@ -312,13 +318,16 @@ pub(crate) fn try_commit(
         txn.set_durability(Durability::Immediate)
             .map_err(|e| StorageError(e.to_string()))?;
         txn.commit()?;
+        inner.stats.checkpointed();
         // Everything is in redb now; a log not reset only holds frames replay passes over.
         let _ = wal.reset();
         return Ok((new_state, results));
     }
+    let began = Instant::now();
     let mark = wal
         .append(&segments)
         .map_err(|e| StorageError(format!("{}: {e}", wal.path().display())))?;
+    let wal_took = began.elapsed();
     txn.set_durability(Durability::None)
         .map_err(|e| StorageError(e.to_string()))?;
     if let Err(e) = txn.commit() {
@@ -328,6 +337,7 @@ pub(crate) fn try_commit(
             fatal,
         });
     }
+    inner.stats.logged(wal_took);
     Ok((new_state, results))
 }
 
