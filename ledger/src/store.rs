@@ -133,8 +133,8 @@ impl Ledger {
         *self.inner.head.borrow()
     }
 
-    /// What the writer has done since the ledger was opened (the write-ahead log's replay on
-    /// opening included).
+    /// What the writer has done since the ledger was opened. Replaying the write-ahead log
+    /// when it opens counts as a checkpoint; the events it replays are not counted again.
     pub fn writer_stats(&self) -> crate::WriterStats {
         self.inner.stats.read()
     }
