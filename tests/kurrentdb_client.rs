@@ -648,37 +648,34 @@ async fn a_subscription_to_a_stream_not_yet_written_waits_for_it() {
     let mut sub = c
         .subscribe_to_stream("later-1", &SubscribeToStreamOptions::default())
         .await;
-    // Caught up on nothing first (no revision to name), then the stream's first event.
-    let mut caught_up = None;
-    let mut got = None;
-    let writer = {
-        let c = c.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            c.append_to_stream("later-1", &AppendToStreamOptions::default(), event("E", 7))
-                .await
-                .unwrap();
-        })
-    };
-    while got.is_none() {
-        match sub.next_subscription_event().await.unwrap() {
-            SubscriptionEvent::CaughtUp(c) => caught_up = Some(c),
-            SubscriptionEvent::EventAppeared(e) => {
-                let v: Value = e.get_original_event().as_json().unwrap();
-                got = Some(v["n"].as_u64().unwrap());
-            }
+    // Caught up on nothing first (no revision to name); the stream is written only then, so
+    // its first event comes live, however long catching up takes.
+    let patience = std::time::Duration::from_secs(20);
+    let caught_up = loop {
+        let message = tokio::time::timeout(patience, sub.next_subscription_event()).await;
+        match message.expect("caught up in time").unwrap() {
+            SubscriptionEvent::CaughtUp(c) => break c,
+            SubscriptionEvent::EventAppeared(_) => panic!("an event before anything was written"),
             _ => {}
         }
-    }
-    writer.await.unwrap();
-    assert_eq!(got, Some(7));
-    let caught_up = caught_up.expect("caught up before the event");
+    };
     assert!(
         caught_up
             .as_ref()
             .is_some_and(|c| c.stream_revision.is_none()),
         "{caught_up:?}"
     );
+    c.append_to_stream("later-1", &AppendToStreamOptions::default(), event("E", 7))
+        .await
+        .unwrap();
+    let got = loop {
+        let message = tokio::time::timeout(patience, sub.next_subscription_event()).await;
+        if let SubscriptionEvent::EventAppeared(e) = message.expect("the event in time").unwrap() {
+            let v: Value = e.get_original_event().as_json().unwrap();
+            break v["n"].as_u64();
+        }
+    };
+    assert_eq!(got, Some(7));
     s.running.stop().await;
 }
 
