@@ -47,7 +47,7 @@ struct Appends {
     /// CPU time this process spent (every thread, user and system) per event appended.
     cpu_per_event: Duration,
     /// How long the run took, its last calls answered.
-    seconds: f64,
+    took: Duration,
 }
 
 /// CPU time this process has used so far, every thread, user and system.
@@ -73,21 +73,13 @@ fn show(run: usize, who: &str, a: &Appends) {
     );
 }
 
-/// How the writer of the ledger that took a run's appends spent it: appends a group commit,
-/// the share of the run it spent committing, and a write-ahead log frame's write and sync.
+/// How the writer of the ledger that took a run's appends spent it (`WriterStats::summary`).
 /// Where it waited most of the run, the appends were elsewhere (on the wire, in the stacks).
 fn show_writer(w: &WriterStats, a: &Appends) {
     if w.commits == 0 {
         return; // another server took the appends (GRPC_URL)
     }
-    println!(
-        "         writer: {:>6.0} commits/s, {:>5.1} appends each, committing {:>4.1}% of the run, a commit {:>6.0} µs of which the log's write and sync {:>6.0} µs",
-        w.commits as f64 / a.seconds,
-        w.requests_per_commit(),
-        100.0 * w.committing_ns as f64 / (a.seconds * 1e9),
-        w.commit_time().as_secs_f64() * 1e6,
-        w.wal_time().as_secs_f64() * 1e6
-    );
+    println!("         writer: {}", w.summary(a.took));
 }
 
 /// Task `t`'s `n`-th append through the official client.
@@ -132,15 +124,15 @@ where
     for h in handles {
         all.extend(h.await.unwrap());
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    let took = start.elapsed();
     let cpu = process_cpu() - cpu;
     all.sort();
     Appends {
         cpu_per_event: cpu / all.len().max(1) as u32,
-        events_per_s: all.len() as f64 / elapsed,
+        events_per_s: all.len() as f64 / took.as_secs_f64(),
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),
-        seconds: elapsed,
+        took,
     }
 }
 

@@ -126,7 +126,7 @@ fn main() {
         "every acknowledged entry is in the ledger"
     );
     println!("ledger: {created} communities created and {added} member additions = {acked} acknowledged entries");
-    writer_line(&l.writer_stats(), elapsed);
+    println!("  writer: {}", l.writer_stats().summary(elapsed));
 
     // Baseline: the same number of appends, straight into a ledger, from as many threads.
     let n = acked.max(1);
@@ -155,18 +155,5 @@ fn main() {
         per * senders as u64,
         rate / base_rate
     );
-    writer_line(&base.writer_stats(), took);
-}
-
-/// The writer's figures over a run of `took` (`Ledger::writer_stats`): how many appends a group
-/// commit carried and how much of the run it spent committing.
-fn writer_line(w: &ledger::WriterStats, took: Duration) {
-    println!(
-        "  writer: {} commits, {:.1} appends each, committing {:.0}% of the run, a commit {:.0?} of which the write-ahead log's write and sync {:.0?}",
-        w.commits,
-        w.requests_per_commit(),
-        100.0 * w.committing_ns as f64 / took.as_nanos() as f64,
-        w.commit_time(),
-        w.wal_time()
-    );
+    println!("  writer: {}", base.writer_stats().summary(took));
 }

@@ -55,6 +55,22 @@ impl WriterStats {
     pub fn wal_time(&self) -> Duration {
         Duration::from_nanos(self.wal_ns / self.logged.max(1))
     }
+
+    /// One line for people, of counters gathered over `over` (see [`WriterStats::since`]):
+    /// commits and their rate, requests a commit, the share of the time spent committing, a
+    /// commit's time and the write-ahead log's part of it.
+    pub fn summary(&self, over: Duration) -> String {
+        let seconds = over.as_secs_f64().max(f64::MIN_POSITIVE);
+        format!(
+            "{} commits ({:.0}/s), {:.1} requests each, committing {:.0}% of the time, a commit {:.0} µs of which the write-ahead log's write and sync {:.0} µs",
+            self.commits,
+            self.commits as f64 / seconds,
+            self.requests_per_commit(),
+            100.0 * self.committing_ns as f64 / (seconds * 1e9),
+            self.commit_time().as_secs_f64() * 1e6,
+            self.wal_time().as_secs_f64() * 1e6
+        )
+    }
 }
 
 #[derive(Default)]
@@ -100,4 +116,31 @@ impl Counters {
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_gives_rates_shares_and_means_of_the_counters() {
+        let w = WriterStats {
+            commits: 4,
+            requests: 10,
+            events: 12,
+            logged: 3,
+            checkpoints: 1,
+            committing_ns: 1_000_000_000,
+            wal_ns: 600_000,
+        };
+        assert_eq!(
+            w.summary(Duration::from_secs(2)),
+            "4 commits (2/s), 2.5 requests each, committing 50% of the time, a commit 250000 µs \
+             of which the write-ahead log's write and sync 200 µs"
+        );
+        // Nothing counted: no division by zero.
+        assert!(WriterStats::default()
+            .summary(Duration::ZERO)
+            .starts_with("0 commits (0/s), 0.0 requests each, committing 0%"));
+    }
 }
