@@ -551,8 +551,7 @@ fn push_to_apps(
             change_held(held, &to[..delivered], &r.event, edits);
         }
         for &app in &lost[..queued] {
-            let queue = &d.db(Database::Communities).queue;
-            if queue.iter().any(|q| q.event == r.id && q.app == app) {
+            if d.db(Database::Communities).queue.contains(r.id, app) {
                 continue; // one queue row per event and app
             }
             let (event_type, data, _) = r.event.encode();
@@ -709,13 +708,9 @@ pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
 /// `LifecycleRetryQueuedEvents` delivered a queued event: the app gets it as it was then.
 pub(crate) fn retry(d: &mut Deployment, x: &Delivery) {
     let queue = &mut d.db_mut(Database::Communities).queue;
-    let Some(i) = queue
-        .iter()
-        .position(|q| q.event == x.event && q.app == x.app)
-    else {
+    let Some(entry) = queue.remove(x.event, x.app) else {
         return;
     };
-    let entry = queue.remove(i);
     let Some(lifecycle) = entry.lifecycle() else {
         return;
     };

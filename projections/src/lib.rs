@@ -12,6 +12,7 @@ pub mod fold;
 pub mod lifecycle;
 pub mod parallel;
 pub mod plan;
+pub mod queue;
 pub mod reach;
 pub mod repair;
 mod shared;
@@ -25,5 +26,6 @@ pub mod wsadmin;
 
 pub use events::{decode, DecodeError, DomainEvent};
 pub use fold::{failures, Failures, Recorded, World};
+pub use queue::Queue;
 pub use state::{Backup, Community, DbState, Deployment, Mirror, QueueEntry, Resource};
 pub use vocabulary::{App, CommunityType, Database, Lifecycle, Role};

@@ -43,9 +43,10 @@ struct Tracked {
     /// Positions of the events whose change each database holds, in the order applied, with
     /// the position at which each was applied.
     applied: OrdMap<Database, Vec<(u64, u64)>>,
-    /// Queued deliveries (event position, event id, app, community), part of the Communities
-    /// database.
-    queue: Vec<(u64, uuid::Uuid, App, uuid::Uuid)>,
+    /// Queued deliveries, part of the Communities database: (event id, app) → (event
+    /// position, community). Found by delivery, as the fold's queue is (`crate::queue`), and
+    /// copied at each backup without being copied.
+    queue: OrdMap<(uuid::Uuid, App), (u64, uuid::Uuid)>,
 }
 
 /// Fates of every event of `events` at their end.
@@ -135,7 +136,7 @@ impl Reaching {
         let mut concerned = BTreeMap::new();
         for q in &world.actual.db(Database::Communities).queue {
             if follows(&only, q.position) {
-                t.queue.push((q.position, q.event, q.app, q.community));
+                t.queue.insert((q.event, q.app), (q.position, q.community));
                 concern(&mut concerned, q.position, q.app.database());
             }
         }
@@ -293,8 +294,8 @@ impl Following {
                     if *d == Database::Communities {
                         // The queue is in the Communities database: deliveries queued since the
                         // backup are gone with it.
-                        for (e, id, app, _) in &t.queue {
-                            if !saved.queue.iter().any(|q| q.1 == *id && q.2 == *app) {
+                        for ((id, app), (e, _)) in &t.queue {
+                            if !saved.queue.contains_key(&(*id, *app)) {
                                 let loss = Loss::Restore {
                                     backup: x.backup.clone(),
                                     backup_position: *at,
@@ -307,30 +308,24 @@ impl Following {
                 }
             }
             DomainEvent::DeliveryRetried(x) => {
-                if let Some(i) = t
-                    .queue
-                    .iter()
-                    .position(|(_, id, app, _)| *id == x.event && *app == x.app)
-                {
-                    let (e, _, app, _) = t.queue.remove(i);
-                    t.applied.entry(app.database()).or_default().push((e, p));
+                if let Some((e, _)) = t.queue.remove(&(x.event, x.app)) {
+                    t.applied.entry(x.app.database()).or_default().push((e, p));
                 }
             }
             DomainEvent::QueueCleared(q) => {
-                let cleared: Vec<(u64, App)> = t
+                let cleared: Vec<((uuid::Uuid, App), u64)> = t
                     .queue
                     .iter()
-                    .filter(|(_, id, app, c)| match &q.scope {
+                    .filter(|((id, app), (_, c))| match &q.scope {
                         QueueScope::RemoteApp { app: a } => a == app,
                         QueueScope::ResourceType => true,
                         QueueScope::Community { community } => community == c,
                         QueueScope::Event { event } => event == id,
                     })
-                    .map(|(e, _, app, _)| (*e, *app))
+                    .map(|(key, (e, _))| (*key, *e))
                     .collect();
-                t.queue
-                    .retain(|(e, _, app, _)| !cleared.contains(&(*e, *app)));
-                for (e, app) in cleared {
+                for ((id, app), e) in cleared {
+                    t.queue.remove(&(id, app));
                     self.losses
                         .insert((e, app.database()), (p, Loss::QueueCleared));
                 }
@@ -359,7 +354,7 @@ impl Following {
                             let db = app.database();
                             concern(concerned, p, db);
                             if lost {
-                                t.queue.push((p, r.id, app, c));
+                                t.queue.insert((r.id, app), (p, c));
                             } else {
                                 apply_to(t, db, p);
                             }
@@ -397,7 +392,7 @@ impl<'a> Standing<'a> {
                 .t
                 .queue
                 .iter()
-                .map(|(e, _, app, _)| (*e, app.database()))
+                .map(|((_, app), (e, _))| (*e, app.database()))
                 .collect(),
             losses: &f.losses,
         }

@@ -229,7 +229,7 @@ fn apply_change(d: &mut Deployment, e: &DomainEvent) {
 /// The retry task delivers every queued event, oldest first.
 fn drain_queue(d: &mut Deployment) {
     let queue = std::mem::take(&mut d.db_mut(Database::Communities).queue);
-    for entry in queue {
+    for entry in &queue {
         if let Some(e) = entry.lifecycle() {
             deliver(
                 d,

@@ -2,6 +2,7 @@
 //! (the remote apps' databases), the retry queue and scheduler tasks (Communities). Maps are
 //! persistent (`imbl`), so a backup is a cheap copy that shares what did not change.
 
+use crate::queue::Queue;
 use crate::shared::{In, Out};
 use crate::vocabulary::{App, CommunityType, Database, Lifecycle, Role};
 use imbl::{OrdMap, OrdSet};
@@ -402,7 +403,7 @@ pub struct DbState {
     located: OrdMap<ResourceKey, Uuid>,
     /// (community, app, object id) of files, folders and activities shared with communities.
     pub shares: OrdSet<(Uuid, App, String)>,
-    pub queue: Vec<QueueEntry>,
+    pub queue: Queue,
     pub tasks: OrdMap<String, TaskStatus>,
 }
 
@@ -780,7 +781,7 @@ pub(crate) struct DbStateOut<'a> {
     #[serde(with = "crate::shared::resources")]
     resources: &'a OrdMap<Uuid, Held>,
     shares: &'a OrdSet<(Uuid, App, String)>,
-    queue: &'a [QueueEntry],
+    queue: &'a Queue,
     tasks: &'a OrdMap<String, TaskStatus>,
 }
 
@@ -795,7 +796,7 @@ pub(crate) struct DbStateIn {
     #[serde(deserialize_with = "crate::shared::resources::entries")]
     resources: Vec<(Uuid, Held)>,
     shares: OrdSet<(Uuid, App, String)>,
-    queue: Vec<QueueEntry>,
+    queue: Queue,
     tasks: OrdMap<String, TaskStatus>,
 }
 
@@ -906,7 +907,7 @@ pub(crate) struct DbChangesOut<'a> {
     communities: Vec<(&'a Uuid, Option<Out<'a, Community>>)>,
     resources: Vec<(&'a Uuid, Option<Vec<Out<'a, Resource>>>)>,
     shares: &'a OrdSet<(Uuid, App, String)>,
-    queue: &'a [QueueEntry],
+    queue: &'a Queue,
     tasks: &'a OrdMap<String, TaskStatus>,
 }
 
@@ -916,7 +917,7 @@ pub(crate) struct DbChangesIn {
     communities: Vec<(Uuid, Option<In<Community>>)>,
     resources: Vec<(Uuid, Option<Vec<In<Resource>>>)>,
     shares: OrdSet<(Uuid, App, String)>,
-    queue: Vec<QueueEntry>,
+    queue: Queue,
     tasks: OrdMap<String, TaskStatus>,
 }
 
@@ -929,7 +930,7 @@ pub(crate) struct DbChangesInV5 {
     #[allow(dead_code)] // read to pass over
     located: Vec<(ResourceKey, Option<Uuid>)>,
     shares: OrdSet<(Uuid, App, String)>,
-    queue: Vec<QueueEntry>,
+    queue: Queue,
     tasks: OrdMap<String, TaskStatus>,
 }
 
@@ -953,7 +954,7 @@ pub(crate) struct DbChangesOutV5<'a> {
     resources: Vec<(&'a Uuid, Option<Vec<Out<'a, Resource>>>)>,
     located: Vec<(&'a ResourceKey, Option<&'a Uuid>)>,
     shares: &'a OrdSet<(Uuid, App, String)>,
-    queue: &'a [QueueEntry],
+    queue: &'a Queue,
     tasks: &'a OrdMap<String, TaskStatus>,
 }
 
