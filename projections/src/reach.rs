@@ -44,8 +44,8 @@ struct Tracked {
     /// the position at which each was applied.
     applied: OrdMap<Database, Vec<(u64, u64)>>,
     /// Queued deliveries, part of the Communities database: (event id, app) → (event
-    /// position, community). Found by delivery, as the fold's queue is (`crate::queue`), and
-    /// copied at each backup without being copied.
+    /// position, community). Found by delivery, as the fold's queue is (`crate::queue`); the
+    /// copy kept at each backup shares it.
     queue: OrdMap<(uuid::Uuid, App), (u64, uuid::Uuid)>,
 }
 
