@@ -205,7 +205,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 50_000, value_name = "PER_SECOND")]
     pub rate_limit: u32,
     /// Store a snapshot after every this many log positions, checked each minute in the
-    /// background (0: never), so that replay and recover start near their point.
+    /// background (0: never), so that replay and recover start near their point. Older ones
+    /// are thinned as `lifeline snapshot` says.
     #[arg(long, default_value_t = crate::world::SNAPSHOT_EVERY, value_name = "POSITIONS")]
     pub snapshot_every: u64,
 }
@@ -425,9 +426,17 @@ pub struct ReplayArgs {
 
 #[derive(Args, Debug)]
 pub struct SnapshotArgs {
-    /// A snapshot after every this many log positions (those already stored are kept).
+    /// A snapshot after every this many log positions: at each of the latest three such
+    /// marks, fewer further back (half as many each time the age doubles), so that their
+    /// storage stays a small share of the ledger. Stored snapshots off that schedule are
+    /// removed (snapshots are a cache; the log is never touched).
     #[arg(long, default_value_t = crate::world::SNAPSHOT_EVERY)]
     pub every: u64,
+    /// Keep a snapshot at every mark, however old, and remove none: faster replay to old
+    /// points, more storage. The next thinned build (`snapshot`, `import`, `simulate`,
+    /// `sync`, `serve`) removes the extra ones again.
+    #[arg(long)]
+    pub keep_all: bool,
     /// Write every snapshot again from the whole log, replacing those stored: after an
     /// upgrade, so that they take this version's format (older ones are still read, slower).
     #[arg(long)]

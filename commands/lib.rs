@@ -144,23 +144,35 @@ pub fn open_with(path: &Path, options: ledger::Options) -> anyhow::Result<ledger
 
 fn snapshot(l: &ledger::Ledger, a: &cli::SnapshotArgs, format: cli::Format) -> anyhow::Result<()> {
     let bar = progress::bar(l.head(), "snapshot");
-    let written = if a.rewrite {
-        world::rewrite_snapshots(l, a.every, |p| bar.set_position(p))?
+    let keep = if a.keep_all {
+        world::Keep::All
     } else {
-        world::build_snapshots(l, a.every, |p| bar.set_position(p))?.written
+        world::Keep::Thinned
+    };
+    let built = if a.rewrite {
+        world::rewrite_snapshots(l, a.every, keep, |p| bar.set_position(p))?
+    } else {
+        world::build_snapshots(l, a.every, keep, |p| bar.set_position(p))?
     };
     bar.finish_and_clear();
     let stored = l.snapshots()?;
     l.close();
     let bytes: u64 = stored.iter().map(|(_, b)| b).sum();
+    let file = std::fs::metadata(l.path())
+        .with_context(|| format!("reading the size of {}", l.path().display()))?
+        .len();
+    let (written, dropped) = (built.written, built.dropped);
     match format {
         cli::Format::Json => output::json_line(&serde_json::json!({
-            "written": written, "stored": stored.len(), "bytes": bytes,
+            "written": written, "dropped": dropped, "stored": stored.len(), "bytes": bytes,
+            "ledger_file_bytes": file,
         })),
         cli::Format::Table => {
             println!(
-                "wrote {written} snapshots; {} stored, {bytes} bytes in all",
-                stored.len()
+                "wrote {written} snapshots, removed {dropped}; {} stored, {bytes} bytes in all \
+                 ({:.1}% of the {file}-byte ledger file)",
+                stored.len(),
+                100.0 * bytes as f64 / file.max(1) as f64
             );
             Ok(())
         }

@@ -7,12 +7,13 @@ use crate::domain::{load, resolve, At, Point};
 use crate::exit::{with_code, NOT_FOUND, USAGE};
 use crate::output::{self, clip};
 use crate::time_fmt;
-use ledger::{Ledger, Timestamp};
+use ledger::{Ledger, Position, Timestamp};
 use projections::events::{DatabaseRestored, DomainEvent};
 use projections::findings::{self, Against, Disposition, Findings, Input, OrphanReason, Restore};
 use projections::reach::Loss;
 use projections::{Database, Recorded, World};
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::str::FromStr;
 
 /// `--restore DB=BACKUP`: a restore to consider.
@@ -106,11 +107,137 @@ pub fn analyze_all(l: &Ledger, point: Point, restores: &[RestoreArg]) -> anyhow:
     })
 }
 
+/// Where an analysis at a point may start, as the tag index tells it: the snapshot must
+/// precede every backup that a restore after it goes back to, and every queue clear since the
+/// last repair, so that every change those lose is among the events folded or waits in the
+/// snapshot's queue.
+struct Bounds {
+    /// Everything up to here is repaired.
+    since: u64,
+    backups: Backups,
+    /// (position, position of the backup it went back to) of every restore.
+    restored: Vec<(u64, u64)>,
+    /// The snapshot must be at or before this.
+    target: Position,
+}
+
+impl Bounds {
+    fn read(l: &Ledger, point: &Point, restores: &[RestoreArg]) -> anyhow::Result<Bounds> {
+        crate::audit::catch_up(l)?;
+        let tagged = |tags: &[&str]| -> anyhow::Result<Vec<Recorded>> {
+            let mut positions = Vec::new();
+            for t in tags {
+                positions.extend(l.tagged(&format!("type:{t}"), 1, point.position)?);
+            }
+            positions.sort_unstable();
+            crate::domain::load_positions(l, &positions)
+        };
+        let since = repaired_up_to(&tagged(&["RepairPlanned", "RepairStepApplied"])?);
+        let backups = backups_of(&tagged(&["BackupTaken"])?);
+        let restored: Vec<(u64, u64)> = tagged(&["DatabaseRestored"])?
+            .iter()
+            .filter_map(|r| match &r.event {
+                DomainEvent::DatabaseRestored(d) => backups
+                    .get(&d.backup)
+                    .filter(|(db, _)| *db == d.database)
+                    .map(|(_, b)| (r.position, *b)),
+                _ => None,
+            })
+            .collect();
+        // Where the losses that count begin: the earliest backup that an open restore (or a
+        // what-if) goes back to, and the earliest queue clear since the last repair (what it
+        // dropped is lost from then on).
+        let cleared = l.tagged("type:QueueCleared", since + 1, point.position)?;
+        let open = restored
+            .iter()
+            .filter(|(p, _)| *p > since)
+            .map(|(_, b)| *b)
+            .chain(
+                restores
+                    .iter()
+                    .filter_map(|x| backups.get(&x.backup).map(|(_, b)| *b)),
+            )
+            .chain(cleared.first().copied())
+            .min();
+        Ok(Bounds {
+            since,
+            backups,
+            restored,
+            target: open.map_or(point.position, |b| b - 1),
+        })
+    }
+
+    /// For a snapshot at `at`: where to start instead when a restore after it goes back to a
+    /// backup taken at or before it.
+    fn earlier(&self, at: Position) -> Option<Position> {
+        self.restored
+            .iter()
+            .filter(|(p, b)| *p > at && *b <= at)
+            .map(|(_, b)| *b - 1)
+            .min()
+    }
+}
+
+/// The stored snapshot that `recover` at the head starts from, by position (whether it decodes
+/// is not asked). Thinning keeps it: it stays the start until a repair moves the bounds on,
+/// however old it is.
+pub fn start_snapshot(l: &Ledger) -> anyhow::Result<Option<Position>> {
+    let stored: Vec<Position> = l.snapshots()?.into_iter().map(|(p, _)| p).collect();
+    let head = l.head();
+    let point = Point {
+        position: head,
+        occurred_by: None,
+    };
+    let bounds = Bounds::read(l, &point, &[])?;
+    let mut below = stored.partition_point(|p| *p <= bounds.target);
+    // As `world::start_at_or_before` tries them, newest first.
+    while let Some(&at) = below.checked_sub(1).map(|i| &stored[i]) {
+        if let Some(earlier) = bounds.earlier(at) {
+            below = stored.partition_point(|p| *p <= earlier);
+        } else if continues_to(l, at, head)? {
+            return Ok(Some(at));
+        } else {
+            below -= 1;
+        }
+    }
+    Ok(None)
+}
+
+/// Whether a snapshot at `at` can be continued up to `until`: no failure reported after it
+/// names an event from before it (which the snapshot took as delivered; see
+/// [`World::can_continue_with`]). Told without decoding the snapshot: the reports come from the
+/// tag index, and the events they name are looked for among the ids after `at`.
+fn continues_to(l: &Ledger, at: Position, until: Position) -> anyhow::Result<bool> {
+    let reports =
+        crate::domain::load_positions(l, &l.tagged("type:DeliveryFailed", at + 1, until)?)?;
+    let mut named: std::collections::HashSet<uuid::Uuid> = reports
+        .iter()
+        .filter_map(|r| match &r.event {
+            DomainEvent::DeliveryFailed(d) => Some(d.event),
+            _ => None,
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(true);
+    }
+    l.scan_all(
+        ledger::AllStart::Position(at + 1),
+        ledger::Direction::Forwards,
+        |body, _| {
+            named.remove(&uuid::Uuid::from_bytes(body.event_id));
+            if named.is_empty() || body.position >= until {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )?;
+    Ok(named.is_empty())
+}
+
 /// The analysis continued from a snapshot, or `None` when no snapshot serves. The tag index
 /// tells which backups, restores, queue clears and repairs there are without reading the whole
-/// log; the snapshot must precede every backup that a restore after it goes back to, and every
-/// queue clear since the last repair, so that every change those lose is among the events
-/// folded or waits in the snapshot's queue.
+/// log ([`Bounds`]).
 fn analyze_from_snapshot(
     l: &Ledger,
     point: &Point,
@@ -121,57 +248,16 @@ fn analyze_from_snapshot(
         return Ok(None);
     };
     let mut latest = Some(latest);
-    crate::audit::catch_up(l)?;
-    let tagged = |tags: &[&str]| -> anyhow::Result<Vec<Recorded>> {
-        let mut positions = Vec::new();
-        for t in tags {
-            positions.extend(l.tagged(&format!("type:{t}"), 1, point.position)?);
-        }
-        positions.sort_unstable();
-        crate::domain::load_positions(l, &positions)
-    };
-    let since = repaired_up_to(&tagged(&["RepairPlanned", "RepairStepApplied"])?);
-    let backups = backups_of(&tagged(&["BackupTaken"])?);
-    let restored: Vec<(u64, u64)> = tagged(&["DatabaseRestored"])?
-        .iter()
-        .filter_map(|r| match &r.event {
-            DomainEvent::DatabaseRestored(d) => backups
-                .get(&d.backup)
-                .filter(|(db, _)| *db == d.database)
-                .map(|(_, b)| (r.position, *b)),
-            _ => None,
-        })
-        .collect();
-    // Where the losses that count begin: the earliest backup that an open restore (or a
-    // what-if) goes back to, and the earliest queue clear since the last repair (what it
-    // dropped is lost from then on).
-    let cleared = l.tagged("type:QueueCleared", since + 1, point.position)?;
-    let open = restored
-        .iter()
-        .filter(|(p, _)| *p > since)
-        .map(|(_, b)| *b)
-        .chain(
-            restores
-                .iter()
-                .filter_map(|x| backups.get(&x.backup).map(|(_, b)| *b)),
-        )
-        .chain(cleared.first().copied())
-        .min();
-    let mut target = open.map_or(point.position, |b| b - 1);
+    let bounds = Bounds::read(l, point, restores)?;
+    let mut target = bounds.target;
     let start = loop {
         let known = latest.take();
         let Some(start) = crate::world::start_at_or_before(l, target, point.position, known)?
         else {
             return Ok(None);
         };
-        // A restore after the snapshot of a backup taken at or before it: start earlier.
-        let before = restored
-            .iter()
-            .filter(|(p, b)| *p > start.at && *b <= start.at)
-            .map(|(_, b)| *b)
-            .min();
-        match before {
-            Some(b) => target = b - 1,
+        match bounds.earlier(start.at) {
+            Some(earlier) => target = earlier,
             None => break start,
         }
     };
@@ -183,7 +269,7 @@ fn analyze_from_snapshot(
             .event_at(point.position)?
             .map_or((0, 0), |e| (e.recorded.0, e.occurred.0)),
     };
-    add_what_ifs(&mut events, point.position, restores, &backups, last)?;
+    add_what_ifs(&mut events, point.position, restores, &bounds.backups, last)?;
     // Deliveries still queued at the snapshot: a restore or a queue clear may lose them.
     let mut queued: Vec<u64> = start
         .world
@@ -195,6 +281,7 @@ fn analyze_from_snapshot(
         .collect();
     queued.sort_unstable();
     queued.dedup();
+    let since = bounds.since;
     let input = Input {
         events: &events,
         head: point.position,

@@ -407,8 +407,8 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Every minute, stores the snapshots that have come due (one each `every` positions), off the
-/// request threads. A failure is reported and tried again at the next due snapshot.
+/// Every minute, stores the snapshots that have come due (one each `every` positions) and
+/// thins the older ones ([`crate::world::Keep::Thinned`]), off the request threads. A failure is reported and tried again at the next due snapshot.
 fn snapshot_task(l: Arc<Ledger>, every: u64) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -421,14 +421,17 @@ fn snapshot_task(l: Arc<Ledger>, every: u64) -> tokio::task::JoinHandle<()> {
             }
             let l = l.clone();
             let built = tokio::task::spawn_blocking(move || {
-                crate::world::build_snapshots(&l, every, |_| {})
+                crate::world::build_snapshots(&l, every, crate::world::Keep::Thinned, |_| {})
             })
             .await;
             match built {
                 Ok(Ok(built)) => {
-                    let n = built.written;
+                    let (n, d) = (built.written, built.dropped);
                     if n > 0 {
-                        eprintln!("lifeline: {n} snapshot(s) stored, up to position {due}");
+                        eprintln!(
+                            "lifeline: {n} snapshot(s) stored, up to position {due}; {d} older \
+                             one(s) removed"
+                        );
                     }
                     covered = due;
                 }

@@ -517,37 +517,79 @@ pub fn start_at_or_before(
 /// `serve`; `lifeline snapshot --every` chooses its own.
 pub const SNAPSHOT_EVERY: u64 = 100_000;
 
-/// Stores a snapshot after every `every` positions up to the head, where none is stored yet.
-/// Each equals the replay of exactly the events up to its position. Folding starts from the
-/// latest stored snapshot before the first one missing, else from the start of the log.
+/// How many of the latest marks keep their snapshot whatever the spacing further back (see
+/// [`Keep::Thinned`]).
+pub const RECENT_MARKS: u64 = 3;
+
+/// Which snapshots [`build_snapshots`] keeps, of those due every `every` positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Every mark within `RECENT_MARKS × every` positions of the head; further back, fewer the
+    /// older they are: a mark whose age (head − mark) is at least `W·2^(j−1)`, with
+    /// `W = RECENT_MARKS × every`, is kept only when it is a multiple of `every·2^j`. A point
+    /// is then at most its age (head − point), or `every` near the head, past the snapshot
+    /// before it, and the snapshots number about `RECENT_MARKS + (RECENT_MARKS / 2)·
+    /// log2(head / W)` (11 for 9.3M positions every 100,000): their storage grows
+    /// with the world and the logarithm of the log, not with the log times the world. Stored
+    /// snapshots off this schedule are removed, but for the one `recover` at the head starts
+    /// from ([`crate::recover::start_snapshot`]); a mark the schedule passes over once stays
+    /// passed over as the log grows, so none is written again.
+    Thinned,
+    /// A snapshot at every mark, however old; none removed.
+    All,
+}
+
+/// Stores the snapshots due every `every` positions up to the head (as `keep` says) where none
+/// is stored yet, then removes, with [`Keep::Thinned`], the stored ones off the schedule. Each
+/// equals the replay of exactly the events up to its position. Folding starts from the latest
+/// stored snapshot before the first one missing, else from the start of the log.
 pub fn build_snapshots(
     l: &Ledger,
     every: u64,
+    keep: Keep,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<SnapshotsBuilt> {
     let head = l.head();
     let have: std::collections::HashSet<Position> =
         l.snapshots()?.into_iter().map(|(p, _)| p).collect();
-    let mut marks = marks_up_to(head, every);
+    let due = marks_up_to(head, every, keep);
+    let mut marks = due.clone();
     marks.retain(|m| !have.contains(m));
-    let Some(&first) = marks.first() else {
-        return Ok(SnapshotsBuilt {
-            written: 0,
-            continued: None,
-        });
-    };
-    if let Some((at, world)) = latest_decoded(l, first - 1)? {
-        if let Some(written) = write_marks(l, world, at, &marks, &mut progress)? {
-            return Ok(SnapshotsBuilt {
-                written,
-                continued: Some(at),
-            });
-        }
-    }
-    Ok(SnapshotsBuilt {
-        written: write_marks_from_start(l, &marks, &mut progress)?,
+    let mut built = SnapshotsBuilt {
+        written: 0,
         continued: None,
-    })
+        dropped: 0,
+    };
+    if let Some(&first) = marks.first() {
+        let continued = match latest_decoded(l, first - 1)? {
+            Some((at, world)) => write_marks(l, world, at, &marks, &mut progress)?.map(|n| (n, at)),
+            None => None,
+        };
+        (built.written, built.continued) = match continued {
+            Some((written, at)) => (written, Some(at)),
+            None => (write_marks_from_start(l, &marks, &mut progress)?, None),
+        };
+    }
+    if keep == Keep::Thinned {
+        built.dropped = drop_off_schedule(l, &due)?;
+    }
+    Ok(built)
+}
+
+/// Removes the stored snapshots that are not at one of `due` (ascending), except the one
+/// `recover` at the head starts from (often old: before the oldest backup an open restore
+/// goes back to); how many.
+fn drop_off_schedule(l: &Ledger, due: &[Position]) -> anyhow::Result<usize> {
+    let start = crate::recover::start_snapshot(l)?;
+    let off: Vec<Position> = l
+        .snapshots()?
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| due.binary_search(p).is_err() && Some(*p) != start)
+        .collect();
+    let n = off.len();
+    l.drop_snapshots_blocking(off)?;
+    Ok(n)
 }
 
 /// The latest stored snapshot at or before `position` that decodes, decoded; older ones are
@@ -570,13 +612,26 @@ fn latest_decoded(l: &Ledger, position: Position) -> anyhow::Result<Option<(Posi
     Ok(None)
 }
 
-/// The positions of the snapshots due every `every` positions up to `head`. Every N positions
-/// only: a snapshot at each backup as well was measured (domain_bench, 200k events, 4
-/// databases backed up nightly): storage went from ~12% to ~30% of the ledger; a restore needs
-/// only the backed-up database, which belongs in a smaller record.
-fn marks_up_to(head: Position, every: u64) -> Vec<Position> {
+/// The positions of the snapshots due every `every` positions up to `head`, ascending, as
+/// `keep` says. Every N positions only: a snapshot at each backup as well was measured
+/// (domain_bench, 200k events, 4 databases backed up nightly): storage went from ~12% to ~30%
+/// of the ledger; a restore needs only the backed-up database, which belongs in a smaller
+/// record.
+pub fn marks_up_to(head: Position, every: u64, keep: Keep) -> Vec<Position> {
     let every = every.max(1);
-    (1..=head / every).map(|k| k * every).collect()
+    let recent = RECENT_MARKS.saturating_mul(every);
+    (1..=head / every)
+        .filter(|k| match keep {
+            Keep::All => true,
+            Keep::Thinned => {
+                let age = head - k * every;
+                // j: 0 within the recent window, then one more for each doubling of the age.
+                let j = u64::BITS - (age / recent).leading_zeros();
+                k.trailing_zeros() >= j
+            }
+        })
+        .map(|k| k * every)
+        .collect()
 }
 
 /// Folds the log from its start and stores a snapshot at each of `marks`.
@@ -589,25 +644,37 @@ fn write_marks_from_start(
     Ok(written.expect("a fold from the start always continues"))
 }
 
-/// Stores a snapshot after every `every` positions up to the head from a fold of the whole
-/// log, replacing those stored at the same positions: after an upgrade, so that they take
-/// this build's format (snapshots of earlier formats are read, but decode more slowly).
+/// Stores the snapshots due every `every` positions up to the head (as `keep` says) from a
+/// fold of the whole log, replacing those stored at the same positions (and, with
+/// [`Keep::Thinned`], removing the others): after an upgrade, so that they take this build's format (snapshots of earlier
+/// formats are read, but decode more slowly).
 pub fn rewrite_snapshots(
     l: &Ledger,
     every: u64,
+    keep: Keep,
     mut progress: impl FnMut(u64),
-) -> anyhow::Result<usize> {
-    let marks = marks_up_to(l.head(), every);
-    if marks.is_empty() {
-        return Ok(0);
+) -> anyhow::Result<SnapshotsBuilt> {
+    let marks = marks_up_to(l.head(), every, keep);
+    let mut built = SnapshotsBuilt {
+        written: 0,
+        continued: None,
+        dropped: 0,
+    };
+    if !marks.is_empty() {
+        built.written = write_marks_from_start(l, &marks, &mut progress)?;
     }
-    write_marks_from_start(l, &marks, &mut progress)
+    if keep == Keep::Thinned {
+        built.dropped = drop_off_schedule(l, &marks)?;
+    }
+    Ok(built)
 }
 
 /// What [`build_snapshots`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SnapshotsBuilt {
     pub written: usize,
+    /// Stored snapshots removed as off the schedule.
+    pub dropped: usize,
     /// The stored snapshot the fold continued, if it did not start from the beginning.
     pub continued: Option<Position>,
 }
@@ -662,17 +729,75 @@ fn write_marks(
     Ok(Some(marks.len()))
 }
 
-/// After bulk work: stores the snapshots due every [`SNAPSHOT_EVERY`] positions that are
-/// missing, with a progress bar on a terminal. A failure is reported, not raised: the work
+/// After bulk work: stores the snapshots due every [`SNAPSHOT_EVERY`] positions
+/// ([`Keep::Thinned`]) that are missing, with a progress bar on a terminal. A failure is reported, not raised: the work
 /// itself is done, and `lifeline snapshot` can write them later.
 pub fn keep_snapshots(l: &Ledger) {
     if l.head() < SNAPSHOT_EVERY {
         return;
     }
     let bar = crate::progress::bar(l.head(), "snapshot");
-    let built = build_snapshots(l, SNAPSHOT_EVERY, |p| bar.set_position(p));
+    let built = build_snapshots(l, SNAPSHOT_EVERY, Keep::Thinned, |p| bar.set_position(p));
     bar.finish_and_clear();
     if let Err(e) = built {
         eprintln!("lifeline: snapshots not written ({e:#}); `lifeline snapshot` writes them");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{marks_up_to, Keep, RECENT_MARKS};
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn thinned_marks_keep_the_recent_ones_and_never_bring_one_back() {
+        for every in [1, 3, 10] {
+            let mut before: BTreeSet<u64> = BTreeSet::new();
+            for head in 0..4_000 {
+                let marks = marks_up_to(head, every, Keep::Thinned);
+                let all = marks_up_to(head, every, Keep::All);
+                assert!(marks.windows(2).all(|w| w[0] < w[1]));
+                assert!(marks.iter().all(|m| all.contains(m)));
+                // The latest RECENT_MARKS marks are all kept.
+                let recent: Vec<u64> = all
+                    .iter()
+                    .rev()
+                    .take(RECENT_MARKS as usize)
+                    .copied()
+                    .collect();
+                assert!(recent.iter().all(|m| marks.contains(m)), "head {head}");
+                // A mark passed over once is never due again: only the newest mark is new.
+                let now: BTreeSet<u64> = marks.iter().copied().collect();
+                let new: Vec<&u64> = now.difference(&before).collect();
+                assert!(new.len() <= 1 && new.iter().all(|m| **m == head / every * every));
+                // Every point is at most max(every, its age) past the snapshot before it.
+                for point in 0..=head {
+                    let from = marks
+                        .iter()
+                        .rev()
+                        .find(|m| **m <= point)
+                        .copied()
+                        .unwrap_or(0);
+                    assert!(
+                        point - from <= every.max(head - point),
+                        "head {head} point {point}"
+                    );
+                }
+                before = now;
+            }
+        }
+    }
+
+    #[test]
+    fn thinned_marks_grow_with_the_logarithm_of_the_log() {
+        let count = |head| marks_up_to(head, 100_000, Keep::Thinned).len();
+        assert_eq!(marks_up_to(1_000_000, 100_000, Keep::All).len(), 10);
+        assert_eq!(count(1_378_527), 6);
+        assert_eq!(count(9_300_000), 11);
+        assert_eq!(count(100_000_000), 15);
+        assert_eq!(
+            marks_up_to(10_000_000, 1_000_000, Keep::Thinned),
+            [4, 6, 8, 9, 10].map(|m| m * 1_000_000)
+        );
     }
 }

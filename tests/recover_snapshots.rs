@@ -10,6 +10,7 @@ use common::{record, rename_not_delivered_to_forums};
 use ledger::{Ledger, Options};
 use lifeline::domain::{At, Point};
 use lifeline::recover::{analyze, analyze_all, RestoreArg};
+use lifeline::world::Keep;
 use projections::events::*;
 use projections::{Database, DomainEvent};
 
@@ -22,10 +23,11 @@ fn simulated(dir: &std::path::Path) -> Ledger {
     l
 }
 
-/// [`simulated`], with a snapshot after every `1/parts` of it.
+/// [`simulated`], with a snapshot after every `1/parts` of it (all kept: these tests are about
+/// which one the analysis starts from).
 fn simulated_with_snapshots(dir: &std::path::Path, parts: u64) -> Ledger {
     let l = simulated(dir);
-    lifeline::world::build_snapshots(&l, (l.head() / parts).max(1), |_| {}).unwrap();
+    lifeline::world::build_snapshots(&l, (l.head() / parts).max(1), Keep::All, |_| {}).unwrap();
     l
 }
 
@@ -85,6 +87,14 @@ fn same_either_way(l: &Ledger, at: &At, what_if: &[RestoreArg]) -> bool {
     );
     assert!(snap.world == all.world, "world at {at:?}");
     assert_eq!(snap.since, all.since);
+    // The snapshot thinning keeps is the one the analysis at the head starts from.
+    if matches!(at, At::Now) && what_if.is_empty() {
+        assert_eq!(
+            lifeline::recover::start_snapshot(l).unwrap(),
+            snap.from_snapshot,
+            "the start snapshot"
+        );
+    }
     // The plan: the same steps, made from the same last change (so the same id).
     let position = all.point.position;
     let basis = all
@@ -146,7 +156,7 @@ fn recover_from_snapshots_equals_recover_from_the_start() {
     assert!(same_either_way(&l, &At::Now, &[]));
 
     // Snapshots written after all this are used too, and agree.
-    lifeline::world::build_snapshots(&l, (head / 12).max(1), |_| {}).unwrap();
+    lifeline::world::build_snapshots(&l, (head / 12).max(1), Keep::All, |_| {}).unwrap();
     assert!(same_either_way(&l, &At::Now, &what_if));
 }
 
@@ -180,7 +190,7 @@ fn a_queued_delivery_from_before_the_snapshot_is_lost_when_cleared() {
     let forum = w.actual.db(Database::Forums).all_resources()[0].community;
     let update = rename_not_delivered_to_forums(&l, forum);
     let queued_at = l.head();
-    lifeline::world::build_snapshots(&l, l.head(), |_| {}).unwrap();
+    lifeline::world::build_snapshots(&l, l.head(), Keep::All, |_| {}).unwrap();
     record(&l, forum_queue_cleared());
     let a = analyze(&l, &At::Now, false, &[]).unwrap();
     assert_eq!(a.from_snapshot, Some(queued_at));
@@ -194,7 +204,7 @@ fn a_queued_delivery_from_before_the_snapshot_is_lost_when_cleared() {
     assert!(same_either_way(&l, &At::Now, &[]));
     // A snapshot after the clear: the loss still counts (no repair since), so the analysis
     // starts before the clear.
-    lifeline::world::build_snapshots(&l, l.head(), |_| {}).unwrap();
+    lifeline::world::build_snapshots(&l, l.head(), Keep::All, |_| {}).unwrap();
     let a = analyze(&l, &At::Now, false, &[]).unwrap();
     assert!(a.findings.lost.iter().any(|x| x.event_id == update));
     assert!(a.from_snapshot.is_none_or(|s| s < l.head()));

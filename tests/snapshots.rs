@@ -2,9 +2,10 @@
 //! the world replayed from the start — with failures reported late, backups and restores in the
 //! history, and a snapshot that does not decode.
 
+mod common;
 use ledger::{ExpectedRevision, Ledger, Options, ProposedEvent};
 use lifeline::domain::Point;
-use lifeline::world::{build_snapshots, world_at};
+use lifeline::world::{build_snapshots, marks_up_to, world_at, Keep};
 use projections::events::*;
 use projections::{App, CommunityType, Database, DomainEvent, Role};
 use uuid::Uuid;
@@ -163,8 +164,19 @@ fn snapshots_never_change_the_answer() {
         let events = lifeline::domain::load(&l, p as u64, None).unwrap().events;
         assert_eq!(*world, projections::World::replay(&events), "position {p}");
     }
-    for every in [3, 7] {
-        assert!(build_snapshots(&l, every, |_| {}).unwrap().written > 0);
+    // Every third position; then every seventh, thinned, which removes the others.
+    for (every, keep) in [(3, Keep::All), (7, Keep::Thinned)] {
+        assert!(build_snapshots(&l, every, keep, |_| {}).unwrap().written > 0);
+        let stored: Vec<u64> = l.snapshots().unwrap().iter().map(|(p, _)| *p).collect();
+        assert_eq!(stored, schedule(&l, every, keep));
+        // Failures reported late make the newest snapshots unusable for `recover`; the one
+        // kept for it is the one it uses.
+        let recovered =
+            lifeline::recover::analyze(&l, &lifeline::domain::At::Now, false, &[]).unwrap();
+        assert_eq!(
+            lifeline::recover::start_snapshot(&l).unwrap(),
+            recovered.from_snapshot
+        );
         // every snapshot stored reads back, queue entries included
         for (p, _) in l.snapshots().unwrap() {
             let (_, bytes) = l.snapshot_at_or_before(p).unwrap().unwrap();
@@ -180,9 +192,11 @@ fn snapshots_never_change_the_answer() {
                 "position {p}, snapshots every {every}"
             );
         }
+        // Used at most points that have one before them.
+        let after_first = (head - stored[0] + 1) as usize;
         assert!(
-            used > head as usize / 2,
-            "snapshots were used {used} times of {head}"
+            used > after_first / 2,
+            "snapshots were used {used} times of {after_first}"
         );
     }
     // A snapshot that does not decode is passed over.
@@ -210,6 +224,17 @@ fn at(position: u64) -> Point {
     }
 }
 
+/// The snapshots a build keeps: its schedule, and (thinned) the one `recover` starts from.
+fn schedule(l: &Ledger, every: u64, keep: Keep) -> Vec<u64> {
+    let mut kept = marks_up_to(l.head(), every, keep);
+    if keep == Keep::Thinned {
+        kept.extend(lifeline::recover::start_snapshot(l).unwrap());
+        kept.sort_unstable();
+        kept.dedup();
+    }
+    kept
+}
+
 /// Every stored snapshot decodes to the world replayed from the start to its position.
 fn assert_stored_snapshots_equal_replay(l: &Ledger) {
     for (p, _) in l.snapshots().unwrap() {
@@ -228,9 +253,14 @@ fn assert_stored_snapshots_equal_replay(l: &Ledger) {
 fn new_snapshots_continue_the_latest_stored_one() {
     let (_dir, l) = simulated(6, 3);
     let every = 40;
-    let first = build_snapshots(&l, every, |_| {}).unwrap();
+    let first = build_snapshots(&l, every, Keep::Thinned, |_| {}).unwrap();
     assert_eq!(first.continued, None);
-    assert_eq!(first.written as u64, l.head() / every);
+    let due = marks_up_to(l.head(), every, Keep::Thinned);
+    assert!(
+        due.len() < (l.head() / every) as usize,
+        "the old ones are thinned"
+    );
+    assert_eq!(first.written, due.len());
     let old = world_at(&l, &at(l.head()), false).unwrap().world;
     let files = old
         .backups
@@ -261,9 +291,21 @@ fn new_snapshots_continue_the_latest_stored_one() {
         append(&l, e, Uuid::from_u128(0xABC0_0000 + n));
     }
     let last_stored = l.snapshots().unwrap().last().unwrap().0;
-    let again = build_snapshots(&l, every, |_| {}).unwrap();
+    let again = build_snapshots(&l, every, Keep::Thinned, |_| {}).unwrap();
     assert_eq!(again.continued, Some(last_stored));
+    // The two new marks; none passed over before is written again.
     assert_eq!(again.written, 2);
+    let stored: Vec<u64> = l.snapshots().unwrap().iter().map(|(p, _)| *p).collect();
+    assert_eq!(stored, schedule(&l, every, Keep::Thinned));
+    let before = first.written + 2;
+    assert_eq!(before - again.dropped, stored.len());
+    // The restore goes back to the first Files backup: `recover` starts from a snapshot before
+    // it, which the schedule alone would have thinned away, and finds it kept.
+    let start = lifeline::recover::start_snapshot(&l).unwrap().unwrap();
+    assert!(!marks_up_to(l.head(), every, Keep::Thinned).contains(&start));
+    assert!(stored.contains(&start));
+    let analysis = lifeline::recover::analyze(&l, &lifeline::domain::At::Now, false, &[]).unwrap();
+    assert_eq!(analysis.from_snapshot, Some(start));
     assert_stored_snapshots_equal_replay(&l);
 }
 
@@ -290,8 +332,10 @@ fn rewrite_replaces_snapshots_of_an_earlier_format() {
         Some(last)
     );
     // …and, once rewritten, in this build's format.
-    let written = lifeline::world::rewrite_snapshots(&l, every, |_| {}).unwrap();
-    assert_eq!(written as u64, l.head() / every);
+    let written = lifeline::world::rewrite_snapshots(&l, every, Keep::Thinned, |_| {})
+        .unwrap()
+        .written;
+    assert_eq!(written, marks_up_to(l.head(), every, Keep::Thinned).len());
     assert_eq!(l.snapshots().unwrap().len(), written);
     for (p, _) in l.snapshots().unwrap() {
         assert_eq!(version_at(p), projections::snapshot::SNAPSHOT_VERSION);
@@ -335,7 +379,12 @@ fn followed_fates_are_the_same_from_a_snapshot() {
         assert_eq!(positions, wanted);
     }
     for every in [3, 7] {
-        assert!(build_snapshots(&l, every, |_| {}).unwrap().written > 0);
+        assert!(
+            build_snapshots(&l, every, Keep::All, |_| {})
+                .unwrap()
+                .written
+                > 0
+        );
         let mut used = 0;
         for (s, r) in sets.iter().zip(&reference) {
             let f = fates_of(&l, head, s.clone(), true).unwrap();
@@ -352,4 +401,59 @@ fn followed_fates_are_the_same_from_a_snapshot() {
             sets.len()
         );
     }
+}
+
+/// `lifeline snapshot`: `--keep-all` writes every mark; without it, the old ones are thinned
+/// away (and not written again), the log untouched; both say what they did, in JSON too.
+#[test]
+fn the_snapshot_command_thins_old_snapshots_unless_told_to_keep_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.redb");
+    let cfg = {
+        let start = lifeline::time_fmt::parse("2026-10-01T00:00:00Z").unwrap().0;
+        projections::simulate::Config::new(20, 6, 3, start)
+    };
+    let head = {
+        let l = Ledger::open(&path, Options::default()).unwrap();
+        lifeline::simulate::write(&l, &cfg).unwrap();
+        l.drop_snapshots_blocking(l.snapshots().unwrap().into_iter().map(|(p, _)| p).collect())
+            .unwrap();
+        l.head()
+    };
+    let every = (head / 20).max(1);
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = common::ok(&path, &[args, &["--format", "json"]].concat());
+        serde_json::from_str(out.trim()).unwrap()
+    };
+    let n = every.to_string();
+    let all = json(&["snapshot", "--every", &n, "--keep-all"]);
+    assert_eq!(all["written"], head / every, "{all}");
+    assert_eq!(all["dropped"], 0, "{all}");
+    let verified = common::ok(&path, &["verify", "--format", "json"]);
+    let thinned = json(&["snapshot", "--every", &n]);
+    let due = {
+        let l = Ledger::open(&path, Options::default()).unwrap();
+        schedule(&l, every, Keep::Thinned)
+    };
+    assert_eq!(thinned["written"], 0, "{thinned}");
+    assert_eq!(
+        thinned["dropped"],
+        head / every - due.len() as u64,
+        "{thinned}"
+    );
+    assert_eq!(thinned["stored"], due.len(), "{thinned}");
+    assert!(thinned["bytes"].as_u64().unwrap() < all["bytes"].as_u64().unwrap());
+    assert!(thinned["bytes"].as_u64() < thinned["ledger_file_bytes"].as_u64());
+    // The log is as it was.
+    assert_eq!(common::ok(&path, &["verify", "--format", "json"]), verified);
+    // Thinned again: nothing to write, nothing to remove.
+    let again = common::ok(&path, &["snapshot", "--every", &n]);
+    assert!(
+        again.starts_with(&format!(
+            "wrote 0 snapshots, removed 0; {} stored",
+            due.len()
+        )),
+        "{again}"
+    );
+    assert!(again.contains("% of the"), "{again}");
 }

@@ -4,7 +4,8 @@
 //!     cargo run --release --example domain_bench
 //!
 //! DOMAIN_EVENTS (default 1000000) and DOMAIN_COMMUNITIES (default 10000) set the size; the
-//! issue's scale is 10000000 over 100000. DOMAIN_SNAPSHOT_EVERY (default events / 10).
+//! issue's scale is 10000000 over 100000. DOMAIN_SNAPSHOT_EVERY (default events / 10); every one
+//! is kept, as `lifeline snapshot --keep-all` keeps them.
 
 #[path = "support.rs"]
 mod support;
@@ -277,7 +278,7 @@ fn main() {
 
     // Snapshots.
     let t = Instant::now();
-    let written = lifeline::world::build_snapshots(&l, every, |_| {})
+    let written = lifeline::world::build_snapshots(&l, every, lifeline::world::Keep::All, |_| {})
         .unwrap()
         .written;
     let snap_bytes: u64 = l.snapshots().unwrap().iter().map(|(_, b)| b).sum();

@@ -184,9 +184,10 @@ fn main() {
     // Snapshots, as `lifeline snapshot` writes them (a nightly job), and the tag index.
     let every: u64 = env("RECOVERY_SNAPSHOT_EVERY", 100_000);
     let t = Instant::now();
-    let written = lifeline::world::build_snapshots(&l, every, |_| {})
-        .unwrap()
-        .written;
+    let written =
+        lifeline::world::build_snapshots(&l, every, lifeline::world::Keep::Thinned, |_| {})
+            .unwrap()
+            .written;
     lifeline::audit::catch_up(&l).unwrap();
     println!(
         "snapshots: {written} (every {every} positions) and the tag index in {:.1?}",

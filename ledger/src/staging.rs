@@ -34,6 +34,8 @@ pub(crate) struct Staging<'t> {
     pub(crate) undo: Vec<Undo>,
     /// Snapshots to store (not part of the log).
     pub(crate) snapshots: Vec<(Position, Vec<u8>)>,
+    /// Positions whose stored snapshots this commit removes.
+    dropped_snapshots: Vec<Position>,
     /// Tag index positions to store, by tag, each above the watermark before this commit.
     pub(crate) tags: Vec<(String, Vec<Position>)>,
     /// Whether this commit moves the tag index's watermark (to `state.tags_watermark`).
@@ -77,6 +79,7 @@ impl<'t> Staging<'t> {
             now,
             undo: Vec::new(),
             snapshots: Vec::new(),
+            dropped_snapshots: Vec::new(),
             tags: Vec::new(),
             tags_moved: false,
         })
@@ -152,7 +155,14 @@ impl<'t> Staging<'t> {
                         max: self.limits.snapshot_bytes_max,
                     });
                 }
+                self.dropped_snapshots.retain(|p| *p != position);
                 self.snapshots.push((position, bytes));
+                Ok(Outcome::Stored)
+            }
+            WriteOp::DropSnapshots(positions) => {
+                // Later in the same commit than a put at the same position: the drop wins.
+                self.snapshots.retain(|(p, _)| !positions.contains(p));
+                self.dropped_snapshots.extend(positions);
                 Ok(Outcome::Stored)
             }
             WriteOp::Tags { tags, up_to } => {
@@ -338,6 +348,15 @@ impl<'t> Staging<'t> {
 
     /// Writes what the layer above keeps beside the log (snapshots, tags); whether it wrote any.
     pub(crate) fn flush_side(&mut self, txn: &WriteTransaction) -> Result<bool, StorageError> {
+        let dropped = std::mem::take(&mut self.dropped_snapshots);
+        if !dropped.is_empty() {
+            let mut t = txn.open_table(SNAPSHOTS)?;
+            let mut sizes = txn.open_table(SNAPSHOT_SIZES)?;
+            for position in &dropped {
+                t.remove(position)?;
+                sizes.remove(position)?;
+            }
+        }
         let snapshots = std::mem::take(&mut self.snapshots);
         if !snapshots.is_empty() {
             let mut t = txn.open_table(SNAPSHOTS)?;
@@ -348,7 +367,7 @@ impl<'t> Staging<'t> {
             }
         }
         if !std::mem::take(&mut self.tags_moved) {
-            return Ok(!snapshots.is_empty());
+            return Ok(!snapshots.is_empty() || !dropped.is_empty());
         }
         // One piece per tag per commit: the positions of every operation of the commit, each
         // above the watermark it started from, so no piece overlaps a stored one.

@@ -163,6 +163,18 @@ impl Ledger {
         }
     }
 
+    /// Removes the snapshots stored at `positions` (those not stored are passed over), in one
+    /// durable commit. Snapshots are a cache beside the log: the log is not touched.
+    pub fn drop_snapshots_blocking(&self, positions: Vec<Position>) -> Result<(), AppendError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        match self.submit_blocking(WriteOp::DropSnapshots(positions))? {
+            Outcome::Stored => Ok(()),
+            _ => unreachable!("dropping snapshots answers with stored"),
+        }
+    }
+
     pub async fn import(&self, records: Vec<ImportRecord>) -> Result<ImportSummary, AppendError> {
         match self.submit(WriteOp::Import(records)).await? {
             Outcome::Imported(s) => Ok(s),

@@ -62,6 +62,8 @@ pub(crate) enum WriteOp {
         position: Position,
         bytes: Vec<u8>,
     },
+    /// Removes the snapshots stored at these positions (a cache: the log is not touched).
+    DropSnapshots(Vec<Position>),
     Tags {
         tags: Vec<(String, Vec<Position>)>,
         up_to: Position,

@@ -1,5 +1,6 @@
 //! Listing snapshots reads their sizes from a table of their own, kept with every snapshot
-//! written; a ledger made before that table existed gets it filled when opened.
+//! written; a ledger made before that table existed gets it filled when opened. Dropping
+//! snapshots removes them and their sizes, and leaves the log as it was.
 
 use ledger::*;
 
@@ -42,4 +43,32 @@ fn snapshots_are_listed_with_their_sizes_also_in_an_older_ledger() {
         l.snapshot_at_or_before(15).unwrap(),
         Some((10, vec![1; 150]))
     );
+}
+
+#[test]
+fn dropped_snapshots_are_gone_with_their_sizes_and_the_log_is_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("d.redb"), Options::default()).unwrap();
+    for i in 0..30 {
+        let e = ProposedEvent::json("Noted", &serde_json::json!({ "i": i }));
+        l.append_blocking("notes", ExpectedRevision::Any, vec![e])
+            .unwrap();
+    }
+    let checkpoint = l.checkpoint().unwrap();
+    for p in [10, 20, 30] {
+        l.put_snapshot_blocking(p, vec![p as u8; 50]).unwrap();
+    }
+    // 25 was never stored: passed over.
+    l.drop_snapshots_blocking(vec![20, 25]).unwrap();
+    assert_eq!(l.snapshots().unwrap(), vec![(10, 50), (30, 50)]);
+    assert_eq!(
+        l.snapshot_at_or_before(29).unwrap(),
+        Some((10, vec![10; 50]))
+    );
+    l.drop_snapshots_blocking(Vec::new()).unwrap();
+    assert_eq!(l.checkpoint().unwrap(), checkpoint);
+    assert_eq!(l.head(), 30);
+    let report = l.verify(Some(checkpoint), |_, _| {}).unwrap();
+    assert!(report.problem.is_none());
+    assert_eq!(report.matches_checkpoint, Some(true));
 }
