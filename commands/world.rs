@@ -580,13 +580,18 @@ pub fn build_snapshots(
 /// `recover` at the head starts from (often old: before the oldest backup an open restore
 /// goes back to); how many.
 fn drop_off_schedule(l: &Ledger, due: &[Position]) -> anyhow::Result<usize> {
-    let start = crate::recover::start_snapshot(l)?;
-    let off: Vec<Position> = l
+    let mut off: Vec<Position> = l
         .snapshots()?
         .into_iter()
         .map(|(p, _)| p)
-        .filter(|p| due.binary_search(p).is_err() && Some(*p) != start)
+        .filter(|p| due.binary_search(p).is_err())
         .collect();
+    if off.is_empty() {
+        return Ok(0);
+    }
+    // Asked only when there is something to remove: it catches the tag index up.
+    let start = crate::recover::start_snapshot(l)?;
+    off.retain(|p| Some(*p) != start);
     let n = off.len();
     l.drop_snapshots_blocking(off)?;
     Ok(n)
