@@ -80,6 +80,10 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Store snapshots of the replayed state so that later replays start near their point.
     Snapshot(SnapshotArgs),
+    /// Shrink the ledger file to what it holds: give back the space of removed snapshots.
+    /// The ledger must not be open elsewhere (stop `lifeline serve` first); nothing it holds
+    /// changes.
+    Compact,
     /// Who did what, when, and which databases it concerned (filters combine).
     Audit(AuditArgs),
     /// A community's timeline: each change, the databases holding it, and those that lost it.

@@ -105,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             replay::replay(&open(&cli.ledger)?, &a, format)
         }
         Command::Snapshot(a) => snapshot(&open(&cli.ledger)?, &a, format),
+        Command::Compact => compact(&cli.ledger, format),
         Command::Recover(a) => {
             let _heap = heap::Prefault::start();
             recover::recover(&open(&cli.ledger)?, &a, format)
@@ -140,6 +141,31 @@ pub fn open_with(path: &Path, options: ledger::Options) -> anyhow::Result<ledger
         ));
     }
     ledger::Ledger::open(path, options).with_context(|| format!("opening {}", path.display()))
+}
+
+fn compact(path: &Path, format: cli::Format) -> anyhow::Result<()> {
+    open(path)?.close(); // a missing ledger is named as `open` names it
+    let spinner = progress::spinner("compacting");
+    let done = ledger::Ledger::compact(path, ledger::Options::default());
+    spinner.finish_and_clear();
+    let done = done.with_context(|| format!("compacting {}", path.display()))?;
+    match format {
+        cli::Format::Json => output::json_line(&serde_json::json!({
+            "ledger": path.display().to_string(),
+            "bytes_before": done.before,
+            "bytes_after": done.after,
+        })),
+        cli::Format::Table => {
+            println!(
+                "{}: {} bytes before, {} after ({} given back)",
+                path.display(),
+                done.before,
+                done.after,
+                done.before.saturating_sub(done.after)
+            );
+            Ok(())
+        }
+    }
 }
 
 fn snapshot(l: &ledger::Ledger, a: &cli::SnapshotArgs, format: cli::Format) -> anyhow::Result<()> {

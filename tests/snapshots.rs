@@ -456,4 +456,32 @@ fn the_snapshot_command_thins_old_snapshots_unless_told_to_keep_all() {
         "{again}"
     );
     assert!(again.contains("% of the"), "{again}");
+
+    // `compact` gives the removed snapshots' pages back; the log and the snapshots are kept.
+    let held = Ledger::open(&path, Options::default()).unwrap();
+    let refused = common::lifeline(&path, &["compact"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("already open"),
+        "{}",
+        refused.stderr
+    );
+    drop(held);
+    let compacted = json(&["compact"]);
+    let (before, after) = (
+        compacted["bytes_before"].as_u64().unwrap(),
+        compacted["bytes_after"].as_u64().unwrap(),
+    );
+    assert!(after < before, "{compacted}");
+    assert_eq!(after, std::fs::metadata(&path).unwrap().len());
+    assert_eq!(common::ok(&path, &["verify", "--format", "json"]), verified);
+    assert_eq!(json(&["snapshot", "--every", &n])["stored"], due.len());
+    let missing = common::lifeline(&dir.path().join("none.redb"), &["compact"]);
+    assert_eq!(
+        missing.code,
+        lifeline::exit::NOT_FOUND,
+        "{}",
+        missing.stderr
+    );
+    assert!(!dir.path().join("none.redb").exists());
 }

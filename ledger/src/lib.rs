@@ -39,7 +39,7 @@ pub use limits::Limits;
 pub use proof::{ConsistencyProof, InclusionProof};
 pub use read::AllPage;
 pub use stats::WriterStats;
-pub use store::{Checkpoint, Ledger, Options};
+pub use store::{Checkpoint, Compacted, Ledger, Options};
 pub use subscribe::{AllSubscription, Subscription, SubscriptionMessage};
 pub use tables::{StreamRecord, IDEMPOTENCY_WINDOW_EVENTS};
 pub use verify::{Problem, VerifyReport};

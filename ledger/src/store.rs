@@ -56,6 +56,13 @@ pub struct Checkpoint {
     pub root: Hash,
 }
 
+/// What [`Ledger::compact`] did: the ledger file's size before and after, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compacted {
+    pub before: u64,
+    pub after: u64,
+}
+
 impl Ledger {
     /// Opens the ledger at `path`, creating it if it does not exist.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Ledger, OpenError> {
@@ -122,6 +129,40 @@ impl Ledger {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Rewrites the ledger file at `path` without the pages it no longer uses (those of
+    /// removed snapshots, of tables rewritten, of transactions long done), so that the file
+    /// shrinks: redb reuses free pages but never gives them back on its own. The ledger is
+    /// opened first (so a write-ahead log left by a crash is replayed and emptied), closed,
+    /// and compacted alone: it must not be open anywhere else (redb's lock refuses it). What
+    /// the ledger holds is unchanged: the same records, hashes and snapshots.
+    pub fn compact(path: impl AsRef<Path>, options: Options) -> Result<Compacted, OpenError> {
+        let path = path.as_ref();
+        let failed = |e: &dyn std::fmt::Display| OpenError::Storage {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let size = || {
+            std::fs::metadata(path)
+                .map(|m| m.len())
+                .map_err(|e| failed(&e))
+        };
+        let cache_bytes = options.cache_bytes;
+        let l = Ledger::open(path, options)?;
+        l.close();
+        drop(l);
+        let before = size()?;
+        let mut db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .open(path)
+            .map_err(|e| failed(&e))?;
+        while db.compact().map_err(|e| failed(&e))? {}
+        drop(db);
+        Ok(Compacted {
+            before,
+            after: size()?,
+        })
     }
 
     pub fn limits(&self) -> &Limits {

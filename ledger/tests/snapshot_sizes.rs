@@ -72,3 +72,42 @@ fn dropped_snapshots_are_gone_with_their_sizes_and_the_log_is_untouched() {
     assert!(report.problem.is_none());
     assert_eq!(report.matches_checkpoint, Some(true));
 }
+
+/// Compacting gives back the pages of removed snapshots: the file shrinks, the log and the
+/// snapshots kept are as they were. A ledger open elsewhere is refused and left alone.
+#[test]
+fn compacting_shrinks_the_file_and_keeps_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.redb");
+    let l = Ledger::open(&path, Options::default()).unwrap();
+    for i in 0..50 {
+        let e = ProposedEvent::json("Noted", &serde_json::json!({ "i": i }));
+        l.append_blocking("notes", ExpectedRevision::Any, vec![e])
+            .unwrap();
+    }
+    for p in [10, 20, 30, 40] {
+        l.put_snapshot_blocking(p, vec![p as u8; 4 << 20]).unwrap();
+    }
+    l.drop_snapshots_blocking(vec![10, 20, 30]).unwrap();
+    let checkpoint = l.checkpoint().unwrap();
+    let refused = Ledger::compact(&path, Options::default()).unwrap_err();
+    assert!(matches!(refused, OpenError::Storage { .. }), "{refused}");
+    assert_eq!(l.snapshots().unwrap(), vec![(40, 4 << 20)]);
+    l.close();
+    drop(l);
+
+    let done = Ledger::compact(&path, Options::default()).unwrap();
+    assert_eq!(done.after, std::fs::metadata(&path).unwrap().len());
+    assert!(
+        done.after + (8 << 20) < done.before,
+        "{done:?}: the removed snapshots' pages are given back"
+    );
+    let l = Ledger::open(&path, Options::default()).unwrap();
+    assert_eq!(l.checkpoint().unwrap(), checkpoint);
+    let report = l.verify(Some(checkpoint), |_, _| {}).unwrap();
+    assert!(report.problem.is_none());
+    assert_eq!(
+        l.snapshot_at_or_before(45).unwrap(),
+        Some((40, vec![40; 4 << 20]))
+    );
+}
