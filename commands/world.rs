@@ -651,8 +651,8 @@ fn write_marks_from_start(
 
 /// Stores the snapshots due every `every` positions up to the head (as `keep` says) from a
 /// fold of the whole log, replacing those stored at the same positions (and, with
-/// [`Keep::Thinned`], removing the others): after an upgrade, so that they take this build's format (snapshots of earlier
-/// formats are read, but decode more slowly).
+/// [`Keep::Thinned`], removing the others): after an upgrade, so that they take this build's
+/// format (snapshots of earlier formats are read, but decode more slowly).
 pub fn rewrite_snapshots(
     l: &Ledger,
     every: u64,
@@ -735,8 +735,8 @@ fn write_marks(
 }
 
 /// After bulk work: stores the snapshots due every [`SNAPSHOT_EVERY`] positions
-/// ([`Keep::Thinned`]) that are missing, with a progress bar on a terminal. A failure is reported, not raised: the work
-/// itself is done, and `lifeline snapshot` can write them later.
+/// ([`Keep::Thinned`]) that are missing, with a progress bar on a terminal. A failure is
+/// reported, not raised: the work itself is done, and `lifeline snapshot` can write them later.
 pub fn keep_snapshots(l: &Ledger) {
     if l.head() < SNAPSHOT_EVERY {
         return;
