@@ -37,6 +37,7 @@ pub mod world;
 pub mod write;
 
 use anyhow::Context;
+use indicatif::DecimalBytes;
 use cli::{Cli, Command};
 use std::path::Path;
 
@@ -157,11 +158,11 @@ fn compact(path: &Path, format: cli::Format) -> anyhow::Result<()> {
         })),
         cli::Format::Table => {
             println!(
-                "{}: {} bytes before, {} after ({} given back)",
+                "{}: {} before, {} after ({} given back)",
                 path.display(),
-                done.before,
-                done.after,
-                done.before.saturating_sub(done.after)
+                DecimalBytes(done.before),
+                DecimalBytes(done.after),
+                DecimalBytes(done.before.saturating_sub(done.after))
             );
             Ok(())
         }
@@ -195,10 +196,12 @@ fn snapshot(l: &ledger::Ledger, a: &cli::SnapshotArgs, format: cli::Format) -> a
         })),
         cli::Format::Table => {
             println!(
-                "wrote {written} snapshots, removed {dropped}; {} stored, {bytes} bytes in all \
-                 ({:.1}% of the {file}-byte ledger file)",
+                "wrote {written} snapshots, removed {dropped}; {} stored, {} in all ({:.1}% of \
+                 the {} ledger file)",
                 stored.len(),
-                100.0 * bytes as f64 / file.max(1) as f64
+                DecimalBytes(bytes),
+                100.0 * bytes as f64 / file.max(1) as f64,
+                DecimalBytes(file)
             );
             Ok(())
         }
