@@ -213,6 +213,10 @@ pub struct ServeArgs {
     /// are thinned as `lifeline snapshot` says.
     #[arg(long, default_value_t = crate::world::SNAPSHOT_EVERY, value_name = "POSITIONS")]
     pub snapshot_every: u64,
+    /// Keep a snapshot at every mark, as `lifeline snapshot --keep-all` does: replays of old
+    /// points stay fast, and the snapshots' storage grows with the log.
+    #[arg(long)]
+    pub snapshot_keep_all: bool,
 }
 
 impl ServeArgs {
@@ -226,6 +230,7 @@ impl ServeArgs {
             advertise: None,
             rate_limit: 50_000,
             snapshot_every: crate::world::SNAPSHOT_EVERY,
+            snapshot_keep_all: false,
         }
     }
 }
@@ -438,7 +443,7 @@ pub struct SnapshotArgs {
     pub every: u64,
     /// Keep a snapshot at every mark, however old, and remove none: faster replay to old
     /// points, more storage. The next thinned build (`snapshot`, `import`, `simulate`,
-    /// `sync`, `serve`) removes the extra ones again.
+    /// `sync`, `serve` without --snapshot-keep-all) removes the extra ones again.
     #[arg(long)]
     pub keep_all: bool,
     /// Write every snapshot again from the whole log, replacing those stored: after an

@@ -37,8 +37,8 @@ pub mod world;
 pub mod write;
 
 use anyhow::Context;
-use indicatif::DecimalBytes;
 use cli::{Cli, Command};
+use indicatif::DecimalBytes;
 use std::path::Path;
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

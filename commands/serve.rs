@@ -376,7 +376,13 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
         let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
         let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
         let running = start(l.clone(), a).await?;
-        let snapshots = (a.snapshot_every > 0).then(|| snapshot_task(l.clone(), a.snapshot_every));
+        let keep = if a.snapshot_keep_all {
+            crate::world::Keep::All
+        } else {
+            crate::world::Keep::Thinned
+        };
+        let snapshots =
+            (a.snapshot_every > 0).then(|| snapshot_task(l.clone(), a.snapshot_every, keep));
         let at = running.addr;
         let scheme = if a.tls_cert.is_some() { "https" } else { "http" };
         if a.access.is_none() {
@@ -407,9 +413,13 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Every minute, stores the snapshots that have come due (one each `every` positions) and
-/// thins the older ones ([`crate::world::Keep::Thinned`]), off the request threads. A failure is reported and tried again at the next due snapshot.
-fn snapshot_task(l: Arc<Ledger>, every: u64) -> tokio::task::JoinHandle<()> {
+/// Every minute, stores the snapshots that have come due (one each `every` positions) and,
+/// unless `keep` is [`crate::world::Keep::All`], thins the older ones, off the request threads. A failure is reported and tried again at the next due snapshot.
+fn snapshot_task(
+    l: Arc<Ledger>,
+    every: u64,
+    keep: crate::world::Keep,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         let mut covered = 0;
@@ -421,7 +431,7 @@ fn snapshot_task(l: Arc<Ledger>, every: u64) -> tokio::task::JoinHandle<()> {
             }
             let l = l.clone();
             let built = tokio::task::spawn_blocking(move || {
-                crate::world::build_snapshots(&l, every, crate::world::Keep::Thinned, |_| {})
+                crate::world::build_snapshots(&l, every, keep, |_| {})
             })
             .await;
             match built {
