@@ -7,16 +7,22 @@ use ledger::*;
 const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
 const SIZES: redb::TableDefinition<u64, u64> = redb::TableDefinition::new("snapshot_sizes");
 
-#[test]
-fn snapshots_are_listed_with_their_sizes_also_in_an_older_ledger() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.redb");
-    let l = Ledger::open(&path, Options::default()).unwrap();
-    for i in 0..20 {
+/// A ledger at `path` holding `n` events.
+fn with_notes(path: impl AsRef<std::path::Path>, n: u32) -> Ledger {
+    let l = Ledger::open(path, Options::default()).unwrap();
+    for i in 0..n {
         let e = ProposedEvent::json("Noted", &serde_json::json!({ "i": i }));
         l.append_blocking("notes", ExpectedRevision::Any, vec![e])
             .unwrap();
     }
+    l
+}
+
+#[test]
+fn snapshots_are_listed_with_their_sizes_also_in_an_older_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let l = with_notes(&path, 20);
     l.put_snapshot_blocking(20, vec![2; 300]).unwrap();
     l.put_snapshot_blocking(10, vec![1; 100]).unwrap();
     assert_eq!(l.snapshots().unwrap(), vec![(10, 100), (20, 300)]);
@@ -48,12 +54,7 @@ fn snapshots_are_listed_with_their_sizes_also_in_an_older_ledger() {
 #[test]
 fn dropped_snapshots_are_gone_with_their_sizes_and_the_log_is_untouched() {
     let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open(dir.path().join("d.redb"), Options::default()).unwrap();
-    for i in 0..30 {
-        let e = ProposedEvent::json("Noted", &serde_json::json!({ "i": i }));
-        l.append_blocking("notes", ExpectedRevision::Any, vec![e])
-            .unwrap();
-    }
+    let l = with_notes(dir.path().join("d.redb"), 30);
     let checkpoint = l.checkpoint().unwrap();
     for p in [10, 20, 30] {
         l.put_snapshot_blocking(p, vec![p as u8; 50]).unwrap();
@@ -79,12 +80,7 @@ fn dropped_snapshots_are_gone_with_their_sizes_and_the_log_is_untouched() {
 fn compacting_shrinks_the_file_and_keeps_what_it_holds() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.redb");
-    let l = Ledger::open(&path, Options::default()).unwrap();
-    for i in 0..50 {
-        let e = ProposedEvent::json("Noted", &serde_json::json!({ "i": i }));
-        l.append_blocking("notes", ExpectedRevision::Any, vec![e])
-            .unwrap();
-    }
+    let l = with_notes(&path, 50);
     for p in [10, 20, 30, 40] {
         l.put_snapshot_blocking(p, vec![p as u8; 4 << 20]).unwrap();
     }
