@@ -189,12 +189,22 @@ pub fn start_snapshot(l: &Ledger) -> anyhow::Result<Option<Position>> {
         occurred_by: None,
     };
     let bounds = Bounds::read(l, &point, &[])?;
+    start_among(l, &bounds, &stored, head)
+}
+
+/// The newest of the `stored` snapshot positions (ascending) that an analysis up to `until`
+/// may start from, as `bounds` say and as [`continues_to`] tells without decoding any.
+fn start_among(
+    l: &Ledger,
+    bounds: &Bounds,
+    stored: &[Position],
+    until: Position,
+) -> anyhow::Result<Option<Position>> {
     let mut below = stored.partition_point(|p| *p <= bounds.target);
-    // As `world::start_at_or_before` tries them, newest first.
     while let Some(&at) = below.checked_sub(1).map(|i| &stored[i]) {
         if let Some(earlier) = bounds.earlier(at) {
             below = stored.partition_point(|p| *p <= earlier);
-        } else if continues_to(l, at, head)? {
+        } else if continues_to(l, at, until)? {
             return Ok(Some(at));
         } else {
             below -= 1;
@@ -243,17 +253,24 @@ fn analyze_from_snapshot(
     point: &Point,
     restores: &[RestoreArg],
 ) -> anyhow::Result<Option<Analysis>> {
-    // Read once: it is often where the analysis starts.
-    let Some(latest) = l.snapshot_at_or_before(point.position)? else {
+    let stored: Vec<Position> = l
+        .snapshots()?
+        .into_iter()
+        .map(|(p, _)| p)
+        .take_while(|p| *p <= point.position)
+        .collect();
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    let bounds = Bounds::read(l, point, restores)?;
+    // The snapshot to start from, found before any is read: a snapshot that a failure reported
+    // after it makes unusable is then neither read nor decoded (at 9.3M events, 48 MB and a
+    // second or more each). What the decoding finds still has the last word.
+    let Some(mut target) = start_among(l, &bounds, &stored, point.position)? else {
         return Ok(None);
     };
-    let mut latest = Some(latest);
-    let bounds = Bounds::read(l, point, restores)?;
-    let mut target = bounds.target;
     let start = loop {
-        let known = latest.take();
-        let Some(start) = crate::world::start_at_or_before(l, target, point.position, known)?
-        else {
+        let Some(start) = crate::world::start_at_or_before(l, target, point.position, None)? else {
             return Ok(None);
         };
         match bounds.earlier(start.at) {
