@@ -13,7 +13,6 @@ use projections::findings::{self, Against, Disposition, Findings, Input, OrphanR
 use projections::reach::Loss;
 use projections::{Database, Recorded, World};
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::ControlFlow;
 use std::str::FromStr;
 
 /// `--restore DB=BACKUP`: a restore to consider.
@@ -193,7 +192,8 @@ pub fn start_snapshot(l: &Ledger) -> anyhow::Result<Option<Position>> {
 }
 
 /// The newest of the `stored` snapshot positions (ascending) that an analysis up to `until`
-/// may start from, as `bounds` say and as [`continues_to`] tells without decoding any.
+/// may start from, as `bounds` say and as [`crate::world::continues_to`] tells without
+/// decoding any.
 fn start_among(
     l: &Ledger,
     bounds: &Bounds,
@@ -204,45 +204,13 @@ fn start_among(
     while let Some(&at) = below.checked_sub(1).map(|i| &stored[i]) {
         if let Some(earlier) = bounds.earlier(at) {
             below = stored.partition_point(|p| *p <= earlier);
-        } else if continues_to(l, at, until)? {
+        } else if crate::world::continues_to(l, at, until)? {
             return Ok(Some(at));
         } else {
             below -= 1;
         }
     }
     Ok(None)
-}
-
-/// Whether a snapshot at `at` can be continued up to `until`: no failure reported after it
-/// names an event from before it (which the snapshot took as delivered; see
-/// [`World::can_continue_with`]). Told without decoding the snapshot: the reports come from the
-/// tag index, and the events they name are looked for among the ids after `at`.
-fn continues_to(l: &Ledger, at: Position, until: Position) -> anyhow::Result<bool> {
-    let reports =
-        crate::domain::load_positions(l, &l.tagged("type:DeliveryFailed", at + 1, until)?)?;
-    let mut named: std::collections::HashSet<uuid::Uuid> = reports
-        .iter()
-        .filter_map(|r| match &r.event {
-            DomainEvent::DeliveryFailed(d) => Some(d.event),
-            _ => None,
-        })
-        .collect();
-    if named.is_empty() {
-        return Ok(true);
-    }
-    l.scan_all(
-        ledger::AllStart::Position(at + 1),
-        ledger::Direction::Forwards,
-        |body, _| {
-            named.remove(&uuid::Uuid::from_bytes(body.event_id));
-            if named.is_empty() || body.position >= until {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        },
-    )?;
-    Ok(named.is_empty())
 }
 
 /// The analysis continued from a snapshot, or `None` when no snapshot serves. The tag index
@@ -253,22 +221,16 @@ fn analyze_from_snapshot(
     point: &Point,
     restores: &[RestoreArg],
 ) -> anyhow::Result<Option<Analysis>> {
-    let stored: Vec<Position> = l
-        .snapshots()?
-        .into_iter()
-        .map(|(p, _)| p)
-        .take_while(|p| *p <= point.position)
-        .collect();
-    if stored.is_empty() {
+    if l.snapshots()?
+        .first()
+        .is_none_or(|(p, _)| *p > point.position)
+    {
         return Ok(None);
     }
+    // It catches the tag index up, so a snapshot that a failure reported after it makes
+    // unusable is passed over unread (see `world::start_at_or_before`).
     let bounds = Bounds::read(l, point, restores)?;
-    // The snapshot to start from, found before any is read: a snapshot that a failure reported
-    // after it makes unusable is then neither read nor decoded (at 9.3M events, 48 MB and a
-    // second or more each). What the decoding finds still has the last word.
-    let Some(mut target) = start_among(l, &bounds, &stored, point.position)? else {
-        return Ok(None);
-    };
+    let mut target = bounds.target;
     let start = loop {
         let Some(start) = crate::world::start_at_or_before(l, target, point.position, None)? else {
             return Ok(None);
