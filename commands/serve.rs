@@ -414,7 +414,8 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
 }
 
 /// Every minute, stores the snapshots that have come due (one each `every` positions) and,
-/// unless `keep` is [`crate::world::Keep::All`], thins the older ones, off the request threads. A failure is reported and tried again at the next due snapshot.
+/// unless `keep` is [`crate::world::Keep::All`], thins the older ones, off the request
+/// threads. A failure is reported and tried again at the next due snapshot.
 fn snapshot_task(
     l: Arc<Ledger>,
     every: u64,
