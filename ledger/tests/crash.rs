@@ -1,5 +1,5 @@
 //! Kill a writer with SIGKILL at random moments: after reopening, every acknowledged event is
-//! where it was acknowledged, and the whole log verifies.
+//! where it was acknowledged, and the whole log verifies. A new ledger is made in one step.
 
 use ledger::{Ledger, Options};
 use std::io::{BufRead, BufReader};
@@ -73,4 +73,29 @@ fn acknowledged_events_survive_sigkill() {
         l.close();
     }
     assert!(acked.len() > 100, "only {} acknowledged", acked.len());
+}
+
+/// A new ledger is made under another name and then linked into place, so that a process
+/// killed while making it cannot leave a file that no open takes; nothing else is left behind.
+#[test]
+fn a_new_ledger_leaves_only_itself_and_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.redb");
+    let l = Ledger::open(&path, Options::default()).unwrap();
+    for i in 0..3 {
+        let e = ledger::ProposedEvent::json("Noted", &serde_json::json!({ "i": i }));
+        l.append_blocking("notes", ledger::ExpectedRevision::Any, vec![e])
+            .unwrap();
+    }
+    l.close();
+    drop(l);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.first().map(String::as_str), Some("new.redb"));
+    assert!(names.iter().all(|n| n.starts_with("new.redb")), "{names:?}");
+    let l = Ledger::open(&path, Options::default()).unwrap();
+    assert_eq!(l.head(), 3);
 }
