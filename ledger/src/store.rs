@@ -380,11 +380,13 @@ fn create_file(path: &Path) -> Result<(), Box<dyn std::error::Error + Send + Syn
         let db = Database::create(&making)?;
         init_tables(&db)?;
     }
-    let linked = std::fs::hard_link(&making, path);
-    std::fs::remove_file(&making)?;
-    match linked {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
-        _ => {}
+    match std::fs::hard_link(&making, path) {
+        Ok(()) => std::fs::remove_file(&making)?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::remove_file(&making)?,
+        // A file system without hard links: moved into place instead, unless another process
+        // made the ledger meanwhile.
+        Err(_) if path.exists() => std::fs::remove_file(&making)?,
+        Err(_) => std::fs::rename(&making, path)?,
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::File::open(dir)?.sync_all()?;
