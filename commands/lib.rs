@@ -131,21 +131,28 @@ pub fn open(path: &Path) -> anyhow::Result<ledger::Ledger> {
 
 /// [`open`] with options.
 pub fn open_with(path: &Path, options: ledger::Options) -> anyhow::Result<ledger::Ledger> {
-    if !path.exists() {
-        return Err(exit::with_code(
-            exit::NOT_FOUND,
-            format!(
-                "no ledger at {} (create one with `lifeline init`, or name another with --ledger \
-                 or LIFELINE_LEDGER)",
-                path.display()
-            ),
-        ));
-    }
+    must_exist(path)?;
     ledger::Ledger::open(path, options).with_context(|| format!("opening {}", path.display()))
 }
 
+/// A missing ledger is an error that says how to make one (the commands other than `init`
+/// never create one).
+fn must_exist(path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    Err(exit::with_code(
+        exit::NOT_FOUND,
+        format!(
+            "no ledger at {} (create one with `lifeline init`, or name another with --ledger or \
+             LIFELINE_LEDGER)",
+            path.display()
+        ),
+    ))
+}
+
 fn compact(path: &Path, format: cli::Format) -> anyhow::Result<()> {
-    open(path)?.close(); // a missing ledger is named as `open` names it
+    must_exist(path)?; // `Ledger::compact` opens it (and would create it)
     let spinner = progress::spinner("compacting");
     let done = ledger::Ledger::compact(path, ledger::Options::default());
     spinner.finish_and_clear();
@@ -171,11 +178,7 @@ fn compact(path: &Path, format: cli::Format) -> anyhow::Result<()> {
 
 fn snapshot(l: &ledger::Ledger, a: &cli::SnapshotArgs, format: cli::Format) -> anyhow::Result<()> {
     let bar = progress::bar(l.head(), "snapshot");
-    let keep = if a.keep_all {
-        world::Keep::All
-    } else {
-        world::Keep::Thinned
-    };
+    let keep = world::Keep::from_keep_all(a.keep_all);
     let built = if a.rewrite {
         world::rewrite_snapshots(l, a.every, keep, |p| bar.set_position(p))?
     } else {

@@ -188,23 +188,12 @@ pub fn start_snapshot(l: &Ledger) -> anyhow::Result<Option<Position>> {
         occurred_by: None,
     };
     let bounds = Bounds::read(l, &point, &[])?;
-    start_among(l, &bounds, &stored, head)
-}
-
-/// The newest of the `stored` snapshot positions (ascending) that an analysis up to `until`
-/// may start from, as `bounds` say and as [`crate::world::continues_to`] tells without
-/// decoding any.
-fn start_among(
-    l: &Ledger,
-    bounds: &Bounds,
-    stored: &[Position],
-    until: Position,
-) -> anyhow::Result<Option<Position>> {
+    // As the analysis tries them (`world::start_at_or_before`), told without decoding any.
     let mut below = stored.partition_point(|p| *p <= bounds.target);
     while let Some(&at) = below.checked_sub(1).map(|i| &stored[i]) {
         if let Some(earlier) = bounds.earlier(at) {
             below = stored.partition_point(|p| *p <= earlier);
-        } else if crate::world::continues_to(l, at, until)? {
+        } else if crate::world::continues_to(l, at, head)? {
             return Ok(Some(at));
         } else {
             below -= 1;

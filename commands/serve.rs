@@ -376,11 +376,7 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
         let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
         let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
         let running = start(l.clone(), a).await?;
-        let keep = if a.snapshot_keep_all {
-            crate::world::Keep::All
-        } else {
-            crate::world::Keep::Thinned
-        };
+        let keep = crate::world::Keep::from_keep_all(a.snapshot_keep_all);
         let snapshots =
             (a.snapshot_every > 0).then(|| snapshot_task(l.clone(), a.snapshot_every, keep));
         let at = running.addr;

@@ -592,6 +592,17 @@ pub enum Keep {
     All,
 }
 
+impl Keep {
+    /// As a `--keep-all` flag (`snapshot`, `serve --snapshot-keep-all`) says.
+    pub fn from_keep_all(keep_all: bool) -> Keep {
+        if keep_all {
+            Keep::All
+        } else {
+            Keep::Thinned
+        }
+    }
+}
+
 /// Stores the snapshots due every `every` positions up to the head (as `keep` says) where none
 /// is stored yet, then removes, with [`Keep::Thinned`], the stored ones off the schedule. Each
 /// equals the replay of exactly the events up to its position. Folding starts from the latest
@@ -606,13 +617,8 @@ pub fn build_snapshots(
     let have: std::collections::HashSet<Position> =
         l.snapshots()?.into_iter().map(|(p, _)| p).collect();
     let due = marks_up_to(head, every, keep);
-    let mut marks = due.clone();
-    marks.retain(|m| !have.contains(m));
-    let mut built = SnapshotsBuilt {
-        written: 0,
-        continued: None,
-        dropped: 0,
-    };
+    let marks: Vec<Position> = due.iter().copied().filter(|m| !have.contains(m)).collect();
+    let mut built = SnapshotsBuilt::default();
     if let Some(&first) = marks.first() {
         let continued = match latest_decoded(l, first - 1)? {
             Some((at, world)) => write_marks(l, world, at, &marks, &mut progress)?.map(|n| (n, at)),
@@ -713,11 +719,7 @@ pub fn rewrite_snapshots(
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<SnapshotsBuilt> {
     let marks = marks_up_to(l.head(), every, keep);
-    let mut built = SnapshotsBuilt {
-        written: 0,
-        continued: None,
-        dropped: 0,
-    };
+    let mut built = SnapshotsBuilt::default();
     if !marks.is_empty() {
         built.written = write_marks_from_start(l, &marks, &mut progress)?;
     }
@@ -728,7 +730,7 @@ pub fn rewrite_snapshots(
 }
 
 /// What [`build_snapshots`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SnapshotsBuilt {
     pub written: usize,
     /// Stored snapshots removed as off the schedule.

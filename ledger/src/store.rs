@@ -68,10 +68,7 @@ impl Ledger {
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Ledger, OpenError> {
         let path = path.as_ref().to_path_buf();
         let shown = path.display().to_string();
-        let storage = |e: &dyn std::fmt::Display| OpenError::Storage {
-            path: shown.clone(),
-            reason: e.to_string(),
-        };
+        let storage = |e: &dyn std::fmt::Display| storage_error(&path, e);
         if !path.exists() {
             create_file(&path).map_err(|e| storage(&e))?;
         }
@@ -142,10 +139,7 @@ impl Ledger {
     /// the ledger holds is unchanged: the same records, hashes and snapshots.
     pub fn compact(path: impl AsRef<Path>, options: Options) -> Result<Compacted, OpenError> {
         let path = path.as_ref();
-        let failed = |e: &dyn std::fmt::Display| OpenError::Storage {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
+        let failed = |e: &dyn std::fmt::Display| storage_error(path, e);
         let size = || {
             std::fs::metadata(path)
                 .map(|m| m.len())
@@ -360,6 +354,14 @@ pub(crate) fn checkpoint_of(txn: &ReadTransaction, size: u64) -> Result<Checkpoi
     let mut tree = TreeReader::new(txn)?;
     let root = Frontier::from_source(&mut tree, size)?.root();
     Ok(Checkpoint { size, root })
+}
+
+/// A ledger file that cannot be opened, created or compacted, and why.
+fn storage_error(path: &Path, e: &dyn std::fmt::Display) -> OpenError {
+    OpenError::Storage {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
 }
 
 /// Makes a new, empty ledger file at `path` as one step: the file is made and its tables
