@@ -392,17 +392,27 @@ impl<'t> Staging<'t> {
         Ok(true)
     }
 
-    /// Writes everything staged; returns the segments written (none: nothing was written).
-    pub(crate) fn flush(
+    /// What the writer carries to its next commit; lets go of the transaction.
+    pub(crate) fn into_state(self) -> WriterState {
+        self.state
+    }
+
+    /// The staged segments of the log, in order (none: nothing was staged).
+    pub(crate) fn take_segments(&mut self) -> Vec<(u64, Vec<u8>)> {
+        std::mem::take(&mut self.segments).finish()
+    }
+
+    /// Writes `segments` (from [`Staging::take_segments`]) and the indexes staged beside them.
+    pub(crate) fn flush_tables(
         &mut self,
         txn: &WriteTransaction,
-    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
-        let segments = std::mem::take(&mut self.segments).finish();
+        segments: &[(u64, Vec<u8>)],
+    ) -> Result<(), StorageError> {
         if segments.is_empty() {
-            return Ok(segments);
+            return Ok(());
         }
         let mut log = txn.open_table(LOG)?;
-        for (first, bytes) in &segments {
+        for (first, bytes) in segments {
             log.insert(first, bytes.as_slice())?;
         }
         for (stream_id, (piece, stored)) in &self.pieces {
@@ -432,7 +442,7 @@ impl<'t> Staging<'t> {
                 self.state.next_stream_id.to_le_bytes().as_slice(),
             )?;
         }
-        Ok(segments)
+        Ok(())
     }
 }
 

@@ -1,7 +1,8 @@
 //! The write-ahead log: what makes a commit durable with one sequential fdatasync.
 //!
-//! Each group commit writes one frame holding the segments it wrote, syncs the file, and only
-//! then is answered; the same segments go into redb in a commit that is not synced. A durable
+//! Each group commit writes one frame holding the segments it wrote and starts it on its way to
+//! disk; the same segments go into redb's tables meanwhile. Then the file is synced, the redb
+//! commit (not synced) is made, and only then is the commit answered. A durable
 //! redb commit (a checkpoint: two-phase, `Durability::Immediate`) makes everything before it
 //! safe in redb, after which the log starts a new generation. On open, frames past redb's last
 //! position are written into redb again.
@@ -123,7 +124,22 @@ impl Wal {
 
     /// Writes one frame and syncs it; returns where it begins, to take it back with
     /// [`Wal::take_back`].
+    #[cfg(test)]
     pub fn append(&mut self, segments: &[(u64, Vec<u8>)]) -> std::io::Result<u64> {
+        let at = self.write(segments)?;
+        self.sync()?;
+        Ok(at)
+    }
+
+    /// Waits until every frame written so far is on disk.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// Writes one frame and starts it on its way to disk without waiting for it: the frame is
+    /// durable once [`Wal::sync`] returns. Returns where it begins, to take it back with
+    /// [`Wal::take_back`]; on failure, nothing of it is left to read back.
+    pub fn write(&mut self, segments: &[(u64, Vec<u8>)]) -> std::io::Result<u64> {
         if self.legacy {
             return Err(std::io::Error::other(
                 "the write-ahead log is in an older layout and has not been replayed",
@@ -188,7 +204,7 @@ impl Wal {
     }
 
     /// Writes the frame in the scratch buffer at `at`; when `grown`, zeros after it up to that
-    /// size. Then one sync.
+    /// size. Then starts the frame's writing to disk.
     fn write_frame(&mut self, at: u64, frame_end: u64, grown: Option<u64>) -> std::io::Result<()> {
         self.file.seek(SeekFrom::Start(at))?;
         self.file.write_all(&self.scratch)?;
@@ -200,7 +216,8 @@ impl Wal {
                 at += n as u64;
             }
         }
-        self.file.sync_data()
+        start_writeback(&self.file, at, frame_end - at);
+        Ok(())
     }
 
     /// Takes back the frame at `at` (its commit failed after it was written), durably: its
@@ -259,6 +276,24 @@ impl Wal {
 }
 
 /// The first 8 bytes of a frame's checksum: keyed by the salt, or plain in the older layout.
+/// Asks the kernel to start writing `len` bytes at `at` to disk now, without waiting, so that
+/// the sync that follows finds them already on their way. Only a hint: the sync is what makes
+/// them durable, so a refusal changes nothing.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, at: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(at), Ok(len)) = (libc::off64_t::try_from(at), libc::off64_t::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor stays open for the call, which reads no memory of ours.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), at, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &File, _: u64, _: u64) {}
+
 fn checksum(salt: Option<u64>, payload: &[u8]) -> [u8; 8] {
     let hash = match salt {
         Some(salt) => blake3::Hasher::new()

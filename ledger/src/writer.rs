@@ -297,14 +297,12 @@ pub(crate) fn try_commit(
     let mut txn = inner.db.begin_write()?;
     txn.set_two_phase_commit(true);
     let now = inner.clock.now().0.max(state.last_recorded);
-    let (new_state, results, segments, snapshots) = {
-        let mut st = Staging::new(&txn, &inner.limits, state.clone(), now)?;
-        let results: Results = ops.into_iter().map(|op| st.apply(op)).collect();
-        let segments = st.flush(&txn)?;
-        let side = st.flush_side(&txn)?;
-        (st.state, results, segments, side)
-    };
+    let mut st = Staging::new(&txn, &inner.limits, state.clone(), now)?;
+    let results: Results = ops.into_iter().map(|op| st.apply(op)).collect();
+    let segments = st.take_segments();
+    let snapshots = st.flush_side(&txn)?;
     if segments.is_empty() && !snapshots {
+        let new_state = st.into_state();
         txn.abort()?;
         return Ok((new_state, results));
     }
@@ -317,6 +315,8 @@ pub(crate) fn try_commit(
         || bytes >= limits.wal_direct_commit_bytes
         || wal.len() + bytes > limits.wal_checkpoint_bytes
     {
+        st.flush_tables(&txn, &segments)?;
+        let new_state = st.into_state();
         txn.set_durability(Durability::Immediate)
             .map_err(|e| StorageError(e.to_string()))?;
         txn.commit()?;
@@ -326,10 +326,24 @@ pub(crate) fn try_commit(
         return Ok((new_state, results));
     }
     let began = Instant::now();
-    let mark = wal
-        .append(&segments)
-        .map_err(|e| StorageError(format!("{}: {e}", wal.path().display())))?;
-    let wal_took = began.elapsed();
+    let mark = wal.write(&segments).map_err(|e| wal_error(wal, e))?;
+    let mut wal_took = began.elapsed();
+    // The frame is on its way to disk while the tables are written; a failure from here on
+    // takes it back, and when that fails too the writer stops.
+    if let Err(error) = st.flush_tables(&txn, &segments) {
+        let fatal = wal.take_back(mark).is_err();
+        return Err(Failure { error, fatal });
+    }
+    let new_state = st.into_state();
+    let waited = Instant::now();
+    if let Err(e) = wal.sync() {
+        let fatal = wal.take_back(mark).is_err();
+        return Err(Failure {
+            error: wal_error(wal, e),
+            fatal,
+        });
+    }
+    wal_took += waited.elapsed();
     txn.set_durability(Durability::None)
         .map_err(|e| StorageError(e.to_string()))?;
     if let Err(e) = txn.commit() {
@@ -341,6 +355,10 @@ pub(crate) fn try_commit(
     }
     inner.stats.logged(wal_took);
     Ok((new_state, results))
+}
+
+fn wal_error(wal: &Wal, e: std::io::Error) -> StorageError {
+    StorageError(format!("{}: {e}", wal.path().display()))
 }
 
 /// Writes the write-ahead log's records past `state.head` into redb with a durable commit,
