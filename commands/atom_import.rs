@@ -13,6 +13,7 @@ use crate::exit::{with_code, ERROR};
 use anyhow::Context;
 use ledger::{EventId, ImportRecord, Ledger, Timestamp};
 use projections::events::*;
+use projections::state::MemberRoles;
 use projections::{Community, DomainEvent, Failures, Lifecycle, Recorded, Role, World};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -204,11 +205,14 @@ fn widget_changes(
 
 fn membership(
     community: Uuid,
-    now: &BTreeMap<projections::state::User, Role>,
+    now: &MemberRoles,
     shown: &[MemberEntry],
     at: Option<Timestamp>,
 ) -> Vec<(DomainEvent, Option<Timestamp>)> {
-    let wanted: BTreeMap<String, Role> = shown.iter().map(|m| (m.userid.clone(), m.role)).collect();
+    let mut wanted = MemberRoles::default();
+    for m in shown {
+        wanted.set(&m.userid, m.role);
+    }
     membership_changes(community, now, &wanted, None)
         .into_iter()
         .map(|e| {

@@ -4,10 +4,10 @@
 //! metadata carries `{"schemaVersion": N}`. [`decode`] upcasts older versions before reading, so
 //! a version-1 event still replays after a field is added or renamed.
 
+use crate::state::MemberRoles;
 use crate::vocabulary::{App, CommunityType, Database, Role};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -305,30 +305,26 @@ pub struct Repair {
 
 /// The membership events that turn `now` into `wanted`, in the order that never leaves the
 /// community without an owner: added, roles changed, removed.
-pub fn membership_changes<N, W>(
+pub fn membership_changes(
     community: Uuid,
-    now: &BTreeMap<N, Role>,
-    wanted: &BTreeMap<W, Role>,
+    now: &MemberRoles,
+    wanted: &MemberRoles,
     actor: Option<String>,
-) -> Vec<DomainEvent>
-where
-    N: Borrow<str> + Ord,
-    W: Borrow<str> + Ord,
-{
+) -> Vec<DomainEvent> {
     let pick = |keep: &dyn Fn(&str, &Role) -> bool| -> BTreeMap<String, Role> {
         wanted
             .iter()
-            .filter(|(u, r)| keep((*u).borrow(), r))
-            .map(|(u, r)| ((*u).borrow().to_owned(), *r))
+            .filter(|(u, r)| keep(u, r))
+            .map(|(u, r)| (u.to_string(), *r))
             .collect()
     };
     let added = pick(&|u, _| !now.contains_key(u));
     let modified = pick(&|u, r| now.get(u).is_some_and(|x| x != r));
     let removed: Vec<String> = now
-        .keys()
-        .map(|u| u.borrow())
-        .filter(|u| !wanted.contains_key(*u))
-        .map(str::to_owned)
+        .iter()
+        .map(|(u, _)| u)
+        .filter(|u| !wanted.contains_key(u))
+        .map(|u| u.to_string())
         .collect();
     let mut out = Vec::new();
     if !added.is_empty() {

@@ -6,7 +6,7 @@ use crate::describe::describe;
 use crate::fold::{Recorded, World};
 use crate::parallel::{side_by_side, Job};
 use crate::reach::{lost_and_world_from, Fate, Loss};
-use crate::state::{Community, DbState, Mirror, Resource, Text, User};
+use crate::state::{Community, DbState, MemberRoles, Mirror, Resource, Text};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::ordmap::DiffItem;
 use imbl::OrdMap;
@@ -395,11 +395,8 @@ fn text<T: std::fmt::Display>(v: &Option<T>) -> String {
 
 /// The membership as a short value, and what `found` lacks or has extra compared with
 /// `expected`.
-pub fn members_text(
-    expected: &BTreeMap<User, Role>,
-    found: &BTreeMap<User, Role>,
-) -> (String, String) {
-    let count = |m: &BTreeMap<User, Role>| {
+pub fn members_text(expected: &MemberRoles, found: &MemberRoles) -> (String, String) {
+    let count = |m: &MemberRoles| {
         let owners = m.values().filter(|r| **r == Role::Owner).count();
         let s = if owners == 1 { "" } else { "s" };
         format!("{} ({owners} owner{s})", m.len())
@@ -881,8 +878,11 @@ fn stale(w: &World, restores: &[Restore]) -> Vec<StaleEntry> {
 mod tests {
     use super::*;
 
-    fn members(entries: &[(&str, Role)]) -> BTreeMap<User, Role> {
-        entries.iter().map(|(u, r)| (User::from(*u), *r)).collect()
+    fn members(entries: &[(&str, Role)]) -> MemberRoles {
+        entries
+            .iter()
+            .map(|(u, r)| (crate::state::User::from(*u), *r))
+            .collect()
     }
 
     #[test]

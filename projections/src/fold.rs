@@ -8,7 +8,7 @@ use crate::state::Members as MemberMap;
 use crate::state::*;
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::OrdMap;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -198,7 +198,7 @@ pub fn restored_labels(events: &[Recorded]) -> std::collections::HashSet<String>
 /// agree.
 #[derive(Default)]
 pub(crate) struct Edits {
-    members: Changed<BTreeMap<User, Role>>,
+    members: Changed<MemberRoles>,
     resources: Changed<Resource>,
     communities: Changed<Community>,
     /// The members of the community this event created.
@@ -261,7 +261,7 @@ impl<T: Clone> Changed<T> {
 impl Edits {
     /// The members of a community created by this event: made once, the same map for every
     /// deployment.
-    fn created(&mut self, make: impl FnOnce() -> BTreeMap<User, Role>) -> MemberMap {
+    fn created(&mut self, make: impl FnOnce() -> MemberRoles) -> MemberMap {
         self.created.get_or_insert_with(|| Arc::new(make())).clone()
     }
 
@@ -282,17 +282,12 @@ impl Edits {
     }
 }
 
-fn membership(changed: &mut Changed<BTreeMap<User, Role>>, m: &mut MemberMap, e: &DomainEvent) {
+fn membership(changed: &mut Changed<MemberRoles>, m: &mut MemberMap, e: &DomainEvent) {
     use DomainEvent::*;
     match e {
         MembersAdded(x) | MembersModified(x) => changed.edit(m, |m| {
             for (u, role) in &x.members {
-                match m.get_mut(u.as_str()) {
-                    Some(r) => *r = *role,
-                    None => {
-                        m.insert(User::from(u.as_str()), *role);
-                    }
-                }
+                m.set(u, *role);
             }
         }),
         MembersRemoved(x) => changed.edit(m, |m| {
@@ -317,7 +312,7 @@ pub(crate) fn apply(
     match e {
         CommunityCreated(c) => {
             let members = edits.created(|| {
-                let mut members: BTreeMap<User, Role> = c
+                let mut members: MemberRoles = c
                     .members
                     .iter()
                     .map(|u| (User::from(u.as_str()), Role::Member))
@@ -417,11 +412,7 @@ pub(crate) fn apply(
 }
 
 /// The Communities database's own change.
-fn change_community(
-    c: &mut Community,
-    e: &DomainEvent,
-    members: &mut Changed<BTreeMap<User, Role>>,
-) {
+fn change_community(c: &mut Community, e: &DomainEvent, members: &mut Changed<MemberRoles>) {
     use DomainEvent::*;
     match e {
         CommunityUpdated(u) => {
@@ -632,7 +623,7 @@ fn changes_mirror(r: &Resource, e: &DomainEvent) -> bool {
 
 /// What delivering `e` changes in the community attributes an app's resource mirrors. What it
 /// may change, [`changes_mirror`] must say (a test checks the two against each other).
-fn change_mirror(r: &mut Resource, e: &DomainEvent, members: &mut Changed<BTreeMap<User, Role>>) {
+fn change_mirror(r: &mut Resource, e: &DomainEvent, members: &mut Changed<MemberRoles>) {
     use DomainEvent::*;
     let app = r.app;
     let m = &mut r.mirror;
@@ -970,7 +961,7 @@ pub(crate) mod tests {
                 "{name} {db:?} holds its own copy"
             );
         }
-        let want: BTreeMap<User, Role> = [
+        let want: MemberRoles = [
             (User::from("bob"), Role::Member),
             (User::from("owner"), Role::Owner),
         ]

@@ -5,9 +5,9 @@
 
 use crate::events::*;
 use crate::fold::World;
+use crate::state::MemberRoles;
 use crate::validate::validate;
 use crate::vocabulary::{CommunityType, Lifecycle, Role};
-use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// One lifecycle entry, as read from its Atom form.
@@ -221,18 +221,16 @@ fn created(e: &Entry, community: Uuid) -> Result<DomainEvent, Refusal> {
 }
 
 /// The membership the entry states (owners and members), against what the ledger holds.
-fn membership(
-    e: &Entry,
-    community: Uuid,
-    now: &BTreeMap<crate::state::User, Role>,
-) -> Result<Vec<DomainEvent>, Refusal> {
+fn membership(e: &Entry, community: Uuid, now: &MemberRoles) -> Result<Vec<DomainEvent>, Refusal> {
     let (Some(owners), Some(members)) = (&e.owners, &e.members) else {
         return invalid("a membership change needs both the owners and members properties");
     };
-    let mut stated: BTreeMap<String, Role> =
-        members.iter().map(|m| (m.clone(), Role::Member)).collect();
+    let mut stated = MemberRoles::default();
+    for m in members {
+        stated.set(m, Role::Member);
+    }
     for o in owners {
-        stated.insert(o.clone(), Role::Owner);
+        stated.set(o, Role::Owner);
     }
     Ok(membership_changes(community, now, &stated, e.actor.clone()))
 }

@@ -14,15 +14,14 @@
 use crate::cache;
 use crate::state::{Community, Members, Mirror, Resource};
 use crate::vocabulary::App;
-use crate::vocabulary::Role;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-type Map = BTreeMap<crate::state::User, Role>;
+type Map = crate::state::MemberRoles;
 type Numbers<T> = HashMap<*const T, u32, foldhash::fast::FixedState>;
 
 /// Each value written so far (by address) and its number, per kind.
