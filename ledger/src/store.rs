@@ -76,6 +76,7 @@ impl Ledger {
             .set_cache_size(options.cache_bytes)
             .create(&path)
             .map_err(|e| storage(&e))?;
+        remove_half_made(&path);
         init_tables(&db).map_err(|e| storage(&e))?;
         let found = read_format(&db).map_err(|e| storage(&e))?;
         if found != LEDGER_FORMAT {
@@ -370,7 +371,7 @@ fn storage_error(path: &Path, e: &dyn std::fmt::Display) -> OpenError {
 /// redb writes a new file's header in several writes, so a process killed while making the
 /// file in place left a file no open would take ("not a redb database"; `ledger/tests/
 /// crash.rs` met it about once in a hundred runs under load). Killed now, it leaves at most
-/// the file under the other name, which nothing reads.
+/// the file under the other name, which nothing reads and the next open removes.
 fn create_file(path: &Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let name = path
         .file_name()
@@ -394,6 +395,51 @@ fn create_file(path: &Path) -> Result<(), Box<dyn std::error::Error + Send + Syn
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// Removes the files that creations of the ledger at `path` left when killed midway
+/// (`.NAME.new-PID`, see [`create_file`]) by processes no longer running. A live process's file
+/// is its creation in progress, and is left to it. Nothing here can fail an open: a file that
+/// cannot be removed stays.
+fn remove_half_made(path: &Path) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let prefix = format!(".{name}.new-");
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let pid = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(prefix.as_str()))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| pid != std::process::id() && !running(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process `pid` is running (asked with signal 0, which sends nothing). Where that
+/// cannot be asked, every process is taken to be running.
+#[cfg(target_os = "linux")]
+fn running(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let sent = unsafe { libc::kill(pid, 0) };
+    sent == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn running(_: u32) -> bool {
+    true
 }
 
 fn init_tables(db: &Database) -> Result<(), redb::Error> {

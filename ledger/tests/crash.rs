@@ -99,3 +99,41 @@ fn a_new_ledger_leaves_only_itself_and_its_log() {
     let l = Ledger::open(&path, Options::default()).unwrap();
     assert_eq!(l.head(), 3);
 }
+
+/// What a creation killed midway left (`.NAME.new-PID` of a process that has ended) is removed
+/// when the ledger is next opened; the file of a process still running (a creation in progress)
+/// and files of other ledgers are left.
+#[test]
+fn an_open_removes_what_a_killed_creation_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.redb");
+    let mut ended = Command::new("true").spawn().unwrap();
+    ended.wait().unwrap();
+    let mut running = Command::new("sleep").arg("30").spawn().unwrap();
+    let left = |pid: u32| dir.path().join(format!(".l.redb.new-{pid}"));
+    for file in [
+        left(ended.id()),
+        left(running.id()),
+        dir.path().join(format!(".other.redb.new-{}", ended.id())),
+        dir.path().join(".l.redb.new-notapid"),
+    ] {
+        std::fs::write(&file, b"half made").unwrap();
+    }
+    let l = Ledger::open(&path, Options::default()).unwrap();
+    l.close();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    names.sort();
+    running.kill().unwrap();
+    running.wait().unwrap();
+    let mut expected = vec![
+        format!(".l.redb.new-{}", running.id()),
+        ".l.redb.new-notapid".to_owned(),
+        format!(".other.redb.new-{}", ended.id()),
+    ];
+    expected.sort();
+    assert_eq!(names, expected);
+}
