@@ -215,15 +215,13 @@ impl<'de> Deserialize<'de> for MemberRoles {
                 while let Some(entry) = a.next_entry()? {
                     entries.push(entry);
                 }
-                // Written in user order; sorted here only if they were not (a hand-made JSON).
-                if !entries.is_sorted_by(|a, b| a.0 < b.0) {
-                    entries.sort_by(|a, b| a.0.cmp(&b.0));
-                    // The last of each user wins, as in a map read one entry at a time.
-                    entries.reverse();
-                    entries.dedup_by(|a, b| a.0 == b.0);
-                    entries.reverse();
+                // A snapshot writes them in user order, each once; others are read one at a
+                // time, as a map reads them (the last role given a user wins).
+                if entries.windows(2).all(|w| w[0].0 < w[1].0) {
+                    Ok(MemberRoles::from_sorted(entries))
+                } else {
+                    Ok(entries.into_iter().collect())
                 }
-                Ok(MemberRoles::from_sorted(entries))
             }
         }
         d.deserialize_map(Entries)
