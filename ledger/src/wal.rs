@@ -275,7 +275,6 @@ impl Wal {
     }
 }
 
-/// The first 8 bytes of a frame's checksum: keyed by the salt, or plain in the older layout.
 /// Asks the kernel to start writing `len` bytes at `at` to disk now, without waiting, so that
 /// the sync that follows finds them already on their way. Only a hint: the sync is what makes
 /// them durable, so a refusal changes nothing.
@@ -294,6 +293,7 @@ fn start_writeback(file: &File, at: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_: &File, _: u64, _: u64) {}
 
+/// The first 8 bytes of a frame's checksum: keyed by the salt, or plain in the older layout.
 fn checksum(salt: Option<u64>, payload: &[u8]) -> [u8; 8] {
     let hash = match salt {
         Some(salt) => blake3::Hasher::new()

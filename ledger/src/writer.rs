@@ -296,6 +296,10 @@ pub(crate) fn try_commit(
 ) -> Result<(WriterState, Results), Failure> {
     let mut txn = inner.db.begin_write()?;
     txn.set_two_phase_commit(true);
+    // Made durable by the write-ahead log unless it turns out to be a checkpoint (below). Set
+    // before the log's frame is written: every failure after the frame takes the frame back.
+    txn.set_durability(Durability::None)
+        .map_err(|e| StorageError(e.to_string()))?;
     let now = inner.clock.now().0.max(state.last_recorded);
     let mut st = Staging::new(&txn, &inner.limits, state.clone(), now)?;
     let results: Results = ops.into_iter().map(|op| st.apply(op)).collect();
@@ -344,8 +348,6 @@ pub(crate) fn try_commit(
         });
     }
     wal_took += waited.elapsed();
-    txn.set_durability(Durability::None)
-        .map_err(|e| StorageError(e.to_string()))?;
     if let Err(e) = txn.commit() {
         let fatal = wal.take_back(mark).is_err();
         return Err(Failure {

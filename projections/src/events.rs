@@ -321,8 +321,7 @@ pub fn membership_changes(
     let added = pick(&|u, _| !now.contains_key(u));
     let modified = pick(&|u, r| now.get(u).is_some_and(|x| x != r));
     let removed: Vec<String> = now
-        .iter()
-        .map(|(u, _)| u)
+        .keys()
         .filter(|u| !wanted.contains_key(u))
         .map(|u| u.to_string())
         .collect();
