@@ -56,6 +56,14 @@ pub(crate) struct Wal {
     scratch: Vec<u8>,
 }
 
+/// A frame [`Wal::write`] could not write.
+#[derive(Debug)]
+pub(crate) struct WriteFailed {
+    pub error: std::io::Error,
+    /// What was written of it could not be taken back: a later open may read it as a frame.
+    pub left_behind: bool,
+}
+
 /// Why the write-ahead log cannot be read back.
 #[derive(Debug)]
 pub(crate) struct WalDamage {
@@ -126,7 +134,7 @@ impl Wal {
     /// [`Wal::take_back`].
     #[cfg(test)]
     pub fn append(&mut self, segments: &[(u64, Vec<u8>)]) -> std::io::Result<u64> {
-        let at = self.write(segments)?;
+        let at = self.write(segments).map_err(|f| f.error)?;
         self.sync()?;
         Ok(at)
     }
@@ -138,19 +146,26 @@ impl Wal {
 
     /// Writes one frame and starts it on its way to disk without waiting for it: the frame is
     /// durable once [`Wal::sync`] returns. Returns where it begins, to take it back with
-    /// [`Wal::take_back`]; on failure, nothing of it is left to read back.
-    pub fn write(&mut self, segments: &[(u64, Vec<u8>)]) -> std::io::Result<u64> {
+    /// [`Wal::take_back`]. On failure what was written of it is taken back, and the failure
+    /// says whether that failed too.
+    pub fn write(&mut self, segments: &[(u64, Vec<u8>)]) -> Result<u64, WriteFailed> {
+        self.write_inner(segments)
+            .map_err(|(error, left_behind)| WriteFailed { error, left_behind })
+    }
+
+    fn write_inner(&mut self, segments: &[(u64, Vec<u8>)]) -> Result<u64, (std::io::Error, bool)> {
+        let nothing_written = |e: std::io::Error| (e, false);
         if self.legacy {
-            return Err(std::io::Error::other(
+            return Err(nothing_written(std::io::Error::other(
                 "the write-ahead log is in an older layout and has not been replayed",
-            ));
+            )));
         }
         if segments.is_empty() {
             return Ok(self.end);
         }
         if self.unsettled {
             // A frame keyed by a salt the header may not hold could not be read back.
-            self.reset()?;
+            self.reset().map_err(nothing_written)?;
         }
         let fresh = self.allocated == 0;
         if fresh {
@@ -167,12 +182,14 @@ impl Wal {
         self.scratch.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
         for (first, seg) in segments {
             self.scratch.extend_from_slice(&first.to_le_bytes());
-            let len = u32::try_from(seg.len()).map_err(std::io::Error::other)?;
+            let len =
+                u32::try_from(seg.len()).map_err(|e| nothing_written(std::io::Error::other(e)))?;
             self.scratch.extend_from_slice(&len.to_le_bytes());
             self.scratch.extend_from_slice(seg);
         }
         let payload = &self.scratch[header_at + FRAME_HEADER_BYTES..];
-        let len = u32::try_from(payload.len()).map_err(std::io::Error::other)?;
+        let len =
+            u32::try_from(payload.len()).map_err(|e| nothing_written(std::io::Error::other(e)))?;
         let digest = checksum(Some(self.salt), payload);
         self.scratch[header_at..header_at + 4].copy_from_slice(&len.to_le_bytes());
         self.scratch[header_at + 4..header_at + FRAME_HEADER_BYTES].copy_from_slice(&digest);
@@ -195,10 +212,8 @@ impl Wal {
                 // Leave nothing behind that could be read as an answered frame.
                 let size = self.file.metadata().map_or(0, |m| m.len());
                 self.allocated = self.allocated.min(size);
-                if self.allocated > before {
-                    let _ = self.take_back(before);
-                }
-                Err(e)
+                let left_behind = self.allocated > before && self.take_back(before).is_err();
+                Err((e, left_behind))
             }
         }
     }
@@ -513,5 +528,33 @@ mod tests {
         assert!(std::fs::read(&path).unwrap().starts_with(MAGIC));
         let (_, frames) = Wal::open(path.clone()).unwrap();
         assert_eq!(frames, vec![vec![(4, vec![4])]]);
+    }
+
+    /// A frame that cannot be written says whether what was written of it could be taken back:
+    /// with nothing of it on file, it could; with the file refusing every write (a read-only
+    /// handle stands in for a failing disk), the take-back fails too and the frame is reported
+    /// as left behind, which stops the writer.
+    #[test]
+    fn a_failed_write_says_whether_its_frame_was_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.wal");
+        let read_only = || std::fs::File::open(&path).unwrap();
+        let (mut w, _) = Wal::open(path.clone()).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        w.file = read_only();
+        let failed = w.write(&[(1, vec![1])]).unwrap_err();
+        assert!(!failed.left_behind, "nothing was written");
+        let (mut w, _) = Wal::open(path.clone()).unwrap();
+        w.append(&[(1, vec![1])]).unwrap();
+        w.file = read_only();
+        let failed = w.write(&[(2, vec![2])]).unwrap_err();
+        assert!(failed.left_behind, "the file had room past the last frame");
+        drop(w);
+        let (_, frames) = Wal::open(path.clone()).unwrap();
+        assert_eq!(
+            frames,
+            vec![vec![(1, vec![1])]],
+            "nothing of the failed frame"
+        );
     }
 }

@@ -330,7 +330,15 @@ pub(crate) fn try_commit(
         return Ok((new_state, results));
     }
     let began = Instant::now();
-    let mark = wal.write(&segments).map_err(|e| wal_error(wal, e))?;
+    let mark = match wal.write(&segments) {
+        Ok(mark) => mark,
+        Err(failed) => {
+            return Err(Failure {
+                error: wal_error(wal, failed.error),
+                fatal: failed.left_behind,
+            })
+        }
+    };
     let mut wal_took = began.elapsed();
     // The frame is on its way to disk while the tables are written; a failure from here on
     // takes it back, and when that fails too the writer stops.
