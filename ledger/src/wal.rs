@@ -554,7 +554,7 @@ mod tests {
         assert_eq!(
             frames,
             vec![vec![(1, vec![1])]],
-            "nothing of the failed frame"
+            "the failed frame is not read back"
         );
     }
 }
