@@ -132,7 +132,7 @@ fn base_world(
         None => None,
         Some(_) => {
             let target = earliest.map_or(position, |e| e - 1);
-            crate::world::start_at_or_before(l, target, position, None)?
+            crate::world::start_at_or_before(l, target, position)?
         }
     };
     let (mut world, events) = match started {

@@ -221,7 +221,7 @@ fn analyze_from_snapshot(
     let bounds = Bounds::read(l, point, restores)?;
     let mut target = bounds.target;
     let start = loop {
-        let Some(start) = crate::world::start_at_or_before(l, target, point.position, None)? else {
+        let Some(start) = crate::world::start_at_or_before(l, target, point.position)? else {
             return Ok(None);
         };
         match bounds.earlier(start.at) {

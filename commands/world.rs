@@ -441,7 +441,7 @@ const SNAPSHOT_ATTEMPTS: usize = 8;
 /// Continues the latest snapshot at or before `position` that decodes and that no later failure
 /// report contradicts (trying older ones when the newest cannot be used).
 fn from_snapshot(l: &Ledger, position: Position) -> anyhow::Result<Option<Built>> {
-    let Some(start) = start_at_or_before(l, position, position, None)? else {
+    let Some(start) = start_at_or_before(l, position, position)? else {
         return Ok(None);
     };
     Ok(Some(Built {
@@ -464,14 +464,11 @@ pub struct Started {
 
 /// The latest snapshot at or before `target` that decodes and that no failure report up to
 /// `until` contradicts, with the events after it up to `until`; older snapshots are tried when
-/// the newest cannot be used. `None` when no snapshot serves. `latest`, when given, is the
-/// latest snapshot at or before `until` as the caller already read it: used instead of reading
-/// it again when it is the one wanted.
+/// the newest cannot be used. `None` when no snapshot serves.
 pub fn start_at_or_before(
     l: &Ledger,
     target: Position,
     until: Position,
-    mut latest: Option<(Position, Vec<u8>)>,
 ) -> anyhow::Result<Option<Started>> {
     let mut bound = target;
     // With the tag index covering the range, a snapshot that a failure reported after it makes
@@ -496,13 +493,7 @@ pub fn start_at_or_before(
             }
             bound = at;
         }
-        // Nothing is stored between `latest` and `until`, so it is also the latest at or
-        // before any bound it does not pass.
-        let found = match latest.take() {
-            Some(known) if known.0 <= bound => Some(known),
-            _ => l.snapshot_at_or_before(bound)?,
-        };
-        let Some((at, bytes)) = found else {
+        let Some((at, bytes)) = l.snapshot_at_or_before(bound)? else {
             return Ok(None);
         };
         // The events after the snapshot are read while it is decoded (the decoding takes
