@@ -23,20 +23,13 @@ pub fn bytes_bar(total: u64, what: &str) -> ProgressBar {
 
 /// A spinner for work that cannot say how far it is.
 pub fn spinner(what: &str) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if !std::io::stderr().is_terminal() {
-        pb.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-        pb.set_style(style);
-    }
-    pb.set_message(what.to_owned());
+    let pb = styled(None, what, "{spinner} {msg} ({elapsed})");
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
     pb
 }
 
-fn styled(total: u64, what: &str, template: &str) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+fn styled(total: impl Into<Option<u64>>, what: &str, template: &str) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(total.into(), ProgressDrawTarget::stderr());
     if !std::io::stderr().is_terminal() {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
