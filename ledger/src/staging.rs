@@ -349,18 +349,14 @@ impl<'t> Staging<'t> {
     /// Writes what the layer above keeps beside the log (snapshots, tags); whether it wrote any.
     pub(crate) fn flush_side(&mut self, txn: &WriteTransaction) -> Result<bool, StorageError> {
         let dropped = std::mem::take(&mut self.dropped_snapshots);
-        if !dropped.is_empty() {
+        let snapshots = std::mem::take(&mut self.snapshots);
+        if !dropped.is_empty() || !snapshots.is_empty() {
             let mut t = txn.open_table(SNAPSHOTS)?;
             let mut sizes = txn.open_table(SNAPSHOT_SIZES)?;
             for position in &dropped {
                 t.remove(position)?;
                 sizes.remove(position)?;
             }
-        }
-        let snapshots = std::mem::take(&mut self.snapshots);
-        if !snapshots.is_empty() {
-            let mut t = txn.open_table(SNAPSHOTS)?;
-            let mut sizes = txn.open_table(SNAPSHOT_SIZES)?;
             for (position, bytes) in &snapshots {
                 t.insert(position, bytes.as_slice())?;
                 sizes.insert(position, bytes.len() as u64)?;
