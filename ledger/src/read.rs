@@ -7,7 +7,6 @@ use crate::merkle::Hash;
 use crate::record::{decode_at, split_segment, RecordBody};
 use crate::store::{load_stream, Ledger, SegmentCache};
 use crate::tables::*;
-use redb::ReadableDatabase;
 use std::ops::ControlFlow;
 
 /// A page of `$all`.
@@ -158,7 +157,7 @@ impl Ledger {
         direction: Direction,
         mut visit: impl FnMut(&RecordBody<'_>, &Hash) -> ControlFlow<()>,
     ) -> Result<bool, ReadError> {
-        let txn = self.inner.db.begin_read().map_err(StorageError::from)?;
+        let txn = self.read_txn()?;
         let segments = SegmentCache::new(&txn)?;
         let head = segments.size()?;
         let log = &segments.log;

@@ -21,6 +21,9 @@ pub struct WriterStats {
     pub logged: u64,
     /// Durable redb commits: large commits, snapshots and tags, and checkpoints of the log.
     pub checkpoints: u64,
+    /// Redb commits of logged commits (not durable on their own: the log is). Several logged
+    /// commits share one while requests keep coming; readers see a commit once it is in one.
+    pub stored: u64,
     /// Time the writer spent committing (waiting for requests is not counted), in nanoseconds.
     pub committing_ns: u64,
     /// Of that, time spent writing and syncing write-ahead log frames, in nanoseconds.
@@ -36,6 +39,7 @@ impl WriterStats {
             events: self.events - earlier.events,
             logged: self.logged - earlier.logged,
             checkpoints: self.checkpoints - earlier.checkpoints,
+            stored: self.stored - earlier.stored,
             committing_ns: self.committing_ns - earlier.committing_ns,
             wal_ns: self.wal_ns - earlier.wal_ns,
         }
@@ -56,19 +60,25 @@ impl WriterStats {
         Duration::from_nanos(self.wal_ns / self.logged.max(1))
     }
 
+    /// Logged commits a redb commit stored, on average.
+    pub fn logged_per_stored(&self) -> f64 {
+        self.logged as f64 / self.stored.max(1) as f64
+    }
+
     /// One line for people, of counters gathered over `over` (see [`WriterStats::since`]):
     /// commits and their rate, requests a commit, the share of the time spent committing, a
-    /// commit's time and the write-ahead log's part of it.
+    /// commit's time and the write-ahead log's part of it, and logged commits a redb commit.
     pub fn summary(&self, over: Duration) -> String {
         let seconds = over.as_secs_f64().max(f64::MIN_POSITIVE);
         format!(
-            "{} commits ({:.0}/s), {:.1} requests each, committing {:.0}% of the time, a commit {:.0} µs of which the write-ahead log's write and sync {:.0} µs",
+            "{} commits ({:.0}/s), {:.1} requests each, committing {:.0}% of the time, a commit {:.0} µs of which the write-ahead log's write and sync {:.0} µs; {:.1} logged commits a redb commit",
             self.commits,
             self.commits as f64 / seconds,
             self.requests_per_commit(),
             100.0 * self.committing_ns as f64 / (seconds * 1e9),
             self.commit_time().as_secs_f64() * 1e6,
-            self.wal_time().as_secs_f64() * 1e6
+            self.wal_time().as_secs_f64() * 1e6,
+            self.logged_per_stored()
         )
     }
 }
@@ -80,6 +90,7 @@ pub(crate) struct Counters {
     events: AtomicU64,
     logged: AtomicU64,
     checkpoints: AtomicU64,
+    stored: AtomicU64,
     committing_ns: AtomicU64,
     wal_ns: AtomicU64,
 }
@@ -97,6 +108,12 @@ impl Counters {
         self.wal_ns.fetch_add(nanos(took), Relaxed);
     }
 
+    /// A redb commit of logged commits, which took `took` (counted as committing time).
+    pub(crate) fn stored(&self, took: Duration) {
+        self.stored.fetch_add(1, Relaxed);
+        self.committing_ns.fetch_add(nanos(took), Relaxed);
+    }
+
     pub(crate) fn checkpointed(&self) {
         self.checkpoints.fetch_add(1, Relaxed);
     }
@@ -108,6 +125,7 @@ impl Counters {
             events: self.events.load(Relaxed),
             logged: self.logged.load(Relaxed),
             checkpoints: self.checkpoints.load(Relaxed),
+            stored: self.stored.load(Relaxed),
             committing_ns: self.committing_ns.load(Relaxed),
             wal_ns: self.wal_ns.load(Relaxed),
         }
@@ -130,13 +148,15 @@ mod tests {
             events: 12,
             logged: 3,
             checkpoints: 1,
+            stored: 2,
             committing_ns: 1_000_000_000,
             wal_ns: 600_000,
         };
         assert_eq!(
             w.summary(Duration::from_secs(2)),
             "4 commits (2/s), 2.5 requests each, committing 50% of the time, a commit 250000 µs \
-             of which the write-ahead log's write and sync 200 µs"
+             of which the write-ahead log's write and sync 200 µs; 1.5 logged commits a redb \
+             commit"
         );
         // Nothing counted: no division by zero.
         assert!(WriterStats::default()

@@ -33,13 +33,15 @@ impl Default for Options {
 }
 
 pub(crate) struct Inner {
-    pub db: Database,
+    /// Shared with the writer's open transaction, which may outlive this (see `writer::Open`).
+    pub db: Arc<Database>,
     pub path: PathBuf,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
-    pub head: watch::Sender<Position>,
+    pub published: Arc<writer::Published>,
     pub writer: Mutex<Option<writer::Handle>>,
-    pub stats: crate::stats::Counters,
+    /// Shared with the writer, which counts its last redb commit after letting go of this.
+    pub stats: Arc<crate::stats::Counters>,
 }
 
 /// An open ledger. Cheap to clone; all clones share one file and one writer.
@@ -98,13 +100,13 @@ impl Ledger {
                 reason,
             }
         })?;
-        let (head, _) = watch::channel(state.head);
+        let published = Arc::new(writer::Published::new(state.head));
         let inner = Arc::new(Inner {
-            db,
+            db: Arc::new(db),
             path,
             limits: options.limits,
             clock: options.clock,
-            head,
+            published,
             writer: Mutex::new(None),
             stats: Default::default(),
         });
@@ -122,7 +124,8 @@ impl Ledger {
                 reason,
             }
         })?;
-        inner.head.send_replace(state.head);
+        inner.published.answer(state.head);
+        inner.published.made_visible(state.head);
         let handle = writer::spawn(Arc::downgrade(&inner), state, wal);
         *inner.writer.lock().expect("writer lock") = Some(handle);
         Ok(Ledger { inner })
@@ -169,7 +172,7 @@ impl Ledger {
 
     /// The position of the last committed event (0 when the log is empty).
     pub fn head(&self) -> Position {
-        *self.inner.head.borrow()
+        self.inner.published.answered()
     }
 
     /// What the writer has done since the ledger was opened. Replaying the write-ahead log
@@ -180,10 +183,12 @@ impl Ledger {
 
     /// Notified after every commit with the new head.
     pub fn watch_head(&self) -> watch::Receiver<Position> {
-        self.inner.head.subscribe()
+        self.inner.published.head.subscribe()
     }
 
+    /// A read transaction that sees every write answered before the call.
     pub(crate) fn read_txn(&self) -> Result<ReadTransaction, StorageError> {
+        self.inner.published.settle();
         Ok(self.inner.db.begin_read()?)
     }
 

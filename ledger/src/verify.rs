@@ -34,7 +34,9 @@ impl Ledger {
         against: Option<Checkpoint>,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<VerifyReport, ReadError> {
-        walk(&self.inner.db, self.head(), against, &mut progress)
+        self.inner.published.settle();
+        let total = *self.inner.published.head.borrow();
+        walk(&self.inner.db, total, against, &mut progress)
     }
 }
 

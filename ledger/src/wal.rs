@@ -1,8 +1,9 @@
 //! The write-ahead log: what makes a commit durable with one sequential fdatasync.
 //!
 //! Each group commit writes one frame holding the segments it wrote and starts it on its way to
-//! disk; the same segments go into redb's tables meanwhile. Then the file is synced, the redb
-//! commit (not synced) is made, and only then is the commit answered. A durable
+//! disk; the same segments go into redb's tables meanwhile. Then the file is synced and the
+//! commit is answered; redb commits it (not synced) then or with the group commits that follow
+//! (see `writer.rs`). A durable
 //! redb commit (a checkpoint: two-phase, `Durability::Immediate`) makes everything before it
 //! safe in redb, after which the log starts a new generation. On open, frames past redb's last
 //! position are written into redb again.

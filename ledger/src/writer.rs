@@ -1,17 +1,102 @@
-//! The single writer: gathers concurrent write requests into one durable redb transaction
-//! (group commit), and answers each only after that commit is on disk.
+//! The single writer: gathers concurrent write requests into one durable group commit, and
+//! answers each only after that commit is on disk.
+//!
+//! A group commit is made durable by its write-ahead frame (or, when large, by a durable redb
+//! commit). Its callers are answered as soon as the frame is synced; the redb transaction that
+//! holds it stays open for the next group commits while more requests are waiting, and is
+//! committed when none are, when a reader needs what was answered ([`Published::settle`]), or
+//! after [`OPEN_BATCHES_MAX`] group commits or [`OPEN_FOR_MAX`]. Redb's commit, a fixed cost of
+//! a few hundred microseconds, is then paid once for several group commits and never while a
+//! caller waits for its answer.
 
 use crate::error::{AppendError, StorageError};
 use crate::event::*;
 use crate::merkle::{Frontier, Hash};
 use crate::staging::Staging;
+use crate::stats::Counters;
 use crate::store::Inner;
 use crate::wal::Wal;
-use redb::Durability;
-use std::sync::Weak;
+use redb::{Durability, WriteTransaction};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::{JoinHandle, ThreadId};
-use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// The most group commits one redb transaction holds before it is committed.
+const OPEN_BATCHES_MAX: usize = 16;
+/// The longest a redb transaction stays open once it holds an answered group commit.
+const OPEN_FOR_MAX: Duration = Duration::from_millis(2);
+
+/// What the writer has answered, and what readers of redb can see of it.
+pub(crate) struct Published {
+    /// The last position answered: durable in the write-ahead log, perhaps not yet in redb.
+    answered: AtomicU64,
+    /// The last position redb's committed state holds; notified after every redb commit.
+    pub head: watch::Sender<Position>,
+    /// A reader waits for what was answered to be committed in redb.
+    wanted: AtomicBool,
+    /// Whether the writer has stopped: nothing more will become visible.
+    stopped: AtomicBool,
+    visible: Mutex<Position>,
+    committed: Condvar,
+}
+
+impl Published {
+    pub(crate) fn new(head: Position) -> Self {
+        Published {
+            answered: AtomicU64::new(head),
+            head: watch::channel(head).0,
+            wanted: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            visible: Mutex::new(head),
+            committed: Condvar::new(),
+        }
+    }
+
+    /// The last position answered to a writer.
+    pub(crate) fn answered(&self) -> Position {
+        self.answered.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn answer(&self, head: Position) {
+        self.answered.store(head, Ordering::Release);
+    }
+
+    /// Redb's committed state now holds everything up to `head`.
+    pub(crate) fn made_visible(&self, head: Position) {
+        *self.visible() = head;
+        self.wanted.store(false, Ordering::Relaxed);
+        self.committed.notify_all();
+        self.head.send_replace(head);
+    }
+
+    /// The position only ever holds a number: a panic elsewhere cannot leave it half-written.
+    fn visible(&self) -> MutexGuard<'_, Position> {
+        self.visible.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Nothing more will become visible (the writer stopped): readers stop waiting for it.
+    fn stop(&self) {
+        let _guard = self.visible();
+        self.stopped.store(true, Ordering::Release);
+        self.committed.notify_all();
+    }
+
+    /// Waits until a read transaction begun now sees every write answered before this call
+    /// (at most one group commit and redb's commit, only while appends are being answered).
+    pub(crate) fn settle(&self) {
+        let answered = self.answered();
+        let mut visible = self.visible();
+        while *visible < answered && !self.stopped.load(Ordering::Acquire) {
+            self.wanted.store(true, Ordering::Relaxed);
+            visible = self
+                .committed
+                .wait(visible)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
 
 /// What the writer carries from one commit to the next.
 #[derive(Clone, Debug)]
@@ -122,12 +207,13 @@ pub(crate) struct Request {
 
 pub(crate) struct Handle {
     pub(crate) tx: Option<mpsc::Sender<Request>>,
-    thread: Option<JoinHandle<Wal>>,
+    thread: Option<JoinHandle<Option<Wal>>>,
     thread_id: ThreadId,
 }
 
 impl Handle {
-    /// Stops the writer after the requests already queued, and hands back its write-ahead log.
+    /// Stops the writer after the requests already queued, and hands back its write-ahead log
+    /// (none when the log must stay as it is, for the next open to replay).
     pub fn stop(mut self) -> Option<Wal> {
         self.tx.take();
         let t = self.thread.take()?;
@@ -136,18 +222,20 @@ impl Handle {
         if std::thread::current().id() == self.thread_id {
             return None;
         }
-        t.join().ok()
+        t.join().ok().flatten()
     }
 }
 
 pub(crate) fn spawn(inner: Weak<Inner>, state: WriterState, wal: Wal) -> Handle {
-    let capacity = inner
-        .upgrade()
-        .map_or(1, |i| i.limits.write_queue_requests_max.max(1));
+    let (capacity, shared) = inner.upgrade().map_or((1, None), |i| {
+        let shared = (i.published.clone(), i.stats.clone());
+        (i.limits.write_queue_requests_max.max(1), Some(shared))
+    });
+    let shared = shared.unwrap_or_else(|| (Arc::new(Published::new(state.head)), Arc::default()));
     let (tx, rx) = mpsc::channel(capacity);
     let thread = std::thread::Builder::new()
         .name("lifeline-writer".into())
-        .spawn(move || run(inner, rx, state, wal))
+        .spawn(move || run(inner, rx, state, wal, shared))
         .expect("spawning the writer thread");
     let thread_id = thread.thread().id();
     Handle {
@@ -163,14 +251,34 @@ type Answers = Vec<(
     Result<Outcome, AppendError>,
 )>;
 
+/// A redb transaction holding answered group commits, not yet committed. It keeps its
+/// database open: should the writer hold the ledger's last handle when it lets go of it, the
+/// ledger closes without waiting for the writer, and the database must outlive the commit.
+pub(crate) struct Open {
+    txn: WriteTransaction,
+    batches: usize,
+    since: Instant,
+    _db: Arc<redb::Database>,
+}
+
 fn run(
     weak: Weak<Inner>,
     mut rx: mpsc::Receiver<Request>,
     mut state: WriterState,
     mut wal: Wal,
-) -> Wal {
+    (published, stats): (Arc<Published>, Arc<Counters>),
+) -> Option<Wal> {
     let mut broken: Option<String> = None;
-    while let Some(first) = rx.blocking_recv() {
+    // Whether redb lost answered commits (the write-ahead log must be kept for the next open).
+    let mut keep_log = false;
+    // However this thread ends (a panic too), readers waiting on it stop waiting.
+    let _stopped = StopOnExit(&published);
+    let mut open: Option<Open> = None;
+    let mut next: Option<Request> = None;
+    loop {
+        let Some(first) = next.take().or_else(|| rx.blocking_recv()) else {
+            break;
+        };
         let Some(inner) = weak.upgrade() else { break };
         let mut bytes = first.op.bytes();
         let mut batch = vec![first];
@@ -194,21 +302,70 @@ fn run(
             continue;
         }
         let (requests, head, began) = (batch.len(), state.head, Instant::now());
-        let (answers, stop) = commit_batch(&inner, &mut state, batch, &mut wal);
+        let (answers, stop) = commit_batch(&inner, &mut state, batch, &mut wal, &mut open);
         inner
             .stats
             .committed(requests, state.head - head, began.elapsed());
-        if let Some(why) = stop {
-            broken = Some(why);
+        if let Some(stop) = stop {
+            if stop.lost_answered {
+                keep_log = true;
+                published.stop();
+            }
+            broken = Some(stop.why);
         }
         // Let go of the ledger before answering: whoever drops the last handle after its
-        // answer then closes the file there and then.
+        // answer then closes the file there and then (after this thread commits what is open).
         drop(inner);
+        published.answer(state.head);
         for (reply, result) in answers {
             let _ = reply.send(result);
         }
+        let Some(o) = &open else { continue };
+        next = rx.try_recv().ok();
+        if next.is_none()
+            || published.wanted.load(Ordering::Relaxed)
+            || o.batches >= OPEN_BATCHES_MAX
+            || o.since.elapsed() >= OPEN_FOR_MAX
+        {
+            if let Err(why) = commit_open(&mut open, &published, &stats, state.head) {
+                keep_log = true;
+                published.stop();
+                broken = Some(why);
+            }
+        }
     }
-    wal
+    keep_log |= commit_open(&mut open, &published, &stats, state.head).is_err();
+    (!keep_log).then_some(wal)
+}
+
+struct StopOnExit<'a>(&'a Published);
+
+impl Drop for StopOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// Commits the open redb transaction, if there is one, and makes what it holds visible.
+fn commit_open(
+    open: &mut Option<Open>,
+    published: &Published,
+    stats: &Counters,
+    head: Position,
+) -> Result<(), String> {
+    let Some(o) = open.take() else { return Ok(()) };
+    let began = Instant::now();
+    match o.txn.commit() {
+        Ok(()) => {
+            stats.stored(began.elapsed());
+            published.made_visible(head);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "the writer stopped: redb could not commit what the write-ahead log holds ({e}); \
+             reopen the ledger, which replays the log"
+        )),
+    }
 }
 
 /// Makes everything committed so far durable in redb, and starts the write-ahead log's next
@@ -233,22 +390,28 @@ pub(crate) fn make_durable(inner: &Inner) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Why the writer stops.
+struct Stop {
+    why: String,
+    /// Redb lost group commits already answered: the write-ahead log must be kept.
+    lost_answered: bool,
+}
+
 /// Commits one batch; returns the answers to send and, when the writer can no longer go on
-/// safely (a commit failed and its write-ahead frame could not be taken back), why.
+/// safely (a commit failed and its write-ahead frame could not be taken back, or an open
+/// transaction holding answered commits was lost), why.
 fn commit_batch(
     inner: &Inner,
     state: &mut WriterState,
     batch: Vec<Request>,
     wal: &mut Wal,
-) -> (Answers, Option<String>) {
+    open: &mut Option<Open>,
+) -> (Answers, Option<Stop>) {
     let (ops, replies): (Vec<WriteOp>, Vec<_>) = batch.into_iter().map(|r| (r.op, r.reply)).unzip();
-    match try_commit(inner, state, ops, wal, false) {
+    let answered_before = open.is_some();
+    match try_commit(inner, state, ops, wal, false, open) {
         Ok((new_state, results)) => {
-            let moved = new_state.head != state.head;
             *state = new_state;
-            if moved {
-                inner.head.send_replace(state.head);
-            }
             (replies.into_iter().zip(results).collect(), None)
         }
         Err(Failure { error, fatal }) => {
@@ -256,14 +419,15 @@ fn commit_batch(
                 .into_iter()
                 .map(|r| (r, Err(AppendError::Storage(StorageError(error.0.clone())))))
                 .collect();
-            let why = fatal.then(|| {
-                format!(
+            let stop = (fatal || answered_before).then(|| Stop {
+                why: format!(
                     "the writer stopped after a storage failure it could not undo ({}); reopen \
                      the ledger",
                     error.0
-                )
+                ),
+                lost_answered: answered_before,
             });
-            (answers, why)
+            (answers, stop)
         }
     }
 }
@@ -285,30 +449,81 @@ impl<E: Into<StorageError>> From<E> for Failure {
     }
 }
 
-/// Stages and commits `ops`. Small commits are made durable by the write-ahead log; large
-/// ones (and `durable`) by a checkpoint.
+/// How a staged batch is to be committed.
+enum Commit {
+    /// Nothing to write.
+    Nothing,
+    /// Durable by a redb commit of its own (everything open before it included).
+    Checkpoint,
+    /// Durable by its write-ahead frame; redb's commit can wait.
+    Logged,
+}
+
+/// Stages and commits `ops`. Small commits are made durable by the write-ahead log and left in
+/// `open` for redb to commit later; large ones (and `durable`) by a checkpoint, which commits
+/// whatever `open` held too. On failure `open` is gone (its commits are in the log).
 pub(crate) fn try_commit(
     inner: &Inner,
     state: &WriterState,
     ops: Vec<WriteOp>,
     wal: &mut Wal,
     durable: bool,
+    open: &mut Option<Open>,
 ) -> Result<(WriterState, Results), Failure> {
-    let mut txn = inner.db.begin_write()?;
-    txn.set_two_phase_commit(true);
-    // Made durable by the write-ahead log unless it turns out to be a checkpoint (below). Set
-    // before the log's frame is written: every failure after the frame takes the frame back.
-    txn.set_durability(Durability::None)
-        .map_err(|e| StorageError(e.to_string()))?;
+    let (mut txn, batches, since) = match open.take() {
+        Some(o) => (o.txn, o.batches, o.since),
+        None => {
+            let mut txn = inner.db.begin_write()?;
+            txn.set_two_phase_commit(true);
+            // Made durable by the write-ahead log unless it turns out to be a checkpoint. Set
+            // before the log's frame is written: every failure after the frame takes it back.
+            txn.set_durability(Durability::None)
+                .map_err(|e| StorageError(e.to_string()))?;
+            (txn, 0, Instant::now())
+        }
+    };
+    let (new_state, results, commit) = stage(inner, state, ops, wal, durable, &txn)?;
+    match commit {
+        Commit::Nothing if batches == 0 => txn.abort()?,
+        Commit::Nothing | Commit::Logged => {
+            let logged = matches!(commit, Commit::Logged);
+            *open = Some(Open {
+                txn,
+                batches: batches + usize::from(logged),
+                since,
+                _db: inner.db.clone(),
+            })
+        }
+        Commit::Checkpoint => {
+            txn.set_durability(Durability::Immediate)
+                .map_err(|e| StorageError(e.to_string()))?;
+            txn.commit()?;
+            inner.stats.checkpointed();
+            inner.published.made_visible(new_state.head);
+            // Everything is in redb now; a log not reset only holds frames replay passes over.
+            let _ = wal.reset();
+        }
+    }
+    Ok((new_state, results))
+}
+
+/// Stages `ops` in `txn` and writes them to its tables; for a commit made durable by the
+/// write-ahead log, writes and syncs its frame too.
+fn stage(
+    inner: &Inner,
+    state: &WriterState,
+    ops: Vec<WriteOp>,
+    wal: &mut Wal,
+    durable: bool,
+    txn: &WriteTransaction,
+) -> Result<(WriterState, Results, Commit), Failure> {
     let now = inner.clock.now().0.max(state.last_recorded);
-    let mut st = Staging::new(&txn, &inner.limits, state.clone(), now)?;
+    let mut st = Staging::new(txn, &inner.limits, state.clone(), now)?;
     let results: Results = ops.into_iter().map(|op| st.apply(op)).collect();
     let segments = st.take_segments();
-    let snapshots = st.flush_side(&txn)?;
+    let snapshots = st.flush_side(txn)?;
     if segments.is_empty() && !snapshots {
-        let new_state = st.into_state();
-        txn.abort()?;
-        return Ok((new_state, results));
+        return Ok((st.into_state(), results, Commit::Nothing));
     }
     let bytes: u64 = segments.iter().map(|(_, s)| s.len() as u64).sum();
     let limits = &inner.limits;
@@ -319,15 +534,8 @@ pub(crate) fn try_commit(
         || bytes >= limits.wal_direct_commit_bytes
         || wal.len() + bytes > limits.wal_checkpoint_bytes
     {
-        st.flush_tables(&txn, &segments)?;
-        let new_state = st.into_state();
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| StorageError(e.to_string()))?;
-        txn.commit()?;
-        inner.stats.checkpointed();
-        // Everything is in redb now; a log not reset only holds frames replay passes over.
-        let _ = wal.reset();
-        return Ok((new_state, results));
+        st.flush_tables(txn, &segments)?;
+        return Ok((st.into_state(), results, Commit::Checkpoint));
     }
     let began = Instant::now();
     let mark = match wal.write(&segments) {
@@ -342,7 +550,7 @@ pub(crate) fn try_commit(
     let mut wal_took = began.elapsed();
     // The frame is on its way to disk while the tables are written; a failure from here on
     // takes it back, and when that fails too the writer stops.
-    if let Err(error) = st.flush_tables(&txn, &segments) {
+    if let Err(error) = st.flush_tables(txn, &segments) {
         let fatal = wal.take_back(mark).is_err();
         return Err(Failure { error, fatal });
     }
@@ -356,15 +564,8 @@ pub(crate) fn try_commit(
         });
     }
     wal_took += waited.elapsed();
-    if let Err(e) = txn.commit() {
-        let fatal = wal.take_back(mark).is_err();
-        return Err(Failure {
-            error: e.into(),
-            fatal,
-        });
-    }
     inner.stats.logged(wal_took);
-    Ok((new_state, results))
+    Ok((new_state, results, Commit::Logged))
 }
 
 fn wal_error(wal: &Wal, e: std::io::Error) -> StorageError {
@@ -411,9 +612,15 @@ pub(crate) fn replay(
         return Ok(0);
     };
     let n = records.len() as u64;
-    let (new_state, mut results) =
-        try_commit(inner, state, vec![WriteOp::Import(records)], wal, true)
-            .map_err(|f| (state.head + 1, f.error.0))?;
+    let (new_state, mut results) = try_commit(
+        inner,
+        state,
+        vec![WriteOp::Import(records)],
+        wal,
+        true,
+        &mut None,
+    )
+    .map_err(|f| (state.head + 1, f.error.0))?;
     match results.pop() {
         Some(Ok(Outcome::Imported(s))) if s.written == n => {}
         Some(Err(e)) => {

@@ -1,0 +1,91 @@
+//! An append is answered once its write-ahead frame is synced; redb may commit it later, with
+//! the group commits that follow. A read begun after an answer must still see what was
+//! answered, and redb's commits are shared by group commits while requests keep coming.
+
+use ledger::*;
+
+fn event(i: u64) -> ProposedEvent {
+    ProposedEvent::json("Noted", &serde_json::json!({ "i": i }))
+}
+
+#[test]
+fn every_read_begun_after_an_answer_sees_what_was_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
+    const WRITERS: u64 = 8;
+    const APPENDS: u64 = 120;
+    std::thread::scope(|s| {
+        for t in 0..WRITERS {
+            let l = &l;
+            s.spawn(move || {
+                let stream = format!("writer-{t}");
+                for i in 0..APPENDS {
+                    let r = l
+                        .append_blocking(&stream, ExpectedRevision::Any, vec![event(i)])
+                        .unwrap();
+                    let at = r.position.unwrap();
+                    // The stream's last event is this one.
+                    let last = l
+                        .read_stream(&stream, StreamStart::End, Direction::Backwards, 1)
+                        .unwrap();
+                    assert_eq!(last[0].position, at, "{stream} after append {i}");
+                    // $all holds it, and the checkpoint covers it.
+                    assert_eq!(l.event_at(at).unwrap().unwrap().stream, stream);
+                    assert!(l.checkpoint().unwrap().size >= at);
+                    assert!(l.head() >= at);
+                }
+            });
+        }
+    });
+    assert_eq!(l.head(), WRITERS * APPENDS);
+    let report = l.verify(None, |_, _| {}).unwrap();
+    assert!(report.problem.is_none(), "{report:?}");
+}
+
+#[test]
+fn group_commits_share_redb_commits_while_requests_keep_coming_and_all_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let options = || {
+        let mut o = Options::default();
+        o.limits.commit_requests_max = 8;
+        o
+    };
+    let l = Ledger::open(&path, options()).unwrap();
+    let queued: Vec<_> = (0..400)
+        .map(|i| {
+            l.append_queued(
+                &format!("s-{}", i % 5),
+                ExpectedRevision::Any,
+                vec![event(i)],
+            )
+            .unwrap()
+        })
+        .collect();
+    for q in queued {
+        q.wait().unwrap();
+    }
+    l.close();
+    let w = l.writer_stats();
+    assert_eq!((w.requests, w.events), (400, 400));
+    assert!(w.commits >= 50, "at most 8 requests a commit: {w:?}");
+    assert_eq!(w.logged, w.commits);
+    // Closing commits whatever was open: every logged commit is in some redb commit, and
+    // requests queued behind each other shared them.
+    assert!(w.stored >= 1 && w.stored < w.logged, "{w:?}");
+    drop(l);
+
+    // Reopened: everything is there, in order, and the write-ahead log was emptied at close.
+    let l = Ledger::open(&path, options()).unwrap();
+    assert_eq!(l.head(), 400);
+    assert_eq!(l.writer_stats(), WriterStats::default());
+    let page = l
+        .read_all(AllStart::Start, Direction::Forwards, 1000, None)
+        .unwrap();
+    assert_eq!(page.events.len(), 400);
+    assert!(page
+        .events
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.position == i as u64 + 1));
+}
