@@ -165,6 +165,7 @@ impl<'t> Staging<'t> {
                 self.dropped_snapshots.extend(positions);
                 Ok(Outcome::Stored)
             }
+            WriteOp::Publish => Ok(Outcome::Stored),
             WriteOp::Tags { tags, up_to } => {
                 let beyond = tags
                     .iter()

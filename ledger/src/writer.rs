@@ -3,11 +3,12 @@
 //!
 //! A group commit is made durable by its write-ahead frame (or, when large, by a durable redb
 //! commit). Its callers are answered as soon as the frame is synced; the redb transaction that
-//! holds it stays open for the next group commits while more requests are waiting, and is
-//! committed when none are, when a reader needs what was answered ([`Published::settle`]), or
-//! after [`OPEN_BATCHES_MAX`] group commits or [`OPEN_FOR_MAX`]. Redb's commit, a fixed cost of
-//! a few hundred microseconds, is then paid once for several group commits and never while a
-//! caller waits for its answer.
+//! holds it stays open for the group commits that follow, and is committed when a reader needs
+//! what was answered ([`Published::settle`], which wakes an idle writer), as soon as no request
+//! waits while there are readers about, after [`OPEN_BATCHES_MAX`] group commits or
+//! [`OPEN_FOR_MAX`] of them, or when the ledger closes. Redb's commit (its table roots,
+//! checksums and freed pages: on the order of 100 µs of CPU) is then paid once for several group
+//! commits, and never while a caller waits for its answer.
 
 use crate::error::{AppendError, StorageError};
 use crate::event::*;
@@ -25,21 +26,27 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// The most group commits one redb transaction holds before it is committed.
 const OPEN_BATCHES_MAX: usize = 16;
-/// The longest a redb transaction stays open once it holds an answered group commit.
+/// How long group commits go on adding to one redb transaction (checked between them: an idle
+/// writer commits when a reader asks).
 const OPEN_FOR_MAX: Duration = Duration::from_millis(2);
 
 /// What the writer has answered, and what readers of redb can see of it.
 pub(crate) struct Published {
     /// The last position answered: durable in the write-ahead log, perhaps not yet in redb.
     answered: AtomicU64,
-    /// The last position redb's committed state holds; notified after every redb commit.
+    /// The last position answered, for those who watch it.
     pub head: watch::Sender<Position>,
     /// A reader waits for what was answered to be committed in redb.
     wanted: AtomicBool,
+    /// Reads begun (counted: the writer commits eagerly while there are readers about).
+    reads: AtomicU64,
     /// Whether the writer has stopped: nothing more will become visible.
     stopped: AtomicBool,
     visible: Mutex<Position>,
     committed: Condvar,
+    /// Wakes an idle writer holding an open transaction (weak: it does not keep the writer's
+    /// queue open once the ledger closes).
+    wake: Mutex<Option<mpsc::WeakSender<Request>>>,
 }
 
 impl Published {
@@ -48,9 +55,11 @@ impl Published {
             answered: AtomicU64::new(head),
             head: watch::channel(head).0,
             wanted: AtomicBool::new(false),
+            reads: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             visible: Mutex::new(head),
             committed: Condvar::new(),
+            wake: Mutex::new(None),
         }
     }
 
@@ -59,16 +68,21 @@ impl Published {
         self.answered.load(Ordering::Acquire)
     }
 
+    /// Writes up to `head` are answered: watchers of the head are told (what they read next
+    /// waits for redb's commit, see [`Published::settle`]).
     pub(crate) fn answer(&self, head: Position) {
-        self.answered.store(head, Ordering::Release);
+        if self.answered.swap(head, Ordering::AcqRel) != head {
+            self.head.send_replace(head);
+        }
     }
 
     /// Redb's committed state now holds everything up to `head`.
     pub(crate) fn made_visible(&self, head: Position) {
-        *self.visible() = head;
+        // All under the lock: a reader between its check and its wait cannot miss the call.
+        let mut visible = self.visible();
+        *visible = head;
         self.wanted.store(false, Ordering::Relaxed);
         self.committed.notify_all();
-        self.head.send_replace(head);
     }
 
     /// The position only ever holds a number: a panic elsewhere cannot leave it half-written.
@@ -86,10 +100,22 @@ impl Published {
     /// Waits until a read transaction begun now sees every write answered before this call
     /// (at most one group commit and redb's commit, only while appends are being answered).
     pub(crate) fn settle(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let answered = self.answered();
         let mut visible = self.visible();
         while *visible < answered && !self.stopped.load(Ordering::Acquire) {
-            self.wanted.store(true, Ordering::Relaxed);
+            if !self.wanted.swap(true, Ordering::Relaxed) {
+                // The writer commits when it finishes its group commit, or at once when idle:
+                // a wake-up request tells it so (a full queue means it is busy anyway).
+                let wake = self.wake.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(tx) = wake.as_ref().and_then(mpsc::WeakSender::upgrade) {
+                    let (reply, _) = oneshot::channel();
+                    let _ = tx.try_send(Request {
+                        op: WriteOp::Publish,
+                        reply,
+                    });
+                }
+            }
             visible = self
                 .committed
                 .wait(visible)
@@ -153,6 +179,9 @@ pub(crate) enum WriteOp {
         tags: Vec<(String, Vec<Position>)>,
         up_to: Position,
     },
+    /// A reader waits for answered commits to reach redb: the writer commits them now. Never
+    /// staged (the writer takes it out of its group commit) and never answered.
+    Publish,
 }
 
 impl WriteOp {
@@ -233,6 +262,7 @@ pub(crate) fn spawn(inner: Weak<Inner>, state: WriterState, wal: Wal) -> Handle 
     });
     let shared = shared.unwrap_or_else(|| (Arc::new(Published::new(state.head)), Arc::default()));
     let (tx, rx) = mpsc::channel(capacity);
+    *shared.0.wake.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx.downgrade());
     let thread = std::thread::Builder::new()
         .name("lifeline-writer".into())
         .spawn(move || run(inner, rx, state, wal, shared))
@@ -274,11 +304,8 @@ fn run(
     // However this thread ends (a panic too), readers waiting on it stop waiting.
     let _stopped = StopOnExit(&published);
     let mut open: Option<Open> = None;
-    let mut next: Option<Request> = None;
-    loop {
-        let Some(first) = next.take().or_else(|| rx.blocking_recv()) else {
-            break;
-        };
+    let mut reads_seen = 0;
+    while let Some(first) = rx.blocking_recv() {
         let Some(inner) = weak.upgrade() else { break };
         let mut bytes = first.op.bytes();
         let mut batch = vec![first];
@@ -293,6 +320,7 @@ fn run(
                 Err(_) => break,
             }
         }
+        batch.retain(|r| !matches!(r.op, WriteOp::Publish));
         if let Some(why) = &broken {
             for r in batch {
                 let _ = r
@@ -302,10 +330,15 @@ fn run(
             continue;
         }
         let (requests, head, began) = (batch.len(), state.head, Instant::now());
-        let (answers, stop) = commit_batch(&inner, &mut state, batch, &mut wal, &mut open);
-        inner
-            .stats
-            .committed(requests, state.head - head, began.elapsed());
+        let (answers, stop) = if batch.is_empty() {
+            (Vec::new(), None)
+        } else {
+            let done = commit_batch(&inner, &mut state, batch, &mut wal, &mut open);
+            inner
+                .stats
+                .committed(requests, state.head - head, began.elapsed());
+            done
+        };
         if let Some(stop) = stop {
             if stop.lost_answered {
                 keep_log = true;
@@ -321,9 +354,13 @@ fn run(
             let _ = reply.send(result);
         }
         let Some(o) = &open else { continue };
-        next = rx.try_recv().ok();
-        if next.is_none()
-            || published.wanted.load(Ordering::Relaxed)
+        // While readers are about (reads since the last look), the transaction is committed as
+        // soon as no request waits, so that they seldom wait; without them it stays open.
+        let reads = published.reads.load(Ordering::Relaxed);
+        let readers_about = reads != reads_seen;
+        reads_seen = reads;
+        if published.wanted.load(Ordering::Relaxed)
+            || (readers_about && rx.is_empty())
             || o.batches >= OPEN_BATCHES_MAX
             || o.since.elapsed() >= OPEN_FOR_MAX
         {

@@ -89,3 +89,30 @@ fn group_commits_share_redb_commits_while_requests_keep_coming_and_all_are_kept(
         .enumerate()
         .all(|(i, e)| e.position == i as u64 + 1));
 }
+
+#[test]
+fn a_read_wakes_an_idle_writer_whose_answered_commits_are_not_yet_in_redb() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
+    // No reader about: the answered appends stay in the writer's open transaction.
+    for i in 0..5 {
+        l.append_blocking("quiet", ExpectedRevision::Any, vec![event(i)])
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let w = l.writer_stats();
+    assert_eq!(w.logged, 5);
+    assert!(w.stored < w.logged, "{w:?}");
+    // The writer waits for requests; the read asks it to commit, and sees every append.
+    let (done, seen) = std::sync::mpsc::channel();
+    let reader = l.clone();
+    std::thread::spawn(move || {
+        let read = reader.read_stream("quiet", StreamStart::Start, Direction::Forwards, 10);
+        let _ = done.send(read.map(|events| events.len()));
+    });
+    let read = seen
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the read was answered");
+    assert_eq!(read.unwrap(), 5);
+    assert!(l.writer_stats().stored > w.stored);
+}

@@ -94,8 +94,10 @@ fn compacting_shrinks_the_file_and_keeps_what_it_holds() {
 
     let done = Ledger::compact(&path, Options::default()).unwrap();
     assert_eq!(done.after, std::fs::metadata(&path).unwrap().len());
+    // Three 4 MiB snapshots were removed; how far the file had grown depends on how redb's
+    // commits fell (group commits share them), and redb grows and shrinks it in steps.
     assert!(
-        done.after + (8 << 20) < done.before,
+        done.after + (4 << 20) < done.before,
         "{done:?}: the removed snapshots' pages are given back"
     );
     let l = Ledger::open(&path, Options::default()).unwrap();
