@@ -4,9 +4,8 @@
 
 use ledger::*;
 
-fn event(i: u64) -> ProposedEvent {
-    ProposedEvent::json("Noted", &serde_json::json!({ "i": i }))
-}
+mod common;
+use common::ev;
 
 #[test]
 fn every_read_begun_after_an_answer_sees_what_was_answered() {
@@ -21,7 +20,7 @@ fn every_read_begun_after_an_answer_sees_what_was_answered() {
                 let stream = format!("writer-{t}");
                 for i in 0..APPENDS {
                     let r = l
-                        .append_blocking(&stream, ExpectedRevision::Any, vec![event(i)])
+                        .append_blocking(&stream, ExpectedRevision::Any, vec![ev("Noted", i)])
                         .unwrap();
                     let at = r.position.unwrap();
                     // The stream's last event is this one.
@@ -52,19 +51,7 @@ fn group_commits_share_redb_commits_while_requests_keep_coming_and_all_are_kept(
         o
     };
     let l = Ledger::open(&path, options()).unwrap();
-    let queued: Vec<_> = (0..400)
-        .map(|i| {
-            l.append_queued(
-                &format!("s-{}", i % 5),
-                ExpectedRevision::Any,
-                vec![event(i)],
-            )
-            .unwrap()
-        })
-        .collect();
-    for q in queued {
-        q.wait().unwrap();
-    }
+    common::queue_appends(&l, 400, 5);
     l.close();
     let w = l.writer_stats();
     assert_eq!((w.requests, w.events), (400, 400));
@@ -96,7 +83,7 @@ fn a_read_wakes_an_idle_writer_whose_answered_commits_are_not_yet_in_redb() {
     let l = Ledger::open(dir.path().join("s.redb"), Options::default()).unwrap();
     // No reader about: the answered appends stay in the writer's open transaction.
     for i in 0..5 {
-        l.append_blocking("quiet", ExpectedRevision::Any, vec![event(i)])
+        l.append_blocking("quiet", ExpectedRevision::Any, vec![ev("Noted", i)])
             .unwrap();
     }
     std::thread::sleep(std::time::Duration::from_millis(20));

@@ -3,9 +3,8 @@
 
 use ledger::*;
 
-fn event(i: u64) -> ProposedEvent {
-    ProposedEvent::json("Noted", &serde_json::json!({ "i": i }))
-}
+mod common;
+use common::ev;
 
 #[test]
 fn the_writer_counts_its_commits_requests_events_and_how_each_was_made_durable() {
@@ -17,7 +16,7 @@ fn the_writer_counts_its_commits_requests_events_and_how_each_was_made_durable()
     l.append_blocking(
         "notes",
         ExpectedRevision::NoStream,
-        (0..3).map(event).collect(),
+        (0..3).map(|i| ev("Noted", i)).collect(),
     )
     .unwrap();
     let one = l.writer_stats();
@@ -35,7 +34,7 @@ fn the_writer_counts_its_commits_requests_events_and_how_each_was_made_durable()
 
     // A rejected append is a request answered and a commit that writes nothing.
     assert!(l
-        .append_blocking("notes", ExpectedRevision::NoStream, vec![event(3)])
+        .append_blocking("notes", ExpectedRevision::NoStream, vec![ev("Noted", 3)])
         .is_err());
     let rejected = l.writer_stats().since(&one);
     assert_eq!(
@@ -50,19 +49,7 @@ fn the_writer_counts_its_commits_requests_events_and_how_each_was_made_durable()
 
     // Appends queued together share commits: every one counted, in fewer commits.
     let before = l.writer_stats();
-    let queued: Vec<_> = (0..200)
-        .map(|i| {
-            l.append_queued(
-                &format!("s-{}", i % 7),
-                ExpectedRevision::Any,
-                vec![event(i)],
-            )
-            .unwrap()
-        })
-        .collect();
-    for q in queued {
-        q.wait().unwrap();
-    }
+    common::queue_appends(&l, 200, 7);
     let shared = l.writer_stats().since(&before);
     assert_eq!((shared.requests, shared.events), (200, 200));
     assert!(shared.commits >= 1 && shared.commits < 200, "{shared:?}");

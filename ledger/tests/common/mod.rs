@@ -25,3 +25,21 @@ pub fn ev(ty: &str, n: u64) -> ProposedEvent {
 pub fn ev_id(id: u128) -> ProposedEvent {
     ev("Test", id as u64).with_id(EventId(uuid::Uuid::from_u128(id)))
 }
+
+/// Queues `n` appends of one event each, spread over `streams` streams, then waits for all:
+/// appends queued behind each other share group commits.
+pub fn queue_appends(l: &Ledger, n: u64, streams: u64) {
+    let queued: Vec<_> = (0..n)
+        .map(|i| {
+            l.append_queued(
+                &format!("s-{}", i % streams),
+                ExpectedRevision::Any,
+                vec![ev("Noted", i)],
+            )
+            .unwrap()
+        })
+        .collect();
+    for q in queued {
+        q.wait().unwrap();
+    }
+}
