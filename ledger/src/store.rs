@@ -170,7 +170,8 @@ impl Ledger {
         &self.inner.limits
     }
 
-    /// The position of the last committed event (0 when the log is empty).
+    /// The position of the last event committed (durable, and answered to its writer; a read
+    /// begun now sees it) — 0 when the log is empty.
     pub fn head(&self) -> Position {
         self.inner.published.answered()
     }
@@ -181,7 +182,7 @@ impl Ledger {
         self.inner.stats.read()
     }
 
-    /// Notified after every commit with the new head.
+    /// Notified after every commit with the new head (what is read after the notice holds it).
     pub fn watch_head(&self) -> watch::Receiver<Position> {
         self.inner.published.head.subscribe()
     }
