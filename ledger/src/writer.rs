@@ -412,8 +412,7 @@ pub(crate) fn checkpoint(inner: &Inner, wal: &mut Wal) -> Result<(), StorageErro
         return Ok(());
     }
     make_durable(inner)?;
-    wal.reset()
-        .map_err(|e| StorageError(format!("{}: {e}", wal.path().display())))
+    wal.reset().map_err(|e| wal_error(wal, e))
 }
 
 /// A durable two-phase redb commit of nothing: everything committed before it is safe in redb.
