@@ -35,6 +35,12 @@ pub struct Limits {
     pub wal_direct_commit_bytes: u64,
     /// One snapshot of the layer above.
     pub snapshot_bytes_max: usize,
+    /// Group commits (each durable in the write-ahead log, each answered) one redb transaction
+    /// gathers before redb commits it. Readers needing what was answered commit it sooner.
+    pub shared_commit_group_commits_max: usize,
+    /// How long group commits go on adding to one redb transaction, checked between group
+    /// commits (an idle writer leaves it open until a reader asks, or the ledger closes).
+    pub shared_commit_micros_max: u64,
 }
 
 pub const MIB: usize = 1024 * 1024;
@@ -57,6 +63,8 @@ impl Default for Limits {
             wal_checkpoint_bytes: 64 * MIB as u64,
             wal_direct_commit_bytes: 8 * MIB as u64,
             snapshot_bytes_max: 1024 * MIB,
+            shared_commit_group_commits_max: 16,
+            shared_commit_micros_max: 2_000,
         }
     }
 }

@@ -5,8 +5,9 @@
 //! commit). Its callers are answered as soon as the frame is synced; the redb transaction that
 //! holds it stays open for the group commits that follow, and is committed when a reader needs
 //! what was answered ([`Published::settle`], which wakes an idle writer), as soon as no request
-//! waits while there are readers about, after [`OPEN_BATCHES_MAX`] group commits or
-//! [`OPEN_FOR_MAX`] of them, or when the ledger closes. Redb's commit (its table roots,
+//! waits while there are readers about, after a number of group commits or a time spent on them
+//! ([`crate::Limits::shared_commit_group_commits_max`], [`crate::Limits::shared_commit_micros_max`]), or
+//! when the ledger closes. Redb's commit (its table roots,
 //! checksums and freed pages: on the order of 100 µs of CPU) is then paid once for several group
 //! commits, and never while a caller waits for its answer.
 
@@ -23,12 +24,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
-
-/// The most group commits one redb transaction holds before it is committed.
-const OPEN_BATCHES_MAX: usize = 16;
-/// How long group commits go on adding to one redb transaction (checked between them: an idle
-/// writer commits when a reader asks).
-const OPEN_FOR_MAX: Duration = Duration::from_millis(2);
 
 /// What the writer has answered, and what readers of redb can see of it.
 pub(crate) struct Published {
@@ -348,6 +343,11 @@ fn run(
         }
         // Let go of the ledger before answering: whoever drops the last handle after its
         // answer then closes the file there and then (after this thread commits what is open).
+        let limits = &inner.limits;
+        let (share_max, share_for) = (
+            limits.shared_commit_group_commits_max,
+            Duration::from_micros(limits.shared_commit_micros_max),
+        );
         drop(inner);
         published.answer(state.head);
         for (reply, result) in answers {
@@ -361,8 +361,8 @@ fn run(
         reads_seen = reads;
         if published.wanted.load(Ordering::Relaxed)
             || (readers_about && rx.is_empty())
-            || o.batches >= OPEN_BATCHES_MAX
-            || o.since.elapsed() >= OPEN_FOR_MAX
+            || o.batches >= share_max
+            || o.since.elapsed() >= share_for
         {
             if let Err(why) = commit_open(&mut open, &published, &stats, state.head) {
                 keep_log = true;
