@@ -1,6 +1,8 @@
 //! The JSON Lines form of an event (schema/jsonl.md): what `read --format json` and `export`
 //! write and `import` reads. Data and metadata that are JSON are embedded byte for byte, so an
 //! export imported into an empty ledger gives the same records and the same checkpoint root.
+//! Every line carries `data` and `metadata`: `null` when there are no bytes (or they are in the
+//! `_base64` field beside it), so the bytes `null` themselves go in base64.
 
 use anyhow::{anyhow, bail, Context};
 use base64::Engine;
@@ -19,11 +21,11 @@ pub struct Line<'a> {
     pub event_type: String,
     #[serde(default = "json_mime")]
     pub content_type: String,
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default)]
     pub data: Option<&'a RawValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_base64: Option<String>,
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default)]
     pub metadata: Option<&'a RawValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_base64: Option<String>,
@@ -39,9 +41,10 @@ fn json_mime() -> String {
     ContentType::Json.mime().to_owned()
 }
 
-/// Bytes that can stand in a JSON line verbatim: valid JSON with no line breaks.
+/// Bytes that can stand in a JSON line verbatim: valid JSON with no line breaks, other than
+/// `null` (which a line reads as no bytes at all).
 fn embeddable(bytes: &[u8]) -> Option<Box<RawValue>> {
-    if bytes.is_empty() || bytes.contains(&b'\n') || bytes.contains(&b'\r') {
+    if bytes.is_empty() || bytes == b"null" || bytes.contains(&b'\n') || bytes.contains(&b'\r') {
         return None;
     }
     let text = std::str::from_utf8(bytes).ok()?;
@@ -50,11 +53,18 @@ fn embeddable(bytes: &[u8]) -> Option<Box<RawValue>> {
         .filter(|r| r.get().len() == text.len())
 }
 
+/// Bytes as a line carries them: embedded JSON, or base64 (none when there are no bytes).
+fn carried(bytes: &[u8]) -> (Option<Box<RawValue>>, Option<String>) {
+    let json = embeddable(bytes);
+    let b64 = (json.is_none() && !bytes.is_empty())
+        .then(|| base64::engine::general_purpose::STANDARD.encode(bytes));
+    (json, b64)
+}
+
 /// Writes one event as a JSON line.
 pub fn write_event(out: &mut impl std::io::Write, e: &RecordedEvent) -> anyhow::Result<()> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let data = embeddable(&e.data);
-    let metadata = embeddable(&e.metadata);
+    let (data, data_base64) = carried(&e.data);
+    let (metadata, metadata_base64) = carried(&e.metadata);
     let line = Line {
         stream: e.stream.clone(),
         revision: e.revision,
@@ -63,10 +73,9 @@ pub fn write_event(out: &mut impl std::io::Write, e: &RecordedEvent) -> anyhow::
         event_type: e.event_type.clone(),
         content_type: e.content_type.mime().to_owned(),
         data: data.as_deref(),
-        data_base64: data.is_none().then(|| b64.encode(&e.data)),
+        data_base64,
         metadata: metadata.as_deref(),
-        metadata_base64: (metadata.is_none() && !e.metadata.is_empty())
-            .then(|| b64.encode(&e.metadata)),
+        metadata_base64,
         recorded: Some(crate::time_fmt::format(e.recorded)),
         occurred: Some(crate::time_fmt::format(e.occurred)),
         hash: Some(ledger::hex32::encode(&e.hash)),

@@ -44,7 +44,7 @@ fn append_then_read_as_json_lines() {
     let out = ok(&l, &["read", "notes-1", "--format", "json"]);
     let e: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     for field in [
-        "stream", "revision", "position", "id", "type", "data", "recorded", "occurred",
+        "stream", "revision", "position", "id", "type", "data", "metadata", "recorded", "occurred",
     ] {
         assert!(e.get(field).is_some(), "{field} missing from {e}");
     }
@@ -158,6 +158,64 @@ fn export_import_round_trip_keeps_the_root_and_bad_files_import_nothing() {
         r.stderr
     );
     assert_eq!(head(&c), 0);
+}
+
+#[test]
+fn every_kind_of_data_and_metadata_survives_an_export_and_an_import() {
+    let (d, a) = scratch();
+    // JSON null, nothing at all, bytes that are not JSON, and JSON with a line break, as data
+    // and as metadata; and `null` given beside base64 reads as no bytes.
+    let null = "bnVsbA=="; // the bytes `null`
+    let lines = [
+        r#"{"stream":"k","revision":0,"id":"00000000-0000-0000-0000-00000000000a","type":"T","data":null,"data_base64":"bnVsbA==","metadata":null,"metadata_base64":"bnVsbA=="}"#.to_owned(),
+        r#"{"stream":"k","revision":1,"id":"00000000-0000-0000-0000-00000000000b","type":"T"}"#.to_owned(),
+        r#"{"stream":"k","revision":2,"id":"00000000-0000-0000-0000-00000000000c","type":"T","content_type":"application/octet-stream","data_base64":"AAEC/w==","metadata_base64":"eyJhIjoKMX0="}"#.to_owned(),
+        r#"{"stream":"k","revision":3,"id":"00000000-0000-0000-0000-00000000000d","type":"T","data":{"a":[1,null]},"metadata":{}}"#.to_owned(),
+    ];
+    let file = d.path().join("kinds.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    ok(&a, &["import", file.to_str().unwrap()]);
+    ok(
+        &a,
+        &["append", "--stream", "k", "--type", "T", "--data", "null"],
+    );
+    let export = d.path().join("out.jsonl");
+    ok(&a, &["export", "--out", export.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&export).unwrap();
+    let read: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(read.len(), 5);
+    // Every line names data and metadata, whatever they hold.
+    for e in &read {
+        assert!(
+            e.get("data").is_some() && e.get("metadata").is_some(),
+            "{e}"
+        );
+    }
+    for e in [&read[0], &read[4]] {
+        assert_eq!(
+            (&e["data"], &e["data_base64"]),
+            (&serde_json::Value::Null, &null.into())
+        );
+    }
+    assert_eq!(read[0]["metadata_base64"], null);
+    assert_eq!(
+        (&read[1]["data"], read[1].get("data_base64")),
+        (&serde_json::Value::Null, None)
+    );
+    assert_eq!(read[2]["data_base64"], "AAEC/w==");
+    assert_eq!(read[3]["data"]["a"][1], serde_json::Value::Null);
+    assert_eq!(read[3]["metadata"], serde_json::json!({}));
+    // The same records, so the same root.
+    let b = d.path().join("b.redb");
+    ok(&b, &["init"]);
+    ok(&b, &["import", export.to_str().unwrap()]);
+    assert_eq!(
+        ok(&a, &["checkpoint", "--format", "json"]),
+        ok(&b, &["checkpoint", "--format", "json"])
+    );
 }
 
 #[test]

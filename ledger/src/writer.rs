@@ -451,9 +451,20 @@ fn commit_batch(
             (replies.into_iter().zip(results).collect(), None)
         }
         Err(Failure { error, fatal }) => {
+            // A frame that could not be taken back is replayed when the ledger is reopened:
+            // the callers are told that their writes may then be kept after all.
+            let told = if fatal {
+                format!(
+                    "{}; the write-ahead log could not take this commit back, so reopening the \
+                     ledger may keep it: read the stream before writing again",
+                    error.0
+                )
+            } else {
+                error.0.clone()
+            };
             let answers = replies
                 .into_iter()
-                .map(|r| (r, Err(AppendError::Storage(StorageError(error.0.clone())))))
+                .map(|r| (r, Err(AppendError::Storage(StorageError(told.clone())))))
                 .collect();
             let stop = (fatal || answered_before).then(|| Stop {
                 why: format!(
