@@ -100,9 +100,17 @@ fn at(file: &Path, n: usize) -> String {
     format!("{} line {}", file.display(), n + 1)
 }
 
+/// The file's lines; a byte order mark before the first (as Windows tools write UTF-8) is not
+/// part of it.
 fn lines_of(file: &Path) -> anyhow::Result<impl Iterator<Item = std::io::Result<String>>> {
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    Ok(BufReader::with_capacity(1 << 20, f).lines())
+    let lines = BufReader::with_capacity(1 << 20, f).lines();
+    Ok(lines.enumerate().map(|(n, line)| match line {
+        Ok(text) if n == 0 && text.starts_with('\u{feff}') => {
+            Ok(text['\u{feff}'.len_utf8()..].to_owned())
+        }
+        other => other,
+    }))
 }
 
 /// Pass one: every line parses, and every record follows on from the ledger or from the lines

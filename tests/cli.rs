@@ -173,7 +173,8 @@ fn every_kind_of_data_and_metadata_survives_an_export_and_an_import() {
         r#"{"stream":"k","revision":3,"id":"00000000-0000-0000-0000-00000000000d","type":"T","data":{"a":[1,null]},"metadata":{}}"#.to_owned(),
     ];
     let file = d.path().join("kinds.jsonl");
-    std::fs::write(&file, lines.join("\n")).unwrap();
+    // Written the way Windows tools write UTF-8: a byte order mark, and CR LF line ends.
+    std::fs::write(&file, format!("\u{feff}{}\r\n", lines.join("\r\n"))).unwrap();
     ok(&a, &["import", file.to_str().unwrap()]);
     ok(
         &a,
