@@ -166,6 +166,16 @@ pub fn query(l: &Ledger, a: &AuditArgs) -> anyhow::Result<(Vec<Row>, usize)> {
         Some(at) => resolve(l, at, false)?.position,
         None => head,
     };
+    if from > to + 1 {
+        return Err(crate::exit::with_code(
+            crate::exit::USAGE,
+            format!(
+                "--since (position {}) is after --until (position {to}): nothing lies between \
+                 them; swap them",
+                from - 1
+            ),
+        ));
+    }
     let mut tags = Vec::new();
     if let Some(c) = &a.community {
         tags.push(format!("community:{}", community_id(l, c)?));

@@ -113,7 +113,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct PointArgs {
     /// The point: now, @POSITION, an RFC 3339 time (recorded time, or occurred time with
-    /// --occurred), or a backup label.
+    /// --occurred), a date (its midnight, UTC), or a backup label.
     #[arg(long, default_value = "now")]
     pub at: crate::domain::At,
     /// Read a time in --at as when events happened in Connections.
@@ -412,7 +412,7 @@ pub struct RecordArgs {
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
     /// The point: now, @POSITION, an RFC 3339 time (recorded time, or occurred time with
-    /// --occurred), or a backup label.
+    /// --occurred), a date (its midnight, UTC), or a backup label.
     #[arg(long, default_value = "now")]
     pub at: crate::domain::At,
     /// Read a time in --at as when events happened in Connections, not when they were recorded.
@@ -475,7 +475,7 @@ pub struct AuditArgs {
     /// Only events about this database.
     #[arg(long, value_parser = parse_database)]
     pub database: Option<projections::Database>,
-    /// Only events after this point (now, @POSITION, an RFC 3339 time, a backup label).
+    /// Only events after this point (now, @POSITION, an RFC 3339 time, a date, a backup label).
     #[arg(long)]
     pub since: Option<crate::domain::At>,
     /// Only events up to this point, inclusive.

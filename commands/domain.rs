@@ -296,7 +296,14 @@ pub fn resolve(l: &Ledger, at: &At, occurred: bool) -> anyhow::Result<Point> {
             occurred_by: Some(*t),
         }),
         At::Time(t) => Ok(point(l.position_at_time(*t)?)),
-        At::Backup(label) => backup_position(l, label).map(point),
+        At::Backup(label) => match backup_position(l, label) {
+            // No backup has that label: a date stands for its first instant, UTC.
+            Err(e) => match crate::time_fmt::parse_date(label) {
+                Some(day) => resolve(l, &At::Time(day), occurred),
+                None => Err(e),
+            },
+            found => found.map(point),
+        },
     }
 }
 
@@ -305,14 +312,31 @@ pub fn resolve(l: &Ledger, at: &At, occurred: bool) -> anyhow::Result<Point> {
 fn backup_position(l: &Ledger, label: &str) -> anyhow::Result<Position> {
     crate::audit::catch_up(l)?;
     let backups = load_positions(l, &l.tagged("type:BackupTaken", 1, l.head())?)?;
+    let mut labels = Vec::with_capacity(backups.len());
     for r in backups {
-        if matches!(&r.event, DomainEvent::BackupTaken(b) if b.label == label) {
-            return Ok(r.position);
+        if let DomainEvent::BackupTaken(b) = r.event {
+            if b.label == label {
+                return Ok(r.position);
+            }
+            labels.push(b.label);
         }
     }
+    // The latest few, to say what a label looks like here.
+    const SHOWN: usize = 5;
+    let recorded = match labels.len() {
+        0 => "no backup is recorded".to_owned(),
+        n => format!(
+            "the latest of the {n} recorded: {}",
+            labels[n.saturating_sub(SHOWN)..].join(", ")
+        ),
+    };
     Err(crate::exit::with_code(
         crate::exit::NOT_FOUND,
-        format!("no backup labelled '{label}' (and it is not @POSITION or a time)"),
+        format!(
+            "no backup labelled '{label}' ({recorded}); a point is now, @POSITION, an RFC \
+             3339 time (2026-11-22T18:49:03Z), a date (2026-11-22, from midnight UTC) or a \
+             backup's label"
+        ),
     ))
 }
 

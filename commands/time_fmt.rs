@@ -25,6 +25,21 @@ pub fn parse(s: &str) -> anyhow::Result<Timestamp> {
         .map_err(|_| anyhow!("'{s}' is outside the years 1678–2262"))
 }
 
+/// A calendar date (`2026-11-22`) as its first instant in UTC; `None` when `s` is not one.
+pub fn parse_date(s: &str) -> Option<Timestamp> {
+    let mut parts = s.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    if parts.next().is_some() || !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
+        return None;
+    }
+    let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
+    let day = time::Date::from_calendar_date(y.parse().ok()?, month, d.parse().ok()?).ok()?;
+    i64::try_from(day.midnight().assume_utc().unix_timestamp_nanos())
+        .ok()
+        .map(Timestamp)
+}
+
 /// An optional time flag, parsed; the error names the flag.
 pub fn parse_flag(value: Option<&str>, flag: &str) -> anyhow::Result<Option<Timestamp>> {
     use anyhow::Context;

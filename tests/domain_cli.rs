@@ -274,6 +274,34 @@ fn replay_at_a_backup_a_position_and_after_a_restore() {
     assert_eq!(code, 5, "{err}");
     let (code, _, err) = run(&l, &["replay", "--at", "@999"]);
     assert_eq!(code, 5, "{err}");
+    // A label no backup has: the error shows what the recorded ones look like.
+    let (code, _, err) = run(&l, &["replay", "--at", "files-tue"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("the latest of the 1 recorded: files-mon"),
+        "{err}"
+    );
+    // A date is its midnight, UTC: before everything, and after everything.
+    let files_at = |at: &str| {
+        let out = ok(
+            &l,
+            &[
+                "replay",
+                "--at",
+                at,
+                "--database",
+                "Files",
+                "--format",
+                "json",
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["databases"]["Files"]["resources"].clone()
+    };
+    assert!(files_at("2001-02-03").get("Files:lib-1").is_none());
+    assert!(files_at("2200-01-01").get("Files:lib-1").is_some());
+    let (code, _, err) = run(&l, &["replay", "--at", "2026-02-30"]);
+    assert_eq!(code, 5, "not a day, not a label: {err}");
     let (code, _, err) = run(&l, &["replay", "--database", "Nowhere"]);
     assert_eq!(code, 2, "{err}");
 }
@@ -309,6 +337,9 @@ fn audit_filters_combine_and_the_index_follows_new_events() {
             .collect::<Vec<_>>(),
         [4, 5]
     );
+    let (code, _, err) = run(&l, &["audit", "--since", "@5", "--until", "@3"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("swap them"), "{err}");
     let csv = ok(&l, &["audit", "--type", "BackupTaken", "--format", "csv"]);
     let mut lines = csv.lines();
     assert_eq!(
