@@ -41,9 +41,16 @@ pub fn code_of(e: &anyhow::Error) -> i32 {
                 return WRONG_EXPECTED_REVISION;
             }
         }
+        if let Some(
+            ledger::ProofError::OutOfRange { .. } | ledger::ProofError::SizeTooLarge { .. },
+        ) = cause.downcast_ref::<ledger::ProofError>()
+        {
+            return NOT_FOUND;
+        }
         if let Some(r) = cause.downcast_ref::<ledger::ReadError>() {
             match r {
-                ledger::ReadError::StreamNotFound { .. } => return NOT_FOUND,
+                ledger::ReadError::StreamNotFound { .. }
+                | ledger::ReadError::InvalidPosition { .. } => return NOT_FOUND,
                 ledger::ReadError::Corrupt { .. } => return INTEGRITY,
                 _ => {}
             }

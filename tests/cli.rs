@@ -313,6 +313,27 @@ fn proofs_check_against_a_checkpoint_file() {
         ],
     );
     assert!(out.contains("extends the log of 2 events"), "{out}");
+    // Positions and sizes the log does not have are not found (exit 5), and say its range.
+    let size = head(&l);
+    for args in [
+        vec!["prove".to_owned(), (size + 1).to_string()],
+        vec!["prove".to_owned(), "0".to_owned()],
+        vec![
+            "checkpoint".to_owned(),
+            "--size".to_owned(),
+            (size + 1).to_string(),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = lifeline(&l, &args);
+        assert_eq!(r.code, 5, "{args:?}: {}", r.stderr);
+    }
+    let r = lifeline(&l, &["prove", &(size + 1).to_string()]);
+    assert!(
+        r.stderr.contains(&format!("its positions are 1 to {size}")),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

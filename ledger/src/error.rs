@@ -86,7 +86,7 @@ pub enum ReadError {
 
 #[derive(Debug, Error)]
 pub enum ProofError {
-    #[error("position {position} is not in a log of {size} events")]
+    #[error("position {position} is not in the log (its positions are 1 to {size})")]
     OutOfRange { position: Position, size: u64 },
     #[error("checkpoint size {size} is larger than the log ({last} events)")]
     SizeTooLarge { size: u64, last: u64 },
