@@ -170,8 +170,8 @@ pub fn query(l: &Ledger, a: &AuditArgs) -> anyhow::Result<(Vec<Row>, usize)> {
         return Err(crate::exit::with_code(
             crate::exit::USAGE,
             format!(
-                "--since (position {}) is after --until (position {to}): nothing lies between \
-                 them; swap them",
+                "since (position {}) is after until (position {to}): nothing lies between them; \
+                 swap them",
                 from - 1
             ),
         ));
