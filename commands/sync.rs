@@ -103,6 +103,20 @@ impl Client {
 }
 
 pub fn sync(l: &Ledger, a: &SyncArgs, format: Format) -> anyhow::Result<()> {
+    let uri: Option<axum::http::Uri> = a.server.parse().ok();
+    let web = uri.as_ref().is_some_and(|u| {
+        matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
+    });
+    if !web {
+        return Err(crate::exit::with_code(
+            crate::exit::USAGE,
+            format!(
+                "--server '{}' is not the URL of a web server: give its base URL, like \
+                 https://connections.example.com",
+                a.server
+            ),
+        ));
+    }
     let client = Client::new(a)?;
     let base = a.server.trim_end_matches('/');
     let mut snapshot = Snapshot::default();

@@ -174,6 +174,20 @@ fn an_unreachable_server_imports_nothing() {
         &["sync", "--server", "http://127.0.0.1:1", "--user", "amy"],
     );
     assert_eq!(r.code, 2, "--user without --password-file: {}", r.stderr);
+    // Not a web address: refused before any attempt.
+    for server in [
+        "connections.example.com",
+        "ftp://files.example.com",
+        "https://",
+    ] {
+        let r = lifeline(&l, &["sync", "--server", server]);
+        assert_eq!(r.code, 2, "{server}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("is not the URL of a web server"),
+            "{}",
+            r.stderr
+        );
+    }
 }
 
 #[test]
