@@ -253,11 +253,14 @@ struct NewEvent {
     #[serde(rename = "type")]
     event_type: String,
     data: Value,
+    /// JSON; none when absent.
+    #[serde(default)]
+    metadata: Option<Value>,
     #[serde(default)]
     id: Option<uuid::Uuid>,
-    /// any | no-stream | exists | a revision number.
+    /// "any" | "no-stream" | "exists" | a revision number (as a number or a string).
     #[serde(default)]
-    expected: Option<String>,
+    expected: Option<Value>,
 }
 
 async fn append(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -267,18 +270,30 @@ async fn append(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) ->
                 "the body is not an event ({{\"stream\", \"type\", \"data\"}}): {err}; nothing was appended"
             )
         })?;
-        let expected: ExpectedRevision = e
-            .expected
-            .as_deref()
-            .unwrap_or("any")
-            .parse()
-            .map_err(|err: String| anyhow::anyhow!("expected: {err}; nothing was appended"))?;
+        let expected: ExpectedRevision = match &e.expected {
+            None => ExpectedRevision::Any,
+            Some(Value::String(text)) => text.parse().map_err(|err: String| {
+                anyhow::anyhow!("expected: {err}; nothing was appended")
+            })?,
+            Some(Value::Number(n)) if n.as_u64().is_some() => {
+                ExpectedRevision::Exact(n.as_u64().expect("checked"))
+            }
+            Some(other) => anyhow::bail!(
+                "expected: {other} is not \"any\", \"no-stream\", \"exists\" or a revision \
+                 number; nothing was appended"
+            ),
+        };
+        let metadata = e
+            .metadata
+            .as_ref()
+            .map_or_else(Vec::new, |m| m.to_string().into_bytes());
         // A Lifeline fact must be well-formed (checks against the state are `record`'s).
         if projections::events::is_domain_type(&e.event_type) {
-            projections::decode(&e.event_type, e.data.to_string().as_bytes(), b"")
+            projections::decode(&e.event_type, e.data.to_string().as_bytes(), &metadata)
                 .map_err(|err| anyhow::anyhow!("{err}; nothing was appended"))?;
         }
         let mut p = ProposedEvent::json(e.event_type, &e.data);
+        p.metadata = metadata;
         if let Some(id) = e.id {
             p = p.with_id(EventId(id));
         }

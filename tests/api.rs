@@ -103,6 +103,8 @@ async fn roles_answers_and_errors() {
         "not json".to_owned(),
         json!({"stream": "x", "type": "MembersAdded", "data": {"community": "nope"}}).to_string(),
         json!({"stream": "x", "type": "Note", "data": {}, "expected": "sometimes"}).to_string(),
+        json!({"stream": "x", "type": "Note", "data": {}, "expected": -1}).to_string(),
+        json!({"stream": "x", "type": "Note", "data": {}, "expected": true}).to_string(),
     ] {
         let (s, v) = call(&app, "POST", "/api/v1/events", Some(WRITE), &bad).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
@@ -199,6 +201,40 @@ async fn roles_answers_and_errors() {
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     let (s, _) = call(&app, "GET", "/api/v1/audit", None, "").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // An expected revision as a number, and metadata, kept as sent.
+    let note = |expected: Value| {
+        json!({"stream": "notes", "type": "Note", "data": {"n": 1}, "metadata": {"by": "amy"},
+            "expected": expected})
+        .to_string()
+    };
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/events",
+        Some(WRITE),
+        &note(json!("no-stream")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(&app, "POST", "/api/v1/events", Some(WRITE), &note(json!(0))).await;
+    assert_eq!(
+        (s, v["revision"].clone()),
+        (StatusCode::OK, json!("1")),
+        "{v}"
+    );
+    let (s, v) = call(&app, "POST", "/api/v1/events", Some(WRITE), &note(json!(0))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    let events = ledger
+        .read_stream(
+            "notes",
+            ledger::StreamStart::Start,
+            ledger::Direction::Forwards,
+            10,
+        )
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].metadata, br#"{"by":"amy"}"#);
 }
 
 #[test]
