@@ -365,7 +365,10 @@ pub struct ExportArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(
+    subcommand_negates_reqs = true,
+    override_usage = "lifeline import [OPTIONS] <FILE>\n       lifeline import [OPTIONS] atom [--complete] <DIR>"
+)]
 pub struct ImportArgs {
     /// A JSON Lines file (schema/jsonl.md); `-` for standard input is not accepted, since the
     /// file is read twice (checked whole, then written).

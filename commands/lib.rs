@@ -85,7 +85,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::VerifyProof(a) => integrity::verify_proof(&a, format),
         Command::Export(a) => transfer::export(&open(&cli.ledger)?, &a),
         Command::Import(a) => match (&a.source, &a.file) {
-            (Some(cli::ImportSource::Atom { dir, complete }), _) => {
+            (Some(_), Some(file)) => Err(exit::with_code(
+                exit::USAGE,
+                format!(
+                    "import either a JSON Lines file or `atom DIR`, not both ({} was given too)",
+                    file.display()
+                ),
+            )),
+            (Some(cli::ImportSource::Atom { dir, complete }), None) => {
                 atom_import::import_atom(&open(&cli.ledger)?, dir, *complete, format)
             }
             (None, Some(file)) => {

@@ -105,6 +105,16 @@ fn a_bad_file_imports_nothing() {
         "{}",
         r.stderr
     );
+    // Options may come before `atom` too; a file and `atom` together are refused.
+    let r = lifeline(
+        &l,
+        &["import", "--format", "json", "atom", dir.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("zz-broken.xml"), "{}", r.stderr);
+    let r = lifeline(&l, &["import", "x.jsonl", "atom", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("not both"), "{}", r.stderr);
     let cp: Value = serde_json::from_str(&ok(&l, &["checkpoint", "--format", "json"])).unwrap();
     assert_eq!(cp["size"], 0);
 }
