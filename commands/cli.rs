@@ -136,7 +136,6 @@ pub struct RecoverArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct PlanArgs {
     #[command(subcommand)]
     pub action: Option<PlanAction>,

@@ -110,6 +110,21 @@ pub fn plan_id(plan: &Plan, checkpoint: &Checkpoint) -> String {
 }
 
 pub fn plan(l: &Ledger, a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
+    if a.action.is_some() && a.out.is_some() {
+        return Err(with_code(
+            USAGE,
+            "--out is where a plan is written; `plan record` and `plan done` write to the ledger",
+        ));
+    }
+    let p = &a.point;
+    let pointed = p.at != crate::domain::At::Now || p.occurred || !p.restore.is_empty();
+    if pointed && matches!(a.action, Some(PlanAction::Done { .. })) {
+        return Err(with_code(
+            USAGE,
+            "`plan done` marks a step of a recorded plan: --at, --occurred and --restore do not \
+             apply",
+        ));
+    }
     match &a.action {
         Some(PlanAction::Record { actor }) => record(l, a, actor.as_deref(), format),
         Some(PlanAction::Done { plan, step, actor }) => {

@@ -160,6 +160,13 @@ fn simulate_recover_plan_record_and_done() {
     );
     let r = lifeline(&l, &["plan", "done", &id[..12], "1"]);
     assert_eq!(r.code, 1, "a step done twice: {}", r.stderr);
+    // Options of a plan's making do not go with recording it.
+    let r = lifeline(&l, &["plan", "--at", "@5", "done", &id[..12], "1"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("do not apply"), "{}", r.stderr);
+    let r = lifeline(&l, &["plan", "--out", "somewhere", "record"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(!std::path::Path::new("somewhere").exists());
     let r = lifeline(&l, &["plan", "done", &id[..12], &(n + 1).to_string()]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     let f = json(&ok(&l, &["recover", "--format", "json"]));
@@ -215,9 +222,10 @@ fn what_if_restores_and_advice_change_nothing() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = lifeline(
         &l,
-        &["plan", "record", "--restore", "Files=files-2026-10-03"],
+        &["plan", "--restore", "Files=files-2026-10-03", "record"],
     );
     assert_eq!(r.code, 2, "a what-if plan is not recorded: {}", r.stderr);
+    assert!(r.stderr.contains("cannot be recorded"), "{}", r.stderr);
 
     let advice = json(&ok(
         &l,
