@@ -236,8 +236,8 @@ impl ServeArgs {
 
 #[derive(Args, Debug)]
 pub struct SimulateArgs {
-    /// How many communities.
-    #[arg(long, default_value_t = 2000)]
+    /// How many communities (at least one).
+    #[arg(long, default_value_t = 2000, value_parser = at_least_one)]
     pub communities: usize,
     /// How many days of history.
     #[arg(long, default_value_t = 30)]
@@ -492,4 +492,13 @@ pub struct AuditArgs {
 pub struct HistoryArgs {
     /// The community, by uuid or by its current name.
     pub community: String,
+}
+
+/// A count that must not be zero.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("at least one is needed".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -182,6 +182,9 @@ fn simulate_recover_plan_record_and_done() {
 fn what_if_restores_and_advice_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let l = dir.path().join("sim.redb");
+    let r = lifeline(&l, &["simulate", "--communities", "0"]);
+    assert_eq!(r.code, 2, "no communities to simulate: {}", r.stderr);
+    assert!(!l.exists(), "a refused simulation makes no ledger");
     ok(
         &l,
         &[
