@@ -20,6 +20,19 @@ fn head(ledger: &Path) -> u64 {
 
 const FIXTURE: &str = "tests/fixtures/events.jsonl";
 
+/// Imports `export` (made from ledger `a`) into a new ledger in `dir`, and checks that both
+/// have the same checkpoint; returns the new ledger.
+fn import_gives_the_same_root(dir: &Path, a: &Path, export: &Path) -> PathBuf {
+    let b = dir.join("b.redb");
+    ok(&b, &["init"]);
+    ok(&b, &["import", export.to_str().unwrap()]);
+    assert_eq!(
+        ok(a, &["checkpoint", "--format", "json"]),
+        ok(&b, &["checkpoint", "--format", "json"])
+    );
+    b
+}
+
 #[test]
 fn append_then_read_as_json_lines() {
     let (_d, l) = scratch();
@@ -111,13 +124,7 @@ fn export_import_round_trip_keeps_the_root_and_bad_files_import_nothing() {
     ok(&a, &["import", FIXTURE]);
     let export = d.path().join("out.jsonl");
     ok(&a, &["export", "--out", export.to_str().unwrap()]);
-    let b = d.path().join("b.redb");
-    ok(&b, &["init"]);
-    ok(&b, &["import", export.to_str().unwrap()]);
-    assert_eq!(
-        ok(&a, &["checkpoint", "--format", "json"]),
-        ok(&b, &["checkpoint", "--format", "json"])
-    );
+    let b = import_gives_the_same_root(d.path(), &a, &export);
     // importing the same file again finds everything there
     let again = ok(
         &b,
@@ -210,13 +217,7 @@ fn every_kind_of_data_and_metadata_survives_an_export_and_an_import() {
     assert_eq!(read[3]["data"]["a"][1], serde_json::Value::Null);
     assert_eq!(read[3]["metadata"], serde_json::json!({}));
     // The same records, so the same root.
-    let b = d.path().join("b.redb");
-    ok(&b, &["init"]);
-    ok(&b, &["import", export.to_str().unwrap()]);
-    assert_eq!(
-        ok(&a, &["checkpoint", "--format", "json"]),
-        ok(&b, &["checkpoint", "--format", "json"])
-    );
+    import_gives_the_same_root(d.path(), &a, &export);
 }
 
 #[test]
