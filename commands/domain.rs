@@ -298,10 +298,12 @@ pub fn resolve(l: &Ledger, at: &At, occurred: bool) -> anyhow::Result<Point> {
         At::Time(t) => Ok(point(l.position_at_time(*t)?)),
         At::Backup(label) => match backup_position(l, label) {
             // No backup has that label: a date stands for its first instant, UTC.
-            Err(e) => match crate::time_fmt::parse_date(label) {
-                Some(day) => resolve(l, &At::Time(day), occurred),
-                None => Err(e),
-            },
+            Err(e) if crate::exit::code_of(&e) == crate::exit::NOT_FOUND => {
+                match crate::time_fmt::parse_date(label) {
+                    Some(day) => resolve(l, &At::Time(day), occurred),
+                    None => Err(e),
+                }
+            }
             found => found.map(point),
         },
     }

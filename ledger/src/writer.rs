@@ -6,10 +6,10 @@
 //! holds it stays open for the group commits that follow, and is committed when a reader needs
 //! what was answered ([`Published::settle`], which wakes an idle writer), as soon as no request
 //! waits while there are readers about, after a number of group commits or a time spent on them
-//! ([`crate::Limits::shared_commit_group_commits_max`], [`crate::Limits::shared_commit_micros_max`]), or
-//! when the ledger closes. Redb's commit (its table roots,
-//! checksums and freed pages: on the order of 100 µs of CPU) is then paid once for several group
-//! commits, and never while a caller waits for its answer.
+//! ([`crate::Limits::shared_commit_group_commits_max`],
+//! [`crate::Limits::shared_commit_micros_max`]), or when the ledger closes. Redb's commit (its
+//! table roots, checksums and freed pages: on the order of 100 µs of CPU) is then paid once for
+//! several group commits, and never while a caller waits for its answer.
 
 use crate::error::{AppendError, StorageError};
 use crate::event::*;
