@@ -16,6 +16,10 @@
 //! set, the appends go to that server instead (e.g. `lifeline serve` in its own process) and
 //! the read is left out.
 //!
+//! With GRPC_URL, SERVER_PID names the server's process: each client run then also prints
+//! the CPU time that process spent per event (from /proc, Linux), so that the client's and
+//! the server's shares can be told apart.
+//!
 //! Beside them, in the same rounds, the same client appends to a server that stores nothing
 //! (`Noop`: the same listener, HTTP/2 stack and tonic, every append answered at once): the
 //! ceiling the client and the protocol leave on this machine, whatever the server does.
@@ -60,6 +64,19 @@ fn process_cpu() -> Duration {
     };
     let t = |v: libc::timeval| Duration::new(v.tv_sec as u64, v.tv_usec as u32 * 1000);
     t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// CPU time process `pid` has used so far (user and system, from /proc; Linux only).
+fn cpu_of(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf reads a configuration value and touches no memory of ours.
+    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    Some(Duration::from_secs_f64(
+        ticks as f64 / per_second.max(1) as f64,
+    ))
 }
 
 /// One run's line: who appended ("client" or "ledger"), events/s and latencies.
@@ -254,15 +271,27 @@ fn main() {
         Arc::new(Ledger::open(dir.path().join("direct.redb"), Options::default()).unwrap());
 
     println!("{tasks} tasks appending one event per call for {seconds} s, {runs} runs each");
+    let server_pid: Option<u32> = std::env::var("SERVER_PID")
+        .ok()
+        .and_then(|p| p.parse().ok());
     let (mut through, mut inproc, mut ceiling) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let pool = pool.clone();
         let before = served.writer_stats();
+        let server_before = server_pid.and_then(cpu_of);
         let a = rt.block_on(appends(tasks, seconds, move |t, n| {
             through_client(pool[t % pool.len()].clone(), t, n)
         }));
         show(run, "client", &a);
         show_writer(&served.writer_stats().since(&before), &a);
+        if let (Some(b), Some(e)) = (server_before, server_pid.and_then(cpu_of)) {
+            let events = a.events_per_s * a.took.as_secs_f64();
+            println!(
+                "         server (pid {}): CPU {:.1} µs/event",
+                server_pid.unwrap_or_default(),
+                (e - b).as_secs_f64() * 1e6 / events.max(1.0)
+            );
+        }
         through.push(a);
         let l = direct.clone();
         let before = direct.writer_stats();
