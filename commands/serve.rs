@@ -295,7 +295,9 @@ pub async fn start(ledger: Arc<Ledger>, a: &ServeArgs) -> anyhow::Result<Running
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(tower::limit::ConcurrencyLimitLayer::new(
             CONCURRENT_REQUESTS_MAX,
-        ));
+        ))
+        // The HTTP routes only: gRPC calls do not pass through it.
+        .layer(axum::middleware::map_response(method_not_allowed));
     let mut app = http
         .merge(crate::grpc::router(Arc::new(grpc)))
         .fallback(not_found);
@@ -359,6 +361,25 @@ async fn not_found(req: axum::http::Request<axum::body::Body>) -> Response {
         format!(
             "nothing is served at {}: the lifecycle handler is at /lifecycle/{{widgetDefId}}, the API under /api/v1/",
             req.uri().path()
+        ),
+    )
+}
+
+/// A method an address does not take: the error in JSON like every other (the `Allow` header
+/// that names the methods it takes is added after this).
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    response: Response,
+) -> Response {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    crate::api::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {method}: the Allow header names what it takes",
+            uri.path()
         ),
     )
 }

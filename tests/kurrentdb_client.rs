@@ -890,6 +890,33 @@ async fn methods_not_served_answer_not_found_or_unimplemented() {
         list.1
     );
     assert_eq!(other.0, "12", "anything else: UNIMPLEMENTED ({})", other.1);
+    // Over HTTP on the same listener, a method an address does not take is a JSON error too,
+    // with the methods it takes in Allow.
+    let (status, allow, body) = tokio::task::spawn_blocking(move || {
+        let mut r = ureq::get(&format!("http://{addr}/lifecycle/Files"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap();
+        let allow = r
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (
+            r.status().as_u16(),
+            allow,
+            r.body_mut().read_to_string().unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!((status, allow.as_deref()), (405, Some("POST")), "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("does not take GET"),
+        "{v}"
+    );
     s.running.stop().await;
 }
 
