@@ -140,6 +140,9 @@ pub struct Row {
     community: String,
     databases: String,
     data: serde_json::Value,
+    /// The event in plain words, for the table (`describe`).
+    #[serde(skip)]
+    what: String,
 }
 
 pub fn audit(l: &Ledger, a: &AuditArgs, format: Format) -> anyhow::Result<()> {
@@ -211,6 +214,7 @@ pub fn query(l: &Ledger, a: &AuditArgs) -> anyhow::Result<(Vec<Row>, usize)> {
                 .collect::<Vec<_>>()
                 .join(" "),
             data: serde_json::from_slice(&e.data).unwrap_or(serde_json::Value::Null),
+            what: projections::describe::describe(&event),
         });
     }
     Ok((rows, positions.len()))
@@ -266,18 +270,18 @@ fn print(rows: &[Row], format: Format) -> anyhow::Result<()> {
                 println!("no events");
                 return Ok(());
             }
-            // The table leaves out the recorded time: occurred is what a reader asks about.
-            let shown = [0, 2, 3, 4, 5, 6, 7];
-            let mut t = output::table(&shown.map(|i| COLUMNS[i]));
+            // The table leaves out the recorded time (occurred is what a reader asks about),
+            // and says what each event did in words instead of its JSON (`--format json` and
+            // `csv` carry the data).
+            let shown = [0, 2, 3, 4, 5, 6];
+            let mut header = shown.map(|i| COLUMNS[i]).to_vec();
+            header.push("what");
+            let mut t = output::table(&header);
             for r in rows {
                 let cells = r.cells();
-                t.add_row(shown.map(|i| {
-                    if i == 7 {
-                        output::clip(&cells[i], 60)
-                    } else {
-                        cells[i].clone()
-                    }
-                }));
+                let mut row: Vec<String> = shown.iter().map(|&i| cells[i].clone()).collect();
+                row.push(output::clip(&r.what, 80));
+                t.add_row(row);
             }
             println!("{t}");
         }

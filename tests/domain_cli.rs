@@ -340,6 +340,9 @@ fn audit_filters_combine_and_the_index_follows_new_events() {
     let (code, _, err) = run(&l, &["audit", "--since", "@5", "--until", "@3"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("swap them"), "{err}");
+    // The table says what each event did in words.
+    let table = ok(&l, &["audit", "--type", "BackupTaken"]);
+    assert!(table.contains("Files backed up as files-mon"), "{table}");
     let csv = ok(&l, &["audit", "--type", "BackupTaken", "--format", "csv"]);
     let mut lines = csv.lines();
     assert_eq!(
