@@ -849,6 +849,13 @@ async fn tls_serves_the_client_with_credentials() {
     s.running.stop().await;
 }
 
+/// A header of an HTTP answer, as text.
+fn header<B>(r: &ureq::http::Response<B>, name: &str) -> Option<String> {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
 /// The status a gRPC call to `path` is answered with (a trailers-only answer carries it in
 /// its headers).
 fn grpc_status_of(addr: std::net::SocketAddr, path: &str) -> (String, String) {
@@ -899,10 +906,7 @@ async fn methods_not_served_answer_not_found_or_unimplemented() {
             .build()
             .call()
             .unwrap();
-        let allow = r
-            .headers()
-            .get("allow")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let allow = header(&r, "allow");
         (
             r.status().as_u16(),
             allow,
@@ -987,10 +991,7 @@ async fn each_address_is_held_to_its_rate() {
                     .get(&format!("http://{addr}/api/v1/checkpoint"))
                     .call()
                     .unwrap();
-                let retry = r
-                    .headers()
-                    .get("retry-after")
-                    .map(|v| v.to_str().unwrap().to_owned());
+                let retry = header(&r, "retry-after");
                 (r.status().as_u16(), retry)
             })
             .collect();
