@@ -35,8 +35,7 @@ impl Ledger {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<VerifyReport, ReadError> {
         self.inner.published.settle();
-        let total = *self.inner.published.head.borrow();
-        walk(&self.inner.db, total, against, &mut progress)
+        walk(&self.inner.db, self.head(), against, &mut progress)
     }
 }
 

@@ -335,11 +335,7 @@ fn run(
             done
         };
         if let Some(stop) = stop {
-            if stop.lost_answered {
-                keep_log = true;
-                published.stop();
-            }
-            broken = Some(stop.why);
+            halt(stop, &mut broken, &mut keep_log, &published);
         }
         // Let go of the ledger before answering: whoever drops the last handle after its
         // answer then closes the file there and then (after this thread commits what is open).
@@ -364,15 +360,23 @@ fn run(
             || o.batches >= share_max
             || o.since.elapsed() >= share_for
         {
-            if let Err(why) = commit_open(&mut open, &published, &stats, state.head) {
-                keep_log = true;
-                published.stop();
-                broken = Some(why);
+            if let Err(stop) = commit_open(&mut open, &published, &stats, state.head) {
+                halt(stop, &mut broken, &mut keep_log, &published);
             }
         }
     }
     keep_log |= commit_open(&mut open, &published, &stats, state.head).is_err();
     (!keep_log).then_some(wal)
+}
+
+/// The writer cannot go on: later requests are refused with `stop.why`; when redb lost answered
+/// commits, readers stop waiting for them and the write-ahead log is kept for the next open.
+fn halt(stop: Stop, broken: &mut Option<String>, keep_log: &mut bool, published: &Published) {
+    if stop.lost_answered {
+        *keep_log = true;
+        published.stop();
+    }
+    *broken = Some(stop.why);
 }
 
 struct StopOnExit<'a>(&'a Published);
@@ -383,13 +387,14 @@ impl Drop for StopOnExit<'_> {
     }
 }
 
-/// Commits the open redb transaction, if there is one, and makes what it holds visible.
+/// Commits the open redb transaction, if there is one, and makes what it holds visible. A
+/// failure loses answered commits (they are in the write-ahead log).
 fn commit_open(
     open: &mut Option<Open>,
     published: &Published,
     stats: &Counters,
     head: Position,
-) -> Result<(), String> {
+) -> Result<(), Stop> {
     let Some(o) = open.take() else { return Ok(()) };
     let began = Instant::now();
     match o.txn.commit() {
@@ -398,10 +403,13 @@ fn commit_open(
             published.made_visible(head);
             Ok(())
         }
-        Err(e) => Err(format!(
-            "the writer stopped: redb could not commit what the write-ahead log holds ({e}); \
-             reopen the ledger, which replays the log"
-        )),
+        Err(e) => Err(Stop {
+            why: format!(
+                "the writer stopped: redb could not commit what the write-ahead log holds \
+                 ({e}); reopen the ledger, which replays the log"
+            ),
+            lost_answered: true,
+        }),
     }
 }
 
