@@ -7,11 +7,21 @@ pub fn table(header: &[&str]) -> Table {
     t.load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.iter().copied());
-    // On a terminal comfy-table fits the terminal's width; elsewhere, a fixed width.
+    // On a terminal comfy-table fits the terminal's width; elsewhere `COLUMNS` when it is set
+    // (as shells set it for scripts that ask), or a fixed width.
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        t.set_width(120);
+        t.set_width(width_off_terminal(std::env::var("COLUMNS").ok().as_deref()));
     }
     t
+}
+
+/// The width of a table written elsewhere than a terminal: `COLUMNS` when it is a sensible
+/// width, else 120.
+fn width_off_terminal(columns: Option<&str>) -> u16 {
+    columns
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|w| (40..=1000).contains(w))
+        .unwrap_or(120)
 }
 
 /// One JSON value on its own line, written as it is made (recover's findings at 100,000
@@ -33,5 +43,19 @@ pub fn clip(s: &str, max: usize) -> String {
         let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
         out.push('…');
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::width_off_terminal;
+
+    #[test]
+    fn a_table_off_the_terminal_takes_columns_when_it_is_a_sensible_width() {
+        assert_eq!(width_off_terminal(None), 120);
+        assert_eq!(width_off_terminal(Some("200")), 200);
+        assert_eq!(width_off_terminal(Some(" 80\n")), 80);
+        assert_eq!(width_off_terminal(Some("10")), 120);
+        assert_eq!(width_off_terminal(Some("wide")), 120);
     }
 }

@@ -12,6 +12,9 @@ use projections::converge::Residual;
 use projections::events::{DomainEvent, Repair};
 use projections::findings::Restore;
 use projections::plan::{OwnerNotice, Plan, Step};
+
+/// The longest reason the plan's table shows whole (wrapped in its column).
+const REASON_CHARS_MAX: usize = 300;
 use projections::state::Deployment;
 use std::path::{Path, PathBuf};
 
@@ -247,9 +250,11 @@ fn print_table(made: &Made) {
         };
         t.add_row(vec![
             s.number.to_string(),
-            clip(&s.title, 60),
+            s.title.clone(),
             how,
-            clip(&s.reason, 60),
+            // Wrapped, not cut: the reason is what the step is for. Only a reason listing
+            // many restores is shortened (the runbook and JSON have it whole).
+            clip(&s.reason, REASON_CHARS_MAX),
         ]);
     }
     println!("{t}");
@@ -259,16 +264,28 @@ fn print_table(made: &Made) {
 pub fn convergence_line(p: &Plan) -> String {
     let content = p.unrecoverable.iter().filter(|r| r.is_content()).count();
     if p.converges {
+        let lost = match content {
+            0 => String::new(),
+            1 => ", except 1 item of content no command brings back".into(),
+            n => format!(", except {n} items of content no command brings back"),
+        };
+        let owners = match p.owners.len() {
+            0 => String::new(),
+            1 => " (1 owner to tell)".into(),
+            n => format!(" ({n} owners to tell)"),
+        };
         format!(
-            "After these steps every database agrees with the others and with the ledger, except \
-             {content} items of content no command brings back ({} owners to tell).",
-            p.owners.len()
+            "After these steps every database agrees with the others and with the \
+             ledger{lost}{owners}."
         )
     } else {
         format!(
-            "WARNING: after these steps {} differences remain that the plan does not explain; \
-             see `unrecoverable` in --format json.",
-            p.unrecoverable.len() - content
+            "WARNING: after these steps {} that the plan does not explain; see \
+             `unrecoverable` in --format json.",
+            match p.unrecoverable.len() - content {
+                1 => "1 difference remains".to_owned(),
+                n => format!("{n} differences remain"),
+            }
         )
     }
 }

@@ -84,7 +84,8 @@ pub(super) fn resync(b: &mut Builder) {
             .collect();
         let n = differ.len();
         let reason = format!(
-            "{n} of the {total} communities with {app} differ from Communities: {}",
+            "{n} of the {total} communities with {app} {} from Communities: {}",
+            if n == 1 { "differs" } else { "differ" },
             fields.join(", ")
         );
         if n >= RESYNC_ALL_MIN_COMMUNITIES && n * 2 > total {
@@ -140,15 +141,7 @@ pub(super) fn shares(b: &mut Builder) {
         b.push(
             Action::SyncShares { app },
             format!("Sync {app} shares with communities ({service})"),
-            format!(
-                "{} shares differ from the ledger{}",
-                intended.symmetric_difference(&actual).count(),
-                if recreated {
-                    ", and communities were recreated"
-                } else {
-                    ""
-                }
-            ),
+            shares_reason(intended.symmetric_difference(&actual).count(), recreated),
             "the command completes; shares of deleted communities are gone".into(),
         );
     }
@@ -205,8 +198,9 @@ pub(super) fn orphans(b: &mut Builder, retrash: &mut Vec<Uuid>) {
                 communities: undelete.into_iter().collect(),
             },
             format!(
-                "Take {} out of the trash to assign their data back",
-                count_communities(n)
+                "Take {} out of the trash to assign {} data back",
+                count_communities(n),
+                if n == 1 { "its" } else { "their" }
             ),
             "assignRemoteApp needs a community that is not in the trash".into(),
             "CommunitiesService.fetchCommById(uuid) finds each outside the trash".into(),
@@ -302,17 +296,70 @@ fn push_assign(b: &mut Builder, app: App, orphans: Vec<Assignment>) {
     instructions.extend(lines);
     b.push_with(
         Action::Assign { app, orphans },
-        format!("Assign {} where they belong", containers(n, app)),
         format!(
-            "{same} lost only their community's widget, {moved} were moved to another \
-             community after the backup, {recreated} belong to recreated communities"
+            "Assign {} where {}",
+            containers(n, app),
+            if n == 1 { "it belongs" } else { "they belong" }
         ),
+        assign_reason(same, moved, recreated),
         format!(
             "each prints \"Assignment succeeded\"; a new {app}_orphanedRemoteApplications.html \
              lists none of them"
         ),
         instructions,
     );
+}
+
+/// Why shares are synced: how many differ, and whether communities were recreated (their new
+/// uuids must reach the shares even when none differs yet).
+fn shares_reason(differ: usize, recreated: bool) -> String {
+    let differ = (differ > 0).then(|| {
+        format!(
+            "{} from the ledger",
+            if differ == 1 {
+                "1 share differs".to_owned()
+            } else {
+                format!("{differ} shares differ")
+            }
+        )
+    });
+    match (differ, recreated) {
+        (Some(d), true) => format!("{d}, and recreated communities have new uuids to follow"),
+        (Some(d), false) => d,
+        (None, _) => "recreated communities have new uuids, which their shares must follow".into(),
+    }
+}
+
+/// Why orphans are assigned: the kinds of orphan among them, those there are none of left out
+/// ("it …" for a lone orphan, "all n …" when every one is of a kind).
+fn assign_reason(same: usize, moved: usize, recreated: usize) -> String {
+    let kinds = [
+        (
+            same,
+            "lost only its community's widget",
+            "lost only their community's widget",
+        ),
+        (
+            moved,
+            "was moved to another community after the backup",
+            "were moved to another community after the backup",
+        ),
+        (
+            recreated,
+            "belongs to a recreated community",
+            "belong to recreated communities",
+        ),
+    ];
+    let present: Vec<_> = kinds.into_iter().filter(|(n, _, _)| *n > 0).collect();
+    match present.as_slice() {
+        [(1, single, _)] => format!("it {single}"),
+        [(n, _, plural)] => format!("all {n} {plural}"),
+        parts => parts
+            .iter()
+            .map(|(n, single, plural)| format!("{n} {}", if *n == 1 { single } else { plural }))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 fn push_delete(b: &mut Builder, app: App, orphans: Vec<Doomed>) {
@@ -340,4 +387,43 @@ fn push_delete(b: &mut Builder, app: App, orphans: Vec<Doomed>) {
         format!("a new {app}_orphanedRemoteApplications.html lists none of them"),
         instructions,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{assign_reason, shares_reason};
+
+    #[test]
+    fn an_assignment_names_only_the_kinds_of_orphan_it_has_in_words_that_agree() {
+        assert_eq!(
+            assign_reason(0, 0, 1),
+            "it belongs to a recreated community"
+        );
+        assert_eq!(
+            assign_reason(0, 13, 0),
+            "all 13 were moved to another community after the backup"
+        );
+        assert_eq!(
+            assign_reason(5, 0, 3),
+            "5 lost only their community's widget, 3 belong to recreated communities"
+        );
+        assert_eq!(
+            assign_reason(1, 2, 0),
+            "1 lost only its community's widget, 2 were moved to another community after the \
+             backup"
+        );
+    }
+
+    #[test]
+    fn a_share_sync_says_how_many_differ_and_leaves_out_none() {
+        assert_eq!(shares_reason(1, false), "1 share differs from the ledger");
+        assert_eq!(
+            shares_reason(9, true),
+            "9 shares differ from the ledger, and recreated communities have new uuids to follow"
+        );
+        assert_eq!(
+            shares_reason(0, true),
+            "recreated communities have new uuids, which their shares must follow"
+        );
+    }
 }

@@ -92,9 +92,10 @@ pub(super) fn phase(b: &mut Builder) {
             Action::Reapply { communities: redo },
             format!("Redo in Communities what {} lost", count_communities(n)),
             format!(
-                "the Communities database no longer holds {changes} recorded changes; made \
+                "the Communities database no longer holds {}; made \
                  again through Communities (its web interface or its API, by the owners or an \
-                 administrator), each reaches the apps as it did the first time"
+                 administrator), each reaches the apps as it did the first time",
+                super::count(changes, "recorded change", "recorded changes")
             ),
             "`lifeline recover` shows no Communities difference against the ledger".into(),
             lines,
@@ -275,11 +276,14 @@ pub(super) fn untrash(b: &mut Builder) -> Vec<Uuid> {
                 communities: stale.clone(),
             },
             format!(
-                "Take {} out of the trash for their resync",
-                count_communities(n)
+                "Take {} out of the trash for {} resync",
+                count_communities(n),
+                if n == 1 { "its" } else { "their" }
             ),
-            "their apps hold stale settings, and a community in the trash cannot be resynced"
-                .into(),
+            format!(
+                "{} apps hold stale settings, and a community in the trash cannot be resynced",
+                if n == 1 { "its" } else { "their" }
+            ),
             "CommunitiesService.fetchCommById(uuid) finds each outside the trash".into(),
         );
     }

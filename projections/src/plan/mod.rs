@@ -249,11 +249,12 @@ fn day(ns: i64) -> String {
 
 /// "1 community", "3 communities".
 fn count_communities(n: usize) -> String {
-    if n == 1 {
-        "1 community".to_owned()
-    } else {
-        format!("{n} communities")
-    }
+    count(n, "community", "communities")
+}
+
+/// `n` and the noun that agrees with it: "1 share", "0 shares", "3 shares".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// "1 community was", "3 communities were".
@@ -267,8 +268,9 @@ fn were(n: usize) -> String {
 
 /// "1 orphaned Files container", "3 orphaned Files containers".
 fn containers(n: usize, app: crate::vocabulary::App) -> String {
-    format!(
-        "{n} orphaned {app} container{}",
-        if n == 1 { "" } else { "s" }
+    count(
+        n,
+        &format!("orphaned {app} container"),
+        &format!("orphaned {app} containers"),
     )
 }

@@ -18,7 +18,10 @@ pub(super) fn phase(b: &mut Builder, f: &Findings) {
         if queued > 0 {
             b.push(
                 Action::RetryQueued,
-                format!("Re-post the {queued} queued lifecycle events"),
+                format!(
+                    "Re-post the {}",
+                    super::count(queued, "queued lifecycle event", "queued lifecycle events")
+                ),
                 "no database was restored, so the queued events still apply".into(),
                 "CommunitiesQEventService.viewQueuedEventsSummary() shows none left".into(),
             );
@@ -49,10 +52,14 @@ pub(super) fn phase(b: &mut Builder, f: &Findings) {
         b.push(
             Action::ClearQueueAll,
             "Clear every queued community event".into(),
-            format!(
-                "the Communities database lost data, so its queue is stale ({stale} entries \
-                 replay events from before a restore)"
-            ),
+            match stale {
+                0 => "the Communities database lost data, so what its queue holds is stale".into(),
+                n => format!(
+                    "the Communities database lost data, so its queue is stale ({} events from \
+                     before a restore)",
+                    super::count(n, "entry replays", "entries replay")
+                ),
+            },
             "CommunitiesQEventService.viewQueuedEventsByResourceType(\"community\", None, 10) \
              returns None"
                 .into(),
@@ -68,10 +75,21 @@ pub(super) fn phase(b: &mut Builder, f: &Findings) {
             b.push(
                 Action::ClearQueueByApp { app: *app },
                 format!("Clear the events queued for {app}"),
-                format!(
-                    "{} lost data; {n} of its queued events are stale",
-                    app.database()
-                ),
+                match n {
+                    0 => format!(
+                        "{} lost data: an event queued for it before the restore would replay \
+                         against the restored database (the ledger knows of none queued now)",
+                        app.database()
+                    ),
+                    1 => format!(
+                        "{} lost data; 1 of its queued events is stale",
+                        app.database()
+                    ),
+                    n => format!(
+                        "{} lost data; {n} of its queued events are stale",
+                        app.database()
+                    ),
+                },
                 format!(
                     "CommunitiesQEventService.viewQueuedEventsByRemoteAppDefId(\"{app}\", None, \
                      10) returns None"

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Lifeline repair plan 8adbd4582fd72ae81fec580a7d46a42eb2bf5cb1f05e6cb064b87e750a9fa5dd
+# Lifeline repair plan 700a207d1cb4fd53566195ec6c309e8341d2ae11e8779c472488eee32ba14c5c
 # made from the ledger at position 436 (checkpoint size 436, root b62a8bd6a9ac3523e865eff404c4bfa6ed1c4fb9d8c3bb9453b6e79d90f0904a).
 #
 # Communities commands. Run from app_server_root/profiles/<dm_profile>/bin, step by step
@@ -73,15 +73,15 @@ def step_15():
     print(CommunitiesRemoteAppService.resyncRemoteAppsForCommunityAndWidget("bbc684ff-d7d7-4d02-8065-6ad9e599e916", "Activities"))
 
 def step_16():
-    # Assign 1 orphaned Files container where they belong
+    # Assign 1 orphaned Files container where it belongs
     print(CommunitiesRemoteAppService.assignRemoteApp("Files", "8513a0a7-7516-45ab-92d9-faeed8b75afa", "4689ff74-6a4a-470a-8347-f2c6a101b803", new_uuid("4689ff74-6a4a-470a-8347-f2c6a101b803"), "col2"))
 
 def step_17():
-    # Assign 1 orphaned Forum container where they belong
+    # Assign 1 orphaned Forum container where it belongs
     print(CommunitiesRemoteAppService.assignRemoteApp("Forum", "303b3927-0aaf-4b3e-9fb4-0cb647ad7920", "4689ff74-6a4a-470a-8347-f2c6a101b803", new_uuid("4689ff74-6a4a-470a-8347-f2c6a101b803"), "col2"))
 
 def step_18():
-    # Assign 1 orphaned StatusUpdates container where they belong
+    # Assign 1 orphaned StatusUpdates container where it belongs
     print(CommunitiesRemoteAppService.assignRemoteApp("StatusUpdates", "27393ca3-d791-4442-bdce-b943790f130f", "4689ff74-6a4a-470a-8347-f2c6a101b803", new_uuid("4689ff74-6a4a-470a-8347-f2c6a101b803"), "col2statusposts"))
 
 STEPS = {
@@ -96,9 +96,9 @@ STEPS = {
     10: (step_10, "Export the synced resources of StatusUpdates and generate its sync reports"),
     11: (step_11, "Resume LifecycleRetryQueuedEvents"),
     15: (step_15, "Resync Activities for 2 communities"),
-    16: (step_16, "Assign 1 orphaned Files container where they belong"),
-    17: (step_17, "Assign 1 orphaned Forum container where they belong"),
-    18: (step_18, "Assign 1 orphaned StatusUpdates container where they belong"),
+    16: (step_16, "Assign 1 orphaned Files container where it belongs"),
+    17: (step_17, "Assign 1 orphaned Forum container where it belongs"),
+    18: (step_18, "Assign 1 orphaned StatusUpdates container where it belongs"),
 }
 
 def main(args):

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Lifeline repair plan 8adbd4582fd72ae81fec580a7d46a42eb2bf5cb1f05e6cb064b87e750a9fa5dd
+# Lifeline repair plan 700a207d1cb4fd53566195ec6c309e8341d2ae11e8779c472488eee32ba14c5c
 # made from the ledger at position 436 (checkpoint size 436, root b62a8bd6a9ac3523e865eff404c4bfa6ed1c4fb9d8c3bb9453b6e79d90f0904a).
 #
 # Files commands. Run from app_server_root/profiles/<dm_profile>/bin, step by step
