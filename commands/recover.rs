@@ -420,15 +420,23 @@ pub fn summary(f: &Findings) -> String {
         .iter()
         .filter(|d| d.against == Against::Communities)
         .count();
+    let n = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     format!(
-        "{} differences ({between} between Communities and its apps, {} against the ledger), \
-         {} orphans, {} missing, {} lost changes, {} stale queued events",
-        f.differences.len(),
+        "{} ({between} between Communities and its apps, {} against the ledger), {}, {}, {}, {}",
+        n(f.differences.len(), "difference", "differences"),
         f.differences.len() - between,
-        f.orphans.len(),
-        f.missing.len(),
-        f.lost.len(),
-        f.stale_queue.len()
+        n(f.orphans.len(), "orphan", "orphans"),
+        n(
+            f.missing.len(),
+            "widget without data",
+            "widgets without data"
+        ),
+        n(f.lost.len(), "lost change", "lost changes"),
+        n(
+            f.stale_queue.len(),
+            "stale queued event",
+            "stale queued events"
+        ),
     )
 }
 
@@ -490,7 +498,7 @@ pub fn print_findings(f: &Findings, limit: Option<usize>) {
         }
         t
     });
-    section("Missing", f.missing.len(), take, || {
+    section("Widgets without data", f.missing.len(), take, || {
         let mut t = output::table(&[
             "community",
             "app",
