@@ -139,10 +139,9 @@ pub struct Row {
     event_type: String,
     community: String,
     databases: String,
-    data: serde_json::Value,
-    /// The event in plain words, for the table (`describe`).
-    #[serde(skip)]
+    /// The event in plain words (`describe`): the table's last column.
     what: String,
+    data: serde_json::Value,
 }
 
 pub fn audit(l: &Ledger, a: &AuditArgs, format: Format) -> anyhow::Result<()> {
@@ -213,14 +212,14 @@ pub fn query(l: &Ledger, a: &AuditArgs) -> anyhow::Result<(Vec<Row>, usize)> {
                 .map(|d| d.name())
                 .collect::<Vec<_>>()
                 .join(" "),
-            data: serde_json::from_slice(&e.data).unwrap_or(serde_json::Value::Null),
             what: projections::describe::describe(&event),
+            data: serde_json::from_slice(&e.data).unwrap_or(serde_json::Value::Null),
         });
     }
     Ok((rows, positions.len()))
 }
 
-const COLUMNS: [&str; 8] = [
+const COLUMNS: [&str; 9] = [
     "position",
     "recorded",
     "occurred",
@@ -228,12 +227,13 @@ const COLUMNS: [&str; 8] = [
     "type",
     "community",
     "databases",
+    "what",
     "data",
 ];
 
 impl Row {
     /// The row's cells, in [`COLUMNS`] order.
-    fn cells(&self) -> [String; 8] {
+    fn cells(&self) -> [String; 9] {
         [
             self.position.to_string(),
             self.recorded.clone(),
@@ -242,6 +242,7 @@ impl Row {
             self.event_type.clone(),
             self.community.clone(),
             self.databases.clone(),
+            self.what.clone(),
             self.data.to_string(),
         ]
     }
@@ -270,18 +271,16 @@ fn print(rows: &[Row], format: Format) -> anyhow::Result<()> {
                 println!("no events");
                 return Ok(());
             }
-            // The table leaves out the recorded time (occurred is what a reader asks about),
-            // and says what each event did in words instead of its JSON (`--format json` and
-            // `csv` carry the data).
-            let shown = [0, 2, 3, 4, 5, 6];
-            let mut header = shown.map(|i| COLUMNS[i]).to_vec();
-            header.push("what");
+            // The table leaves out the recorded time (occurred is what a reader asks about)
+            // and the data (`--format json` and `csv` carry it): what each event did is said
+            // in words.
+            let shown = [0, 2, 3, 4, 5, 6, 7];
+            let header = shown.map(|i| COLUMNS[i]);
             let mut t = output::table(&header);
             for r in rows {
-                let cells = r.cells();
-                let mut row: Vec<String> = shown.iter().map(|&i| cells[i].clone()).collect();
-                row.push(output::clip(&r.what, 80));
-                t.add_row(row);
+                let mut cells = r.cells();
+                cells[7] = output::clip(&r.what, 80);
+                t.add_row(shown.map(|i| std::mem::take(&mut cells[i])));
             }
             println!("{t}");
         }

@@ -327,6 +327,11 @@ fn audit_filters_combine_and_the_index_follows_new_events() {
     let by_alice = audit(&l, &["--actor", "alice"]);
     assert_eq!(by_alice.len(), 1);
     assert_eq!(by_alice[0]["data"]["members"]["carol"], "member");
+    let what = by_alice[0]["what"].as_str().unwrap();
+    assert!(
+        what.contains("carol"),
+        "JSON says what the event did too: {what}"
+    );
     let both = audit(&l, &["--community", "Sales EMEA", "--type", "MembersAdded"]);
     assert_eq!(both.len(), 2);
     let window = audit(&l, &["--since", "@3", "--until", "@5"]);
@@ -347,9 +352,11 @@ fn audit_filters_combine_and_the_index_follows_new_events() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "position,recorded,occurred,actor,type,community,databases,data"
+        "position,recorded,occurred,actor,type,community,databases,what,data"
     );
-    assert!(lines.next().unwrap().starts_with("4,"));
+    let row = lines.next().unwrap();
+    assert!(row.starts_with("4,"), "{row}");
+    assert!(row.contains("Files backed up as files-mon"), "{row}");
     let last = audit(&l, &["--limit", "2"]);
     assert_eq!(
         last.iter()
