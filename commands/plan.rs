@@ -12,11 +12,11 @@ use projections::converge::Residual;
 use projections::events::{DomainEvent, Repair};
 use projections::findings::Restore;
 use projections::plan::{OwnerNotice, Plan, Step};
+use projections::state::Deployment;
+use std::path::{Path, PathBuf};
 
 /// The longest reason the plan's table shows whole (wrapped in its column).
 const REASON_CHARS_MAX: usize = 300;
-use projections::state::Deployment;
-use std::path::{Path, PathBuf};
 
 /// A plan with its id and what it was made from.
 pub struct Made {
@@ -264,15 +264,17 @@ fn print_table(made: &Made) {
 pub fn convergence_line(p: &Plan) -> String {
     let content = p.unrecoverable.iter().filter(|r| r.is_content()).count();
     if p.converges {
+        use projections::describe::count;
         let lost = match content {
             0 => String::new(),
-            1 => ", except 1 item of content no command brings back".into(),
-            n => format!(", except {n} items of content no command brings back"),
+            n => format!(
+                ", except {} no command brings back",
+                count(n, "item of content", "items of content")
+            ),
         };
         let owners = match p.owners.len() {
             0 => String::new(),
-            1 => " (1 owner to tell)".into(),
-            n => format!(" ({n} owners to tell)"),
+            n => format!(" ({} to tell)", count(n, "owner", "owners")),
         };
         format!(
             "After these steps every database agrees with the others and with the \
@@ -282,10 +284,11 @@ pub fn convergence_line(p: &Plan) -> String {
         format!(
             "WARNING: after these steps {} that the plan does not explain; see \
              `unrecoverable` in --format json.",
-            match p.unrecoverable.len() - content {
-                1 => "1 difference remains".to_owned(),
-                n => format!("{n} differences remain"),
-            }
+            projections::describe::count(
+                p.unrecoverable.len() - content,
+                "difference remains",
+                "differences remain"
+            )
         )
     }
 }

@@ -420,7 +420,7 @@ pub fn summary(f: &Findings) -> String {
         .iter()
         .filter(|d| d.against == Against::Communities)
         .count();
-    let n = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    use projections::describe::count as n;
     format!(
         "{} ({between} between Communities and its apps, {} against the ledger), {}, {}, {}, {}",
         n(f.differences.len(), "difference", "differences"),

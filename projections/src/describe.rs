@@ -2,6 +2,12 @@
 
 use crate::events::{DomainEvent, QueueScope};
 
+/// `n` and the noun that agrees with it: `count(1, "share", "shares")` is "1 share", with 0
+/// or 3 it is "0 shares", "3 shares".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// What the event changed, e.g. `members added: bob (member), carol (owner)`.
 pub fn describe(e: &DomainEvent) -> String {
     use DomainEvent::*;

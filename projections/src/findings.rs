@@ -398,8 +398,11 @@ fn text<T: std::fmt::Display>(v: &Option<T>) -> String {
 pub fn members_text(expected: &MemberRoles, found: &MemberRoles) -> (String, String) {
     let count = |m: &MemberRoles| {
         let owners = m.values().filter(|r| **r == Role::Owner).count();
-        let s = if owners == 1 { "" } else { "s" };
-        format!("{} ({owners} owner{s})", m.len())
+        format!(
+            "{} ({})",
+            m.len(),
+            crate::describe::count(owners, "owner", "owners")
+        )
     };
     // One walk of both maps in user order (they are sorted), not a search for each member.
     let (mut lacks, mut extra, mut roles) = (Vec::new(), Vec::new(), Vec::new());

@@ -314,14 +314,7 @@ fn push_assign(b: &mut Builder, app: App, orphans: Vec<Assignment>) {
 /// uuids must reach the shares even when none differs yet).
 fn shares_reason(differ: usize, recreated: bool) -> String {
     let differ = (differ > 0).then(|| {
-        format!(
-            "{} from the ledger",
-            if differ == 1 {
-                "1 share differs".to_owned()
-            } else {
-                format!("{differ} shares differ")
-            }
-        )
+        crate::describe::count(differ, "share differs", "shares differ") + " from the ledger"
     });
     match (differ, recreated) {
         (Some(d), true) => format!("{d}, and recreated communities have new uuids to follow"),
@@ -356,7 +349,7 @@ fn assign_reason(same: usize, moved: usize, recreated: usize) -> String {
         [(n, _, plural)] => format!("all {n} {plural}"),
         parts => parts
             .iter()
-            .map(|(n, single, plural)| format!("{n} {}", if *n == 1 { single } else { plural }))
+            .map(|(n, single, plural)| crate::describe::count(*n, single, plural))
             .collect::<Vec<_>>()
             .join(", "),
     }

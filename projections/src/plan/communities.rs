@@ -95,7 +95,7 @@ pub(super) fn phase(b: &mut Builder) {
                 "the Communities database no longer holds {}; made \
                  again through Communities (its web interface or its API, by the owners or an \
                  administrator), each reaches the apps as it did the first time",
-                super::count(changes, "recorded change", "recorded changes")
+                crate::describe::count(changes, "recorded change", "recorded changes")
             ),
             "`lifeline recover` shows no Communities difference against the ledger".into(),
             lines,

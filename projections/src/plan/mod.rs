@@ -249,12 +249,7 @@ fn day(ns: i64) -> String {
 
 /// "1 community", "3 communities".
 fn count_communities(n: usize) -> String {
-    count(n, "community", "communities")
-}
-
-/// `n` and the noun that agrees with it: "1 share", "0 shares", "3 shares".
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+    crate::describe::count(n, "community", "communities")
 }
 
 /// "1 community was", "3 communities were".
@@ -268,7 +263,7 @@ fn were(n: usize) -> String {
 
 /// "1 orphaned Files container", "3 orphaned Files containers".
 fn containers(n: usize, app: crate::vocabulary::App) -> String {
-    count(
+    crate::describe::count(
         n,
         &format!("orphaned {app} container"),
         &format!("orphaned {app} containers"),

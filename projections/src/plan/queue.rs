@@ -20,7 +20,11 @@ pub(super) fn phase(b: &mut Builder, f: &Findings) {
                 Action::RetryQueued,
                 format!(
                     "Re-post the {}",
-                    super::count(queued, "queued lifecycle event", "queued lifecycle events")
+                    crate::describe::count(
+                        queued,
+                        "queued lifecycle event",
+                        "queued lifecycle events"
+                    )
                 ),
                 "no database was restored, so the queued events still apply".into(),
                 "CommunitiesQEventService.viewQueuedEventsSummary() shows none left".into(),
@@ -57,7 +61,7 @@ pub(super) fn phase(b: &mut Builder, f: &Findings) {
                 n => format!(
                     "the Communities database lost data, so its queue is stale ({} events from \
                      before a restore)",
-                    super::count(n, "entry replays", "entries replay")
+                    crate::describe::count(n, "entry replays", "entries replay")
                 ),
             },
             "CommunitiesQEventService.viewQueuedEventsByResourceType(\"community\", None, 10) \
@@ -81,13 +85,14 @@ pub(super) fn phase(b: &mut Builder, f: &Findings) {
                          against the restored database (the ledger knows of none queued now)",
                         app.database()
                     ),
-                    1 => format!(
-                        "{} lost data; 1 of its queued events is stale",
-                        app.database()
-                    ),
                     n => format!(
-                        "{} lost data; {n} of its queued events are stale",
-                        app.database()
+                        "{} lost data; {} stale",
+                        app.database(),
+                        crate::describe::count(
+                            n,
+                            "of its queued events is",
+                            "of its queued events are"
+                        )
                     ),
                 },
                 format!(
