@@ -240,6 +240,14 @@ fn print_table(made: &Made) {
         return;
     }
     let mut t = output::table(&["#", "step", "how", "why"]);
+    // The reason is the longest text: the other columns give it room on a narrow terminal.
+    for (column, percent) in [(1, 30), (2, 20)] {
+        if let Some(c) = t.column_mut(column) {
+            c.set_constraint(comfy_table::ColumnConstraint::UpperBoundary(
+                comfy_table::Width::Percentage(percent),
+            ));
+        }
+    }
     for s in &p.steps {
         let how = if s.calls.is_empty() {
             "by hand".to_owned()
