@@ -55,6 +55,9 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/state", get(state))
         .route("/api/v1/findings", get(findings))
         .route("/api/v1/plan", get(plan))
+        .route("/api/v1/plan/files", get(plan_files))
+        .route("/api/v1/plan/record", post(plan_record))
+        .route("/api/v1/plan/done", post(plan_done))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/history/{community}", get(history))
         .route("/api/v1/events", post(append))
@@ -89,6 +92,10 @@ async fn answer(
 #[derive(Deserialize, Default)]
 struct PointQuery {
     at: Option<String>,
+    /// A time in `at` is when events happened in Connections.
+    occurred: Option<bool>,
+    /// The form of a plan's files (`/api/v1/plan/files`).
+    format: Option<String>,
     /// `DATABASE=BACKUP`, comma-separated for several.
     restore: Option<String>,
     database: Option<String>,
@@ -98,6 +105,9 @@ struct PointQuery {
 impl PointQuery {
     fn at(&self) -> anyhow::Result<At> {
         self.at.as_deref().unwrap_or("now").parse()
+    }
+    fn occurred(&self) -> bool {
+        self.occurred.unwrap_or(false)
     }
     fn restores(&self) -> anyhow::Result<Vec<RestoreArg>> {
         self.restore
@@ -133,7 +143,7 @@ async fn state(
     Query(q): Query<PointQuery>,
 ) -> Response {
     answer(api, &headers, Role::Read, move |api| {
-        let point = crate::domain::resolve(&api.ledger, &q.at()?, false)?;
+        let point = crate::domain::resolve(&api.ledger, &q.at()?, q.occurred())?;
         let world = crate::world::world_at(&api.ledger, &point, true)?.world;
         let d = if q.intended.unwrap_or(false) {
             &world.intended
@@ -160,7 +170,7 @@ async fn findings(
     Query(q): Query<PointQuery>,
 ) -> Response {
     answer(api, &headers, Role::Read, move |api| {
-        let a = crate::recover::analyze(&api.ledger, &q.at()?, false, &q.restores()?)?;
+        let a = crate::recover::analyze(&api.ledger, &q.at()?, q.occurred(), &q.restores()?)?;
         Ok(serde_json::to_value(&a.findings)?)
     })
     .await
@@ -172,8 +182,75 @@ async fn plan(
     Query(q): Query<PointQuery>,
 ) -> Response {
     answer(api, &headers, Role::Read, move |api| {
-        let made = crate::plan::make(&api.ledger, &q.at()?, false, &q.restores()?)?;
+        let made = crate::plan::make(&api.ledger, &q.at()?, q.occurred(), &q.restores()?)?;
         Ok(serde_json::to_value(crate::plan::json(&made))?)
+    })
+    .await
+}
+
+/// A plan's files, as `lifeline plan --format F --out DIR` writes them: `{"plan": id,
+/// "files": [[path, text], …]}` (paths under DIR, `/`-separated).
+async fn plan_files(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(p): Query<PointQuery>,
+) -> Response {
+    answer(api, &headers, Role::Read, move |api| {
+        use clap::ValueEnum;
+        let asked = p.format.as_deref().unwrap_or("");
+        let format = crate::cli::FormatArg::from_str(asked, true).map_err(|_| {
+            anyhow::anyhow!("format: '{asked}' is not json, runbook, csv, wsadmin or html")
+        })?;
+        let made = crate::plan::make(&api.ledger, &p.at()?, p.occurred(), &p.restores()?)?;
+        let files = crate::plan::files(&made, format)?;
+        Ok(json!({ "plan": made.id, "files": files }))
+    })
+    .await
+}
+
+/// `plan record` and `plan done`, as their `--format json` says what they did.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanRecord {
+    at: Option<String>,
+    #[serde(default)]
+    occurred: bool,
+    #[serde(default)]
+    restore: Vec<String>,
+    actor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanDone {
+    plan: String,
+    step: u32,
+    actor: Option<String>,
+}
+
+fn body_of<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> anyhow::Result<T> {
+    serde_json::from_slice(body)
+        .map_err(|err| anyhow::anyhow!("the body is not {shape}: {err}; nothing was appended"))
+}
+
+async fn plan_record(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    answer(api, &headers, Role::Write, move |api| {
+        let r: PlanRecord = body_of(&body, "{\"at\"?, \"occurred\"?, \"restore\"?, \"actor\"?}")?;
+        let at: At = r.at.as_deref().unwrap_or("now").parse()?;
+        let restores = r
+            .restore
+            .iter()
+            .map(|x| x.parse().map_err(|e: String| anyhow::anyhow!(e)))
+            .collect::<anyhow::Result<Vec<RestoreArg>>>()?;
+        crate::plan::record_in(&api.ledger, &at, r.occurred, &restores, r.actor.as_deref())
+    })
+    .await
+}
+
+async fn plan_done(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    answer(api, &headers, Role::Write, move |api| {
+        let d: PlanDone = body_of(&body, "{\"plan\", \"step\", \"actor\"?}")?;
+        crate::plan::done_in(&api.ledger, &d.plan, d.step, d.actor.as_deref())
     })
     .await
 }

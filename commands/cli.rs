@@ -141,10 +141,19 @@ pub struct PlanArgs {
     pub action: Option<PlanAction>,
     #[command(flatten)]
     pub point: PointArgs,
-    /// Write into this directory (plan.json, runbook.md and owners.csv, wsadmin/*.py, or the
-    /// HTML reports) instead of standard output.
-    #[arg(long)]
+    /// Write into this directory instead of standard output: plan.json, runbook.md and
+    /// owners.csv, wsadmin/*.py, or the HTML reports, as --format says (not the table).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Ask the `lifeline serve` that holds the ledger (its base URL, e.g.
+    /// http://127.0.0.1:2113) instead of opening it: a served ledger cannot be opened meanwhile.
+    /// Every form but the table; `plan record` and `plan done` too.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// With --server: a file holding a token of the server's access file (sent as
+    /// Authorization: Bearer).
+    #[arg(long, requires = "server", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

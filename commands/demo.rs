@@ -3,7 +3,7 @@
 //! night's — then the findings, the plan, and every report written to a directory.
 
 use crate::cli::{DemoArgs, FormatArg};
-use crate::plan::{make, put, write, Made};
+use crate::plan::{make, put_all, write, Made};
 use anyhow::Context;
 use ledger::{EventId, ImportRecord, Ledger, Timestamp};
 use projections::events::{DatabaseRestored, DomainEvent};
@@ -31,8 +31,7 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("removing {}", stale.display()))?;
         }
     }
-    let l = Ledger::open(&path, ledger::Options::default())
-        .with_context(|| format!("creating {}", path.display()))?;
+    let l = crate::open_or_create(&path, ledger::Options::default(), "creating")?;
     let cfg = crate::simulate::config(&a.simulation)?;
     let w = crate::simulate::write(&l, &cfg)?;
     println!(
@@ -120,5 +119,5 @@ pub fn write_all(made: &Made, out: &Path) -> anyhow::Result<()> {
         write(made, format, Some(out))?;
     }
     let findings = serde_json::to_string_pretty(&made.analysis.findings)?;
-    put(out, "findings.json", &findings)
+    put_all(out, &[("findings.json".to_owned(), findings)])
 }

@@ -249,6 +249,18 @@ pub enum At {
     Backup(String),
 }
 
+/// As `--at` takes it back.
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Now => f.write_str("now"),
+            At::Position(p) => write!(f, "@{p}"),
+            At::Time(t) => f.write_str(&crate::time_fmt::format(*t)),
+            At::Backup(label) => f.write_str(label),
+        }
+    }
+}
+
 impl std::str::FromStr for At {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> anyhow::Result<At> {
@@ -300,8 +312,12 @@ pub fn resolve(l: &Ledger, at: &At, occurred: bool) -> anyhow::Result<Point> {
             // No backup has that label: a date stands for its first instant, UTC.
             Err(e) if crate::exit::code_of(&e) == crate::exit::NOT_FOUND => {
                 match crate::time_fmt::parse_date(label) {
-                    Some(day) => resolve(l, &At::Time(day), occurred),
-                    None => Err(e),
+                    Ok(Some(day)) => resolve(l, &At::Time(day), occurred),
+                    Ok(None) => Err(e),
+                    Err(why) => Err(crate::exit::with_code(
+                        crate::exit::NOT_FOUND,
+                        format!("{why}, and {e}"),
+                    )),
                 }
             }
             found => found.map(point),

@@ -24,6 +24,7 @@ pub mod progress;
 pub mod read;
 pub mod record;
 pub mod recover;
+pub mod remote;
 pub mod replay;
 pub mod reports;
 pub mod runbook;
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             return audit::audit(&open(&cli.ledger)?, a, cli.format);
         }
+        Command::Plan(a) if a.server.is_some() => return remote::remote(a, cli.format),
         Command::Plan(a) => {
             let _heap = heap::Prefault::start();
             return plan::plan(&open(&cli.ledger)?, a, cli.format);
@@ -120,8 +122,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sync(a) => sync::sync(&open(&cli.ledger)?, &a, format),
         Command::Simulate(a) => {
-            let l = ledger::Ledger::open(&cli.ledger, ledger::Options::default())
-                .with_context(|| format!("opening {}", cli.ledger.display()))?;
+            let l = open_or_create(&cli.ledger, ledger::Options::default(), "opening")?;
             simulate::simulate(&l, &a, format)
         }
         Command::Audit(_) | Command::Plan(_) | Command::Demo(_) | Command::Serve(_) => {
@@ -139,7 +140,30 @@ pub fn open(path: &Path) -> anyhow::Result<ledger::Ledger> {
 /// [`open`] with options.
 pub fn open_with(path: &Path, options: ledger::Options) -> anyhow::Result<ledger::Ledger> {
     must_exist(path)?;
-    ledger::Ledger::open(path, options).with_context(|| format!("opening {}", path.display()))
+    open_or_create(path, options, "opening")
+}
+
+/// Opens the ledger at `path`, creating it if there is none; `doing` names the step in the
+/// error ("opening", "creating"). A ledger another process holds is an error that says how to
+/// read it meanwhile.
+pub fn open_or_create(
+    path: &Path,
+    options: ledger::Options,
+    doing: &str,
+) -> anyhow::Result<ledger::Ledger> {
+    ledger::Ledger::open(path, options).map_err(|e| opening_failed(path, e, doing))
+}
+
+fn opening_failed(path: &Path, e: ledger::OpenError, doing: &str) -> anyhow::Error {
+    match e {
+        ledger::OpenError::InUse { .. } => anyhow::anyhow!(
+            "{e}: stop that process first (a `lifeline serve`?), or ask it: `lifeline plan \
+             --server URL` makes, records and marks the plan through a running server, which \
+             also answers GET /api/v1/findings, /api/v1/audit, /api/v1/state and \
+             /api/v1/history/{{community}}; KurrentDB clients read the log"
+        ),
+        e => anyhow::Error::new(e).context(format!("{doing} {}", path.display())),
+    }
 }
 
 /// A missing ledger is an error that says how to make one (the commands other than `init`
@@ -163,7 +187,13 @@ fn compact(path: &Path, format: cli::Format) -> anyhow::Result<()> {
     let spinner = progress::spinner("compacting");
     let done = ledger::Ledger::compact(path, ledger::Options::default());
     spinner.finish_and_clear();
-    let done = done.with_context(|| format!("compacting {}", path.display()))?;
+    let done = done.map_err(|e| match e {
+        ledger::OpenError::InUse { .. } => anyhow::anyhow!(
+            "{e}: stop that process first (a `lifeline serve`?); compacting needs the ledger to \
+             itself"
+        ),
+        e => anyhow::Error::new(e).context(format!("compacting {}", path.display())),
+    })?;
     match format {
         cli::Format::Json => output::json_line(&serde_json::json!({
             "ledger": path.display().to_string(),

@@ -13,7 +13,7 @@ use projections::events::{DomainEvent, Repair};
 use projections::findings::Restore;
 use projections::plan::{OwnerNotice, Plan, Step};
 use projections::state::Deployment;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The longest reason the plan's table shows whole (wrapped in its column).
 const REASON_CHARS_MAX: usize = 300;
@@ -112,7 +112,8 @@ pub fn plan_id(plan: &Plan, checkpoint: &Checkpoint) -> String {
     h.finalize().to_hex().to_string()
 }
 
-pub fn plan(l: &Ledger, a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
+/// Refuses what cannot be asked of `plan` together, before any work.
+pub(crate) fn check_args(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
     if a.action.is_some() && a.out.is_some() {
         return Err(with_code(
             USAGE,
@@ -128,6 +129,26 @@ pub fn plan(l: &Ledger, a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
              apply",
         ));
     }
+    if a.action.is_none() {
+        match (format, &a.out) {
+            (FormatArg::Table, Some(_)) => return Err(table_is_for_the_terminal()),
+            (FormatArg::Wsadmin | FormatArg::Html, None) => return Err(several_files()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn table_is_for_the_terminal() -> anyhow::Error {
+    with_code(
+        USAGE,
+        "the table is for the terminal: with --out, give --format json, runbook, csv, wsadmin \
+         or html",
+    )
+}
+
+pub fn plan(l: &Ledger, a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
+    check_args(a, format)?;
     match &a.action {
         Some(PlanAction::Record { actor }) => record(l, a, actor.as_deref(), format),
         Some(PlanAction::Done { plan, step, actor }) => {
@@ -147,54 +168,82 @@ pub fn plan(l: &Ledger, a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
 /// Writes the plan in `format`, to standard output or into `out`.
 pub fn write(made: &Made, format: FormatArg, out: Option<&Path>) -> anyhow::Result<()> {
     match (format, out) {
-        (FormatArg::Table, _) => {
+        (_, Some(dir)) => put_all(dir, &files(made, format)?),
+        (FormatArg::Table, None) => {
             print_table(made);
             Ok(())
         }
         (FormatArg::Json, None) => output::json_line(&json(made)),
-        (FormatArg::Json, Some(dir)) => {
-            let v = serde_json::to_string_pretty(&json(made))?;
-            put(dir, "plan.json", &v)
-        }
         (FormatArg::Runbook, None) => {
             print!("{}", crate::runbook::runbook(made));
             Ok(())
-        }
-        (FormatArg::Runbook, Some(dir)) => {
-            put(dir, "runbook.md", &crate::runbook::runbook(made))?;
-            put(dir, "owners.csv", &crate::runbook::owners_csv(&made.plan)?)
         }
         (FormatArg::Csv, None) => {
             print!("{}", crate::runbook::owners_csv(&made.plan)?);
             Ok(())
         }
-        (FormatArg::Csv, Some(dir)) => {
-            put(dir, "owners.csv", &crate::runbook::owners_csv(&made.plan)?)
-        }
-        (FormatArg::Wsadmin, Some(dir)) => {
-            for (name, text) in crate::scripts::scripts(made) {
-                put(&dir.join("wsadmin"), &name, &text)?;
-            }
-            Ok(())
-        }
-        (FormatArg::Html, Some(dir)) => {
-            for (name, text) in crate::reports::reports(made) {
-                put(dir, &name, &text)?;
-            }
-            Ok(())
-        }
-        (FormatArg::Wsadmin | FormatArg::Html, None) => Err(with_code(
-            USAGE,
-            "--format wsadmin and --format html write several files: name a directory with --out",
-        )),
+        (FormatArg::Wsadmin | FormatArg::Html, None) => Err(several_files()),
     }
 }
 
-/// Writes one file, making its directory.
-pub fn put(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path: PathBuf = dir.join(name);
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+fn several_files() -> anyhow::Error {
+    with_code(
+        USAGE,
+        "--format wsadmin and --format html write several files: name a directory with --out",
+    )
+}
+
+/// The files `--out` holds for `format`: (path under the directory, `/`-separated; text).
+pub fn files(made: &Made, format: FormatArg) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(match format {
+        FormatArg::Json => vec![(
+            "plan.json".to_owned(),
+            serde_json::to_string_pretty(&json(made))?,
+        )],
+        FormatArg::Runbook => vec![
+            ("runbook.md".to_owned(), crate::runbook::runbook(made)),
+            (
+                "owners.csv".to_owned(),
+                crate::runbook::owners_csv(&made.plan)?,
+            ),
+        ],
+        FormatArg::Csv => vec![(
+            "owners.csv".to_owned(),
+            crate::runbook::owners_csv(&made.plan)?,
+        )],
+        FormatArg::Wsadmin => crate::scripts::scripts(made)
+            .into_iter()
+            .map(|(name, text)| (format!("wsadmin/{name}"), text))
+            .collect(),
+        FormatArg::Html => crate::reports::reports(made),
+        FormatArg::Table => return Err(table_is_for_the_terminal()),
+    })
+}
+
+/// Writes `files` (from [`files`]) under `dir`, making the directories they need. A path that
+/// would leave `dir` (absolute, or with `..`) is refused before anything is written.
+pub fn put_all(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
+    use std::path::Component;
+    for (name, _) in files {
+        let inside = !name.is_empty()
+            && Path::new(name)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if !inside {
+            return Err(with_code(
+                ERROR,
+                format!("'{name}' is not a file name under --out; nothing was written"),
+            ));
+        }
+    }
+    for (name, text) in files {
+        let path = dir.join(name);
+        let parent = path.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// What `--format json` writes for a plan (and the API answers).
@@ -302,41 +351,59 @@ pub fn convergence_line(p: &Plan) -> String {
 }
 
 fn record(l: &Ledger, a: &PlanArgs, actor: Option<&str>, format: FormatArg) -> anyhow::Result<()> {
-    if !a.point.restore.is_empty() {
+    let p = &a.point;
+    let recorded = record_in(l, &p.at, p.occurred, &p.restore, actor);
+    l.close();
+    show_recorded(&recorded?, format)
+}
+
+/// Records the plan at `at` (`plan record`); what it did, as `plan record --format json` says
+/// it: `{"plan", "steps", "recorded", "stream"}` (`recorded` false when it already was).
+pub fn record_in(
+    l: &Ledger,
+    at: &crate::domain::At,
+    occurred: bool,
+    restores: &[RestoreArg],
+    actor: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    if !restores.is_empty() {
         return Err(with_code(
             USAGE,
             "a what-if plan (--restore) cannot be recorded: record the restore first \
              (lifeline record DatabaseRestored …), then the plan",
         ));
     }
-    let made = make(l, &a.point.at, a.point.occurred, &[])?;
+    let made = make(l, at, occurred, &[])?;
     let steps = made.plan.steps.len();
     let event = made.recorded(actor);
     let stream = event.stream();
-    let appended = append(l, &stream, ExpectedRevision::NoStream, &event);
-    l.close();
-    let recorded = match appended {
+    let recorded = match append(l, &stream, ExpectedRevision::NoStream, &event) {
         Ok(_) => true,
         Err(AppendError::WrongExpectedVersion { .. }) => false,
         Err(e) => return Err(e.into()),
     };
-    match format {
-        FormatArg::Json => output::json_line(&serde_json::json!({
-            "plan": made.id, "steps": steps, "recorded": recorded, "stream": stream,
-        })),
-        _ => {
-            if recorded {
-                println!("recorded plan {} ({steps} steps) in {stream}", made.id);
-            } else {
-                println!("plan {} is already recorded in {stream}", made.id);
-            }
-            println!(
-                "after each step: lifeline plan done {} STEP",
-                made.short_id()
-            );
-            Ok(())
-        }
+    Ok(serde_json::json!({
+        "plan": made.id, "steps": steps, "recorded": recorded, "stream": stream,
+    }))
+}
+
+/// Says what [`record_in`] did, in `format`.
+pub fn show_recorded(v: &serde_json::Value, format: FormatArg) -> anyhow::Result<()> {
+    if format == FormatArg::Json {
+        return output::json_line(v);
     }
+    let (id, stream) = (v["plan"].as_str().unwrap_or(""), &v["stream"]);
+    let stream = stream.as_str().unwrap_or("");
+    if v["recorded"] == true {
+        println!("recorded plan {id} ({} steps) in {stream}", v["steps"]);
+    } else {
+        println!("plan {id} is already recorded in {stream}");
+    }
+    println!(
+        "after each step: lifeline plan done {} STEP",
+        id.get(..12).unwrap_or(id)
+    );
+    Ok(())
 }
 
 fn append(
@@ -357,6 +424,20 @@ fn done(
     actor: Option<&str>,
     format: FormatArg,
 ) -> anyhow::Result<()> {
+    let done = done_in(l, wanted, step, actor);
+    l.close();
+    show_done(&done?, format)
+}
+
+/// Records step `step` of the recorded plan whose id starts with `wanted` as done (`plan
+/// done`); what it did, as `plan done --format json` says it: `{"plan", "step", "steps",
+/// "left", "changedSince", "since"}` (changes recorded since the plan was made at `since`).
+pub fn done_in(
+    l: &Ledger,
+    wanted: &str,
+    step: u32,
+    actor: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
     // Only the repair bookkeeping is decoded: a long log is read, not held in memory.
     let repairs = |t: &str| matches!(t, "RepairPlanned" | "RepairStepApplied");
     let events = crate::domain::load_types(l, 1, l.head(), None, repairs)?.events;
@@ -423,32 +504,63 @@ fn done(
         .and_then(|r| r.last_revision)
         .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
     append(l, &stream, revision, &event)?;
-    l.close();
     let left = steps as usize - done_steps.len() - 1;
+    Ok(serde_json::json!({
+        "plan": planned.plan, "step": step, "steps": steps, "left": left,
+        "changedSince": changed, "since": since,
+    }))
+}
+
+/// Says what [`done_in`] did, in `format`; a warning when changes were recorded after the
+/// plan was made.
+pub fn show_done(v: &serde_json::Value, format: FormatArg) -> anyhow::Result<()> {
+    let changed = v["changedSince"].as_u64().unwrap_or(0);
     if changed > 0 {
-        let what = if changed == 1 {
-            "1 change was".to_owned()
-        } else {
-            format!("{changed} changes were")
-        };
         eprintln!(
-            "lifeline: {what} recorded after this plan was made (at position {since}); \
-             its remaining steps may no longer fit: `lifeline plan` shows the plan for now"
+            "lifeline: {} recorded after this plan was made (at position {}); its remaining \
+             steps may no longer fit: `lifeline plan` shows the plan for now",
+            if changed == 1 {
+                "1 change was".to_owned()
+            } else {
+                format!("{changed} changes were")
+            },
+            v["since"]
         );
     }
-    match format {
-        FormatArg::Json => output::json_line(&serde_json::json!({
-            "plan": planned.plan, "step": step, "left": left, "changedSince": changed,
-        })),
-        _ => {
-            println!("step {step} of {steps} done; {left} left");
-            if left == 0 {
-                println!(
-                    "plan complete: restores up to position {} count as repaired",
-                    planned.at.unwrap_or(0)
-                );
-            }
-            Ok(())
+    if format == FormatArg::Json {
+        return output::json_line(v);
+    }
+    println!(
+        "step {} of {} done; {} left",
+        v["step"], v["steps"], v["left"]
+    );
+    if v["left"] == 0 {
+        println!(
+            "plan complete: restores up to position {} count as repaired",
+            v["since"]
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_go_under_out_and_a_path_that_would_leave_it_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| (name.to_owned(), format!("text of {name}"));
+        put_all(dir.path(), &[file("runbook.md"), file("wsadmin/Files.py")]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("wsadmin/Files.py")).unwrap(),
+            "text of wsadmin/Files.py"
+        );
+        let out = dir.path().join("out");
+        for bad in ["../escaped.py", "/tmp/escaped.py", "wsadmin/../../x", ""] {
+            let e = put_all(&out, &[file("first.md"), file(bad)]).unwrap_err();
+            assert!(e.to_string().contains("nothing was written"), "{bad}: {e}");
+            assert!(!out.exists(), "{bad}: something was written");
         }
     }
 }

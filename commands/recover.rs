@@ -22,6 +22,13 @@ pub struct RestoreArg {
     pub backup: String,
 }
 
+/// As `--restore` takes it back.
+impl std::fmt::Display for RestoreArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.database.name(), self.backup)
+    }
+}
+
 impl FromStr for RestoreArg {
     type Err = String;
     fn from_str(s: &str) -> Result<RestoreArg, String> {

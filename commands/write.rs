@@ -8,8 +8,7 @@ use std::path::Path;
 
 pub fn init(path: &Path, format: Format) -> anyhow::Result<()> {
     let existed = path.exists();
-    let l = Ledger::open(path, ledger::Options::default())
-        .with_context(|| format!("creating {}", path.display()))?;
+    let l = crate::open_or_create(path, ledger::Options::default(), "creating")?;
     let head = l.head();
     l.close();
     match format {

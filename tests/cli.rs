@@ -119,6 +119,38 @@ fn exit_codes_say_what_went_wrong() {
 }
 
 #[test]
+fn a_ledger_another_process_holds_is_refused_with_what_to_do() {
+    let (_d, l) = scratch();
+    ok(
+        &l,
+        &["append", "--stream", "s", "--type", "A", "--data", "{}"],
+    );
+    // This process holds it, as a running `lifeline serve` would.
+    let held = ledger::Ledger::open(&l, ledger::Options::default()).unwrap();
+    for args in [
+        &["read", "s"][..],
+        &["append", "--stream", "s", "--type", "A", "--data", "{}"],
+        &["recover"],
+        &["init"],
+        &["compact"],
+    ] {
+        let r = lifeline(&l, args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("is already open elsewhere")
+                && r.stderr.contains("stop that process first"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let r = lifeline(&l, &["recover"]);
+    assert!(r.stderr.contains("GET /api/v1/findings"), "{}", r.stderr);
+    assert_eq!(held.head(), 1, "nothing was appended");
+    drop(held);
+    assert_eq!(head(&l), 1);
+}
+
+#[test]
 fn export_import_round_trip_keeps_the_root_and_bad_files_import_nothing() {
     let (d, a) = scratch();
     ok(&a, &["import", FIXTURE]);

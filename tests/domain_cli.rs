@@ -302,6 +302,14 @@ fn replay_at_a_backup_a_position_and_after_a_restore() {
     assert!(files_at("2200-01-01").get("Files:lib-1").is_some());
     let (code, _, err) = run(&l, &["replay", "--at", "2026-02-30"]);
     assert_eq!(code, 5, "not a day, not a label: {err}");
+    assert!(
+        err.contains("'2026-02-30' is not a day of the calendar: February 2026 has no day 30")
+            && err.contains("no backup labelled '2026-02-30'"),
+        "{err}"
+    );
+    let (code, _, err) = run(&l, &["replay", "--at", "2026-13-01"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("there is no month 13"), "{err}");
     let (code, _, err) = run(&l, &["replay", "--database", "Nowhere"]);
     assert_eq!(code, 2, "{err}");
 }

@@ -178,6 +178,151 @@ fn simulate_recover_plan_record_and_done() {
     assert_eq!(audit.lines().count() as u64, n);
 }
 
+/// The files under `dir`, by path, with their text.
+fn tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(name, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// While `lifeline serve` holds the ledger, `plan --server` asks it: the same files as `plan`
+/// writes from the ledger, and `plan record` / `plan done` land in the served ledger, with the
+/// server's roles.
+#[test]
+fn a_served_ledger_is_planned_through_its_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = dir.path().join("sim.redb");
+    let sim = [
+        "simulate",
+        "--communities",
+        "30",
+        "--days",
+        "5",
+        "--seed",
+        "5",
+    ];
+    ok(&l, &sim);
+    ok(
+        &l,
+        &[
+            "record",
+            "DatabaseRestored",
+            "--data",
+            r#"{"database":"Files","backup":"files-2026-10-03"}"#,
+        ],
+    );
+    let local = dir.path().join("local");
+    for format in ["wsadmin", "runbook", "html", "json"] {
+        ok(
+            &l,
+            &["plan", "--format", format, "--out", local.to_str().unwrap()],
+        );
+    }
+    let local_json = json(&ok(&l, &["plan", "--format", "json"]));
+
+    let (read, write) = ("read-token-0123456789", "write-token-0123456789");
+    let access = dir.path().join("access.json");
+    let tokens = format!(
+        r#"{{"tokens": [{{"token": "{read}", "role": "read"}}, {{"token": "{write}", "role": "write"}}]}}"#
+    );
+    std::fs::write(&access, tokens).unwrap();
+    let (read_file, write_file) = (dir.path().join("read.tok"), dir.path().join("write.tok"));
+    std::fs::write(&read_file, format!("{read}\n")).unwrap();
+    std::fs::write(&write_file, write).unwrap();
+    let served = common::Served::start(&l, &["--access", access.to_str().unwrap()]);
+    let url = served.url.clone();
+
+    // The ledger is the server's: opening it says so, and what to do instead.
+    let r = lifeline(&l, &["plan", "--format", "json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("lifeline plan --server"), "{}", r.stderr);
+
+    let remote = dir.path().join("remote");
+    let asked = |token: &Path, args: &[&str]| {
+        let base = [
+            "plan",
+            "--server",
+            &url,
+            "--token-file",
+            token.to_str().unwrap(),
+        ];
+        lifeline(&l, &[&base[..], args].concat())
+    };
+    for format in ["wsadmin", "runbook", "html", "json"] {
+        let r = asked(
+            &read_file,
+            &["--format", format, "--out", remote.to_str().unwrap()],
+        );
+        assert_eq!(r.code, 0, "{format}: {}", r.stderr);
+    }
+    let (local_files, remote_files) = (tree(&local), tree(&remote));
+    assert!(
+        local_files.contains_key("wsadmin/Communities.py"),
+        "{local_files:?}"
+    );
+    assert!(local_files.contains_key("index.html"));
+    assert_eq!(
+        local_files.keys().collect::<Vec<_>>(),
+        remote_files.keys().collect::<Vec<_>>()
+    );
+    assert!(local_files == remote_files, "the server's files differ");
+    let r = asked(&read_file, &["--format", "json"]);
+    assert_eq!(json(&r.stdout), local_json, "{}", r.stderr);
+    let r = asked(&read_file, &["--format", "runbook"]);
+    assert_eq!(r.stdout, local_files["runbook.md"]);
+
+    // Without a token, or with one whose role may not write: refused, nothing recorded.
+    let r = lifeline(&l, &["plan", "--server", &url, "--format", "json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--token-file"), "{}", r.stderr);
+    let r = asked(&read_file, &["record"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("needs write"), "{}", r.stderr);
+    // What the table needs is beside the ledger.
+    let r = asked(&read_file, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    let rec = json(&asked(&write_file, &["record", "--format", "json"]).stdout);
+    assert_eq!(rec["recorded"], true, "{rec}");
+    assert_eq!(rec["plan"], local_json["id"]);
+    let id = rec["plan"].as_str().unwrap()[..12].to_owned();
+    let r = asked(&write_file, &["done", &id, "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("step 1 of "), "{}", r.stdout);
+    let r = asked(&write_file, &["done", &id, "1"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("already recorded as done"),
+        "{}",
+        r.stderr
+    );
+    let r = asked(&write_file, &["done", "0123456789ab", "1"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    served.stop();
+
+    // Both landed in the ledger.
+    let r = lifeline(&l, &["plan", "done", &id, "1"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("already recorded as done"),
+        "{}",
+        r.stderr
+    );
+    let r = lifeline(&l, &["plan", "--server", "ftp://x", "--format", "json"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
 #[test]
 fn what_if_restores_and_advice_change_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -18,6 +18,9 @@ impl<E: Into<redb::Error>> From<E> for StorageError {
 pub enum OpenError {
     #[error("cannot open ledger {path}: {reason}")]
     Storage { path: String, reason: String },
+    /// Another process has the file open: one process at a time holds a ledger.
+    #[error("ledger {path} is already open elsewhere (one process at a time holds a ledger)")]
+    InUse { path: String },
     #[error("ledger {path} has format version {found}; this build reads version {supported}")]
     UnsupportedFormat {
         path: String,

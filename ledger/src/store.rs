@@ -77,7 +77,12 @@ impl Ledger {
         let db = Database::builder()
             .set_cache_size(options.cache_bytes)
             .create(&path)
-            .map_err(|e| storage(&e))?;
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => OpenError::InUse {
+                    path: shown.clone(),
+                },
+                e => storage(&e),
+            })?;
         remove_half_made(&path);
         init_tables(&db).map_err(|e| storage(&e))?;
         let found = read_format(&db).map_err(|e| storage(&e))?;

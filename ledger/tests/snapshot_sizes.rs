@@ -87,7 +87,7 @@ fn compacting_shrinks_the_file_and_keeps_what_it_holds() {
     l.drop_snapshots_blocking(vec![10, 20, 30]).unwrap();
     let checkpoint = l.checkpoint().unwrap();
     let refused = Ledger::compact(&path, Options::default()).unwrap_err();
-    assert!(matches!(refused, OpenError::Storage { .. }), "{refused}");
+    assert!(matches!(refused, OpenError::InUse { .. }), "{refused}");
     assert_eq!(l.snapshots().unwrap(), vec![(40, 4 << 20)]);
     l.close();
     drop(l);

@@ -76,3 +76,62 @@ pub fn rename_not_delivered_to_forums(l: &ledger::Ledger, community: uuid::Uuid)
     );
     update
 }
+
+/// A `lifeline serve` of `ledger` on a free loopback port, stopped (SIGTERM, then waited for)
+/// when dropped.
+pub struct Served {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl Served {
+    pub fn start(ledger: &Path, extra: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+            .arg("--ledger")
+            .arg(ledger)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("LIFELINE_LEDGER")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run lifeline serve");
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        // "lifeline: serving on 127.0.0.1:PORT: …"
+        let addr = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                let rest = line.split_once("serving on ")?.1;
+                Some(rest.split_once(": ")?.0.to_owned())
+            })
+            .expect("the server did not start");
+        // What it says later is read (and dropped), so that its writes never fail.
+        std::thread::spawn(move || lines.for_each(drop));
+        Served {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+
+    /// Stops it as a service manager would, and waits until the ledger is closed.
+    pub fn stop(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.stop_now();
+        }
+    }
+}

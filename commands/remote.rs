@@ -1,0 +1,184 @@
+//! `plan --server URL`: the plan, its files, `plan record` and `plan done`, asked of the
+//! `lifeline serve` that holds the ledger (no other process can open a served ledger). The
+//! server makes them as `plan` would (`/api/v1/plan`, `/api/v1/plan/files`,
+//! `/api/v1/plan/record`, `/api/v1/plan/done`); this side writes and prints them the same way.
+
+use crate::cli::{FormatArg, PlanAction, PlanArgs};
+use crate::exit::{with_code, ERROR, NOT_FOUND, USAGE, WRONG_EXPECTED_REVISION};
+use anyhow::Context;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+/// The largest answer read: the HTML reports of a large deployment run to hundreds of MB.
+const ANSWER_BYTES_MAX: u64 = 2 << 30;
+
+/// A plan is made from the whole log: at 100,000 communities that takes seconds.
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+struct Server {
+    agent: ureq::Agent,
+    base: String,
+    authorization: Option<String>,
+}
+
+impl Server {
+    fn new(url: &str, token_file: Option<&Path>) -> anyhow::Result<Server> {
+        let uri: Option<axum::http::Uri> = url.parse().ok();
+        let web = uri.as_ref().is_some_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
+        });
+        if !web {
+            return Err(with_code(
+                USAGE,
+                format!(
+                    "--server '{url}' is not the URL of a `lifeline serve`: give its base URL, \
+                     like http://127.0.0.1:2113"
+                ),
+            ));
+        }
+        let authorization = match token_file {
+            Some(file) => {
+                let token = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the token file {}", file.display()))?;
+                Some(format!("Bearer {}", token.trim_end_matches(['\r', '\n'])))
+            }
+            None => None,
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(TIMEOUT))
+            .build()
+            .into();
+        Ok(Server {
+            agent,
+            base: url.trim_end_matches('/').to_owned(),
+            authorization,
+        })
+    }
+
+    /// GET `path` with `query` (each pair encoded).
+    fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.agent.get(&url);
+        for (k, v) in query {
+            req = req.query(k, v);
+        }
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        read_answer(&url, req.call())
+    }
+
+    fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json");
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        read_answer(&url, req.send(body.to_string()))
+    }
+}
+
+/// The answer's JSON; a refusal as the error the server gave, with the exit code the same
+/// error has when `plan` opens the ledger itself (as near as HTTP tells it).
+fn read_answer(
+    url: &str,
+    answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> anyhow::Result<Value> {
+    let mut r = answer.map_err(|e| {
+        with_code(
+            ERROR,
+            format!("{url}: {e} (is `lifeline serve` running there?)"),
+        )
+    })?;
+    let status = r.status().as_u16();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(ANSWER_BYTES_MAX)
+        .read_to_vec()
+        .with_context(|| format!("reading the answer of {url}"))?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+        with_code(
+            ERROR,
+            format!("{url}: HTTP {status}, not the JSON of a `lifeline serve` ({e})"),
+        )
+    })?;
+    if status == 200 {
+        return Ok(v);
+    }
+    let said = v["error"].as_str().unwrap_or("(no reason given)");
+    let code = match status {
+        404 => NOT_FOUND,
+        409 => WRONG_EXPECTED_REVISION,
+        _ => ERROR,
+    };
+    let hint = match status {
+        401 | 403 => " (--token-file names a file holding a token of the server's access file)",
+        _ => "",
+    };
+    Err(with_code(code, format!("the server refused: {said}{hint}")))
+}
+
+pub fn remote(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
+    crate::plan::check_args(a, format)?;
+    let url = a.server.as_deref().expect("called with --server");
+    let server = Server::new(url, a.token_file.as_deref())?;
+    let p = &a.point;
+    let restores: Vec<String> = p.restore.iter().map(ToString::to_string).collect();
+    match &a.action {
+        Some(PlanAction::Record { actor }) => {
+            let body = json!({
+                "at": p.at.to_string(), "occurred": p.occurred, "restore": restores,
+                "actor": actor,
+            });
+            crate::plan::show_recorded(&server.post("/api/v1/plan/record", &body)?, format)
+        }
+        Some(PlanAction::Done { plan, step, actor }) => {
+            let body = json!({ "plan": plan, "step": step, "actor": actor });
+            crate::plan::show_done(&server.post("/api/v1/plan/done", &body)?, format)
+        }
+        None => {
+            let mut query = vec![("at", p.at.to_string())];
+            if p.occurred {
+                query.push(("occurred", "true".to_owned()));
+            }
+            if !restores.is_empty() {
+                query.push(("restore", restores.join(",")));
+            }
+            match (format, &a.out) {
+                (FormatArg::Table, None) => Err(with_code(
+                    USAGE,
+                    "with --server, give --format json, runbook, csv, wsadmin or html (the \
+                     table is made beside the ledger)",
+                )),
+                (FormatArg::Json, None) => {
+                    crate::output::json_line(&server.get("/api/v1/plan", &query)?)
+                }
+                (format, out) => {
+                    let name = clap::ValueEnum::to_possible_value(&format)
+                        .map(|v| v.get_name().to_owned())
+                        .unwrap_or_default();
+                    query.push(("format", name));
+                    let v = server.get("/api/v1/plan/files", &query)?;
+                    let files: Vec<(String, String)> = serde_json::from_value(v["files"].clone())
+                        .map_err(|e| {
+                        with_code(ERROR, format!("{url}: the plan's files: {e}"))
+                    })?;
+                    match out {
+                        Some(dir) => crate::plan::put_all(dir, &files),
+                        // runbook.md, or owners.csv: what `plan` prints in that form.
+                        None => {
+                            print!("{}", files.first().map_or("", |(_, text)| text.as_str()));
+                            Ok(())
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
