@@ -133,6 +133,8 @@ pub struct RecoverArgs {
     /// each would leave.
     #[arg(long)]
     pub advise: bool,
+    #[command(flatten)]
+    pub remote: ServerArgs,
 }
 
 #[derive(Args, Debug)]
@@ -145,9 +147,15 @@ pub struct PlanArgs {
     /// owners.csv, wsadmin/*.py, or the HTML reports, as --format says (not the table).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: ServerArgs,
+}
+
+/// Asking the server that holds the ledger instead of opening it.
+#[derive(Args, Debug)]
+pub struct ServerArgs {
     /// Ask the `lifeline serve` that holds the ledger (its base URL, e.g.
     /// http://127.0.0.1:2113) instead of opening it: a served ledger cannot be opened meanwhile.
-    /// Every form but the table; `plan record` and `plan done` too.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// With --server: a file holding a token of the server's access file (sent as

@@ -54,7 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             return audit::audit(&open(&cli.ledger)?, a, cli.format);
         }
-        Command::Plan(a) if a.server.is_some() => return remote::remote(a, cli.format),
+        Command::Plan(a) if a.remote.server.is_some() => return remote::plan(a, cli.format),
         Command::Plan(a) => {
             let _heap = heap::Prefault::start();
             return plan::plan(&open(&cli.ledger)?, a, cli.format);
@@ -116,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Snapshot(a) => snapshot(&open(&cli.ledger)?, &a, format),
         Command::Compact => compact(&cli.ledger, format),
+        Command::Recover(a) if a.remote.server.is_some() => remote::recover(&a, format),
         Command::Recover(a) => {
             let _heap = heap::Prefault::start();
             recover::recover(&open(&cli.ledger)?, &a, format)
@@ -157,9 +158,9 @@ pub fn open_or_create(
 fn opening_failed(path: &Path, e: ledger::OpenError, doing: &str) -> anyhow::Error {
     match e {
         ledger::OpenError::InUse { .. } => anyhow::anyhow!(
-            "{e}: stop that process first (a `lifeline serve`?), or ask it: `lifeline plan \
-             --server URL` makes, records and marks the plan through a running server, which \
-             also answers GET /api/v1/findings, /api/v1/audit, /api/v1/state and \
+            "{e}: stop that process first (a `lifeline serve`?), or ask it: `lifeline recover \
+             --server URL` and `lifeline plan --server URL` work through a running server, \
+             which also answers GET /api/v1/audit, /api/v1/state and \
              /api/v1/history/{{community}}; KurrentDB clients read the log"
         ),
         e => anyhow::Error::new(e).context(format!("{doing} {}", path.display())),

@@ -170,7 +170,7 @@ pub fn write(made: &Made, format: FormatArg, out: Option<&Path>) -> anyhow::Resu
     match (format, out) {
         (_, Some(dir)) => put_all(dir, &files(made, format)?),
         (FormatArg::Table, None) => {
-            print_table(made);
+            print_table(&made.plan, &made.id);
             Ok(())
         }
         (FormatArg::Json, None) => output::json_line(&json(made)),
@@ -275,11 +275,11 @@ pub struct Json<'a> {
     unrecoverable: &'a [Residual],
 }
 
-fn print_table(made: &Made) {
-    let p = &made.plan;
+/// The plan as a table; `id` is its id.
+pub fn print_table(p: &Plan, id: &str) {
     println!(
         "Repair plan {} at position {}: {} steps, {} by hand",
-        made.short_id(),
+        id.get(..12).unwrap_or(id),
         p.position,
         p.steps.len(),
         p.steps.iter().filter(|s| s.action.is_manual()).count()

@@ -1,9 +1,10 @@
-//! `plan --server URL`: the plan, its files, `plan record` and `plan done`, asked of the
-//! `lifeline serve` that holds the ledger (no other process can open a served ledger). The
-//! server makes them as `plan` would (`/api/v1/plan`, `/api/v1/plan/files`,
-//! `/api/v1/plan/record`, `/api/v1/plan/done`); this side writes and prints them the same way.
+//! `recover --server URL` and `plan --server URL`: the findings, the plan, its files, `plan
+//! record` and `plan done`, asked of the `lifeline serve` that holds the ledger (no other
+//! process can open a served ledger). The server makes them as the commands would
+//! (`/api/v1/findings`, `/api/v1/plan`, `/api/v1/plan/files`, `/api/v1/plan/record`,
+//! `/api/v1/plan/done`); this side prints and writes them the same way.
 
-use crate::cli::{FormatArg, PlanAction, PlanArgs};
+use crate::cli::{Format, FormatArg, PlanAction, PlanArgs, PointArgs, RecoverArgs, ServerArgs};
 use crate::exit::{with_code, ERROR, NOT_FOUND, USAGE, WRONG_EXPECTED_REVISION};
 use anyhow::Context;
 use serde_json::{json, Value};
@@ -124,14 +125,56 @@ fn read_answer(
     Err(with_code(code, format!("the server refused: {said}{hint}")))
 }
 
-pub fn remote(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
+/// The query that names `p`'s point and restores.
+fn point_query(p: &PointArgs) -> Vec<(&'static str, String)> {
+    let mut query = vec![("at", p.at.to_string())];
+    if p.occurred {
+        query.push(("occurred", "true".to_owned()));
+    }
+    if !p.restore.is_empty() {
+        let restores: Vec<String> = p.restore.iter().map(ToString::to_string).collect();
+        query.push(("restore", restores.join(",")));
+    }
+    query
+}
+
+fn connect(r: &ServerArgs) -> anyhow::Result<(Server, &str)> {
+    let url = r.server.as_deref().expect("called with --server");
+    Ok((Server::new(url, r.token_file.as_deref())?, url))
+}
+
+/// What the server answered, as the type the command prints.
+fn decode<T: serde::de::DeserializeOwned>(url: &str, what: &str, v: Value) -> anyhow::Result<T> {
+    serde_json::from_value(v)
+        .map_err(|e| with_code(ERROR, format!("{url}: the server's {what}: {e}")))
+}
+
+pub fn recover(a: &RecoverArgs, format: Format) -> anyhow::Result<()> {
+    if a.advise {
+        return Err(with_code(
+            USAGE,
+            "--advise reads the backups beside the ledger: it does not go with --server",
+        ));
+    }
+    let (server, url) = connect(&a.remote)?;
+    let v = server.get("/api/v1/findings", &point_query(&a.point))?;
+    let f: projections::findings::Findings = decode(url, "findings", v)?;
+    match format {
+        Format::Json => crate::output::json_line(&f),
+        Format::Table => {
+            crate::recover::print_findings(&f, None);
+            Ok(())
+        }
+    }
+}
+
+pub fn plan(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
     crate::plan::check_args(a, format)?;
-    let url = a.server.as_deref().expect("called with --server");
-    let server = Server::new(url, a.token_file.as_deref())?;
+    let (server, url) = connect(&a.remote)?;
     let p = &a.point;
-    let restores: Vec<String> = p.restore.iter().map(ToString::to_string).collect();
     match &a.action {
         Some(PlanAction::Record { actor }) => {
+            let restores: Vec<String> = p.restore.iter().map(ToString::to_string).collect();
             let body = json!({
                 "at": p.at.to_string(), "occurred": p.occurred, "restore": restores,
                 "actor": actor,
@@ -143,19 +186,15 @@ pub fn remote(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
             crate::plan::show_done(&server.post("/api/v1/plan/done", &body)?, format)
         }
         None => {
-            let mut query = vec![("at", p.at.to_string())];
-            if p.occurred {
-                query.push(("occurred", "true".to_owned()));
-            }
-            if !restores.is_empty() {
-                query.push(("restore", restores.join(",")));
-            }
+            let mut query = point_query(p);
             match (format, &a.out) {
-                (FormatArg::Table, None) => Err(with_code(
-                    USAGE,
-                    "with --server, give --format json, runbook, csv, wsadmin or html (the \
-                     table is made beside the ledger)",
-                )),
+                (FormatArg::Table, None) => {
+                    let v = server.get("/api/v1/plan", &query)?;
+                    let id = v["id"].as_str().unwrap_or("").to_owned();
+                    let plan: projections::plan::Plan = decode(url, "plan", v)?;
+                    crate::plan::print_table(&plan, &id);
+                    Ok(())
+                }
                 (FormatArg::Json, None) => {
                     crate::output::json_line(&server.get("/api/v1/plan", &query)?)
                 }
@@ -165,10 +204,7 @@ pub fn remote(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
                         .unwrap_or_default();
                     query.push(("format", name));
                     let v = server.get("/api/v1/plan/files", &query)?;
-                    let files: Vec<(String, String)> = serde_json::from_value(v["files"].clone())
-                        .map_err(|e| {
-                        with_code(ERROR, format!("{url}: the plan's files: {e}"))
-                    })?;
+                    let files: Vec<(String, String)> = decode(url, "files", v["files"].clone())?;
                     match out {
                         Some(dir) => crate::plan::put_all(dir, &files),
                         // runbook.md, or owners.csv: what `plan` prints in that form.

@@ -230,6 +230,19 @@ fn a_served_ledger_is_planned_through_its_server() {
         );
     }
     let local_json = json(&ok(&l, &["plan", "--format", "json"]));
+    let local_plan_table = ok(&l, &["plan"]);
+    let at = ["--at", "@275", "--restore", "Forums=forums-2026-10-01"];
+    let local_findings = [
+        ok(&l, &["recover"]),
+        ok(&l, &["recover", "--format", "json"]),
+        ok(&l, &[&["recover", "--format", "json"][..], &at].concat()),
+    ];
+    assert!(local_findings[0].contains("Files was restored from files-2026-10-03"));
+    assert!(
+        local_findings[2].contains(r#""whatIf":true"#),
+        "{}",
+        local_findings[2]
+    );
 
     let (read, write) = ("read-token-0123456789", "write-token-0123456789");
     let access = dir.path().join("access.json");
@@ -281,6 +294,26 @@ fn a_served_ledger_is_planned_through_its_server() {
     assert_eq!(json(&r.stdout), local_json, "{}", r.stderr);
     let r = asked(&read_file, &["--format", "runbook"]);
     assert_eq!(r.stdout, local_files["runbook.md"]);
+    // The tables are made here from what the server answers: the same, to the byte.
+    assert_eq!(asked(&read_file, &[]).stdout, local_plan_table);
+    let recovered = |args: &[&str]| {
+        let base = [
+            "recover",
+            "--server",
+            &url,
+            "--token-file",
+            read_file.to_str().unwrap(),
+        ];
+        let r = lifeline(&l, &[&base[..], args].concat());
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        r.stdout
+    };
+    assert_eq!(recovered(&[]), local_findings[0]);
+    assert_eq!(recovered(&["--format", "json"]), local_findings[1]);
+    assert_eq!(
+        recovered(&[&["--format", "json"][..], &at].concat()),
+        local_findings[2]
+    );
 
     // Without a token, or with one whose role may not write: refused, nothing recorded.
     let r = lifeline(&l, &["plan", "--server", &url, "--format", "json"]);
@@ -289,8 +322,8 @@ fn a_served_ledger_is_planned_through_its_server() {
     let r = asked(&read_file, &["record"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("needs write"), "{}", r.stderr);
-    // What the table needs is beside the ledger.
-    let r = asked(&read_file, &[]);
+    // Advice reads the backups beside the ledger.
+    let r = lifeline(&l, &["recover", "--server", &url, "--advise"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 
     let rec = json(&asked(&write_file, &["record", "--format", "json"]).stdout);

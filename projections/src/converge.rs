@@ -7,13 +7,13 @@ use crate::plan::Plan;
 use crate::state::{Community, Deployment, Resource, TaskStatus};
 use crate::vocabulary::{App, Database, Lifecycle};
 use imbl::ordmap::DiffItem;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
 /// What still differs after the repair.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Residual {
     /// The app's container and its content went with the database; the widget (if any) has

@@ -10,14 +10,14 @@ use crate::state::{Community, DbState, MemberRoles, Mirror, Resource, Text};
 use crate::vocabulary::{App, Database, Lifecycle, Role};
 use imbl::ordmap::DiffItem;
 use imbl::OrdMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
 /// A restore the findings account for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Restore {
     pub database: Database,
@@ -48,7 +48,7 @@ impl Restore {
 }
 
 /// What a value was compared with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Against {
     /// The Communities database (what `generateSyncReports` compares).
@@ -57,7 +57,7 @@ pub enum Against {
     Intended,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Field {
     Exists,
@@ -114,7 +114,7 @@ impl Field {
 }
 
 /// One value that differs, with both sides.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Difference {
     pub community: Uuid,
@@ -131,7 +131,7 @@ pub struct Difference {
     pub found: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum OrphanReason {
     CommunityMissing,
@@ -141,7 +141,7 @@ pub enum OrphanReason {
 }
 
 /// What should become of an orphan, by the intended state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "action")]
 pub enum Disposition {
     /// The community exists but lacks the widget: assign it back to the same community.
@@ -159,7 +159,7 @@ pub enum Disposition {
     Delete,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Orphan {
     pub app: App,
@@ -175,7 +175,7 @@ pub struct Orphan {
 }
 
 /// A widget with no data in its app.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Missing {
     pub community: Uuid,
@@ -190,7 +190,7 @@ pub struct Missing {
 }
 
 /// A recorded change that a database no longer holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LostChange {
     pub database: Database,
@@ -210,7 +210,7 @@ pub struct LostChange {
 }
 
 /// A queued retry that would replay an event onto a database restored since it was queued.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StaleEntry {
     pub event_id: Uuid,
@@ -223,7 +223,7 @@ pub struct StaleEntry {
     pub restored_at: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Findings {
     pub position: u64,

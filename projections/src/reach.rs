@@ -11,7 +11,7 @@ use imbl::OrdMap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Why a database no longer holds a change.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", tag = "by")]
 pub enum Loss {
     /// The database was restored from a backup taken before the change reached it.
@@ -24,7 +24,7 @@ pub enum Loss {
 }
 
 /// What became of one event in one database.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", tag = "state")]
 pub enum Fate {
     /// The database holds it, applied at `since` (the event's position, or its retry's).

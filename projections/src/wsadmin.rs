@@ -3,7 +3,7 @@
 
 use crate::repair::{Action, Target, RETRY_TASK};
 use crate::vocabulary::{App, Database};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The wsadmin script to `execfile` for the commands of a database's application (the
@@ -22,7 +22,7 @@ pub fn admin_script(service: Database) -> Option<&'static str> {
 }
 
 /// One Jython statement for one service's wsadmin session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Call {
     /// The wsadmin service (named as its database).
     pub service: Database,

@@ -13,13 +13,13 @@ use crate::repair::Action;
 use crate::state::Deployment;
 use crate::vocabulary::{Database, Lifecycle};
 use crate::wsadmin::{calls, Call};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub use apps::RESYNC_ALL_MIN_COMMUNITIES;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub number: u32,
@@ -36,7 +36,7 @@ pub struct Step {
 }
 
 /// What one community's owners are told.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnerNotice {
     pub community: Uuid,
@@ -45,7 +45,7 @@ pub struct OwnerNotice {
     pub lost: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub position: u64,
