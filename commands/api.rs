@@ -1,5 +1,7 @@
 //! The HTTP JSON API under `/api/v1/`, beside the lifecycle handler: the checkpoint, the state
-//! at a point, the audit, a community's history, findings, the plan, and appending events. With an access file, every API call
+//! at a point, the audit, a community's history, findings, the plan and its files, recording
+//! the plan and its steps, recording a checked fact, and appending events (what `--server`
+//! asks, see `remote`). With an access file, every API call
 //! needs credentials (`Authorization: Bearer TOKEN` or Basic) of a role that allows it
 //! (read ⊂ write ⊂ admin; see `access`).
 //! Errors are JSON: `{"error": "…"}`.
@@ -58,6 +60,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/plan/files", get(plan_files))
         .route("/api/v1/plan/record", post(plan_record))
         .route("/api/v1/plan/done", post(plan_done))
+        .route("/api/v1/record", post(record))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/history/{community}", get(history))
         .route("/api/v1/events", post(append))
@@ -251,6 +254,40 @@ async fn plan_done(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes)
     answer(api, &headers, Role::Write, move |api| {
         let d: PlanDone = body_of(&body, "{\"plan\", \"step\", \"actor\"?}")?;
         crate::plan::done_in(&api.ledger, &d.plan, d.step, d.actor.as_deref())
+    })
+    .await
+}
+
+/// `lifeline record`: one Connections fact, checked as Connections would check it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewFact {
+    #[serde(rename = "type")]
+    event_type: String,
+    data: Value,
+    #[serde(default)]
+    force: bool,
+    occurred: Option<String>,
+    id: Option<uuid::Uuid>,
+}
+
+async fn record(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    answer(api, &headers, Role::Write, move |api| {
+        let f: NewFact = serde_json::from_slice(&body).map_err(|err| {
+            anyhow::anyhow!(
+                "the body is not a fact ({{\"type\", \"data\", \"force\"?, \"occurred\"?, \"id\"?}}): {err}; nothing was recorded"
+            )
+        })?;
+        let occurred = crate::time_fmt::parse_flag(f.occurred.as_deref(), "occurred")?;
+        let data = f.data.to_string();
+        crate::record::record_in(
+            &api.ledger,
+            &f.event_type,
+            data.as_bytes(),
+            f.force,
+            occurred,
+            f.id,
+        )
     })
     .await
 }

@@ -426,6 +426,8 @@ pub struct RecordArgs {
     /// The ledger event id (a UUID); a new one when absent.
     #[arg(long)]
     pub id: Option<uuid::Uuid>,
+    #[command(flatten)]
+    pub remote: ServerArgs,
 }
 
 #[derive(Args, Debug)]

@@ -109,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 "import what? a JSON Lines FILE, or `import atom DIR`",
             )),
         },
+        Command::Record(a) if a.remote.server.is_some() => remote::record(&a, format),
         Command::Record(a) => record::record(&open(&cli.ledger)?, &a, format),
         Command::Replay(a) => {
             let _heap = heap::Prefault::start();
@@ -158,8 +159,8 @@ pub fn open_or_create(
 fn opening_failed(path: &Path, e: ledger::OpenError, doing: &str) -> anyhow::Error {
     match e {
         ledger::OpenError::InUse { .. } => anyhow::anyhow!(
-            "{e}: stop that process first (a `lifeline serve`?), or ask it: `lifeline recover \
-             --server URL` and `lifeline plan --server URL` work through a running server, \
+            "{e}: stop that process first (a `lifeline serve`?), or ask it: `lifeline record`, \
+             `recover` and `plan` take --server URL to work through a running server, \
              which also answers GET /api/v1/audit, /api/v1/state and \
              /api/v1/history/{{community}}; KurrentDB clients read the log"
         ),

@@ -9,27 +9,42 @@ use projections::DomainEvent;
 const CONFLICT_RETRIES: usize = 5;
 
 pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> {
-    let event = projections::decode(&a.event_type, a.data.as_bytes(), b"")
-        .map_err(|e| with_code(ERROR, format!("{e}; nothing was recorded")))?;
     let occurred = crate::time_fmt::parse_flag(a.occurred.as_deref(), "--occurred")?;
-    let id = a.id.map_or_else(EventId::new_random, EventId);
+    let recorded = record_in(l, &a.event_type, a.data.as_bytes(), a.force, occurred, a.id);
+    l.close();
+    show(&recorded?, format)
+}
+
+/// Checks one domain event the way Connections would (unless `force`) and appends it; what was
+/// recorded, as `record --format json` says it: `{"type", "stream", "id", "position",
+/// "revision"}`. A rejected event appends nothing.
+pub fn record_in(
+    l: &Ledger,
+    event_type: &str,
+    data: &[u8],
+    force: bool,
+    occurred: Option<ledger::Timestamp>,
+    id: Option<uuid::Uuid>,
+) -> anyhow::Result<serde_json::Value> {
+    let event = projections::decode(event_type, data, b"")
+        .map_err(|e| with_code(ERROR, format!("{e}; nothing was recorded")))?;
+    let id = id.map_or_else(EventId::new_random, EventId);
     let stream = event.stream();
-    let event_type = event.type_name();
     let rejected = |r: &dyn std::fmt::Display| {
         with_code(
             ERROR,
             format!(
-                "{} rejected: {r}; nothing was recorded (--force records it as it happened)",
-                a.event_type
+                "{event_type} rejected: {r}; nothing was recorded (--force records it as it \
+                 happened)"
             ),
         )
     };
-    if !a.force {
+    if !force {
         check_delivery_report(l, &event).map_err(|r| rejected(&r))?;
     }
     for _ in 0..CONFLICT_RETRIES {
         let head = l.head();
-        if !a.force {
+        if !force {
             let point = crate::domain::Point {
                 position: head,
                 occurred_by: None,
@@ -50,20 +65,12 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
         let proposed = crate::domain::proposed(&event, id, occurred);
         match l.append_blocking(&stream, expected, vec![proposed]) {
             Ok(r) => {
-                l.close();
-                let position = r.position.unwrap_or(0);
-                return match format {
-                    Format::Json => crate::output::json_line(&serde_json::json!({
-                        "type": event_type, "stream": stream, "id": id.to_string(),
-                        "position": position, "revision": r.revision.to_string(),
-                    })),
-                    Format::Table => {
-                        println!("recorded {event_type} {id} in {stream} at position {position}");
-                        Ok(())
-                    }
-                };
+                return Ok(serde_json::json!({
+                    "type": event.type_name(), "stream": stream, "id": id.to_string(),
+                    "position": r.position.unwrap_or(0), "revision": r.revision.to_string(),
+                }))
             }
-            Err(AppendError::WrongExpectedVersion { .. }) if !a.force => continue,
+            Err(AppendError::WrongExpectedVersion { .. }) if !force => continue,
             Err(e) => return Err(e.into()),
         }
     }
@@ -71,6 +78,24 @@ pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> 
         ERROR,
         format!("{stream} kept changing while recording; nothing was recorded, try again"),
     ))
+}
+
+/// Says what [`record_in`] recorded, in `format`.
+pub fn show(v: &serde_json::Value, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => crate::output::json_line(v),
+        Format::Table => {
+            let text = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+            println!(
+                "recorded {} {} in {} at position {}",
+                text("type"),
+                text("id"),
+                text("stream"),
+                v["position"]
+            );
+            Ok(())
+        }
+    }
 }
 
 /// A delivery report must name a lifecycle event of the community it names: replays find a

@@ -1,10 +1,12 @@
-//! `recover --server URL` and `plan --server URL`: the findings, the plan, its files, `plan
-//! record` and `plan done`, asked of the `lifeline serve` that holds the ledger (no other
-//! process can open a served ledger). The server makes them as the commands would
-//! (`/api/v1/findings`, `/api/v1/plan`, `/api/v1/plan/files`, `/api/v1/plan/record`,
-//! `/api/v1/plan/done`); this side prints and writes them the same way.
+//! `record`, `recover` and `plan` with `--server URL`: the fact recorded, the findings, the
+//! plan, its files, `plan record` and `plan done`, asked of the `lifeline serve` that holds the
+//! ledger (no other process can open a served ledger). The server does what the commands would
+//! (`/api/v1/record`, `/api/v1/findings`, `/api/v1/plan`, `/api/v1/plan/files`,
+//! `/api/v1/plan/record`, `/api/v1/plan/done`); this side prints and writes the same way.
 
-use crate::cli::{Format, FormatArg, PlanAction, PlanArgs, PointArgs, RecoverArgs, ServerArgs};
+use crate::cli::{
+    Format, FormatArg, PlanAction, PlanArgs, PointArgs, RecordArgs, RecoverArgs, ServerArgs,
+};
 use crate::exit::{with_code, ERROR, NOT_FOUND, USAGE, WRONG_EXPECTED_REVISION};
 use anyhow::Context;
 use serde_json::{json, Value};
@@ -147,6 +149,26 @@ fn connect(r: &ServerArgs) -> anyhow::Result<(Server, &str)> {
 fn decode<T: serde::de::DeserializeOwned>(url: &str, what: &str, v: Value) -> anyhow::Result<T> {
     serde_json::from_value(v)
         .map_err(|e| with_code(ERROR, format!("{url}: the server's {what}: {e}")))
+}
+
+pub fn record(a: &RecordArgs, format: Format) -> anyhow::Result<()> {
+    // What a JSON body cannot carry as text is refused here, as `record` refuses it.
+    let data: Value = serde_json::from_str(&a.data).map_err(|e| {
+        with_code(
+            ERROR,
+            format!(
+                "{} data is not valid: {e}; nothing was recorded",
+                a.event_type
+            ),
+        )
+    })?;
+    crate::time_fmt::parse_flag(a.occurred.as_deref(), "--occurred")?;
+    let (server, _) = connect(&a.remote)?;
+    let body = json!({
+        "type": a.event_type, "data": data, "force": a.force, "occurred": a.occurred,
+        "id": a.id,
+    });
+    crate::record::show(&server.post("/api/v1/record", &body)?, format)
 }
 
 pub fn recover(a: &RecoverArgs, format: Format) -> anyhow::Result<()> {

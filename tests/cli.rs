@@ -145,7 +145,7 @@ fn a_ledger_another_process_holds_is_refused_with_what_to_do() {
     }
     let r = lifeline(&l, &["recover"]);
     assert!(
-        r.stderr.contains("lifeline recover --server URL"),
+        r.stderr.contains("`recover` and `plan` take --server URL"),
         "{}",
         r.stderr
     );

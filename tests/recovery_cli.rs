@@ -196,9 +196,9 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
     out
 }
 
-/// While `lifeline serve` holds the ledger, `plan --server` asks it: the same files as `plan`
-/// writes from the ledger, and `plan record` / `plan done` land in the served ledger, with the
-/// server's roles.
+/// While `lifeline serve` holds the ledger, `recover`, `plan` and `record` with `--server` ask
+/// it: the same tables, JSON and files as from the ledger itself, and `plan record`, `plan
+/// done` and the facts recorded land in the served ledger, with the server's roles.
 #[test]
 fn a_served_ledger_is_planned_through_its_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -259,7 +259,7 @@ fn a_served_ledger_is_planned_through_its_server() {
     // The ledger is the server's: opening it says so, and what to do instead.
     let r = lifeline(&l, &["plan", "--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("lifeline plan --server"), "{}", r.stderr);
+    assert!(r.stderr.contains("take --server URL"), "{}", r.stderr);
 
     let remote = dir.path().join("remote");
     let asked = |token: &Path, args: &[&str]| {
@@ -342,6 +342,37 @@ fn a_served_ledger_is_planned_through_its_server() {
     );
     let r = asked(&write_file, &["done", "0123456789ab", "1"]);
     assert_eq!(r.code, 5, "{}", r.stderr);
+
+    // A fact recorded through the server is checked as `record` checks it.
+    let fact = |token: &Path, data: &str| {
+        let server = ["--server", &url, "--token-file", token.to_str().unwrap()];
+        lifeline(
+            &l,
+            &[&["record", "BackupTaken", "--data", data][..], &server].concat(),
+        )
+    };
+    let late = r#"{"database":"Blogs","label":"blogs-late"}"#;
+    let r = fact(&read_file, late);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("needs write"), "{}", r.stderr);
+    let r = fact(&write_file, r#"{"database":"Blogs"}"#);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("nothing was recorded"), "{}", r.stderr);
+    let r = fact(&write_file, late);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("recorded BackupTaken "),
+        "{}",
+        r.stdout
+    );
+    let r = asked(&write_file, &["done", &id, "2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("1 change was recorded after this plan was made"),
+        "{}",
+        r.stderr
+    );
     served.stop();
 
     // Both landed in the ledger.
