@@ -341,6 +341,7 @@ async fn audit(
             since: point(&q.since, "since")?,
             until: point(&q.until, "until")?,
             limit: q.limit.unwrap_or(1000),
+            remote: Default::default(),
         };
         let (rows, total) = crate::audit::query(&api.ledger, &args)?;
         Ok(json!({ "total": total, "events": rows }))

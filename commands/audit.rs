@@ -129,7 +129,7 @@ pub fn select(
 }
 
 /// One event of an audit, as printed and as the API answers it.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Row {
     position: Position,
     recorded: String,
@@ -147,13 +147,18 @@ pub struct Row {
 pub fn audit(l: &Ledger, a: &AuditArgs, format: Format) -> anyhow::Result<()> {
     let (rows, total) = query(l, a)?;
     l.close();
+    show(&rows, total, format)
+}
+
+/// Prints the rows of an audit that selected `total` events in `format`.
+pub fn show(rows: &[Row], total: usize, format: Format) -> anyhow::Result<()> {
     if total > rows.len() {
         eprintln!(
             "lifeline: showing the last {} of {total} events (raise --limit for more)",
             rows.len(),
         );
     }
-    print(&rows, format)
+    print(rows, format)
 }
 
 /// The events an audit selects: the last `a.limit` of them, and how many there are in all.
@@ -279,6 +284,7 @@ fn print(rows: &[Row], format: Format) -> anyhow::Result<()> {
             let mut t = output::table(&header);
             for r in rows {
                 let mut cells = r.cells();
+                cells[2] = crate::time_fmt::text_to_seconds(&r.occurred);
                 cells[7] = output::clip(&r.what, 80);
                 t.add_row(shown.map(|i| std::mem::take(&mut cells[i])));
             }

@@ -152,7 +152,7 @@ pub struct PlanArgs {
 }
 
 /// Asking the server that holds the ledger instead of opening it.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct ServerArgs {
     /// Ask the `lifeline serve` that holds the ledger (its base URL, e.g.
     /// http://127.0.0.1:2113) instead of opening it: a served ledger cannot be opened meanwhile.
@@ -505,12 +505,16 @@ pub struct AuditArgs {
     /// At most this many events, the latest.
     #[arg(long, default_value_t = 1000)]
     pub limit: usize,
+    #[command(flatten)]
+    pub remote: ServerArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
     /// The community, by uuid or by its current name.
     pub community: String,
+    #[command(flatten)]
+    pub remote: ServerArgs,
 }
 
 /// A count that must not be zero.

@@ -9,7 +9,7 @@ use projections::Database;
 use std::collections::BTreeMap;
 
 /// One change in a community's timeline, as printed and as the API answers it.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     position: u64,
     occurred: String,
@@ -22,7 +22,7 @@ pub struct Entry {
     lost: Vec<Lost>,
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Lost {
     database: String,
     at: u64,
@@ -33,13 +33,18 @@ struct Lost {
 pub fn history(l: &Ledger, a: &HistoryArgs, format: Format) -> anyhow::Result<()> {
     let entries = timeline(l, &a.community)?;
     l.close();
+    show(&entries, format)
+}
+
+/// Prints a timeline in `format`.
+pub fn show(entries: &[Entry], format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => {
-            for e in &entries {
+            for e in entries {
                 output::json_line(e)?;
             }
         }
-        Format::Table => print(&entries),
+        Format::Table => print(entries),
     }
     Ok(())
 }
@@ -113,7 +118,7 @@ fn print(entries: &[Entry]) {
         }));
         t.add_row(vec![
             e.position.to_string(),
-            e.occurred.clone(),
+            crate::time_fmt::text_to_seconds(&e.occurred),
             e.actor.clone(),
             output::clip(&format!("{} {}", e.event_type, e.data), 50),
             e.held.join(", "),

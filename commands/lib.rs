@@ -52,6 +52,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     "`lifeline audit` prints table, json or csv",
                 ));
             }
+            if a.remote.server.is_some() {
+                return remote::audit(a, cli.format);
+            }
             return audit::audit(&open(&cli.ledger)?, a, cli.format);
         }
         Command::Plan(a) if a.remote.server.is_some() => return remote::plan(a, cli.format),
@@ -130,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(_) | Command::Plan(_) | Command::Demo(_) | Command::Serve(_) => {
             unreachable!("answered above")
         }
+        Command::History(a) if a.remote.server.is_some() => remote::history(&a, format),
         Command::History(a) => history::history(&open(&cli.ledger)?, &a, format),
     }
 }
@@ -160,9 +164,9 @@ fn opening_failed(path: &Path, e: ledger::OpenError, doing: &str) -> anyhow::Err
     match e {
         ledger::OpenError::InUse { .. } => anyhow::anyhow!(
             "{e}: stop that process first (a `lifeline serve`?), or ask it: `lifeline record`, \
-             `recover` and `plan` take --server URL to work through a running server, \
-             which also answers GET /api/v1/audit, /api/v1/state and \
-             /api/v1/history/{{community}}; KurrentDB clients read the log"
+             `recover`, `plan`, `audit` and `history` take --server URL to work through a \
+             running server, which also answers GET /api/v1/state; KurrentDB clients read \
+             the log"
         ),
         e => anyhow::Error::new(e).context(format!("{doing} {}", path.display())),
     }

@@ -1,11 +1,14 @@
-//! `record`, `recover` and `plan` with `--server URL`: the fact recorded, the findings, the
-//! plan, its files, `plan record` and `plan done`, asked of the `lifeline serve` that holds the
-//! ledger (no other process can open a served ledger). The server does what the commands would
-//! (`/api/v1/record`, `/api/v1/findings`, `/api/v1/plan`, `/api/v1/plan/files`,
-//! `/api/v1/plan/record`, `/api/v1/plan/done`); this side prints and writes the same way.
+//! `record`, `recover`, `plan`, `audit` and `history` with `--server URL`: the fact recorded,
+//! the findings, the plan, its files, `plan record` and `plan done`, the audit and a
+//! community's timeline, asked of the `lifeline serve` that holds the ledger (no other process
+//! can open a served ledger). The server does what the commands would (`/api/v1/record`,
+//! `/api/v1/findings`, `/api/v1/plan`, `/api/v1/plan/files`, `/api/v1/plan/record`,
+//! `/api/v1/plan/done`, `/api/v1/audit`, `/api/v1/history/…`); this side prints and writes the
+//! same way.
 
 use crate::cli::{
-    Format, FormatArg, PlanAction, PlanArgs, PointArgs, RecordArgs, RecoverArgs, ServerArgs,
+    AuditArgs, Format, FormatArg, HistoryArgs, PlanAction, PlanArgs, PointArgs, RecordArgs,
+    RecoverArgs, ServerArgs,
 };
 use crate::exit::{with_code, ERROR, NOT_FOUND, USAGE, WRONG_EXPECTED_REVISION};
 use anyhow::Context;
@@ -169,6 +172,35 @@ pub fn record(a: &RecordArgs, format: Format) -> anyhow::Result<()> {
         "id": a.id,
     });
     crate::record::show(&server.post("/api/v1/record", &body)?, format)
+}
+
+pub fn audit(a: &AuditArgs, format: FormatArg) -> anyhow::Result<()> {
+    let (server, url) = connect(&a.remote)?;
+    let mut query = vec![("limit", a.limit.to_string())];
+    let mut filter = |name, value: Option<String>| {
+        if let Some(v) = value {
+            query.push((name, v));
+        }
+    };
+    filter("community", a.community.clone());
+    filter("actor", a.actor.clone());
+    filter("type", a.event_type.clone());
+    filter("database", a.database.map(|d| d.name().to_owned()));
+    filter("since", a.since.as_ref().map(ToString::to_string));
+    filter("until", a.until.as_ref().map(ToString::to_string));
+    let v = server.get("/api/v1/audit", &query)?;
+    let total = v["total"].as_u64().unwrap_or(0) as usize;
+    let rows: Vec<crate::audit::Row> = decode(url, "audit", v["events"].clone())?;
+    crate::audit::show(&rows, total, format)
+}
+
+pub fn history(a: &HistoryArgs, format: Format) -> anyhow::Result<()> {
+    let (server, url) = connect(&a.remote)?;
+    let community =
+        percent_encoding::utf8_percent_encode(&a.community, percent_encoding::NON_ALPHANUMERIC);
+    let v = server.get(&format!("/api/v1/history/{community}"), &[])?;
+    let entries: Vec<crate::history::Entry> = decode(url, "history", v["changes"].clone())?;
+    crate::history::show(&entries, format)
 }
 
 pub fn recover(a: &RecoverArgs, format: Format) -> anyhow::Result<()> {

@@ -10,6 +10,11 @@ pub fn format_seconds(t: Timestamp) -> String {
     format(Timestamp(t.0 - t.0.rem_euclid(1_000_000_000)))
 }
 
+/// RFC 3339 text (as [`format`] writes it) to the second, for tables; other text as it is.
+pub fn text_to_seconds(text: &str) -> String {
+    parse(text).map_or_else(|_| text.to_owned(), format_seconds)
+}
+
 pub fn format(t: Timestamp) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0))
         .ok()
@@ -87,5 +92,18 @@ mod tests {
         assert!(err("2026-00-10").ends_with("there is no month 00"));
         assert!(err("2026-11-00").ends_with("November 2026 has no day 00"));
         assert!(err("1001-01-01").contains("outside the years 1678–2262"));
+    }
+
+    #[test]
+    fn tables_show_times_to_the_second() {
+        assert_eq!(
+            text_to_seconds("2026-10-04T17:27:56.687805912Z"),
+            "2026-10-04T17:27:56Z"
+        );
+        assert_eq!(
+            text_to_seconds("2026-10-04T17:27:56Z"),
+            "2026-10-04T17:27:56Z"
+        );
+        assert_eq!(text_to_seconds("@12ns"), "@12ns");
     }
 }

@@ -144,11 +144,7 @@ fn a_ledger_another_process_holds_is_refused_with_what_to_do() {
         );
     }
     let r = lifeline(&l, &["recover"]);
-    assert!(
-        r.stderr.contains("`recover` and `plan` take --server URL"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("take --server URL"), "{}", r.stderr);
     assert_eq!(held.head(), 1, "nothing was appended");
     drop(held);
     assert_eq!(head(&l), 1);

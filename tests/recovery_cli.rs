@@ -196,9 +196,10 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
     out
 }
 
-/// While `lifeline serve` holds the ledger, `recover`, `plan` and `record` with `--server` ask
-/// it: the same tables, JSON and files as from the ledger itself, and `plan record`, `plan
-/// done` and the facts recorded land in the served ledger, with the server's roles.
+/// While `lifeline serve` holds the ledger, `recover`, `plan`, `audit`, `history` and `record`
+/// with `--server` ask it: the same tables, JSON, CSV and files as from the ledger itself, and
+/// `plan record`, `plan done` and the facts recorded land in the served ledger, with the
+/// server's roles.
 #[test]
 fn a_served_ledger_is_planned_through_its_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -242,6 +243,19 @@ fn a_served_ledger_is_planned_through_its_server() {
         local_findings[2].contains(r#""whatIf":true"#),
         "{}",
         local_findings[2]
+    );
+    let community = local_json["owners"][0]["name"].as_str().unwrap().to_owned();
+    let reads: [Vec<&str>; 4] = [
+        vec!["audit", "--limit", "40"],
+        vec!["audit", "--type", "MembersAdded", "--format", "csv"],
+        vec!["history", &community],
+        vec!["history", &community, "--format", "json"],
+    ];
+    let local_reads: Vec<String> = reads.iter().map(|args| ok(&l, args)).collect();
+    assert!(
+        local_reads[2].contains("restored from"),
+        "{}",
+        local_reads[2]
     );
 
     let (read, write) = ("read-token-0123456789", "write-token-0123456789");
@@ -314,6 +328,17 @@ fn a_served_ledger_is_planned_through_its_server() {
         recovered(&[&["--format", "json"][..], &at].concat()),
         local_findings[2]
     );
+    for (args, local) in reads.iter().zip(&local_reads) {
+        let server = [
+            "--server",
+            &url,
+            "--token-file",
+            read_file.to_str().unwrap(),
+        ];
+        let r = lifeline(&l, &[&args[..], &server].concat());
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert_eq!(&r.stdout, local, "{args:?}");
+    }
 
     // Without a token, or with one whose role may not write: refused, nothing recorded.
     let r = lifeline(&l, &["plan", "--server", &url, "--format", "json"]);

@@ -332,6 +332,7 @@ fn main() {
             since: None,
             until: None,
             limit: usize::MAX,
+            remote: Default::default(),
         };
         let run_query = || {
             let t = Instant::now();
