@@ -162,6 +162,10 @@ pub struct ServerArgs {
     /// Authorization: Bearer).
     #[arg(long, requires = "server", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// With an https --server: trust the certificates in this PEM file (the server's own
+    /// --tls-cert, when it signed it itself) instead of the usual certificate authorities.
+    #[arg(long, requires = "server", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -29,7 +29,7 @@ struct Server {
 }
 
 impl Server {
-    fn new(url: &str, token_file: Option<&Path>) -> anyhow::Result<Server> {
+    fn new(url: &str, r: &ServerArgs) -> anyhow::Result<Server> {
         let uri: Option<axum::http::Uri> = url.parse().ok();
         let web = uri.as_ref().is_some_and(|u| {
             matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
@@ -43,7 +43,7 @@ impl Server {
                 ),
             ));
         }
-        let authorization = match token_file {
+        let authorization = match &r.token_file {
             Some(file) => {
                 let token = std::fs::read_to_string(file)
                     .with_context(|| format!("reading the token file {}", file.display()))?;
@@ -51,11 +51,14 @@ impl Server {
             }
             None => None,
         };
-        let agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(TIMEOUT))
-            .build()
-            .into();
+            .timeout_global(Some(TIMEOUT));
+        if let Some(file) = &r.ca_file {
+            let roots = ureq::tls::RootCerts::new_with_certs(&certificates(file)?);
+            config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        }
+        let agent = config.build().into();
         Ok(Server {
             agent,
             base: url.trim_end_matches('/').to_owned(),
@@ -89,6 +92,34 @@ impl Server {
     }
 }
 
+/// The certificates of a PEM file; an error when it holds none.
+fn certificates(file: &Path) -> anyhow::Result<Vec<ureq::tls::Certificate<'static>>> {
+    let pem = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(with_code(
+                    USAGE,
+                    format!("--ca-file {}: {e}", file.display()),
+                ))
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(with_code(
+            USAGE,
+            format!(
+                "--ca-file {} holds no certificate (a PEM file with BEGIN CERTIFICATE)",
+                file.display()
+            ),
+        ));
+    }
+    Ok(certs)
+}
+
 /// The answer's JSON; a refusal as the error the server gave, with the exit code the same
 /// error has when `plan` opens the ledger itself (as near as HTTP tells it).
 fn read_answer(
@@ -96,10 +127,16 @@ fn read_answer(
     answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> anyhow::Result<Value> {
     let mut r = answer.map_err(|e| {
-        with_code(
-            ERROR,
-            format!("{url}: {e} (is `lifeline serve` running there?)"),
-        )
+        let said = e.to_string();
+        let hint = if said.contains("CaUsedAsEndEntity") {
+            "the server's certificate is a CA certificate, which TLS does not accept for a \
+             server: make it with basicConstraints=critical,CA:FALSE (README)"
+        } else if said.contains("invalid peer certificate") {
+            "for a certificate the server signed itself, give it with --ca-file"
+        } else {
+            "is `lifeline serve` running there?"
+        };
+        with_code(ERROR, format!("{url}: {said} ({hint})"))
     })?;
     let status = r.status().as_u16();
     let body = r
@@ -145,7 +182,7 @@ fn point_query(p: &PointArgs) -> Vec<(&'static str, String)> {
 
 fn connect(r: &ServerArgs) -> anyhow::Result<(Server, &str)> {
     let url = r.server.as_deref().expect("called with --server");
-    Ok((Server::new(url, r.token_file.as_deref())?, url))
+    Ok((Server::new(url, r)?, url))
 }
 
 /// What the server answered, as the type the command prints.

@@ -550,3 +550,51 @@ fn the_demo_writes_every_report_the_same_way_each_time() {
     let again = json(&std::fs::read_to_string(out.join("plan.json")).unwrap());
     assert_eq!(plan["id"], again["id"]);
 }
+
+/// A server with TLS whose certificate it signed itself is trusted with --ca-file, and only so.
+#[test]
+fn a_self_signed_server_is_asked_with_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = dir.path().join("sim.redb");
+    ok(
+        &l,
+        &[
+            "simulate",
+            "--communities",
+            "10",
+            "--days",
+            "2",
+            "--seed",
+            "2",
+        ],
+    );
+    let local = ok(&l, &["recover", "--format", "json"]);
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (c, k) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
+    let (c, k) = (c.to_str().unwrap(), k.to_str().unwrap());
+    let served = common::Served::start(&l, &["--tls-cert", c, "--tls-key", k]);
+    let port = served.url.rsplit(':').next().unwrap().to_owned();
+    let url = format!("https://localhost:{port}");
+    let r = lifeline(&l, &["recover", "--server", &url, "--format", "json"]);
+    assert_eq!(r.code, 1, "an unknown signer is not trusted: {}", r.stdout);
+    assert!(r.stderr.contains("give it with --ca-file"), "{}", r.stderr);
+    let r = lifeline(&l, &["recover", "--server", &url, "--ca-file", k]);
+    assert_eq!(r.code, 2, "a key is not a certificate: {}", r.stderr);
+    assert!(r.stderr.contains("holds no certificate"), "{}", r.stderr);
+    let asked = ok(
+        &l,
+        &[
+            "recover",
+            "--server",
+            &url,
+            "--ca-file",
+            c,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(asked, local);
+    served.stop();
+}
