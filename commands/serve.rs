@@ -410,6 +410,10 @@ pub fn serve(ledger_path: &std::path::Path, a: &ServeArgs) -> anyhow::Result<()>
              API {scheme}://{at}/api/v1/, KurrentDB clients kurrentdb://{at}?tls={}",
             a.tls_cert.is_some()
         );
+        eprintln!(
+            "lifeline: the ledger is this server's until it stops: `lifeline record`, `recover`, \
+             `plan`, `audit` and `history` take --server {scheme}://{at}"
+        );
         running
             .until(async {
                 tokio::select! {

@@ -204,15 +204,9 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
 fn a_served_ledger_is_planned_through_its_server() {
     let dir = tempfile::tempdir().unwrap();
     let l = dir.path().join("sim.redb");
-    let sim = [
-        "simulate",
-        "--communities",
-        "30",
-        "--days",
-        "5",
-        "--seed",
-        "5",
-    ];
+    let sim: Vec<&str> = "simulate --communities 30 --days 5 --seed 5"
+        .split(' ')
+        .collect();
     ok(&l, &sim);
     ok(
         &l,
