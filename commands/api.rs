@@ -231,9 +231,10 @@ struct PlanDone {
     actor: Option<String>,
 }
 
+/// A JSON body of the shape `shape` describes; an error naming it.
 fn body_of<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> anyhow::Result<T> {
     serde_json::from_slice(body)
-        .map_err(|err| anyhow::anyhow!("the body is not {shape}: {err}; nothing was appended"))
+        .map_err(|err| anyhow::anyhow!("the body is not {shape}: {err}; nothing was recorded"))
 }
 
 async fn plan_record(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -273,11 +274,8 @@ struct NewFact {
 
 async fn record(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
     answer(api, &headers, Role::Write, move |api| {
-        let f: NewFact = serde_json::from_slice(&body).map_err(|err| {
-            anyhow::anyhow!(
-                "the body is not a fact ({{\"type\", \"data\", \"force\"?, \"occurred\"?, \"id\"?}}): {err}; nothing was recorded"
-            )
-        })?;
+        let shape = "a fact ({\"type\", \"data\", \"force\"?, \"occurred\"?, \"id\"?})";
+        let f: NewFact = body_of(&body, shape)?;
         let occurred = crate::time_fmt::parse_flag(f.occurred.as_deref(), "occurred")?;
         let data = f.data.to_string();
         crate::record::record_in(

@@ -22,6 +22,14 @@ const ANSWER_BYTES_MAX: u64 = 2 << 30;
 /// A plan is made from the whole log: at 100,000 communities that takes seconds.
 const TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Whether `url` is http(s)://HOST….
+pub(crate) fn is_web_url(url: &str) -> bool {
+    let uri: Option<axum::http::Uri> = url.parse().ok();
+    uri.as_ref().is_some_and(|u| {
+        matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
+    })
+}
+
 struct Server {
     agent: ureq::Agent,
     base: String,
@@ -30,11 +38,7 @@ struct Server {
 
 impl Server {
     fn new(url: &str, r: &ServerArgs) -> anyhow::Result<Server> {
-        let uri: Option<axum::http::Uri> = url.parse().ok();
-        let web = uri.as_ref().is_some_and(|u| {
-            matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
-        });
-        if !web {
+        if !is_web_url(url) {
             return Err(with_code(
                 USAGE,
                 format!(

@@ -103,11 +103,7 @@ impl Client {
 }
 
 pub fn sync(l: &Ledger, a: &SyncArgs, format: Format) -> anyhow::Result<()> {
-    let uri: Option<axum::http::Uri> = a.server.parse().ok();
-    let web = uri.as_ref().is_some_and(|u| {
-        matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
-    });
-    if !web {
+    if !crate::remote::is_web_url(&a.server) {
         return Err(crate::exit::with_code(
             crate::exit::USAGE,
             format!(

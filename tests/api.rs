@@ -202,6 +202,74 @@ async fn roles_answers_and_errors() {
     let (s, _) = call(&app, "GET", "/api/v1/audit", None, "").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
+    // What `--server` asks: a plan's files, recording a checked fact, the plan and its steps.
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/api/v1/plan/files?format=runbook",
+        Some(READ),
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["files"][0][0], "runbook.md", "{v}");
+    assert!(v["files"][0][1]
+        .as_str()
+        .unwrap()
+        .contains(v["plan"].as_str().unwrap()));
+    for bad in ["table", "pdf", ""] {
+        let path = format!("/api/v1/plan/files?format={bad}");
+        let (s, v) = call(&app, "GET", &path, Some(READ), "").await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let head = ledger.head();
+    let fact = |data: Value| json!({"type": "BackupTaken", "data": data}).to_string();
+    let good = fact(json!({"database": "Files", "label": "files-api"}));
+    let (s, v) = call(&app, "POST", "/api/v1/record", Some(READ), &good).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    for bad in [
+        fact(json!({"database": "Files"})),
+        fact(json!({"database": "Nowhere", "label": "x"})),
+        json!({"type": "BackupTaken", "data": {}, "colour": "red"}).to_string(),
+        "{not json".to_owned(),
+    ] {
+        let (s, v) = call(&app, "POST", "/api/v1/record", Some(WRITE), &bad).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was recorded"),
+            "{bad}: {v}"
+        );
+    }
+    assert_eq!(ledger.head(), head, "refused facts recorded nothing");
+    let (s, v) = call(&app, "POST", "/api/v1/record", Some(WRITE), &good).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["type"].clone(), v["position"].clone()),
+        (json!("BackupTaken"), json!(head + 1))
+    );
+    let (s, v) = call(&app, "POST", "/api/v1/plan/record", Some(WRITE), "{}").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["recorded"], true, "{v}");
+    let done = json!({"plan": v["plan"], "step": 1}).to_string();
+    let (s, v) = call(&app, "POST", "/api/v1/plan/done", Some(WRITE), &done).await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "a plan of no steps has no step 1: {v}"
+    );
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/plan/done",
+        Some(WRITE),
+        r#"{"plan": 1}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+
     // An expected revision as a number, and metadata, kept as sent.
     let note = |expected: Value| {
         json!({"stream": "notes", "type": "Note", "data": {"n": 1}, "metadata": {"by": "amy"},
