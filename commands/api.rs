@@ -4,7 +4,8 @@
 //! asks, see `remote`). With an access file, every API call
 //! needs credentials (`Authorization: Bearer TOKEN` or Basic) of a role that allows it
 //! (read ⊂ write ⊂ admin; see `access`).
-//! Errors are JSON: `{"error": "…"}`.
+//! Errors are JSON: `{"error": "…"}`, and, where the command would have failed the same way,
+//! `"exitCode"`: the code it would have ended with.
 
 use crate::access::{Access, Role};
 use crate::domain::At;
@@ -81,12 +82,15 @@ async fn answer(
     match tokio::task::spawn_blocking(move || f(&api)).await {
         Ok(Ok(v)) => Json(v).into_response(),
         Ok(Err(e)) => {
-            let status = match crate::exit::code_of(&e) {
+            let code = crate::exit::code_of(&e);
+            let status = match code {
                 crate::exit::NOT_FOUND => StatusCode::NOT_FOUND,
                 crate::exit::WRONG_EXPECTED_REVISION => StatusCode::CONFLICT,
                 _ => StatusCode::BAD_REQUEST,
             };
-            error(status, format!("{e:#}"))
+            // The exit code the command would have ended with (what `--server` ends with).
+            let body = json!({ "error": format!("{e:#}"), "exitCode": code });
+            (status, Json(body)).into_response()
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

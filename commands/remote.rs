@@ -125,7 +125,8 @@ fn certificates(file: &Path) -> anyhow::Result<Vec<ureq::tls::Certificate<'stati
 }
 
 /// The answer's JSON; a refusal as the error the server gave, with the exit code the same
-/// error has when `plan` opens the ledger itself (as near as HTTP tells it).
+/// error has when the command opens the ledger itself (the server says it; else as near as
+/// HTTP tells it).
 fn read_answer(
     url: &str,
     answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
@@ -159,9 +160,10 @@ fn read_answer(
         return Ok(v);
     }
     let said = v["error"].as_str().unwrap_or("(no reason given)");
-    let code = match status {
-        404 => NOT_FOUND,
-        409 => WRONG_EXPECTED_REVISION,
+    let code = match (v["exitCode"].as_i64(), status) {
+        (Some(code), _) => i32::try_from(code).unwrap_or(ERROR),
+        (None, 404) => NOT_FOUND,
+        (None, 409) => WRONG_EXPECTED_REVISION,
         _ => ERROR,
     };
     let hint = match status {

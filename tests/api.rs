@@ -260,6 +260,7 @@ async fn roles_answers_and_errors() {
         StatusCode::BAD_REQUEST,
         "a plan of no steps has no step 1: {v}"
     );
+    assert_eq!(v["exitCode"], 2, "bad usage, as `plan done` says it: {v}");
     let (s, v) = call(
         &app,
         "POST",

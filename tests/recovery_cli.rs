@@ -361,6 +361,10 @@ fn a_served_ledger_is_planned_through_its_server() {
     );
     let r = asked(&write_file, &["done", "0123456789ab", "1"]);
     assert_eq!(r.code, 5, "{}", r.stderr);
+    // The exit code is the command's own, as the server says it (a bad step is bad usage).
+    let r = asked(&write_file, &["done", &id, "9999"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("not 9999"), "{}", r.stderr);
 
     // A fact recorded through the server is checked as `record` checks it.
     let fact = |token: &Path, data: &str| {
