@@ -283,6 +283,7 @@ async fn record(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) ->
         let occurred = crate::time_fmt::parse_flag(f.occurred.as_deref(), "occurred")?;
         let data = f.data.to_string();
         crate::record::record_in(
+            crate::record::Ends::Call,
             &api.ledger,
             &f.event_type,
             data.as_bytes(),

@@ -519,11 +519,7 @@ pub fn show_done(v: &serde_json::Value, format: FormatArg) -> anyhow::Result<()>
         eprintln!(
             "lifeline: {} recorded after this plan was made (at position {}); its remaining \
              steps may no longer fit: `lifeline plan` shows the plan for now",
-            if changed == 1 {
-                "1 change was".to_owned()
-            } else {
-                format!("{changed} changes were")
-            },
+            projections::describe::count(changed as usize, "change was", "changes were"),
             v["since"]
         );
     }

@@ -10,15 +10,32 @@ const CONFLICT_RETRIES: usize = 5;
 
 pub fn record(l: &Ledger, a: &RecordArgs, format: Format) -> anyhow::Result<()> {
     let occurred = crate::time_fmt::parse_flag(a.occurred.as_deref(), "--occurred")?;
-    let recorded = record_in(l, &a.event_type, a.data.as_bytes(), a.force, occurred, a.id);
+    let recorded = record_in(
+        Ends::Process,
+        l,
+        &a.event_type,
+        a.data.as_bytes(),
+        a.force,
+        occurred,
+        a.id,
+    );
     l.close();
     show(&recorded?, format)
+}
+
+/// What ends after [`record_in`]: the process (`lifeline record`: what it built is left for
+/// the operating system to reclaim), or only the call (a server, which goes on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ends {
+    Process,
+    Call,
 }
 
 /// Checks one domain event the way Connections would (unless `force`) and appends it; what was
 /// recorded, as `record --format json` says it: `{"type", "stream", "id", "position",
 /// "revision"}`. A rejected event appends nothing.
 pub fn record_in(
+    ends: Ends,
     l: &Ledger,
     event_type: &str,
     data: &[u8],
@@ -49,11 +66,15 @@ pub fn record_in(
                 position: head,
                 occurred_by: None,
             };
-            // The command ends soon after: not freed (see `recover::release_at_exit`); a
-            // retry after a conflict leaves one more, at most CONFLICT_RETRIES in all.
-            let world =
-                std::mem::ManuallyDrop::new(crate::world::checking_world(l, &point, &event)?);
-            if let Err(r) = projections::validate::validate(&world, &event) {
+            let world = crate::world::checking_world(l, &point, &event)?;
+            let verdict = projections::validate::validate(&world, &event);
+            match ends {
+                // Not freed: the process ends soon after (see `recover::release_at_exit`); a
+                // retry after a conflict leaves one more, at most CONFLICT_RETRIES in all.
+                Ends::Process => crate::recover::release_at_exit(world),
+                Ends::Call => drop(world),
+            }
+            if let Err(r) = verdict {
                 return Err(rejected(&r));
             }
         }
