@@ -248,14 +248,24 @@ pub fn put_all(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
 
 /// What `--format json` writes for a plan (and the API answers).
 pub fn json(made: &Made) -> Json<'_> {
-    let p = &made.plan;
+    let restores = &made.analysis.findings.restores;
+    json_of(&made.plan, &made.id, &made.checkpoint, restores)
+}
+
+/// [`json`] of a plan with its id, checkpoint and the restores it repairs.
+pub fn json_of<'a>(
+    p: &'a Plan,
+    id: &'a str,
+    checkpoint: &'a Checkpoint,
+    restores: &'a [Restore],
+) -> Json<'a> {
     Json {
-        checkpoint: &made.checkpoint,
+        checkpoint,
         converges: p.converges,
-        id: &made.id,
+        id,
         owners: &p.owners,
         position: p.position,
-        restores: &made.analysis.findings.restores,
+        restores,
         steps: &p.steps,
         unrecoverable: &p.unrecoverable,
     }

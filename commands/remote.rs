@@ -285,15 +285,23 @@ pub fn plan(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
         None => {
             let mut query = point_query(p);
             match (format, &a.out) {
-                (FormatArg::Table, None) => {
+                (FormatArg::Table | FormatArg::Json, None) => {
+                    // The plan and what the API answers beside it (`plan::json`).
+                    #[derive(serde::Deserialize)]
+                    struct Beside {
+                        id: String,
+                        checkpoint: ledger::Checkpoint,
+                        restores: Vec<projections::findings::Restore>,
+                    }
                     let v = server.get("/api/v1/plan", &query)?;
-                    let id = v["id"].as_str().unwrap_or("").to_owned();
+                    let b: Beside = decode(url, "plan", v.clone())?;
                     let plan: projections::plan::Plan = decode(url, "plan", v)?;
-                    crate::plan::print_table(&plan, &id);
-                    Ok(())
-                }
-                (FormatArg::Json, None) => {
-                    crate::output::json_line(&server.get("/api/v1/plan", &query)?)
+                    if format == FormatArg::Table {
+                        crate::plan::print_table(&plan, &b.id);
+                        return Ok(());
+                    }
+                    let json = crate::plan::json_of(&plan, &b.id, &b.checkpoint, &b.restores);
+                    crate::output::json_line(&json)
                 }
                 (format, out) => {
                     let name = clap::ValueEnum::to_possible_value(&format)

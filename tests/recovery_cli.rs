@@ -224,7 +224,8 @@ fn a_served_ledger_is_planned_through_its_server() {
             &["plan", "--format", format, "--out", local.to_str().unwrap()],
         );
     }
-    let local_json = json(&ok(&l, &["plan", "--format", "json"]));
+    let local_json_text = ok(&l, &["plan", "--format", "json"]);
+    let local_json = json(&local_json_text);
     let local_plan_table = ok(&l, &["plan"]);
     let at = ["--at", "@275", "--restore", "Forums=forums-2026-10-01"];
     let local_findings = [
@@ -299,7 +300,7 @@ fn a_served_ledger_is_planned_through_its_server() {
     );
     assert!(local_files == remote_files, "the server's files differ");
     let r = asked(&read_file, &["--format", "json"]);
-    assert_eq!(json(&r.stdout), local_json, "{}", r.stderr);
+    assert_eq!(r.stdout, local_json_text, "{}", r.stderr);
     let r = asked(&read_file, &["--format", "runbook"]);
     assert_eq!(r.stdout, local_files["runbook.md"]);
     // The tables are made here from what the server answers: the same, to the byte.
