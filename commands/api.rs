@@ -117,12 +117,15 @@ impl PointQuery {
         self.occurred.unwrap_or(false)
     }
     fn restores(&self) -> anyhow::Result<Vec<RestoreArg>> {
-        self.restore
-            .iter()
-            .flat_map(|r| r.split(','))
-            .map(|r| r.parse().map_err(|e: String| anyhow::anyhow!(e)))
-            .collect()
+        restores(self.restore.iter().flat_map(|r| r.split(',')))
     }
+}
+
+/// `DATABASE=BACKUP` texts, as `--restore` takes them.
+fn restores<'a>(texts: impl Iterator<Item = &'a str>) -> anyhow::Result<Vec<RestoreArg>> {
+    texts
+        .map(|r| r.parse().map_err(|e: String| anyhow::anyhow!(e)))
+        .collect()
 }
 
 async fn checkpoint(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
@@ -245,11 +248,7 @@ async fn plan_record(State(api): State<Arc<Api>>, headers: HeaderMap, body: Byte
     answer(api, &headers, Role::Write, move |api| {
         let r: PlanRecord = body_of(&body, "{\"at\"?, \"occurred\"?, \"restore\"?, \"actor\"?}")?;
         let at: At = r.at.as_deref().unwrap_or("now").parse()?;
-        let restores = r
-            .restore
-            .iter()
-            .map(|x| x.parse().map_err(|e: String| anyhow::anyhow!(e)))
-            .collect::<anyhow::Result<Vec<RestoreArg>>>()?;
+        let restores = restores(r.restore.iter().map(String::as_str))?;
         crate::plan::record_in(&api.ledger, &at, r.occurred, &restores, r.actor.as_deref())
     })
     .await

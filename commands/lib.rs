@@ -157,17 +157,30 @@ pub fn open_or_create(
     options: ledger::Options,
     doing: &str,
 ) -> anyhow::Result<ledger::Ledger> {
-    ledger::Ledger::open(path, options).map_err(|e| opening_failed(path, e, doing))
+    ledger::Ledger::open(path, options).map_err(|e| {
+        opening_failed(
+            path,
+            e,
+            doing,
+            ", or ask it: `lifeline record`, `recover`, `plan`, `audit` and `history` take \
+             --server URL to work through a running server, which also answers GET \
+             /api/v1/state; KurrentDB clients read the log",
+        )
+    })
 }
 
-fn opening_failed(path: &Path, e: ledger::OpenError, doing: &str) -> anyhow::Error {
+/// Why the ledger at `path` could not be opened for `doing`; when another process holds it,
+/// what to do: stop it first, or `meanwhile`.
+fn opening_failed(
+    path: &Path,
+    e: ledger::OpenError,
+    doing: &str,
+    meanwhile: &str,
+) -> anyhow::Error {
     match e {
-        ledger::OpenError::InUse { .. } => anyhow::anyhow!(
-            "{e}: stop that process first (a `lifeline serve`?), or ask it: `lifeline record`, \
-             `recover`, `plan`, `audit` and `history` take --server URL to work through a \
-             running server, which also answers GET /api/v1/state; KurrentDB clients read \
-             the log"
-        ),
+        ledger::OpenError::InUse { .. } => {
+            anyhow::anyhow!("{e}: stop that process first (a `lifeline serve`?){meanwhile}")
+        }
         e => anyhow::Error::new(e).context(format!("{doing} {}", path.display())),
     }
 }
@@ -193,12 +206,13 @@ fn compact(path: &Path, format: cli::Format) -> anyhow::Result<()> {
     let spinner = progress::spinner("compacting");
     let done = ledger::Ledger::compact(path, ledger::Options::default());
     spinner.finish_and_clear();
-    let done = done.map_err(|e| match e {
-        ledger::OpenError::InUse { .. } => anyhow::anyhow!(
-            "{e}: stop that process first (a `lifeline serve`?); compacting needs the ledger to \
-             itself"
-        ),
-        e => anyhow::Error::new(e).context(format!("compacting {}", path.display())),
+    let done = done.map_err(|e| {
+        opening_failed(
+            path,
+            e,
+            "compacting",
+            "; compacting needs the ledger to itself",
+        )
     })?;
     match format {
         cli::Format::Json => output::json_line(&serde_json::json!({

@@ -18,6 +18,11 @@ use std::path::Path;
 /// The longest reason the plan's table shows whole (wrapped in its column).
 const REASON_CHARS_MAX: usize = 300;
 
+/// The first 12 characters of a plan id: what tables, runbooks and `plan done` show.
+pub fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
 /// A plan with its id and what it was made from.
 pub struct Made {
     pub plan: Plan,
@@ -31,7 +36,7 @@ pub struct Made {
 
 impl Made {
     pub fn short_id(&self) -> &str {
-        &self.id[..12]
+        short(&self.id)
     }
 
     /// The event `plan record` appends for this plan.
@@ -289,7 +294,7 @@ pub struct Json<'a> {
 pub fn print_table(p: &Plan, id: &str) {
     println!(
         "Repair plan {} at position {}: {} steps, {} by hand",
-        id.get(..12).unwrap_or(id),
+        short(id),
         p.position,
         p.steps.len(),
         p.steps.iter().filter(|s| s.action.is_manual()).count()
@@ -409,10 +414,7 @@ pub fn show_recorded(v: &serde_json::Value, format: FormatArg) -> anyhow::Result
     } else {
         println!("plan {id} is already recorded in {stream}");
     }
-    println!(
-        "after each step: lifeline plan done {} STEP",
-        id.get(..12).unwrap_or(id)
-    );
+    println!("after each step: lifeline plan done {} STEP", short(id));
     Ok(())
 }
 

@@ -180,10 +180,14 @@ fn point_query(p: &PointArgs) -> Vec<(&'static str, String)> {
         query.push(("occurred", "true".to_owned()));
     }
     if !p.restore.is_empty() {
-        let restores: Vec<String> = p.restore.iter().map(ToString::to_string).collect();
-        query.push(("restore", restores.join(",")));
+        query.push(("restore", restore_texts(p).join(",")));
     }
     query
+}
+
+/// `p`'s restores as `--restore` takes them.
+fn restore_texts(p: &PointArgs) -> Vec<String> {
+    p.restore.iter().map(ToString::to_string).collect()
 }
 
 fn connect(r: &ServerArgs) -> anyhow::Result<(Server, &str)> {
@@ -271,9 +275,8 @@ pub fn plan(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
     let p = &a.point;
     match &a.action {
         Some(PlanAction::Record { actor }) => {
-            let restores: Vec<String> = p.restore.iter().map(ToString::to_string).collect();
             let body = json!({
-                "at": p.at.to_string(), "occurred": p.occurred, "restore": restores,
+                "at": p.at.to_string(), "occurred": p.occurred, "restore": restore_texts(p),
                 "actor": actor,
             });
             crate::plan::show_recorded(&server.post("/api/v1/plan/record", &body)?, format)

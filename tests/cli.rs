@@ -465,37 +465,10 @@ fn a_closed_pipe_ends_the_program_quietly() {
 /// ledger it closed verifies.
 #[test]
 fn serve_stops_cleanly_on_sigterm() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let l = dir.path().join("l.redb");
     ok(&l, &["init"]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lifeline"))
-        .arg("--ledger")
-        .arg(&l)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("LIFELINE_LEDGER")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let serving = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.contains("serving on"));
-    assert!(serving, "the server did not start");
-    let pid = i32::try_from(child.id()).unwrap();
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running after SIGTERM"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = common::Served::start(&l, &[]).stop();
     assert!(status.success(), "{status:?}");
     ok(&l, &["verify"]);
 }

@@ -397,7 +397,8 @@ fn a_served_ledger_is_planned_through_its_server() {
         "{}",
         r.stderr
     );
-    served.stop();
+    let status = served.stop();
+    assert!(status.success(), "{status:?}");
 
     // Both landed in the ledger.
     let r = lifeline(&l, &["plan", "done", &id, "1"]);
@@ -595,5 +596,6 @@ fn a_self_signed_server_is_asked_with_its_certificate() {
         ],
     );
     assert_eq!(asked, local);
-    served.stop();
+    let status = served.stop();
+    assert!(status.success(), "{status:?}");
 }

@@ -115,23 +115,35 @@ impl Served {
         }
     }
 
-    /// Stops it as a service manager would, and waits until the ledger is closed.
-    pub fn stop(mut self) {
-        self.stop_now();
+    /// Stops it as a service manager would (SIGTERM) and waits until it has exited (the ledger
+    /// closed); fails the test if it is still running 20 seconds later.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.stop_now()
     }
 
-    fn stop_now(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+    fn stop_now(&mut self) -> std::process::ExitStatus {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let _ = self.child.wait();
     }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            self.stop_now();
+            // Not while a failing test unwinds: a second panic would abort the run.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
