@@ -206,7 +206,7 @@ pub fn load_at(l: &Ledger, positions: &[Position]) -> anyhow::Result<Loaded> {
 }
 
 /// The position of the last domain event at or before `position` that is not the bookkeeping
-/// of a repair (a plan recorded, a step done); 0 if there is none.
+/// of a repair (see [`projections::events::DomainEvent::is_bookkeeping`]); 0 if there is none.
 pub fn last_change(l: &Ledger, position: Position) -> anyhow::Result<Position> {
     let mut found = 0;
     if position == 0 {
@@ -216,7 +216,16 @@ pub fn last_change(l: &Ledger, position: Position) -> anyhow::Result<Position> {
         AllStart::Position(position.min(l.head()) + 1),
         Direction::Backwards,
         |body, _| {
-            let bookkeeping = matches!(body.event_type, "RepairPlanned" | "RepairStepApplied");
+            // Only a repair's events are decoded; one that does not decode is not a change
+            // (the fold skips it too).
+            let bookkeeping = match body.event_type {
+                "RepairPlanned" => true,
+                "RepairStepApplied" => {
+                    projections::events::decode(body.event_type, body.data, body.metadata)
+                        .map_or(true, |e| e.is_bookkeeping())
+                }
+                _ => false,
+            };
             if projections::events::is_domain_type(body.event_type) && !bookkeeping {
                 found = body.position;
                 return ControlFlow::Break(());

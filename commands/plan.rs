@@ -12,6 +12,7 @@ use projections::converge::Residual;
 use projections::events::{DomainEvent, Repair};
 use projections::findings::Restore;
 use projections::plan::{OwnerNotice, Plan, Step};
+use projections::repair::Action;
 use projections::state::Deployment;
 use std::path::Path;
 
@@ -39,25 +40,45 @@ impl Made {
         short(&self.id)
     }
 
-    /// The event `plan record` appends for this plan.
+    /// The event `plan record` appends for this plan: with what each step does, which `plan
+    /// done` copies into the step it records.
     pub fn recorded(&self, actor: Option<&str>) -> DomainEvent {
         DomainEvent::RepairPlanned(Repair {
             plan: self.id.clone(),
             step: None,
             steps: Some(self.plan.steps.len() as u32),
             at: Some(self.plan.position),
+            actions: self.plan.steps.iter().map(|s| s.action.clone()).collect(),
+            action: None,
             actor: actor.map(str::to_owned),
         })
     }
+
+    /// The events of this plan recorded and every step of it done, in order, as `plan
+    /// record` and `plan done` write them.
+    pub fn all_done(&self, actor: Option<&str>) -> Vec<DomainEvent> {
+        let done = (1..)
+            .zip(&self.plan.steps)
+            .map(|(n, step)| step_done(&self.id, n, Some(step.action.clone()), actor));
+        std::iter::once(self.recorded(actor)).chain(done).collect()
+    }
 }
 
-/// The event `plan done` appends for one step of a recorded plan.
-pub fn step_done(plan: &str, step: u32, actor: Option<&str>) -> DomainEvent {
+/// The event `plan done` appends for one step of a recorded plan; `action` is what the step
+/// does to the databases (`None` for a plan recorded without its steps' effects).
+pub fn step_done(
+    plan: &str,
+    step: u32,
+    action: Option<Action>,
+    actor: Option<&str>,
+) -> DomainEvent {
     DomainEvent::RepairStepApplied(Repair {
         plan: plan.to_owned(),
         step: Some(step),
         steps: None,
         at: None,
+        actions: Vec::new(),
+        action,
         actor: actor.map(str::to_owned),
     })
 }
@@ -72,18 +93,14 @@ pub fn make(
     let (mut plan, repaired) =
         projections::plan::plan_and_repaired(&analysis.findings, &analysis.world);
     // A plan is made from the log up to its last event that is not the bookkeeping of a
-    // repair: recording a plan, or its steps, does not change the plan or its id.
+    // repair: recording a plan does not change the plan or its id (a step done does: the
+    // databases changed).
     let basis = analysis
         .events
         .iter()
         .rev()
         .filter(|r| r.position <= analysis.point.position)
-        .find(|r| {
-            !matches!(
-                r.event,
-                DomainEvent::RepairPlanned(_) | DomainEvent::RepairStepApplied(_)
-            )
-        })
+        .find(|r| !r.event.is_bookkeeping())
         .map(|r| r.position);
     // Continued from a snapshot, the events analysed may all be bookkeeping: ask the log.
     let basis = match basis {
@@ -509,7 +526,8 @@ pub fn done_in(
             std::ops::ControlFlow::Continue(())
         },
     )?;
-    let event = step_done(&planned.plan, step, actor);
+    let action = planned.actions.get(step as usize - 1).cloned();
+    let event = step_done(&planned.plan, step, action, actor);
     let stream = event.stream();
     let revision = l
         .stream_record(&stream)?

@@ -35,9 +35,8 @@ fn simulated_with_snapshots(dir: &std::path::Path, parts: u64) -> Ledger {
 /// do: they count as repaired.
 fn repair(l: &Ledger) {
     let made = lifeline::plan::make(l, &At::Now, false, &[]).unwrap();
-    record(l, made.recorded(None));
-    for s in 1..=made.plan.steps.len() as u32 {
-        record(l, lifeline::plan::step_done(&made.id, s, None));
+    for e in made.all_done(None) {
+        record(l, e);
     }
     let repaired = analyze(l, &At::Now, false, &[]).unwrap();
     assert!(repaired.findings.restores.is_empty());
@@ -102,12 +101,7 @@ fn same_either_way(l: &Ledger, at: &At, what_if: &[RestoreArg]) -> bool {
         .iter()
         .rev()
         .filter(|r| r.position <= position)
-        .find(|r| {
-            !matches!(
-                r.event,
-                DomainEvent::RepairPlanned(_) | DomainEvent::RepairStepApplied(_)
-            )
-        })
+        .find(|r| !r.event.is_bookkeeping())
         .map_or(0, |r| r.position);
     let made = lifeline::plan::make(l, at, false, what_if).unwrap();
     assert_eq!(made.plan.position, basis, "plan basis at {at:?}");

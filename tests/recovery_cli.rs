@@ -171,6 +171,14 @@ fn simulate_recover_plan_record_and_done() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     let f = json(&ok(&l, &["recover", "--format", "json"]));
     assert_eq!(f["restores"], Value::Array(vec![]), "{f}");
+    // The steps done changed the databases as the plan said: nothing differs, nothing is
+    // lost, and there is nothing left to plan.
+    for k in ["differences", "lost", "staleQueue"] {
+        assert_eq!(f[k], Value::Array(vec![]), "{k}: {f}");
+    }
+    let again = json(&ok(&l, &["plan", "--format", "json"]));
+    assert_eq!(again["steps"], Value::Array(vec![]), "{again}");
+    assert_ne!(again["id"], p["id"]);
     let audit = ok(
         &l,
         &["audit", "--type", "RepairStepApplied", "--format", "json"],

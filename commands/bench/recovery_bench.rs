@@ -40,9 +40,7 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// `plan done` do.
 fn repair(l: &Ledger) {
     let made = lifeline::plan::make(l, &At::Now, false, &[]).unwrap();
-    let done =
-        (1..=made.plan.steps.len() as u32).map(|s| lifeline::plan::step_done(&made.id, s, None));
-    for e in std::iter::once(made.recorded(None)).chain(done) {
+    for e in made.all_done(None) {
         let p = lifeline::domain::proposed(&e, ledger::EventId::new_random(), None);
         l.append_blocking(&e.stream(), ledger::ExpectedRevision::Any, vec![p])
             .unwrap();

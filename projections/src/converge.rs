@@ -13,7 +13,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// What still differs after the repair.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Residual {
     /// The app's container and its content went with the database; the widget (if any) has

@@ -4,6 +4,7 @@
 //! metadata carries `{"schemaVersion": N}`. [`decode`] upcasts older versions before reading, so
 //! a version-1 event still replays after a field is added or renamed.
 
+use crate::repair::Action;
 use crate::state::MemberRoles;
 use crate::vocabulary::{App, CommunityType, Database, Role};
 use schemars::JsonSchema;
@@ -299,6 +300,14 @@ pub struct Repair {
     /// restores up to there count as repaired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<u64>,
+    /// `RepairPlanned`: what each step does to the databases, in step order (empty in plans
+    /// recorded before steps carried their effect).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+    /// `RepairStepApplied`: what the step did to the databases; the actual state takes it
+    /// from here on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
 }
@@ -351,7 +360,7 @@ pub fn membership_changes(
 }
 
 /// Every fact Lifeline records. The variant name is the ledger event type.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type")]
 pub enum DomainEvent {
     CommunityCreated(CommunityCreated),
@@ -453,6 +462,17 @@ impl DomainEvent {
             DomainEvent::DatabaseRestored(_) => "DatabaseRestored",
             DomainEvent::RepairPlanned(_) => "RepairPlanned",
             DomainEvent::RepairStepApplied(_) => "RepairStepApplied",
+        }
+    }
+
+    /// Whether the event only keeps the books of a repair — a plan recorded, or a step done
+    /// that carries no effect — and so changes no state: a plan made after it is the plan made
+    /// before it.
+    pub fn is_bookkeeping(&self) -> bool {
+        match self {
+            DomainEvent::RepairPlanned(_) => true,
+            DomainEvent::RepairStepApplied(s) => s.action.is_none(),
+            _ => false,
         }
     }
 

@@ -107,6 +107,15 @@ impl World {
                     self.actual.restore(d.database, state.clone());
                 }
             }
+            // The administrator did a step of a recorded plan: the databases changed as the
+            // plan said they would.
+            DomainEvent::RepairStepApplied(Repair {
+                action: Some(action),
+                ..
+            }) => {
+                action.apply(&mut self.actual, &self.intended);
+                action.accept(&mut self.intended, &self.actual);
+            }
             _ => apply(&mut self.actual, r, Some(failed), edits),
         }
         self.position = r.position;

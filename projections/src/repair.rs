@@ -2,10 +2,12 @@
 //! applying them to a copy of the actual state, and the convergence check applies a finished
 //! plan's actions again to show where they lead.
 
+use crate::converge::Residual;
 use crate::events::{DomainEvent, RemoteAppTransferred};
 use crate::fold::{apply, deliver, Edits, Recorded};
 use crate::state::{Community, Deployment, Mirror, ResourceKey, TaskStatus};
 use crate::vocabulary::{App, Database};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -13,7 +15,7 @@ use uuid::Uuid;
 pub const RETRY_TASK: &str = "LifecycleRetryQueuedEvents";
 
 /// Where an orphan goes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "to")]
 pub enum Target {
     /// An existing community (the same one when only the widget is missing).
@@ -31,7 +33,7 @@ impl Target {
 }
 
 /// Changes to make again in one community.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Redo {
     pub community: Uuid,
@@ -39,7 +41,7 @@ pub struct Redo {
 }
 
 /// One orphan to assign.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Assignment {
     pub object_id: String,
@@ -49,7 +51,7 @@ pub struct Assignment {
 }
 
 /// One orphan whose data goes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Doomed {
     pub object_id: String,
@@ -59,7 +61,7 @@ pub struct Doomed {
 }
 
 /// One repair action and its effect on the databases.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Action {
     /// Keep users out at the HTTP server while the repair runs.
@@ -117,8 +119,13 @@ pub enum Action {
         app: App,
         orphans: Vec<Doomed>,
     },
-    /// Tell the owners what their community lost.
-    ContactOwners,
+    /// Tell the owners what their community lost. `told` is what no command brings back
+    /// (content gone, shares gone or back); once the owners know, the ledger takes it as the
+    /// repair leaves it: see [`Action::accept`].
+    ContactOwners {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        told: Vec<Residual>,
+    },
 }
 
 impl Action {
@@ -128,7 +135,7 @@ impl Action {
             Action::BlockUsers
             | Action::UnblockUsers
             | Action::ExportAndReport { .. }
-            | Action::ContactOwners => {}
+            | Action::ContactOwners { .. } => {}
             Action::PauseRetries => set_task(d, TaskStatus::Suspended),
             Action::ClearQueueByApp { app } => d
                 .db_mut(Database::Communities)
@@ -194,6 +201,59 @@ impl Action {
         }
     }
 
+    /// What a done step makes the ledger accept: the content and shares the owners were told
+    /// about are, in the intended deployment too, as the repair left them — what they redo
+    /// arrives as changes of its own — so that a finished repair leaves nothing to find but
+    /// what still needs a hand (a widget with nothing behind it stays until its owner removes
+    /// it: the intended deployment keeps the widgets `actual` keeps).
+    pub fn accept(&self, intended: &mut Deployment, actual: &Deployment) {
+        let Action::ContactOwners { told } = self else {
+            return;
+        };
+        for r in told {
+            match r {
+                Residual::ContentLost {
+                    community,
+                    app,
+                    instance,
+                    object_id,
+                    ..
+                } => {
+                    let key = ResourceKey::new(*app, object_id.as_str());
+                    intended.remove_resource(app.database(), &key);
+                    let kept = actual
+                        .communities()
+                        .get(community)
+                        .is_some_and(|c| c.widgets.contains_key(instance));
+                    let communities = &mut intended.db_mut(Database::Communities).communities;
+                    if let (false, Some(c)) = (kept, communities.get_mut(community)) {
+                        if c.widgets.contains_key(instance) {
+                            let widgets = c.widgets.without(instance);
+                            std::sync::Arc::make_mut(c).widgets = widgets;
+                        }
+                    }
+                }
+                Residual::ShareLost {
+                    community,
+                    app,
+                    object_id,
+                } => {
+                    let share = (*community, *app, object_id.clone());
+                    intended.db_mut(app.database()).shares.remove(&share);
+                }
+                Residual::ShareReturned {
+                    community,
+                    app,
+                    object_id,
+                } => {
+                    let share = (*community, *app, object_id.clone());
+                    intended.db_mut(app.database()).shares.insert(share);
+                }
+                Residual::Unexpected { .. } => {}
+            }
+        }
+    }
+
     /// Whether a person does it (no wsadmin command does).
     pub fn is_manual(&self) -> bool {
         match self {
@@ -201,7 +261,7 @@ impl Action {
             | Action::UnblockUsers
             | Action::Recreate { .. }
             | Action::Reapply { .. }
-            | Action::ContactOwners => true,
+            | Action::ContactOwners { .. } => true,
             Action::Assign { app, .. } | Action::DeleteOrphans { app, .. } => *app == App::Library,
             _ => false,
         }

@@ -123,8 +123,16 @@ pub fn validate(w: &World, e: &DomainEvent) -> Result<(), Rejection> {
             )),
             Some(_) => Ok(()),
         },
-        QueueCleared(_) | TaskPaused(_) | TaskResumed(_) | RepairPlanned(_)
-        | RepairStepApplied(_) => Ok(()),
+        RepairPlanned(p) => match (p.steps, p.actions.len()) {
+            (_, 0) => Ok(()),
+            (Some(steps), n) if steps as usize == n => Ok(()),
+            (steps, n) => reject(format!(
+                "plan {} has {} steps but says what {n} of them do (one action per step)",
+                p.plan,
+                steps.unwrap_or(0)
+            )),
+        },
+        QueueCleared(_) | TaskPaused(_) | TaskResumed(_) | RepairStepApplied(_) => Ok(()),
         other => {
             let community = other.community().expect("community-scoped");
             let c = active(w, community)?;

@@ -81,7 +81,7 @@ pub fn calls(action: &Action) -> Vec<Call> {
         | Action::UnblockUsers
         | Action::Recreate { .. }
         | Action::Reapply { .. }
-        | Action::ContactOwners => vec![],
+        | Action::ContactOwners { .. } => vec![],
         Action::PauseRetries => vec![communities(format!(
             "CommunitiesScheduler.pauseSchedulingTask({})",
             q(RETRY_TASK)

@@ -10,6 +10,9 @@ use projections::{validate::validate, Database, Recorded, World};
 use proptest::prelude::*;
 use uuid::Uuid;
 
+#[path = "common/repair.rs"]
+mod repair;
+
 const DAY: i64 = 86_400_000_000_000;
 /// 2026-10-01T00:00:00Z.
 const START: i64 = 1_790_812_800_000_000_000;
@@ -113,6 +116,12 @@ fn check_converges(seed: u64, which: &[(Database, u32)]) {
     assert!(bad.is_empty(), "seed {seed}, restores {which:?}: {bad:#?}");
     assert!(p.converges);
     assert_eq!(left, p.unrecoverable);
+    repair::takes_effect(
+        &format!("seed {seed}, restores {which:?}"),
+        events,
+        &p,
+        &repaired,
+    );
 }
 
 #[test]

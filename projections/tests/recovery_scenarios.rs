@@ -6,6 +6,8 @@
 //! `LIFELINE_BLESS=1` the expected lines are rewritten from the output, to be reviewed.
 
 mod common;
+#[path = "common/repair.rs"]
+mod repair;
 
 use common::{event_of, names};
 use projections::converge::{converge, residual, Residual};
@@ -165,7 +167,7 @@ fn step_lines(p: &Plan, n: &Names) -> Vec<String> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                Action::ContactOwners => p
+                Action::ContactOwners { .. } => p
                     .owners
                     .iter()
                     .map(|o| format!("{} ({})", o.name, o.lost.len()))
@@ -284,6 +286,7 @@ fn check(file: &std::path::Path) -> Result<(), String> {
         p.unrecoverable,
         "{name}"
     );
+    repair::takes_effect(&name, events.clone(), &p, &repaired);
     let got = json!({
         "findings": finding_lines(&findings, &n),
         "steps": step_lines(&p, &n),

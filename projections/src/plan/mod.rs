@@ -137,8 +137,14 @@ pub fn plan_and_repaired(findings: &Findings, world: &World) -> (Plan, Deploymen
     let owners = owners(&b, findings, &unrecoverable);
     if !owners.is_empty() {
         let n = owners.len();
+        // What no command brings back: once the owners know, the ledger takes it as it is.
+        let told = unrecoverable
+            .iter()
+            .filter(|r| r.is_content())
+            .cloned()
+            .collect();
         b.push_with(
-            Action::ContactOwners,
+            Action::ContactOwners { told },
             format!(
                 "Tell the owners of {} what their community lost",
                 count_communities(n)

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Lifeline repair plan 700a207d1cb4fd53566195ec6c309e8341d2ae11e8779c472488eee32ba14c5c
+# Lifeline repair plan e68976912931c2e09107933ccd7ada814bd23be2d391931486f336b064b58f42
 # made from the ledger at position 436 (checkpoint size 436, root b62a8bd6a9ac3523e865eff404c4bfa6ed1c4fb9d8c3bb9453b6e79d90f0904a).
 #
 # Files commands. Run from app_server_root/profiles/<dm_profile>/bin, step by step
