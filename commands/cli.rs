@@ -170,13 +170,14 @@ pub struct ServerArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum PlanAction {
-    /// Record the current plan in the ledger (stream repair-<id>).
+    /// Record the current plan in the ledger (stream repair-<id>), with what each step does.
     Record {
         /// Who records it.
         #[arg(long, env = "USER")]
         actor: Option<String>,
     },
-    /// Record a step of a recorded plan as done.
+    /// Record a step of a recorded plan as done: from then on the ledger takes the databases
+    /// as the step leaves them.
     Done {
         /// The plan id (at least its first 8 characters).
         plan: String,

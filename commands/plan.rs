@@ -460,7 +460,9 @@ fn done(
 
 /// Records step `step` of the recorded plan whose id starts with `wanted` as done (`plan
 /// done`); what it did, as `plan done --format json` says it: `{"plan", "step", "steps",
-/// "left", "changedSince", "since"}` (changes recorded since the plan was made at `since`).
+/// "left", "changedSince", "since", "effect"}` (changes recorded since the plan was made at
+/// `since`; whether the step carries what it does to the databases, which the plans recorded
+/// by earlier builds lack).
 pub fn done_in(
     l: &Ledger,
     wanted: &str,
@@ -527,6 +529,7 @@ pub fn done_in(
         },
     )?;
     let action = planned.actions.get(step as usize - 1).cloned();
+    let effect = action.is_some();
     let event = step_done(&planned.plan, step, action, actor);
     let stream = event.stream();
     let revision = l
@@ -537,7 +540,7 @@ pub fn done_in(
     let left = steps as usize - done_steps.len() - 1;
     Ok(serde_json::json!({
         "plan": planned.plan, "step": step, "steps": steps, "left": left,
-        "changedSince": changed, "since": since,
+        "changedSince": changed, "since": since, "effect": effect,
     }))
 }
 
@@ -553,6 +556,13 @@ pub fn show_done(v: &serde_json::Value, format: FormatArg) -> anyhow::Result<()>
             v["since"]
         );
     }
+    if v["effect"] == false {
+        eprintln!(
+            "lifeline: plan {} was recorded without what its steps do: the step counts, but the \
+             databases are taken as they were; `lifeline plan` shows what is left",
+            v["plan"].as_str().map_or("", short)
+        );
+    }
     if format == FormatArg::Json {
         return output::json_line(v);
     }
@@ -562,7 +572,8 @@ pub fn show_done(v: &serde_json::Value, format: FormatArg) -> anyhow::Result<()>
     );
     if v["left"] == 0 {
         println!(
-            "plan complete: restores up to position {} count as repaired",
+            "plan complete: restores up to position {} count as repaired, and the databases \
+             are taken as the plan leaves them (`lifeline recover` shows what is left)",
             v["since"]
         );
     }

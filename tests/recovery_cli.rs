@@ -184,6 +184,32 @@ fn simulate_recover_plan_record_and_done() {
         &["audit", "--type", "RepairStepApplied", "--format", "json"],
     );
     assert_eq!(audit.lines().count() as u64, n);
+    // Each step done says what it did: the first keeps users out, as the plan's first step.
+    let first = json(audit.lines().next().unwrap());
+    assert_eq!(
+        first["what"],
+        format!("step 1 of repair plan {} done: users kept out", &id[..12]),
+        "{first}"
+    );
+    // A plan recorded without what its steps do (as earlier builds recorded them): its steps
+    // count, and say that the databases are taken as they were.
+    ok(
+        &l,
+        &[
+            "record",
+            "RepairPlanned",
+            "--data",
+            r#"{"plan":"0123456789abcdef","steps":1,"at":3}"#,
+        ],
+    );
+    let r = lifeline(&l, &["plan", "done", "01234567", "1", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(json(&r.stdout)["effect"], false, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("recorded without what its steps do"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// The files under `dir`, by path, with their text.

@@ -95,10 +95,77 @@ pub fn describe(e: &DomainEvent) -> String {
         TaskResumed(t) => format!("task {} resumed", t.task),
         BackupTaken(b) => format!("{} backed up as {}", b.database, b.label),
         DatabaseRestored(d) => format!("{} restored from {}", d.database, d.backup),
-        RepairPlanned(r) => format!("repair plan {} recorded", r.plan),
-        RepairStepApplied(r) => match r.step {
-            Some(s) => format!("step {s} of repair plan {} done", r.plan),
-            None => format!("repair plan {} done", r.plan),
-        },
+        RepairPlanned(r) => format!(
+            "repair plan {} recorded{}",
+            short_plan(&r.plan),
+            r.steps
+                .map(|n| format!(" ({})", count(n as usize, "step", "steps")))
+                .unwrap_or_default()
+        ),
+        RepairStepApplied(r) => {
+            let plan = short_plan(&r.plan);
+            let done = match r.step {
+                Some(s) => format!("step {s} of repair plan {plan} done"),
+                None => format!("repair plan {plan} done"),
+            };
+            match &r.action {
+                Some(a) => format!("{done}: {}", action(a)),
+                None => done,
+            }
+        }
+    }
+}
+
+/// A plan id as tables show it: its first 12 characters (the whole id is in the stream name).
+fn short_plan(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// What a repair step does, in a few words: `resync Files (3 communities)`.
+pub fn action(a: &crate::repair::Action) -> String {
+    use crate::repair::Action::*;
+    let communities = |n: usize| count(n, "community", "communities");
+    match a {
+        BlockUsers => "users kept out".into(),
+        PauseRetries => "queued retries paused".into(),
+        ClearQueueByApp { app } => format!("queued events for {app} cleared"),
+        ClearQueueAll => "every queued community event cleared".into(),
+        ExportAndReport { app } => format!("{app} synced resources exported and reported"),
+        ResumeRetries => "queued retries resumed".into(),
+        RetryQueued => "queued events retried".into(),
+        UnblockUsers => "users let back in".into(),
+        Recreate { community } => format!("community {community} recreated"),
+        Undelete { communities: c } => format!("{} out of the trash", communities(c.len())),
+        Reapply { communities: c } => format!(
+            "{} redone in {}",
+            count(c.iter().map(|r| r.changes.len()).sum(), "change", "changes"),
+            communities(c.len())
+        ),
+        Resync {
+            app,
+            communities: c,
+        } => format!("{app} resynced ({})", communities(c.len())),
+        ResyncAll { app } => format!("{app} resynced (every community)"),
+        SyncShares { app } => format!("{app} shares synced"),
+        Assign { app, orphans } => format!(
+            "{} assigned",
+            count(
+                orphans.len(),
+                &format!("{app} orphan"),
+                &format!("{app} orphans")
+            )
+        ),
+        DeleteOrphans { app, orphans } => format!(
+            "{} deleted",
+            count(
+                orphans.len(),
+                &format!("{app} orphan's data"),
+                &format!("{app} orphans' data")
+            )
+        ),
+        ContactOwners { told } => format!(
+            "owners told ({} no command brings back)",
+            count(told.len(), "item", "items")
+        ),
     }
 }
