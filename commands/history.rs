@@ -28,6 +28,10 @@ struct Lost {
     at: u64,
     #[serde(flatten)]
     loss: Loss,
+    /// Whether a repair plan made after the loss has every step done: the change was brought
+    /// back, or its owners were told it is gone.
+    #[serde(default)]
+    repaired: bool,
 }
 
 pub fn history(l: &Ledger, a: &HistoryArgs, format: Format) -> anyhow::Result<()> {
@@ -66,14 +70,20 @@ pub fn timeline(l: &Ledger, community: &str) -> anyhow::Result<Vec<Entry>> {
         None => crate::world::fates_of(l, head, positions.into_iter().collect(), true)?,
     };
     crate::domain::warn_unreadable(&followed.unreadable);
+    let repaired = crate::recover::repaired_by(l, head)?;
     Ok(followed
         .events
         .iter()
-        .map(|r| entry(r, followed.fates.get(&r.position)))
+        .map(|r| entry(r, followed.fates.get(&r.position), repaired))
         .collect())
 }
 
-fn entry(r: &projections::Recorded, fates: Option<&BTreeMap<Database, Fate>>) -> Entry {
+/// `repaired`: losses up to there count as repaired.
+fn entry(
+    r: &projections::Recorded,
+    fates: Option<&BTreeMap<Database, Fate>>,
+    repaired: u64,
+) -> Entry {
     let (event_type, data, _) = r.event.encode();
     let (mut held, mut queued, mut lost) = (Vec::new(), Vec::new(), Vec::new());
     for (d, fate) in fates.into_iter().flatten() {
@@ -84,6 +94,7 @@ fn entry(r: &projections::Recorded, fates: Option<&BTreeMap<Database, Fate>>) ->
                 database: d.name().to_owned(),
                 at: *at,
                 loss: loss.clone(),
+                repaired: *at <= repaired,
             }),
         }
     }
@@ -110,11 +121,13 @@ fn print(entries: &[Entry]) {
     ]);
     for e in entries {
         let mut missing: Vec<String> = e.queued.iter().map(|d| format!("{d} (queued)")).collect();
-        missing.extend(e.lost.iter().map(|l| match &l.loss {
-            Loss::Restore { backup, .. } => {
-                format!("{} (restored from {backup} at @{})", l.database, l.at)
-            }
-            Loss::QueueCleared => format!("{} (queue cleared at @{})", l.database, l.at),
+        missing.extend(e.lost.iter().map(|l| {
+            let how = match &l.loss {
+                Loss::Restore { backup, .. } => format!("restored from {backup} at @{}", l.at),
+                Loss::QueueCleared => format!("queue cleared at @{}", l.at),
+            };
+            let since = if l.repaired { ", since repaired" } else { "" };
+            format!("{} ({how}{since})", l.database)
         }));
         t.add_row(vec![
             e.position.to_string(),

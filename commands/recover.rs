@@ -138,7 +138,7 @@ impl Bounds {
             positions.sort_unstable();
             crate::domain::load_positions(l, &positions)
         };
-        let since = repaired_up_to(&tagged(&["RepairPlanned", "RepairStepApplied"])?);
+        let since = repaired_by(l, point.position)?;
         let backups = backups_of(&tagged(&["BackupTaken"])?);
         let restored: Vec<(u64, u64)> = tagged(&["DatabaseRestored"])?
             .iter()
@@ -293,6 +293,16 @@ fn backups_of(events: &[Recorded]) -> Backups {
             _ => None,
         })
         .collect()
+}
+
+/// [`repaired_up_to`] among the repairs recorded up to `position`, read by their tags.
+pub fn repaired_by(l: &Ledger, position: u64) -> anyhow::Result<u64> {
+    let mut positions = l.tagged("type:RepairPlanned", 1, position)?;
+    positions.extend(l.tagged("type:RepairStepApplied", 1, position)?);
+    positions.sort_unstable();
+    Ok(repaired_up_to(&crate::domain::load_positions(
+        l, &positions,
+    )?))
 }
 
 /// The position of the latest plan whose every step is recorded as done (0 if none).

@@ -83,6 +83,20 @@ fn simulate_recover_plan_record_and_done() {
     let f = json(&ok(&l, &["recover", "--format", "json"]));
     assert_eq!(f["restores"][0]["database"], "Files", "{f}");
     assert_eq!(f["restores"][0]["whatIf"], false);
+    // A change the restore lost, as the community's history tells it (not yet repaired).
+    let lost = &f["lost"][0];
+    let lost_in = |repaired: bool| -> usize {
+        let community = lost["community"].as_str().unwrap();
+        let history = ok(&l, &["history", community, "--format", "json"]);
+        history
+            .lines()
+            .map(json)
+            .filter(|e| e["position"] == lost["position"])
+            .flat_map(|e| e["lost"].as_array().unwrap().clone())
+            .filter(|x| x["database"] == "Files" && x["repaired"] == repaired)
+            .count()
+    };
+    assert_eq!((lost_in(false), lost_in(true)), (1, 0), "{lost}");
 
     let p = json(&ok(&l, &["plan", "--format", "json"]));
     assert_eq!(p["converges"], true, "{p}");
@@ -178,6 +192,7 @@ fn simulate_recover_plan_record_and_done() {
     }
     let again = json(&ok(&l, &["plan", "--format", "json"]));
     assert_eq!(again["steps"], Value::Array(vec![]), "{again}");
+    assert_eq!((lost_in(false), lost_in(true)), (0, 1), "{lost}");
     assert_ne!(again["id"], p["id"]);
     let audit = ok(
         &l,
