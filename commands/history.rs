@@ -70,7 +70,7 @@ pub fn timeline(l: &Ledger, community: &str) -> anyhow::Result<Vec<Entry>> {
         None => crate::world::fates_of(l, head, positions.into_iter().collect(), true)?,
     };
     crate::domain::warn_unreadable(&followed.unreadable);
-    let repaired = crate::recover::repaired_by(l, head)?;
+    let repaired = crate::recover::Repairs::read(l, head)?.since;
     Ok(followed
         .events
         .iter()

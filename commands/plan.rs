@@ -5,7 +5,7 @@
 use crate::cli::{FormatArg, PlanAction, PlanArgs};
 use crate::exit::{with_code, ERROR, NOT_FOUND, USAGE};
 use crate::output::{self, clip};
-use crate::recover::{analyze, Analysis, RestoreArg};
+use crate::recover::{analyze, Analysis, Progress, RestoreArg};
 use anyhow::Context;
 use ledger::{AppendError, Checkpoint, EventId, ExpectedRevision, Ledger};
 use projections::converge::Residual;
@@ -192,7 +192,7 @@ pub fn write(made: &Made, format: FormatArg, out: Option<&Path>) -> anyhow::Resu
     match (format, out) {
         (_, Some(dir)) => put_all(dir, &files(made, format)?),
         (FormatArg::Table, None) => {
-            print_table(&made.plan, &made.id);
+            print_table(&made.plan, &made.id, &made.analysis.in_progress);
             Ok(())
         }
         (FormatArg::Json, None) => output::json_line(&json(made)),
@@ -271,20 +271,30 @@ pub fn put_all(dir: &Path, files: &[(String, String)]) -> anyhow::Result<()> {
 /// What `--format json` writes for a plan (and the API answers).
 pub fn json(made: &Made) -> Json<'_> {
     let restores = &made.analysis.findings.restores;
-    json_of(&made.plan, &made.id, &made.checkpoint, restores)
+    let in_progress = &made.analysis.in_progress;
+    json_of(
+        &made.plan,
+        &made.id,
+        &made.checkpoint,
+        restores,
+        in_progress,
+    )
 }
 
-/// [`json`] of a plan with its id, checkpoint and the restores it repairs.
+/// [`json`] of a plan with its id, checkpoint, the restores it repairs and the recorded plans
+/// in progress.
 pub fn json_of<'a>(
     p: &'a Plan,
     id: &'a str,
     checkpoint: &'a Checkpoint,
     restores: &'a [Restore],
+    in_progress: &'a [Progress],
 ) -> Json<'a> {
     Json {
         checkpoint,
         converges: p.converges,
         id,
+        in_progress,
         owners: &p.owners,
         position: p.position,
         restores,
@@ -300,6 +310,9 @@ pub struct Json<'a> {
     checkpoint: &'a Checkpoint,
     converges: bool,
     id: &'a str,
+    /// Absent when no recorded plan is in progress (keys in order, as the API sorts them).
+    #[serde(rename = "inProgress", skip_serializing_if = "<[_]>::is_empty")]
+    in_progress: &'a [Progress],
     owners: &'a [OwnerNotice],
     position: u64,
     restores: &'a [Restore],
@@ -307,8 +320,23 @@ pub struct Json<'a> {
     unrecoverable: &'a [Residual],
 }
 
-/// The plan as a table; `id` is its id.
-pub fn print_table(p: &Plan, id: &str) {
+/// The plan as a table; `id` is its id, `in_progress` the recorded plans not yet done.
+pub fn print_table(p: &Plan, id: &str, in_progress: &[Progress]) {
+    for r in in_progress {
+        let (plan, done, steps) = (short(&r.plan), r.done, r.steps);
+        if r.plan == id {
+            println!(
+                "This plan is recorded: {done} of {steps} steps done (`lifeline plan done \
+                 {plan} STEP` after each step)."
+            );
+        } else {
+            println!(
+                "Plan {plan} is recorded and under way: {done} of {steps} steps done; go on with \
+                 it (`lifeline plan done {plan} STEP` after each step). The plan below is made \
+                 afresh, from the databases as those steps left them."
+            );
+        }
+    }
     println!(
         "Repair plan {} at position {}: {} steps, {} by hand",
         short(id),

@@ -63,6 +63,8 @@ pub struct Analysis {
     pub point: Point,
     /// Restores up to here were repaired by a plan whose steps are all done.
     pub since: u64,
+    /// Recorded plans made after `since` whose steps are not all done.
+    pub in_progress: Vec<Progress>,
 }
 
 /// Backups by label: (database, position).
@@ -91,7 +93,7 @@ pub fn analyze_all(l: &Ledger, point: Point, restores: &[RestoreArg]) -> anyhow:
     let loaded = load(l, point.position, point.occurred_by)?;
     crate::domain::warn_unreadable(&loaded.unreadable);
     let mut events = loaded.events;
-    let since = repaired_up_to(&events);
+    let Repairs { since, in_progress } = Repairs::of(&events);
     let backups = backups_of(&events);
     let last = events
         .last()
@@ -110,6 +112,7 @@ pub fn analyze_all(l: &Ledger, point: Point, restores: &[RestoreArg]) -> anyhow:
         from_snapshot: None,
         point,
         since,
+        in_progress,
     })
 }
 
@@ -118,8 +121,8 @@ pub fn analyze_all(l: &Ledger, point: Point, restores: &[RestoreArg]) -> anyhow:
 /// last repair, so that every change those lose is among the events folded or waits in the
 /// snapshot's queue.
 struct Bounds {
-    /// Everything up to here is repaired.
-    since: u64,
+    /// Everything up to here is repaired, and the plans in progress.
+    repairs: Repairs,
     backups: Backups,
     /// (position, position of the backup it went back to) of every restore.
     restored: Vec<(u64, u64)>,
@@ -138,7 +141,8 @@ impl Bounds {
             positions.sort_unstable();
             crate::domain::load_positions(l, &positions)
         };
-        let since = repaired_by(l, point.position)?;
+        let repairs = Repairs::read(l, point.position)?;
+        let since = repairs.since;
         let backups = backups_of(&tagged(&["BackupTaken"])?);
         let restored: Vec<(u64, u64)> = tagged(&["DatabaseRestored"])?
             .iter()
@@ -166,7 +170,7 @@ impl Bounds {
             .chain(cleared.first().copied())
             .min();
         Ok(Bounds {
-            since,
+            repairs,
             backups,
             restored,
             target: open.map_or(point.position, |b| b - 1),
@@ -256,7 +260,7 @@ fn analyze_from_snapshot(
         .collect();
     queued.sort_unstable();
     queued.dedup();
-    let since = bounds.since;
+    let Repairs { since, in_progress } = bounds.repairs;
     let input = Input {
         events: &events,
         head: point.position,
@@ -281,6 +285,7 @@ fn analyze_from_snapshot(
             occurred_by: None,
         },
         since,
+        in_progress,
     }))
 }
 
@@ -295,43 +300,77 @@ fn backups_of(events: &[Recorded]) -> Backups {
         .collect()
 }
 
-/// [`repaired_up_to`] among the repairs recorded up to `position`, read by their tags.
-pub fn repaired_by(l: &Ledger, position: u64) -> anyhow::Result<u64> {
-    let mut positions = l.tagged("type:RepairPlanned", 1, position)?;
-    positions.extend(l.tagged("type:RepairStepApplied", 1, position)?);
-    positions.sort_unstable();
-    Ok(repaired_up_to(&crate::domain::load_positions(
-        l, &positions,
-    )?))
+/// A recorded repair plan whose steps are not all done, and how far it got.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    pub done: u32,
+    pub plan: String,
+    pub steps: u32,
 }
 
-/// The position of the latest plan whose every step is recorded as done (0 if none).
-pub fn repaired_up_to(events: &[Recorded]) -> u64 {
-    let mut plans: BTreeMap<&str, (u32, u64)> = BTreeMap::new();
-    let mut done: BTreeMap<&str, BTreeSet<u32>> = BTreeMap::new();
-    for r in events {
-        match &r.event {
-            DomainEvent::RepairPlanned(p) => {
-                let at = p.at.unwrap_or(r.position);
-                plans.insert(&p.plan, (p.steps.unwrap_or(0), at));
-            }
-            DomainEvent::RepairStepApplied(s) => {
-                if let Some(step) = s.step {
-                    done.entry(&s.plan).or_default().insert(step);
+/// The repairs recorded in a log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Repairs {
+    /// The position the latest plan whose every step is done was made at (0 if none):
+    /// restores up to there count as repaired.
+    pub since: u64,
+    /// The plans made after `since` whose steps are not all done, oldest first.
+    pub in_progress: Vec<Progress>,
+}
+
+impl Repairs {
+    /// The repairs among `events` (plans recorded, steps done).
+    pub fn of(events: &[Recorded]) -> Repairs {
+        // Plan id → (steps, position made at, steps done).
+        let mut plans: BTreeMap<&str, (u32, u64, BTreeSet<u32>)> = BTreeMap::new();
+        let mut order: Vec<&str> = Vec::new();
+        for r in events {
+            match &r.event {
+                DomainEvent::RepairPlanned(p) => {
+                    let at = p.at.unwrap_or(r.position);
+                    let plan = plans.entry(&p.plan).or_default();
+                    (plan.0, plan.1) = (p.steps.unwrap_or(0), at);
+                    order.push(&p.plan);
                 }
+                DomainEvent::RepairStepApplied(s) => {
+                    if let Some(step) = s.step {
+                        plans.entry(&s.plan).or_default().2.insert(step);
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
+        let done =
+            |(steps, _, done): &(u32, u64, BTreeSet<u32>)| done.range(1..=*steps).count() as u32;
+        let since = plans
+            .values()
+            .filter(|p| done(p) == p.0)
+            .map(|p| p.1)
+            .max()
+            .unwrap_or(0);
+        let mut seen = BTreeSet::new();
+        order.retain(|id| seen.insert(*id));
+        let in_progress = order
+            .into_iter()
+            .filter_map(|id| {
+                let p = &plans[id];
+                (p.1 > since && done(p) < p.0).then(|| Progress {
+                    plan: id.to_owned(),
+                    steps: p.0,
+                    done: done(p),
+                })
+            })
+            .collect();
+        Repairs { since, in_progress }
     }
-    plans
-        .iter()
-        .filter(|(id, (steps, _))| {
-            let d = done.get(*id).map_or(0, |d| d.range(1..=*steps).count());
-            d as u32 == *steps
-        })
-        .map(|(_, (_, at))| *at)
-        .max()
-        .unwrap_or(0)
+
+    /// The repairs recorded up to `position`, read by their tags.
+    pub fn read(l: &Ledger, position: u64) -> anyhow::Result<Repairs> {
+        let mut positions = l.tagged("type:RepairPlanned", 1, position)?;
+        positions.extend(l.tagged("type:RepairStepApplied", 1, position)?);
+        positions.sort_unstable();
+        Ok(Repairs::of(&crate::domain::load_positions(l, &positions)?))
+    }
 }
 
 /// Appends a `DatabaseRestored` after `head` for each what-if restore, at the times `last`

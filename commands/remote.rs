@@ -295,15 +295,23 @@ pub fn plan(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
                         id: String,
                         checkpoint: ledger::Checkpoint,
                         restores: Vec<projections::findings::Restore>,
+                        #[serde(default, rename = "inProgress")]
+                        in_progress: Vec<crate::recover::Progress>,
                     }
                     let v = server.get("/api/v1/plan", &query)?;
                     let b: Beside = decode(url, "plan", v.clone())?;
                     let plan: projections::plan::Plan = decode(url, "plan", v)?;
                     if format == FormatArg::Table {
-                        crate::plan::print_table(&plan, &b.id);
+                        crate::plan::print_table(&plan, &b.id, &b.in_progress);
                         return Ok(());
                     }
-                    let json = crate::plan::json_of(&plan, &b.id, &b.checkpoint, &b.restores);
+                    let json = crate::plan::json_of(
+                        &plan,
+                        &b.id,
+                        &b.checkpoint,
+                        &b.restores,
+                        &b.in_progress,
+                    );
                     crate::output::json_line(&json)
                 }
                 (format, out) => {

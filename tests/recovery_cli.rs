@@ -153,6 +153,22 @@ fn simulate_recover_plan_record_and_done() {
         ));
         assert_eq!(out["changedSince"], 0, "{out}");
     }
+    // The plan under way is named above the plan made afresh, until its last step is done.
+    let under_way = json(&ok(&l, &["plan", "--format", "json"]));
+    assert_eq!(
+        under_way["inProgress"],
+        serde_json::json!([{"done": n - 1, "plan": id, "steps": n}]),
+        "{under_way}"
+    );
+    let table = ok(&l, &["plan"]);
+    assert!(
+        table.starts_with(&format!(
+            "Plan {} is recorded and under way: {} of {n} steps done",
+            &id[..12],
+            n - 1
+        )),
+        "{table}"
+    );
     // A change recorded after the plan was made: the last step is still recorded, with a warning.
     ok(
         &l,
@@ -192,6 +208,7 @@ fn simulate_recover_plan_record_and_done() {
     }
     let again = json(&ok(&l, &["plan", "--format", "json"]));
     assert_eq!(again["steps"], Value::Array(vec![]), "{again}");
+    assert_eq!(again.get("inProgress"), None, "{again}");
     assert_eq!((lost_in(false), lost_in(true)), (0, 1), "{lost}");
     assert_ne!(again["id"], p["id"]);
     let audit = ok(
