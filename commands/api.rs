@@ -234,7 +234,9 @@ struct PlanRecord {
 #[serde(deny_unknown_fields)]
 struct PlanDone {
     plan: String,
-    step: u32,
+    /// One step, or several (recorded together or not at all).
+    step: Option<u32>,
+    steps: Option<Vec<u32>>,
     actor: Option<String>,
 }
 
@@ -256,8 +258,20 @@ async fn plan_record(State(api): State<Arc<Api>>, headers: HeaderMap, body: Byte
 
 async fn plan_done(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
     answer(api, &headers, Role::Write, move |api| {
-        let d: PlanDone = body_of(&body, "{\"plan\", \"step\", \"actor\"?}")?;
-        crate::plan::done_in(&api.ledger, &d.plan, d.step, d.actor.as_deref())
+        let shape = "{\"plan\", \"step\" or \"steps\" (a list), \"actor\"?}";
+        let d: PlanDone = body_of(&body, shape)?;
+        let steps = match (d.step, d.steps) {
+            (Some(one), None) => vec![one],
+            (None, Some(mut many)) => {
+                many.sort_unstable();
+                many.dedup();
+                many
+            }
+            _ => anyhow::bail!(
+                "the body is not {shape}: give one of step and steps; nothing was recorded"
+            ),
+        };
+        crate::plan::done_in(&api.ledger, &d.plan, &steps, d.actor.as_deref())
     })
     .await
 }

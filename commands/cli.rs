@@ -181,13 +181,19 @@ pub enum PlanAction {
     Done {
         /// The plan id (at least its first 8 characters).
         plan: String,
-        /// The step number.
-        step: u32,
+        /// The steps done: a number (5), a range (13-678) or a list (1,3,5-9); recorded
+        /// together or not at all.
+        #[arg(value_name = "STEPS", value_parser = crate::plan::parse_steps)]
+        steps: Steps,
         /// Who did it.
         #[arg(long, env = "USER")]
         actor: Option<String>,
     },
 }
+
+/// Step numbers of a plan, in order, each once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Steps(pub Vec<u32>);
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {

@@ -2,7 +2,7 @@
 //! wsadmin scripts, HTML reports, the owners as CSV); `plan record` and `plan done` put the
 //! repair itself in the ledger.
 
-use crate::cli::{FormatArg, PlanAction, PlanArgs};
+use crate::cli::{FormatArg, PlanAction, PlanArgs, Steps};
 use crate::exit::{with_code, ERROR, NOT_FOUND, USAGE};
 use crate::output::{self, clip};
 use crate::recover::{analyze, Analysis, Progress, RestoreArg};
@@ -173,9 +173,11 @@ pub fn plan(l: &Ledger, a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
     check_args(a, format)?;
     match &a.action {
         Some(PlanAction::Record { actor }) => record(l, a, actor.as_deref(), format),
-        Some(PlanAction::Done { plan, step, actor }) => {
-            done(l, plan, *step, actor.as_deref(), format)
-        }
+        Some(PlanAction::Done {
+            plan,
+            steps: Steps(steps),
+            actor,
+        }) => done(l, plan, steps, actor.as_deref(), format),
         None => {
             let p = &a.point;
             let made = make(l, &p.at, p.occurred, &p.restore)?;
@@ -459,7 +461,10 @@ pub fn show_recorded(v: &serde_json::Value, format: FormatArg) -> anyhow::Result
     } else {
         println!("plan {id} is already recorded in {stream}");
     }
-    println!("after each step: lifeline plan done {} STEP", short(id));
+    println!(
+        "after each step: lifeline plan done {} STEP (or several at once: 1-5,7)",
+        short(id)
+    );
     Ok(())
 }
 
@@ -477,24 +482,74 @@ fn append(
 fn done(
     l: &Ledger,
     wanted: &str,
-    step: u32,
+    steps: &[u32],
     actor: Option<&str>,
     format: FormatArg,
 ) -> anyhow::Result<()> {
-    let done = done_in(l, wanted, step, actor);
+    let done = done_in(l, wanted, steps, actor);
     l.close();
     show_done(&done?, format)
 }
 
-/// Records step `step` of the recorded plan whose id starts with `wanted` as done (`plan
-/// done`); what it did, as `plan done --format json` says it: `{"plan", "step", "steps",
-/// "left", "changedSince", "since", "effect"}` (changes recorded since the plan was made at
-/// `since`; whether the step carries what it does to the databases, which the plans recorded
-/// by earlier builds lack).
+/// The most steps one `plan done` names (a range is expanded before it is checked).
+const STEPS_MAX: u32 = 1_000_000;
+
+/// Step numbers as `plan done` takes them: `5`, `13-678`, `1,3,5-9`; in order, each once.
+pub fn parse_steps(text: &str) -> Result<Steps, String> {
+    let number = |t: &str| -> Result<u32, String> {
+        t.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("'{t}' is not a step number (steps are 5, 13-678 or 1,3,5-9)"))
+    };
+    let mut out = std::collections::BTreeSet::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(format!("'{part}' runs backwards: write {b}-{a}"));
+                }
+                if b - a >= STEPS_MAX {
+                    return Err(format!("'{part}' is more steps than a plan has"));
+                }
+                out.extend(a..=b);
+            }
+            None => {
+                out.insert(number(part)?);
+            }
+        }
+    }
+    Ok(Steps(out.into_iter().collect()))
+}
+
+/// Step numbers written short: `1-3, 7`.
+fn ranges(steps: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let mut j = i;
+        while j + 1 < steps.len() && steps[j + 1] == steps[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            steps[i].to_string()
+        } else {
+            format!("{}-{}", steps[i], steps[j])
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+/// Records steps `wanted_steps` of the recorded plan whose id starts with `wanted` as done
+/// (`plan done`), all in one append or none; what it did, as `plan done --format json` says
+/// it: `{"plan", "done", "steps", "left", "changedSince", "since", "effect"}` (the steps just
+/// recorded; changes recorded since the plan was made at `since`; whether the steps carry what
+/// they do to the databases, which the plans recorded by earlier builds lack).
 pub fn done_in(
     l: &Ledger,
     wanted: &str,
-    step: u32,
+    wanted_steps: &[u32],
     actor: Option<&str>,
 ) -> anyhow::Result<serde_json::Value> {
     // Only the repair bookkeeping is decoded: a long log is read, not held in memory.
@@ -520,11 +575,17 @@ pub fn done_in(
         _ => return Err(with_code(USAGE, format!("'{wanted}' names several plans: give more of the id"))),
     };
     let steps = planned.steps.unwrap_or(0);
-    if step == 0 || step > steps {
+    if let Some(step) = wanted_steps.iter().find(|s| **s == 0 || **s > steps) {
         return Err(with_code(
             USAGE,
-            format!("plan {} has steps 1 to {steps}, not {step}", planned.plan),
+            format!(
+                "plan {} has steps 1 to {steps}, not {step}; nothing was appended",
+                planned.plan
+            ),
         ));
+    }
+    if wanted_steps.is_empty() {
+        return Err(with_code(USAGE, "no step given: name the steps done"));
     }
     let done_steps: std::collections::BTreeSet<u32> = events
         .iter()
@@ -533,11 +594,21 @@ pub fn done_in(
             _ => None,
         })
         .collect();
-    if done_steps.contains(&step) {
+    let again: Vec<u32> = wanted_steps
+        .iter()
+        .copied()
+        .filter(|s| done_steps.contains(s))
+        .collect();
+    if !again.is_empty() {
+        let (which, are) = match again.len() {
+            1 => ("step", "is"),
+            _ => ("steps", "are"),
+        };
         return Err(with_code(
             ERROR,
             format!(
-                "step {step} of plan {} is already recorded as done; nothing was appended",
+                "{which} {} of plan {} {are} already recorded as done; nothing was appended",
+                ranges(&again),
                 planned.plan
             ),
         ));
@@ -556,18 +627,27 @@ pub fn done_in(
             std::ops::ControlFlow::Continue(())
         },
     )?;
-    let action = planned.actions.get(step as usize - 1).cloned();
-    let effect = action.is_some();
-    let event = step_done(&planned.plan, step, action, actor);
-    let stream = event.stream();
+    let effect = !planned.actions.is_empty();
+    let events: Vec<DomainEvent> = wanted_steps
+        .iter()
+        .map(|&step| {
+            let action = planned.actions.get(step as usize - 1).cloned();
+            step_done(&planned.plan, step, action, actor)
+        })
+        .collect();
+    let stream = events[0].stream();
     let revision = l
         .stream_record(&stream)?
         .and_then(|r| r.last_revision)
         .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-    append(l, &stream, revision, &event)?;
-    let left = steps as usize - done_steps.len() - 1;
+    let proposed = events
+        .iter()
+        .map(|e| crate::domain::proposed(e, EventId::new_random(), None))
+        .collect();
+    l.append_blocking(&stream, revision, proposed)?;
+    let left = steps as usize - done_steps.len() - wanted_steps.len();
     Ok(serde_json::json!({
-        "plan": planned.plan, "step": step, "steps": steps, "left": left,
+        "plan": planned.plan, "done": wanted_steps, "steps": steps, "left": left,
         "changedSince": changed, "since": since, "effect": effect,
     }))
 }
@@ -594,9 +674,18 @@ pub fn show_done(v: &serde_json::Value, format: FormatArg) -> anyhow::Result<()>
     if format == FormatArg::Json {
         return output::json_line(v);
     }
+    let done: Vec<u32> = v["done"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_u64().and_then(|n| u32::try_from(n).ok()))
+        .collect();
+    let which = if done.len() == 1 { "step" } else { "steps" };
     println!(
-        "step {} of {} done; {} left",
-        v["step"], v["steps"], v["left"]
+        "{which} {} of {} done; {} left",
+        ranges(&done),
+        v["steps"],
+        v["left"]
     );
     if v["left"] == 0 {
         println!(
@@ -611,6 +700,24 @@ pub fn show_done(v: &serde_json::Value, format: FormatArg) -> anyhow::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_are_numbers_ranges_and_lists_and_print_back_short() {
+        let steps = |t: &str| parse_steps(t).map(|Steps(s)| s);
+        assert_eq!(steps("5"), Ok(vec![5]));
+        assert_eq!(steps("3-5,1, 4"), Ok(vec![1, 3, 4, 5]));
+        assert_eq!(ranges(&steps("7,1-3,9,10").unwrap()), "1-3, 7, 9-10");
+        for (bad, why) in [
+            ("5-3", "runs backwards"),
+            ("x", "not a step number"),
+            ("1,,2", "not a step number"),
+            ("-3", "not a step number"),
+            ("1-4000000000", "more steps than a plan has"),
+        ] {
+            let e = steps(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn files_go_under_out_and_a_path_that_would_leave_it_writes_nothing() {

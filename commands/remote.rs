@@ -281,8 +281,12 @@ pub fn plan(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
             });
             crate::plan::show_recorded(&server.post("/api/v1/plan/record", &body)?, format)
         }
-        Some(PlanAction::Done { plan, step, actor }) => {
-            let body = json!({ "plan": plan, "step": step, "actor": actor });
+        Some(PlanAction::Done {
+            plan,
+            steps: crate::cli::Steps(steps),
+            actor,
+        }) => {
+            let body = json!({ "plan": plan, "steps": steps, "actor": actor });
             crate::plan::show_done(&server.post("/api/v1/plan/done", &body)?, format)
         }
         None => {

@@ -253,7 +253,8 @@ async fn roles_answers_and_errors() {
     let (s, v) = call(&app, "POST", "/api/v1/plan/record", Some(WRITE), "{}").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["recorded"], true, "{v}");
-    let done = json!({"plan": v["plan"], "step": 1}).to_string();
+    let plan = v["plan"].clone();
+    let done = json!({"plan": plan, "step": 1}).to_string();
     let (s, v) = call(&app, "POST", "/api/v1/plan/done", Some(WRITE), &done).await;
     assert_eq!(
         s,
@@ -261,15 +262,18 @@ async fn roles_answers_and_errors() {
         "a plan of no steps has no step 1: {v}"
     );
     assert_eq!(v["exitCode"], 2, "bad usage, as `plan done` says it: {v}");
-    let (s, v) = call(
-        &app,
-        "POST",
-        "/api/v1/plan/done",
-        Some(WRITE),
-        r#"{"plan": 1}"#,
-    )
-    .await;
+    for bad in [
+        r#"{"plan": 1}"#.to_owned(),
+        json!({"plan": plan, "step": 1, "steps": [1]}).to_string(),
+        json!({"plan": plan}).to_string(),
+    ] {
+        let (s, v) = call(&app, "POST", "/api/v1/plan/done", Some(WRITE), &bad).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let several = json!({"plan": plan, "steps": [1, 2]}).to_string();
+    let (s, v) = call(&app, "POST", "/api/v1/plan/done", Some(WRITE), &several).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("not 1"), "{v}");
 
     // An expected revision as a number, and metadata, kept as sent.
     let note = |expected: Value| {

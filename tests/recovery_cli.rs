@@ -139,20 +139,17 @@ fn simulate_recover_plan_record_and_done() {
     let twice = ok(&l, &["plan", "record"]);
     assert!(twice.contains("already recorded"), "{twice}");
     let n = rec["steps"].as_u64().unwrap();
-    for step in 1..n {
+    // Step 1, then the rest but the last in one go (a range, recorded together).
+    for steps in ["1".to_owned(), format!("2-{}", n - 1)] {
         let out = json(&ok(
             &l,
-            &[
-                "plan",
-                "done",
-                &id[..12],
-                &step.to_string(),
-                "--format",
-                "json",
-            ],
+            &["plan", "done", &id[..12], &steps, "--format", "json"],
         ));
         assert_eq!(out["changedSince"], 0, "{out}");
     }
+    let r = lifeline(&l, &["plan", "done", &id[..12], &format!("2,{n}")]);
+    assert_eq!(r.code, 1, "step 2 again, with the last: {}", r.stderr);
+    assert!(r.stderr.contains("nothing was appended"), "{}", r.stderr);
     // The plan under way is named above the plan made afresh, until its last step is done.
     let under_way = json(&ok(&l, &["plan", "--format", "json"]));
     assert_eq!(
