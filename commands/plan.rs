@@ -552,9 +552,10 @@ pub fn done_in(
     wanted_steps: &[u32],
     actor: Option<&str>,
 ) -> anyhow::Result<serde_json::Value> {
-    // Only the repair bookkeeping is decoded: a long log is read, not held in memory.
+    // Only the repairs are read, found by their tags.
+    crate::audit::catch_up(l)?;
     let repairs = |t: &str| matches!(t, "RepairPlanned" | "RepairStepApplied");
-    let events = crate::domain::load_types(l, 1, l.head(), None, repairs)?.events;
+    let events = crate::recover::repair_events(l, l.head())?;
     let plans: Vec<&Repair> = events
         .iter()
         .filter_map(|r| match &r.event {

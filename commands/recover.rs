@@ -366,11 +366,16 @@ impl Repairs {
 
     /// The repairs recorded up to `position`, read by their tags.
     pub fn read(l: &Ledger, position: u64) -> anyhow::Result<Repairs> {
-        let mut positions = l.tagged("type:RepairPlanned", 1, position)?;
-        positions.extend(l.tagged("type:RepairStepApplied", 1, position)?);
-        positions.sort_unstable();
-        Ok(Repairs::of(&crate::domain::load_positions(l, &positions)?))
+        Ok(Repairs::of(&repair_events(l, position)?))
     }
+}
+
+/// The plans recorded and steps done up to `position`, in log order, found by their tags.
+pub fn repair_events(l: &Ledger, position: u64) -> anyhow::Result<Vec<Recorded>> {
+    let mut positions = l.tagged("type:RepairPlanned", 1, position)?;
+    positions.extend(l.tagged("type:RepairStepApplied", 1, position)?);
+    positions.sort_unstable();
+    crate::domain::load_positions(l, &positions)
 }
 
 /// Appends a `DatabaseRestored` after `head` for each what-if restore, at the times `last`
