@@ -181,7 +181,10 @@ async fn findings(
 ) -> Response {
     answer(api, &headers, Role::Read, move |api| {
         let a = crate::recover::analyze(&api.ledger, &q.at()?, q.occurred(), &q.restores()?)?;
-        Ok(serde_json::to_value(&a.findings)?)
+        Ok(serde_json::to_value(crate::recover::json(
+            &a.findings,
+            &a.in_progress,
+        ))?)
     })
     .await
 }

@@ -65,7 +65,8 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     let made = make(&l, &crate::domain::At::Now, false, &[])?;
     l.close();
     println!();
-    crate::recover::print_findings(&made.analysis.findings, Some(a.rows));
+    let analysis = &made.analysis;
+    crate::recover::print_findings(&analysis.findings, &analysis.in_progress, Some(a.rows));
     println!();
     write(&made, FormatArg::Table, None)?;
     write_all(&made, &a.out)?;

@@ -324,20 +324,8 @@ pub struct Json<'a> {
 
 /// The plan as a table; `id` is its id, `in_progress` the recorded plans not yet done.
 pub fn print_table(p: &Plan, id: &str, in_progress: &[Progress]) {
-    for r in in_progress {
-        let (plan, done, steps) = (short(&r.plan), r.done, r.steps);
-        if r.plan == id {
-            println!(
-                "This plan is recorded: {done} of {steps} steps done (`lifeline plan done \
-                 {plan} STEP` after each step)."
-            );
-        } else {
-            println!(
-                "Plan {plan} is recorded and under way: {done} of {steps} steps done; go on with \
-                 it (`lifeline plan done {plan} STEP` after each step). The plan below is made \
-                 afresh, from the databases as those steps left them."
-            );
-        }
+    for line in crate::recover::under_way_lines(in_progress, Some(id)) {
+        println!("{line}");
     }
     println!(
         "Repair plan {} at position {}: {} steps, {} by hand",

@@ -449,13 +449,56 @@ pub fn recover(l: &Ledger, a: &RecoverArgs, format: Format) -> anyhow::Result<()
         return Ok(());
     }
     l.close();
-    let f = &analysis.findings;
+    let (f, in_progress) = (&analysis.findings, &analysis.in_progress);
     match format {
-        Format::Json => output::json_line(f)?,
-        Format::Table => print_findings(f, None),
+        Format::Json => output::json_line(&json(f, in_progress))?,
+        Format::Table => print_findings(f, in_progress, None),
     }
     release_at_exit(analysis);
     Ok(())
+}
+
+/// What `recover --format json` writes (and the API answers): the findings, and the recorded
+/// plans under way when there are any (`inProgress`, last).
+#[derive(serde::Serialize)]
+pub struct Json<'a> {
+    #[serde(flatten)]
+    findings: &'a Findings,
+    #[serde(rename = "inProgress", skip_serializing_if = "<[_]>::is_empty")]
+    in_progress: &'a [Progress],
+}
+
+pub fn json<'a>(findings: &'a Findings, in_progress: &'a [Progress]) -> Json<'a> {
+    Json {
+        findings,
+        in_progress,
+    }
+}
+
+/// A line for each recorded plan under way: how far it got, how to go on. `current` is the id
+/// of the plan shown beside it, if any.
+pub fn under_way_lines(in_progress: &[Progress], current: Option<&str>) -> Vec<String> {
+    in_progress
+        .iter()
+        .map(|r| {
+            let (plan, done, steps) = (crate::plan::short(&r.plan), r.done, r.steps);
+            let go_on = format!("`lifeline plan done {plan} STEP` after each step");
+            if current == Some(r.plan.as_str()) {
+                format!("This plan is recorded: {done} of {steps} steps done ({go_on}).")
+            } else {
+                format!(
+                    "Plan {plan} is recorded and under way: {done} of {steps} steps done; go on \
+                     with it ({go_on}). {}",
+                    match current {
+                        Some(_) =>
+                            "The plan below is made afresh, from the databases as those \
+                                    steps left them.",
+                        None => "These findings count the steps done.",
+                    }
+                )
+            }
+        })
+        .collect()
 }
 
 /// Leaves `value` for the operating system to reclaim when the process exits, which it does
@@ -502,7 +545,10 @@ pub fn summary(f: &Findings) -> String {
 }
 
 /// The findings as tables; with `limit`, at most that many rows of each.
-pub fn print_findings(f: &Findings, limit: Option<usize>) {
+pub fn print_findings(f: &Findings, in_progress: &[Progress], limit: Option<usize>) {
+    for line in under_way_lines(in_progress, None) {
+        println!("{line}");
+    }
     println!("Findings at position {}", f.position);
     if f.restores.is_empty() {
         println!("No restore since the last completed repair.");

@@ -259,11 +259,18 @@ pub fn recover(a: &RecoverArgs, format: Format) -> anyhow::Result<()> {
     }
     let (server, url) = connect(&a.remote)?;
     let v = server.get("/api/v1/findings", &point_query(&a.point))?;
+    // The findings, and the plans under way that the API answers beside them.
+    #[derive(serde::Deserialize)]
+    struct Beside {
+        #[serde(default, rename = "inProgress")]
+        in_progress: Vec<crate::recover::Progress>,
+    }
+    let b: Beside = decode(url, "findings", v.clone())?;
     let f: projections::findings::Findings = decode(url, "findings", v)?;
     match format {
-        Format::Json => crate::output::json_line(&f),
+        Format::Json => crate::output::json_line(&crate::recover::json(&f, &b.in_progress)),
         Format::Table => {
-            crate::recover::print_findings(&f, None);
+            crate::recover::print_findings(&f, &b.in_progress, None);
             Ok(())
         }
     }

@@ -460,8 +460,29 @@ fn a_served_ledger_is_planned_through_its_server() {
         "{}",
         r.stderr
     );
+    // The plan under way, named above the findings and the plan made afresh, as the ledger
+    // itself names it (compared once the server is stopped).
+    let under_way = [
+        recovered(&[]),
+        recovered(&["--format", "json"]),
+        asked(&read_file, &[]).stdout,
+        asked(&read_file, &["--format", "json"]).stdout,
+    ];
     let status = served.stop();
     assert!(status.success(), "{status:?}");
+    let local_under_way = [
+        ok(&l, &["recover"]),
+        ok(&l, &["recover", "--format", "json"]),
+        ok(&l, &["plan"]),
+        ok(&l, &["plan", "--format", "json"]),
+    ];
+    assert_eq!(under_way, local_under_way);
+    assert!(
+        under_way[0].starts_with(&format!("Plan {id} is recorded and under way: 2 of ")),
+        "{}",
+        under_way[0]
+    );
+    assert_eq!(json(&under_way[1])["inProgress"][0]["done"], 2);
 
     // Both landed in the ledger.
     let r = lifeline(&l, &["plan", "done", &id, "1"]);
