@@ -254,7 +254,9 @@ async fn plan_record(State(api): State<Arc<Api>>, headers: HeaderMap, body: Byte
         let r: PlanRecord = body_of(&body, "{\"at\"?, \"occurred\"?, \"restore\"?, \"actor\"?}")?;
         let at: At = r.at.as_deref().unwrap_or("now").parse()?;
         let restores = restores(r.restore.iter().map(String::as_str))?;
-        crate::plan::record_in(&api.ledger, &at, r.occurred, &restores, r.actor.as_deref())
+        let actor = r.actor.as_deref();
+        let ends = crate::record::Ends::Call;
+        crate::plan::record_in(ends, &api.ledger, &at, r.occurred, &restores, actor)
     })
     .await
 }

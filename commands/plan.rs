@@ -5,6 +5,7 @@
 use crate::cli::{FormatArg, PlanAction, PlanArgs, Steps};
 use crate::exit::{with_code, ERROR, NOT_FOUND, USAGE};
 use crate::output::{self, clip};
+use crate::record::Ends;
 use crate::recover::{analyze, Analysis, Progress, RestoreArg};
 use anyhow::Context;
 use ledger::{AppendError, Checkpoint, EventId, ExpectedRevision, Ledger};
@@ -402,7 +403,7 @@ pub fn convergence_line(p: &Plan) -> String {
 
 fn record(l: &Ledger, a: &PlanArgs, actor: Option<&str>, format: FormatArg) -> anyhow::Result<()> {
     let p = &a.point;
-    let recorded = record_in(l, &p.at, p.occurred, &p.restore, actor);
+    let recorded = record_in(Ends::Process, l, &p.at, p.occurred, &p.restore, actor);
     l.close();
     show_recorded(&recorded?, format)
 }
@@ -410,6 +411,7 @@ fn record(l: &Ledger, a: &PlanArgs, actor: Option<&str>, format: FormatArg) -> a
 /// Records the plan at `at` (`plan record`); what it did, as `plan record --format json` says
 /// it: `{"plan", "steps", "recorded", "stream"}` (`recorded` false when it already was).
 pub fn record_in(
+    ends: Ends,
     l: &Ledger,
     at: &crate::domain::At,
     occurred: bool,
@@ -432,9 +434,14 @@ pub fn record_in(
         Err(AppendError::WrongExpectedVersion { .. }) => false,
         Err(e) => return Err(e.into()),
     };
-    Ok(serde_json::json!({
+    let answer = serde_json::json!({
         "plan": made.id, "steps": steps, "recorded": recorded, "stream": stream,
-    }))
+    });
+    match ends {
+        Ends::Process => crate::recover::release_at_exit(made),
+        Ends::Call => drop(made),
+    }
+    Ok(answer)
 }
 
 /// Says what [`record_in`] did, in `format`.
