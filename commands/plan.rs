@@ -22,7 +22,7 @@ const REASON_CHARS_MAX: usize = 300;
 
 /// The first 12 characters of a plan id: what tables, runbooks and `plan done` show.
 pub fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
+    projections::describe::short_plan(id)
 }
 
 /// A plan with its id and what it was made from.

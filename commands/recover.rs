@@ -484,19 +484,18 @@ pub fn under_way_lines(in_progress: &[Progress], current: Option<&str>) -> Vec<S
             let (plan, done, steps) = (crate::plan::short(&r.plan), r.done, r.steps);
             let go_on = format!("`lifeline plan done {plan} STEP` after each step");
             if current == Some(r.plan.as_str()) {
-                format!("This plan is recorded: {done} of {steps} steps done ({go_on}).")
-            } else {
-                format!(
-                    "Plan {plan} is recorded and under way: {done} of {steps} steps done; go on \
-                     with it ({go_on}). {}",
-                    match current {
-                        Some(_) =>
-                            "The plan below is made afresh, from the databases as those \
-                                    steps left them.",
-                        None => "These findings count the steps done.",
-                    }
-                )
+                return format!("This plan is recorded: {done} of {steps} steps done ({go_on}).");
             }
+            let beside = match current {
+                Some(_) => {
+                    "The plan below is made afresh, from the databases as those steps left them."
+                }
+                None => "These findings count the steps done.",
+            };
+            format!(
+                "Plan {plan} is recorded and under way: {done} of {steps} steps done; go on with \
+                 it ({go_on}). {beside}"
+            )
         })
         .collect()
 }

@@ -116,12 +116,13 @@ pub fn describe(e: &DomainEvent) -> String {
     }
 }
 
-/// A plan id as tables show it: its first 12 characters (the whole id is in the stream name).
-fn short_plan(id: &str) -> &str {
+/// A plan id as tables, runbooks and `plan done` show it: its first 12 characters (the whole
+/// id is in the stream name).
+pub fn short_plan(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-/// What a repair step does, in a few words: `resync Files (3 communities)`.
+/// What a repair step does, in a few words: `Files resynced (3 communities)`.
 pub fn action(a: &crate::repair::Action) -> String {
     use crate::repair::Action::*;
     let communities = |n: usize| count(n, "community", "communities");

@@ -1,6 +1,7 @@
 //! What each repair step does to the databases, as data: the planner chooses actions by
-//! applying them to a copy of the actual state, and the convergence check applies a finished
-//! plan's actions again to show where they lead.
+//! applying them to a copy of the actual state, the convergence check applies a finished
+//! plan's actions again to show where they lead, and the fold applies a step's action when the
+//! step is recorded as done (`RepairStepApplied`).
 
 use crate::converge::Residual;
 use crate::events::{DomainEvent, RemoteAppTransferred};
