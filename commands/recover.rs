@@ -63,7 +63,7 @@ pub struct Analysis {
     pub point: Point,
     /// Restores up to here were repaired by a plan whose steps are all done.
     pub since: u64,
-    /// Recorded plans made after `since` whose steps are not all done.
+    /// The recorded plan under way, if any (see [`Repairs::in_progress`]).
     pub in_progress: Vec<Progress>,
 }
 
@@ -314,7 +314,8 @@ pub struct Repairs {
     /// The position the latest plan whose every step is done was made at (0 if none):
     /// restores up to there count as repaired.
     pub since: u64,
-    /// The plans made after `since` whose steps are not all done, oldest first.
+    /// The plan recorded last, when it was made after `since` and its steps are not all done
+    /// (a plan recorded later supersedes those before it).
     pub in_progress: Vec<Progress>,
 }
 
@@ -348,18 +349,18 @@ impl Repairs {
             .map(|p| p.1)
             .max()
             .unwrap_or(0);
-        let mut seen = BTreeSet::new();
-        order.retain(|id| seen.insert(*id));
+        // A plan recorded later is made from the databases as the earlier ones' done steps
+        // left them: it supersedes them. Only the latest can be under way.
         let in_progress = order
-            .into_iter()
-            .filter_map(|id| {
-                let p = &plans[id];
-                (p.1 > since && done(p) < p.0).then(|| Progress {
-                    plan: id.to_owned(),
-                    steps: p.0,
-                    done: done(p),
-                })
+            .last()
+            .map(|id| (*id, &plans[id]))
+            .filter(|(_, p)| p.1 > since && done(p) < p.0)
+            .map(|(id, p)| Progress {
+                plan: id.to_owned(),
+                steps: p.0,
+                done: done(p),
             })
+            .into_iter()
             .collect();
         Repairs { since, in_progress }
     }
@@ -485,6 +486,9 @@ pub fn under_way_lines(in_progress: &[Progress], current: Option<&str>) -> Vec<S
             let go_on = format!("`lifeline plan done {plan} STEP` after each step");
             if current == Some(r.plan.as_str()) {
                 return format!("This plan is recorded: {done} of {steps} steps done ({go_on}).");
+            }
+            if done == 0 {
+                return format!("Plan {plan} is recorded: 0 of {steps} steps done ({go_on}).");
             }
             let beside = match current {
                 Some(_) => {
@@ -723,5 +727,75 @@ pub fn loss(l: &Loss) -> String {
     match l {
         Loss::Restore { backup, .. } => format!("restored from {backup}"),
         Loss::QueueCleared => "queue cleared".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use projections::events::Repair;
+
+    fn planned(plan: &str, steps: u32, at: u64) -> DomainEvent {
+        DomainEvent::RepairPlanned(Repair {
+            plan: plan.into(),
+            step: None,
+            steps: Some(steps),
+            at: Some(at),
+            actions: Vec::new(),
+            action: None,
+            actor: None,
+        })
+    }
+
+    fn done(plan: &str, step: u32) -> DomainEvent {
+        crate::plan::step_done(plan, step, None, None)
+    }
+
+    fn after(events: &[DomainEvent]) -> Repairs {
+        let recorded: Vec<Recorded> = (1..)
+            .zip(events)
+            .map(|(position, event)| Recorded {
+                position: 100 + position,
+                id: uuid::Uuid::nil(),
+                recorded_ns: 0,
+                occurred_ns: 0,
+                event: event.clone(),
+            })
+            .collect();
+        Repairs::of(&recorded)
+    }
+
+    fn progress(plan: &str, done: u32, steps: u32) -> Vec<Progress> {
+        let plan = plan.into();
+        vec![Progress { done, plan, steps }]
+    }
+
+    #[test]
+    fn the_latest_plan_is_under_way_until_done_and_a_later_one_supersedes_it() {
+        let mut log = vec![planned("a", 3, 10), done("a", 1), done("a", 2)];
+        assert_eq!(
+            after(&log),
+            Repairs {
+                since: 0,
+                in_progress: progress("a", 2, 3)
+            }
+        );
+        // Made afresh after a's first steps and recorded: b is the one under way.
+        log.push(planned("b", 2, 20));
+        assert_eq!(after(&log).in_progress, progress("b", 0, 2));
+        log.extend([done("b", 1), done("b", 2)]);
+        assert_eq!(after(&log), Repairs::default().with_since(20));
+        // a's last step done late repairs nothing b did not.
+        log.push(done("a", 3));
+        assert_eq!(after(&log), Repairs::default().with_since(20));
+        // A step out of the plan does not complete it.
+        let log = vec![planned("c", 1, 30), done("c", 2)];
+        assert_eq!(after(&log).in_progress, progress("c", 0, 1));
+    }
+
+    impl Repairs {
+        fn with_since(self, since: u64) -> Repairs {
+            Repairs { since, ..self }
+        }
     }
 }
