@@ -75,6 +75,13 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
          wsadmin/*.py, and each app's sync reports.",
         a.out.display()
     );
+    println!(
+        "To follow the repair in the ledger: lifeline plan record --ledger {ledger}, then \
+         lifeline plan done {id} STEPS --ledger {ledger} as steps are done (5, or 1-12); \
+         recover and plan then see the databases as those steps left them.",
+        ledger = path.display(),
+        id = made.short_id(),
+    );
     eprintln!("lifeline: demo done in {:.1?}", started.elapsed());
     Ok(())
 }
