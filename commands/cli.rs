@@ -176,8 +176,8 @@ pub enum PlanAction {
         #[arg(long, env = "USER")]
         actor: Option<String>,
     },
-    /// Record a step of a recorded plan as done: from then on the ledger takes the databases
-    /// as the step leaves them.
+    /// Record steps of a recorded plan as done: from then on the ledger takes the databases
+    /// as the steps leave them.
     Done {
         /// The plan id (at least its first 8 characters).
         plan: String,
