@@ -429,7 +429,7 @@ pub fn record_in(
     let steps = made.plan.steps.len();
     let event = made.recorded(actor);
     let stream = event.stream();
-    let recorded = match append(l, &stream, ExpectedRevision::NoStream, &event) {
+    let recorded = match append(l, &stream, ExpectedRevision::NoStream, &[event]) {
         Ok(_) => true,
         Err(AppendError::WrongExpectedVersion { .. }) => false,
         Err(e) => return Err(e.into()),
@@ -463,15 +463,18 @@ pub fn show_recorded(v: &serde_json::Value, format: FormatArg) -> anyhow::Result
     Ok(())
 }
 
+/// Appends `events` to `stream` in one append: all of them or none.
 fn append(
     l: &Ledger,
     stream: &str,
     expected: ExpectedRevision,
-    e: &DomainEvent,
+    events: &[DomainEvent],
 ) -> Result<(), AppendError> {
-    let proposed = crate::domain::proposed(e, EventId::new_random(), None);
-    l.append_blocking(stream, expected, vec![proposed])
-        .map(|_| ())
+    let proposed = events
+        .iter()
+        .map(|e| crate::domain::proposed(e, EventId::new_random(), None))
+        .collect();
+    l.append_blocking(stream, expected, proposed).map(|_| ())
 }
 
 fn done(
@@ -636,11 +639,7 @@ pub fn done_in(
         .stream_record(&stream)?
         .and_then(|r| r.last_revision)
         .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-    let proposed = events
-        .iter()
-        .map(|e| crate::domain::proposed(e, EventId::new_random(), None))
-        .collect();
-    l.append_blocking(&stream, revision, proposed)?;
+    append(l, &stream, revision, &events)?;
     let left = steps as usize - done_steps.len() - wanted_steps.len();
     Ok(serde_json::json!({
         "plan": planned.plan, "done": wanted_steps, "steps": steps, "left": left,

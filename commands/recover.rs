@@ -324,14 +324,14 @@ impl Repairs {
     pub fn of(events: &[Recorded]) -> Repairs {
         // Plan id → (steps, position made at, steps done).
         let mut plans: BTreeMap<&str, (u32, u64, BTreeSet<u32>)> = BTreeMap::new();
-        let mut order: Vec<&str> = Vec::new();
+        let mut last: Option<&str> = None;
         for r in events {
             match &r.event {
                 DomainEvent::RepairPlanned(p) => {
                     let at = p.at.unwrap_or(r.position);
                     let plan = plans.entry(&p.plan).or_default();
                     (plan.0, plan.1) = (p.steps.unwrap_or(0), at);
-                    order.push(&p.plan);
+                    last = Some(&p.plan);
                 }
                 DomainEvent::RepairStepApplied(s) => {
                     if let Some(step) = s.step {
@@ -351,9 +351,8 @@ impl Repairs {
             .unwrap_or(0);
         // A plan recorded later is made from the databases as the earlier ones' done steps
         // left them: it supersedes them. Only the latest can be under way.
-        let in_progress = order
-            .last()
-            .map(|id| (*id, &plans[id]))
+        let in_progress = last
+            .map(|id| (id, &plans[id]))
             .filter(|(_, p)| p.1 > since && done(p) < p.0)
             .map(|(id, p)| Progress {
                 plan: id.to_owned(),
