@@ -49,7 +49,7 @@ pub fn databases_of(e: &DomainEvent) -> Vec<Database> {
         },
         BackupTaken(b) => vec![b.database],
         DatabaseRestored(r) => vec![r.database],
-        RepairPlanned(_) | RepairStepApplied(_) => vec![],
+        RepairPlanned(_) | RepairStepPlanned(_) | RepairStepApplied(_) => vec![],
         _ => vec![Database::Communities],
     }
 }

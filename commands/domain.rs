@@ -219,7 +219,7 @@ pub fn last_change(l: &Ledger, position: Position) -> anyhow::Result<Position> {
             // Only a repair's events are decoded; one that does not decode is not a change
             // (the fold skips it too).
             let bookkeeping = match body.event_type {
-                "RepairPlanned" => true,
+                "RepairPlanned" | "RepairStepPlanned" => true,
                 "RepairStepApplied" => {
                     projections::events::decode(body.event_type, body.data, body.metadata)
                         .map_or(true, |e| e.is_bookkeeping())

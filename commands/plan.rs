@@ -41,47 +41,112 @@ impl Made {
         short(&self.id)
     }
 
-    /// The event `plan record` appends for this plan: with what each step does, which `plan
-    /// done` copies into the step it records.
-    pub fn recorded(&self, actor: Option<&str>) -> DomainEvent {
-        DomainEvent::RepairPlanned(Repair {
-            plan: self.id.clone(),
-            step: None,
-            steps: Some(self.plan.steps.len() as u32),
-            at: Some(self.plan.position),
-            actions: self.plan.steps.iter().map(|s| s.action.clone()).collect(),
-            action: None,
-            actor: actor.map(str::to_owned),
-        })
+    /// The events `plan record` appends for this plan, in one append: with what each step
+    /// does, which `plan done` copies into the steps it records. A plan whose steps' actions
+    /// come to more than [`PART_BYTES`] of JSON carries them in a `RepairStepPlanned` event
+    /// per step after it (several for a step whose action is larger) instead of in itself.
+    pub fn recorded(&self, actor: Option<&str>) -> Vec<DomainEvent> {
+        self.recorded_in_parts(actor, PART_BYTES)
+    }
+
+    /// [`Made::recorded`], with parts of at most about `part_bytes`.
+    pub fn recorded_in_parts(&self, actor: Option<&str>, part_bytes: usize) -> Vec<DomainEvent> {
+        let actions: Vec<Action> = self.plan.steps.iter().map(|s| s.action.clone()).collect();
+        let head = |actions: Vec<Action>, parts: Option<u32>| {
+            DomainEvent::RepairPlanned(Repair {
+                plan: self.id.clone(),
+                step: None,
+                steps: Some(self.plan.steps.len() as u32),
+                at: Some(self.plan.position),
+                actions,
+                action: None,
+                part: None,
+                parts,
+                actor: actor.map(str::to_owned),
+            })
+        };
+        let size = serde_json::to_vec(&actions).map_or(usize::MAX, |v| v.len());
+        if size <= part_bytes {
+            return vec![head(actions, None)];
+        }
+        let parts: Vec<DomainEvent> = (1..)
+            .zip(actions)
+            .flat_map(|(n, a)| {
+                step_events(
+                    DomainEvent::RepairStepPlanned,
+                    &self.id,
+                    n,
+                    a.split(part_bytes),
+                    actor,
+                )
+            })
+            .collect();
+        std::iter::once(head(Vec::new(), Some(parts.len() as u32)))
+            .chain(parts)
+            .collect()
     }
 
     /// The events of this plan recorded and every step of it done, in order, as `plan
-    /// record` and `plan done` write them.
-    pub fn all_done(&self, actor: Option<&str>) -> Vec<DomainEvent> {
-        let done = (1..)
-            .zip(&self.plan.steps)
-            .map(|(n, step)| step_done(&self.id, n, Some(step.action.clone()), actor));
-        std::iter::once(self.recorded(actor)).chain(done).collect()
+    /// record` and `plan done` write them (parts of at most about `part_bytes`).
+    pub fn all_done(&self, actor: Option<&str>, part_bytes: usize) -> Vec<DomainEvent> {
+        let done = (1..).zip(&self.plan.steps).flat_map(|(n, step)| {
+            step_done(&self.id, n, step.action.clone().split(part_bytes), actor)
+        });
+        self.recorded_in_parts(actor, part_bytes)
+            .into_iter()
+            .chain(done)
+            .collect()
     }
 }
 
-/// The event `plan done` appends for one step of a recorded plan; `action` is what the step
-/// does to the databases (`None` for a plan recorded without its steps' effects).
+/// The most JSON of what a plan's steps do that one recorded event carries: a megabyte keeps
+/// each event far inside the ledger's limit (16 MiB) and inside what gRPC clients take in one
+/// message by default (4 MiB), however much a restore lost. Measured: a Communities restore
+/// ten days back at 100,000 communities makes a plan whose steps' actions are 47 MB, one of
+/// them 45 MB.
+pub const PART_BYTES: usize = 1 << 20;
+
+/// The events that say step `step` of `plan` was done: one per part of what it did, in order
+/// (one without an action for a plan recorded without its steps' effects).
 pub fn step_done(
     plan: &str,
     step: u32,
-    action: Option<Action>,
+    parts: Vec<Action>,
     actor: Option<&str>,
-) -> DomainEvent {
-    DomainEvent::RepairStepApplied(Repair {
-        plan: plan.to_owned(),
-        step: Some(step),
-        steps: None,
-        at: None,
-        actions: Vec::new(),
-        action,
-        actor: actor.map(str::to_owned),
-    })
+) -> Vec<DomainEvent> {
+    step_events(DomainEvent::RepairStepApplied, plan, step, parts, actor)
+}
+
+/// `kind` events for step `step` of `plan`, one per part of its action.
+fn step_events(
+    kind: fn(Repair) -> DomainEvent,
+    plan: &str,
+    step: u32,
+    parts: Vec<Action>,
+    actor: Option<&str>,
+) -> Vec<DomainEvent> {
+    let n = parts.len() as u32;
+    let event = |action: Option<Action>, part: Option<u32>| {
+        kind(Repair {
+            plan: plan.to_owned(),
+            step: Some(step),
+            steps: None,
+            at: None,
+            actions: Vec::new(),
+            action,
+            part,
+            parts: part.map(|_| n),
+            actor: actor.map(str::to_owned),
+        })
+    };
+    match n {
+        0 => vec![event(None, None)],
+        1 => parts.into_iter().map(|a| event(Some(a), None)).collect(),
+        _ => (1..)
+            .zip(parts)
+            .map(|(i, a)| event(Some(a), Some(i)))
+            .collect(),
+    }
 }
 
 pub fn make(
@@ -427,9 +492,9 @@ pub fn record_in(
     }
     let made = make(l, at, occurred, &[])?;
     let steps = made.plan.steps.len();
-    let event = made.recorded(actor);
-    let stream = event.stream();
-    let recorded = match append(l, &stream, ExpectedRevision::NoStream, &[event]) {
+    let events = made.recorded(actor);
+    let stream = events[0].stream();
+    let recorded = match append(l, &stream, ExpectedRevision::NoStream, &events) {
         Ok(_) => true,
         Err(AppendError::WrongExpectedVersion { .. }) => false,
         Err(e) => return Err(e.into()),
@@ -552,18 +617,23 @@ pub fn done_in(
 ) -> anyhow::Result<serde_json::Value> {
     // Only the repairs are read, found by their tags.
     crate::audit::catch_up(l)?;
-    let repairs = |t: &str| matches!(t, "RepairPlanned" | "RepairStepApplied");
+    let repairs = |t: &str| {
+        matches!(
+            t,
+            "RepairPlanned" | "RepairStepPlanned" | "RepairStepApplied"
+        )
+    };
     let events = crate::recover::repair_events(l, l.head())?;
-    let plans: Vec<&Repair> = events
+    let plans: Vec<(u64, &Repair)> = events
         .iter()
         .filter_map(|r| match &r.event {
             DomainEvent::RepairPlanned(p) if p.plan.starts_with(wanted) && wanted.len() >= 8 => {
-                Some(p)
+                Some((r.position, p))
             }
             _ => None,
         })
         .collect();
-    let planned = match plans.as_slice() {
+    let (planned_at, planned) = match plans.as_slice() {
         [one] => *one,
         [] => {
             return Err(with_code(
@@ -626,12 +696,16 @@ pub fn done_in(
             std::ops::ControlFlow::Continue(())
         },
     )?;
-    let effect = !planned.actions.is_empty();
+    let mut actions = planned_actions(l, planned_at, planned)?;
+    let effect = actions.iter().any(|a| !a.is_empty());
     let events: Vec<DomainEvent> = wanted_steps
         .iter()
-        .map(|&step| {
-            let action = planned.actions.get(step as usize - 1).cloned();
-            step_done(&planned.plan, step, action, actor)
+        .flat_map(|&step| {
+            let parts = actions
+                .get_mut(step as usize - 1)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            step_done(&planned.plan, step, parts, actor)
         })
         .collect();
     let stream = events[0].stream();
@@ -645,6 +719,57 @@ pub fn done_in(
         "plan": planned.plan, "done": wanted_steps, "steps": steps, "left": left,
         "changedSince": changed, "since": since, "effect": effect,
     }))
+}
+
+/// What each step of the plan `planned` (recorded at `position`) does, in parts of at most
+/// [`PART_BYTES`] each: from the plan itself, or from the `RepairStepPlanned` events recorded
+/// with it. Empty for every step of a plan recorded without its steps' effects.
+fn planned_actions(
+    l: &Ledger,
+    position: u64,
+    planned: &Repair,
+) -> anyhow::Result<Vec<Vec<Action>>> {
+    let steps = planned.steps.unwrap_or(0) as usize;
+    let mut actions = vec![Vec::new(); steps];
+    if !planned.actions.is_empty() {
+        for (parts, action) in actions.iter_mut().zip(&planned.actions) {
+            *parts = action.clone().split(PART_BYTES);
+        }
+        return Ok(actions);
+    }
+    let Some(n) = planned.parts.filter(|n| *n > 0) else {
+        return Ok(actions);
+    };
+    // The parts were appended with the plan, so they follow it in the log.
+    let positions: Vec<u64> = (position + 1..=position + u64::from(n)).collect();
+    let loaded = crate::domain::load_positions(l, &positions)?;
+    let broken = || {
+        with_code(
+            ERROR,
+            format!(
+                "plan {} says {n} events after it (position {position}) carry what its steps \
+                 do, but they are not all there: `lifeline verify` checks the ledger",
+                planned.plan
+            ),
+        )
+    };
+    if loaded.len() != positions.len() {
+        return Err(broken());
+    }
+    for r in loaded {
+        match r.event {
+            DomainEvent::RepairStepPlanned(Repair {
+                plan,
+                step: Some(step),
+                action: Some(action),
+                ..
+            }) if plan == planned.plan && (1..=steps).contains(&(step as usize)) => {
+                actions[step as usize - 1].push(action);
+            }
+            _ => return Err(broken()),
+        }
+    }
+    Ok(actions)
 }
 
 /// Says what [`done_in`] did, in `format`; a warning when changes were recorded after the

@@ -742,12 +742,16 @@ mod tests {
             at: Some(at),
             actions: Vec::new(),
             action: None,
+            part: None,
+            parts: None,
             actor: None,
         })
     }
 
     fn done(plan: &str, step: u32) -> DomainEvent {
-        crate::plan::step_done(plan, step, None, None)
+        let mut events = crate::plan::step_done(plan, step, Vec::new(), None);
+        assert_eq!(events.len(), 1, "a step without an action is one event");
+        events.remove(0)
     }
 
     fn after(events: &[DomainEvent]) -> Repairs {

@@ -35,7 +35,7 @@ fn simulated_with_snapshots(dir: &std::path::Path, parts: u64) -> Ledger {
 /// do: they count as repaired.
 fn repair(l: &Ledger) {
     let made = lifeline::plan::make(l, &At::Now, false, &[]).unwrap();
-    for e in made.all_done(None) {
+    for e in made.all_done(None, lifeline::plan::PART_BYTES) {
         record(l, e);
     }
     let repaired = analyze(l, &At::Now, false, &[]).unwrap();
@@ -251,4 +251,88 @@ fn advice_from_snapshots_equals_advice_from_the_start() {
     repair(&l);
     record(&l, restore(Database::Files, &files[files.len() - 5]));
     same(&[]);
+}
+
+/// A plan whose steps' actions are too large for one event is recorded with them in
+/// `RepairStepPlanned` parts after it; `plan done` takes each step's parts from there into as
+/// many `RepairStepApplied` events, and the fold, applying the parts in order, lands where the
+/// plan said: the restore counts as repaired and nothing is left to find or plan. Parts that
+/// are not all there are an error that appends nothing.
+#[test]
+fn a_plan_too_large_for_one_event_is_recorded_and_done_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = simulated(dir.path());
+    let oldest = backups(&l, Database::Communities)[0].clone();
+    record(&l, restore(Database::Communities, &oldest));
+    let made = lifeline::plan::make(&l, &At::Now, false, &[]).unwrap();
+    let steps = made.plan.steps.len();
+    assert!(steps > 3, "{steps} steps");
+    let events = made.recorded_in_parts(None, 600);
+    let parts = events.len() - 1;
+    assert!(parts > steps, "{parts} parts for {steps} steps");
+    match &events[0] {
+        DomainEvent::RepairPlanned(p) => {
+            assert!(p.actions.is_empty());
+            assert_eq!(p.parts, Some(parts as u32));
+        }
+        other => panic!("{other:?}"),
+    }
+    for e in events {
+        record(&l, e);
+    }
+    let all: Vec<u32> = (1..=steps as u32).collect();
+    let done = lifeline::plan::done_in(&l, &made.id[..12], &all, None).unwrap();
+    assert_eq!(
+        (done["left"].as_u64(), done["effect"].as_bool()),
+        (Some(0), Some(true))
+    );
+    lifeline::audit::catch_up(&l).unwrap();
+    let applied = lifeline::recover::repair_events(&l, l.head())
+        .unwrap()
+        .into_iter()
+        .filter(|r| matches!(r.event, DomainEvent::RepairStepApplied(_)))
+        .count();
+    assert_eq!(applied, parts, "one step event per part");
+    let after = analyze(&l, &At::Now, false, &[]).unwrap();
+    assert!(after.findings.restores.is_empty());
+    assert_eq!(after.findings.differences, vec![]);
+    assert_eq!(after.findings.lost, vec![]);
+    let again = lifeline::plan::make(&l, &At::Now, false, &[]).unwrap();
+    assert_eq!(again.plan.steps.len(), 0);
+
+    // A plan that says 3 parts follow it, with one there.
+    let made = lifeline::plan::make(&l, &At::Now, false, &[]).unwrap();
+    let id = "feedc0de".repeat(8);
+    record(
+        &l,
+        DomainEvent::RepairPlanned(Repair {
+            plan: id.clone(),
+            step: None,
+            steps: Some(1),
+            at: Some(made.plan.position),
+            actions: Vec::new(),
+            action: None,
+            part: None,
+            parts: Some(3),
+            actor: None,
+        }),
+    );
+    record(
+        &l,
+        DomainEvent::RepairStepPlanned(Repair {
+            plan: id.clone(),
+            step: Some(1),
+            steps: None,
+            at: None,
+            actions: Vec::new(),
+            action: Some(projections::repair::Action::BlockUsers),
+            part: None,
+            parts: None,
+            actor: None,
+        }),
+    );
+    let head = l.head();
+    let err = lifeline::plan::done_in(&l, "feedc0de", &[1], None).unwrap_err();
+    assert!(err.to_string().contains("not all there"), "{err}");
+    assert_eq!(l.head(), head, "nothing appended");
 }

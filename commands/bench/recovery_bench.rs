@@ -40,7 +40,7 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// `plan done` do.
 fn repair(l: &Ledger) {
     let made = lifeline::plan::make(l, &At::Now, false, &[]).unwrap();
-    for e in made.all_done(None) {
+    for e in made.all_done(None, lifeline::plan::PART_BYTES) {
         let p = lifeline::domain::proposed(&e, ledger::EventId::new_random(), None);
         l.append_blocking(&e.stream(), ledger::ExpectedRevision::Any, vec![p])
             .unwrap();

@@ -102,10 +102,21 @@ pub fn describe(e: &DomainEvent) -> String {
                 .map(|n| format!(" ({})", count(n as usize, "step", "steps")))
                 .unwrap_or_default()
         ),
+        RepairStepPlanned(r) => {
+            let plan = short_plan(&r.plan);
+            let step = match r.step {
+                Some(s) => format!("step {s} of repair plan {plan}{}", part(r)),
+                None => format!("repair plan {plan}"),
+            };
+            match &r.action {
+                Some(a) => format!("{step} will do: {}", action(a)),
+                None => format!("{step} planned"),
+            }
+        }
         RepairStepApplied(r) => {
             let plan = short_plan(&r.plan);
             let done = match r.step {
-                Some(s) => format!("step {s} of repair plan {plan} done"),
+                Some(s) => format!("step {s} of repair plan {plan}{} done", part(r)),
                 None => format!("repair plan {plan} done"),
             };
             match &r.action {
@@ -113,6 +124,14 @@ pub fn describe(e: &DomainEvent) -> String {
                 None => done,
             }
         }
+    }
+}
+
+/// ` (part 2 of 3)` for an event carrying one part of a step's action, else nothing.
+fn part(r: &crate::events::Repair) -> String {
+    match (r.part, r.parts) {
+        (Some(i), Some(n)) if n > 1 => format!(" (part {i} of {n})"),
+        _ => String::new(),
     }
 }
 

@@ -301,13 +301,24 @@ pub struct Repair {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<u64>,
     /// `RepairPlanned`: what each step does to the databases, in step order (empty in plans
-    /// recorded before steps carried their effect).
+    /// recorded before steps carried their effect, and in plans too large for one event, whose
+    /// `RepairStepPlanned` events that follow carry it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Action>,
-    /// `RepairStepApplied`: what the step did to the databases; the actual state takes it
-    /// from here on.
+    /// `RepairStepPlanned`: what the step does to the databases (or one part of it).
+    /// `RepairStepApplied`: what the step did to the databases (or one part of it); the actual
+    /// state takes it from here on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
+    /// `RepairStepPlanned`, `RepairStepApplied`: which part of the step's action this event
+    /// carries (from 1), when the action is too large for one event and comes in `parts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
+    /// `RepairPlanned`: how many `RepairStepPlanned` events follow it (in the same append),
+    /// carrying what the steps do instead of `actions`. With `part`: how many parts the step's
+    /// action comes in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
 }
@@ -388,6 +399,7 @@ pub enum DomainEvent {
     BackupTaken(BackupTaken),
     DatabaseRestored(DatabaseRestored),
     RepairPlanned(Repair),
+    RepairStepPlanned(Repair),
     RepairStepApplied(Repair),
 }
 
@@ -420,6 +432,7 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("BackupTaken", schema_for!(BackupTaken)),
         ("DatabaseRestored", schema_for!(DatabaseRestored)),
         ("RepairPlanned", schema_for!(Repair)),
+        ("RepairStepPlanned", schema_for!(Repair)),
         ("RepairStepApplied", schema_for!(Repair)),
     ]
 }
@@ -461,6 +474,7 @@ impl DomainEvent {
             DomainEvent::BackupTaken(_) => "BackupTaken",
             DomainEvent::DatabaseRestored(_) => "DatabaseRestored",
             DomainEvent::RepairPlanned(_) => "RepairPlanned",
+            DomainEvent::RepairStepPlanned(_) => "RepairStepPlanned",
             DomainEvent::RepairStepApplied(_) => "RepairStepApplied",
         }
     }
@@ -470,7 +484,7 @@ impl DomainEvent {
     /// before it.
     pub fn is_bookkeeping(&self) -> bool {
         match self {
-            DomainEvent::RepairPlanned(_) => true,
+            DomainEvent::RepairPlanned(_) | DomainEvent::RepairStepPlanned(_) => true,
             DomainEvent::RepairStepApplied(s) => s.action.is_none(),
             _ => false,
         }
@@ -496,7 +510,8 @@ impl DomainEvent {
             CommunityShareAdded(e) | CommunityShareRemoved(e) => Some(e.community),
             DeliveryFailed(e) | DeliveryRetried(e) => Some(e.community),
             QueueCleared(_) | TaskPaused(_) | TaskResumed(_) | BackupTaken(_)
-            | DatabaseRestored(_) | RepairPlanned(_) | RepairStepApplied(_) => None,
+            | DatabaseRestored(_) | RepairPlanned(_) | RepairStepPlanned(_)
+            | RepairStepApplied(_) => None,
         }
     }
 
@@ -523,7 +538,7 @@ impl DomainEvent {
             TaskPaused(e) | TaskResumed(e) => &e.actor,
             BackupTaken(e) => &e.actor,
             DatabaseRestored(e) => &e.actor,
-            RepairPlanned(e) | RepairStepApplied(e) => &e.actor,
+            RepairPlanned(e) | RepairStepPlanned(e) | RepairStepApplied(e) => &e.actor,
         };
         a.as_deref()
     }
@@ -535,7 +550,9 @@ impl DomainEvent {
             QueueCleared(_) => OPS_QUEUE.into(),
             TaskPaused(_) | TaskResumed(_) => OPS_SCHEDULER.into(),
             BackupTaken(_) | DatabaseRestored(_) => OPS_BACKUPS.into(),
-            RepairPlanned(e) | RepairStepApplied(e) => format!("repair-{}", e.plan),
+            RepairPlanned(e) | RepairStepPlanned(e) | RepairStepApplied(e) => {
+                format!("repair-{}", e.plan)
+            }
             other => community_stream(other.community().expect("community-scoped")),
         }
     }
@@ -564,7 +581,7 @@ pub enum DecodeError {
 }
 
 /// Every domain event type, as the ledger names them.
-pub const TYPES: [&str; 26] = [
+pub const TYPES: [&str; 27] = [
     "CommunityCreated",
     "CommunityUpdated",
     "VisibilityChanged",
@@ -590,6 +607,7 @@ pub const TYPES: [&str; 26] = [
     "BackupTaken",
     "DatabaseRestored",
     "RepairPlanned",
+    "RepairStepPlanned",
     "RepairStepApplied",
 ];
 
@@ -712,6 +730,7 @@ fn direct(event_type: &str, data: &[u8]) -> Option<Result<DomainEvent, serde_jso
         BackupTaken,
         DatabaseRestored,
         RepairPlanned,
+        RepairStepPlanned,
         RepairStepApplied,
     )
 }

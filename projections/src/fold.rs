@@ -398,7 +398,8 @@ pub(crate) fn apply(
                 .tasks
                 .insert(t.task.clone(), TaskStatus::Scheduled);
         }
-        BackupTaken(_) | DatabaseRestored(_) | RepairPlanned(_) | RepairStepApplied(_) => {}
+        BackupTaken(_) | DatabaseRestored(_) | RepairPlanned(_) | RepairStepPlanned(_)
+        | RepairStepApplied(_) => {}
         other => {
             let Some(community) = other.community() else {
                 return;

@@ -267,6 +267,74 @@ impl Action {
             _ => false,
         }
     }
+
+    /// This action in parts whose JSON is each at most about `bytes` long, for events that
+    /// have a size limit: parts of the same kind, each with the next share of the action's
+    /// list, so that applying and accepting the parts in order does what the whole does (each
+    /// item of each list is applied on its own). A small action, or one without a list, is its
+    /// own one part; a single item larger than `bytes` is a part of its own.
+    pub fn split(self, bytes: usize) -> Vec<Action> {
+        // Room for the part's own fields around its list.
+        let bytes = bytes.saturating_sub(256).max(1);
+        if json_len(&self) <= bytes {
+            return vec![self];
+        }
+        match self {
+            Action::Undelete { communities } => shares(communities, bytes)
+                .map(|communities| Action::Undelete { communities })
+                .collect(),
+            Action::Reapply { communities } => {
+                // A community with more changes than one part holds goes in several, its
+                // changes in order.
+                let redos = communities.into_iter().flat_map(|r| {
+                    let community = r.community;
+                    shares(r.changes, bytes).map(move |changes| Redo { community, changes })
+                });
+                shares(redos.collect(), bytes)
+                    .map(|communities| Action::Reapply { communities })
+                    .collect()
+            }
+            Action::Resync { app, communities } => shares(communities, bytes)
+                .map(|communities| Action::Resync { app, communities })
+                .collect(),
+            Action::Assign { app, orphans } => shares(orphans, bytes)
+                .map(|orphans| Action::Assign { app, orphans })
+                .collect(),
+            Action::DeleteOrphans { app, orphans } => shares(orphans, bytes)
+                .map(|orphans| Action::DeleteOrphans { app, orphans })
+                .collect(),
+            Action::ContactOwners { told } => shares(told, bytes)
+                .map(|told| Action::ContactOwners { told })
+                .collect(),
+            whole => vec![whole],
+        }
+    }
+}
+
+/// The length of `value` as JSON.
+fn json_len(value: &impl Serialize) -> usize {
+    serde_json::to_vec(value).map_or(0, |v| v.len())
+}
+
+/// `items` in consecutive shares of at most about `bytes` of JSON each (an item larger than
+/// that alone), in order.
+fn shares<T: Serialize>(items: Vec<T>, bytes: usize) -> impl Iterator<Item = Vec<T>> {
+    let mut out = Vec::new();
+    let mut share = Vec::new();
+    let mut size = 0;
+    for item in items {
+        let n = json_len(&item) + 1;
+        if !share.is_empty() && size + n > bytes {
+            out.push(std::mem::take(&mut share));
+            size = 0;
+        }
+        size += n;
+        share.push(item);
+    }
+    if !share.is_empty() {
+        out.push(share);
+    }
+    out.into_iter()
 }
 
 fn set_task(d: &mut Deployment, status: TaskStatus) {
@@ -340,5 +408,76 @@ fn resync(d: &mut Deployment, app: App, only: Option<Uuid>) {
         .collect();
     for r in changed {
         d.insert_resource(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::MembersRemoved;
+
+    fn removed(community: Uuid, user: usize) -> DomainEvent {
+        DomainEvent::MembersRemoved(MembersRemoved {
+            community,
+            users: vec![format!("user{user}")],
+            actor: None,
+        })
+    }
+
+    /// Parts stay under the size asked for, keep the kind and every item in order, and a
+    /// community whose changes fill several parts keeps them in order across its parts.
+    #[test]
+    fn a_large_action_splits_into_parts_of_the_same_kind_in_order() {
+        let communities: Vec<Uuid> = (1..=300).map(Uuid::from_u128).collect();
+        let whole = Action::Resync {
+            app: App::Files,
+            communities: communities.clone(),
+        };
+        let parts = whole.clone().split(2_000);
+        assert!(parts.len() > 4, "{} parts", parts.len());
+        let mut again = Vec::new();
+        for p in &parts {
+            assert!(json_len(p) <= 2_000, "{} bytes", json_len(p));
+            let Action::Resync { app, communities } = p else {
+                panic!("a part of another kind: {p:?}");
+            };
+            assert_eq!(*app, App::Files);
+            again.extend(communities.iter().copied());
+        }
+        assert_eq!(again, communities);
+        // Small enough: the action is its own one part.
+        assert_eq!(whole.clone().split(1 << 20), vec![whole]);
+
+        let big = Uuid::from_u128(7);
+        let redos = vec![
+            Redo {
+                community: Uuid::from_u128(1),
+                changes: vec![removed(Uuid::from_u128(1), 0)],
+            },
+            Redo {
+                community: big,
+                changes: (0..200).map(|u| removed(big, u)).collect(),
+            },
+        ];
+        let parts = Action::Reapply {
+            communities: redos.clone(),
+        }
+        .split(3_000);
+        assert!(parts.len() > 3, "{} parts", parts.len());
+        let changes: Vec<(Uuid, DomainEvent)> = parts
+            .iter()
+            .flat_map(|p| match p {
+                Action::Reapply { communities } => communities.clone(),
+                other => panic!("a part of another kind: {other:?}"),
+            })
+            .flat_map(|r| r.changes.into_iter().map(move |c| (r.community, c)))
+            .collect();
+        let expected: Vec<(Uuid, DomainEvent)> = redos
+            .into_iter()
+            .flat_map(|r| r.changes.into_iter().map(move |c| (r.community, c)))
+            .collect();
+        assert_eq!(changes, expected);
+        // An action without a list cannot split, however small the size asked for.
+        assert_eq!(Action::ClearQueueAll.split(1), vec![Action::ClearQueueAll]);
     }
 }

@@ -123,16 +123,33 @@ pub fn validate(w: &World, e: &DomainEvent) -> Result<(), Rejection> {
             )),
             Some(_) => Ok(()),
         },
-        RepairPlanned(p) => match (p.steps, p.actions.len()) {
-            (_, 0) => Ok(()),
-            (Some(steps), n) if steps as usize == n => Ok(()),
-            (steps, n) => reject(format!(
+        RepairPlanned(p) => match (p.steps, p.actions.len(), p.parts) {
+            (_, 0, _) => Ok(()),
+            (_, _, Some(_)) => reject(format!(
+                "plan {} carries its steps' actions both in itself and in the parts that \
+                 follow it: one or the other",
+                p.plan
+            )),
+            (Some(steps), n, None) if steps as usize == n => Ok(()),
+            (steps, n, None) => reject(format!(
                 "plan {} has {} steps but says what {n} of them do (one action per step)",
                 p.plan,
                 steps.unwrap_or(0)
             )),
         },
-        QueueCleared(_) | TaskPaused(_) | TaskResumed(_) | RepairStepApplied(_) => Ok(()),
+        RepairStepPlanned(s) | RepairStepApplied(s) => match (s.part, s.parts) {
+            (None, None) => Ok(()),
+            (Some(i), Some(n)) if (1..=n).contains(&i) => Ok(()),
+            (i, n) => reject(format!(
+                "step {} of plan {}: part {} of {} is not a part (parts count from 1 to \
+                 their number, and come with it)",
+                s.step.unwrap_or(0),
+                s.plan,
+                i.map_or("none".into(), |i| i.to_string()),
+                n.map_or("none".into(), |n| n.to_string()),
+            )),
+        },
+        QueueCleared(_) | TaskPaused(_) | TaskResumed(_) => Ok(()),
         other => {
             let community = other.community().expect("community-scoped");
             let c = active(w, community)?;

@@ -4,9 +4,14 @@ use projections::converge::residual;
 use projections::events::{DomainEvent, Repair};
 use projections::findings::{analyze, Input};
 use projections::plan::{plan, Plan};
+use projections::repair::Action;
 use projections::state::Deployment;
 use projections::Recorded;
 use uuid::Uuid;
+
+/// The most JSON of an action one event carries here: small, so that most plans' actions come
+/// in several parts.
+const PART_BYTES: usize = 600;
 
 /// The plan recorded and every step done, as `plan record` and `plan done` write them: the
 /// ledger's actual deployment is the one the plan said it leads to, what the owners were told
@@ -31,18 +36,34 @@ pub fn takes_effect(case: &str, mut events: Vec<Recorded>, p: &Plan, repaired: &
         at: Some(since),
         actions: Vec::new(),
         action: None,
+        part: None,
+        parts: None,
         actor: None,
     };
+    // Each step's action in parts of a few hundred bytes, as a plan too large for one event
+    // is recorded and done: applying the parts in order must do what the whole does.
+    let parts = |s: &projections::plan::Step| s.action.clone().split(PART_BYTES);
+    let planned: Vec<(u32, Vec<Action>)> = p.steps.iter().map(|s| (s.number, parts(s))).collect();
     push(DomainEvent::RepairPlanned(Repair {
         steps: Some(p.steps.len() as u32),
-        actions: p.steps.iter().map(|s| s.action.clone()).collect(),
+        parts: Some(planned.iter().map(|(_, a)| a.len() as u32).sum()),
         ..repair(None)
     }));
-    for s in &p.steps {
-        push(DomainEvent::RepairStepApplied(Repair {
-            action: Some(s.action.clone()),
-            ..repair(Some(s.number))
-        }));
+    for kind in [
+        DomainEvent::RepairStepPlanned,
+        DomainEvent::RepairStepApplied,
+    ] {
+        for (step, actions) in &planned {
+            let n = actions.len() as u32;
+            for (i, action) in (1..).zip(actions) {
+                push(kind(Repair {
+                    action: Some(action.clone()),
+                    part: (n > 1).then_some(i),
+                    parts: (n > 1).then_some(n),
+                    ..repair(Some(*step))
+                }));
+            }
+        }
     }
     let head = events.len() as u64;
     let (after, world) = analyze(&Input {
