@@ -71,7 +71,20 @@ impl Server {
     }
 
     /// GET `path` with `query` (each pair encoded).
-    fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+    /// The server's answer to a GET as `T`, read from its JSON text (never a `Value` tree
+    /// first: findings at 100,000 communities are hundreds of megabytes of it).
+    fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        what: &str,
+    ) -> anyhow::Result<T> {
+        let (url, body) = self.get_text(path, query)?;
+        decode(&url, what, &body)
+    }
+
+    /// The JSON text of the server's answer to a GET, and the URL asked.
+    fn get_text(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<(String, Vec<u8>)> {
         let url = format!("{}{path}", self.base);
         let mut req = self.agent.get(&url);
         for (k, v) in query {
@@ -80,7 +93,8 @@ impl Server {
         if let Some(a) = &self.authorization {
             req = req.header("Authorization", a);
         }
-        read_answer(&url, req.call())
+        let body = read_answer(&url, req.call())?;
+        Ok((url, body))
     }
 
     fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
@@ -92,7 +106,7 @@ impl Server {
         if let Some(a) = &self.authorization {
             req = req.header("Authorization", a);
         }
-        read_answer(&url, req.send(body.to_string()))
+        parsed(&url, &read_answer(&url, req.send(body.to_string()))?)
     }
 }
 
@@ -130,7 +144,7 @@ fn certificates(file: &Path) -> anyhow::Result<Vec<ureq::tls::Certificate<'stati
 fn read_answer(
     url: &str,
     answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<Vec<u8>> {
     let mut r = answer.map_err(|e| {
         let said = e.to_string();
         let hint = if said.contains("CaUsedAsEndEntity") {
@@ -150,15 +164,15 @@ fn read_answer(
         .limit(ANSWER_BYTES_MAX)
         .read_to_vec()
         .with_context(|| format!("reading the answer of {url}"))?;
+    if status == 200 {
+        return Ok(body);
+    }
     let v: Value = serde_json::from_slice(&body).map_err(|e| {
         with_code(
             ERROR,
             format!("{url}: HTTP {status}, not the JSON of a `lifeline serve` ({e})"),
         )
     })?;
-    if status == 200 {
-        return Ok(v);
-    }
     let said = v["error"].as_str().unwrap_or("(no reason given)");
     let code = match (v["exitCode"].as_i64(), status) {
         (Some(code), _) => i32::try_from(code).unwrap_or(ERROR),
@@ -190,14 +204,24 @@ fn restore_texts(p: &PointArgs) -> Vec<String> {
     p.restore.iter().map(ToString::to_string).collect()
 }
 
-fn connect(r: &ServerArgs) -> anyhow::Result<(Server, &str)> {
-    let url = r.server.as_deref().expect("called with --server");
-    Ok((Server::new(url, r)?, url))
+fn connect(r: &ServerArgs) -> anyhow::Result<Server> {
+    Server::new(r.server.as_deref().expect("called with --server"), r)
 }
 
-/// What the server answered, as the type the command prints.
-fn decode<T: serde::de::DeserializeOwned>(url: &str, what: &str, v: Value) -> anyhow::Result<T> {
-    serde_json::from_value(v)
+/// A successful answer's JSON.
+fn parsed(url: &str, body: &[u8]) -> anyhow::Result<Value> {
+    serde_json::from_slice(body).map_err(|e| {
+        with_code(
+            ERROR,
+            format!("{url}: HTTP 200, not the JSON of a `lifeline serve` ({e})"),
+        )
+    })
+}
+
+/// What the server answered, as the type the command prints: read from the answer's JSON
+/// text.
+fn decode<T: serde::de::DeserializeOwned>(url: &str, what: &str, body: &[u8]) -> anyhow::Result<T> {
+    serde_json::from_slice(body)
         .map_err(|e| with_code(ERROR, format!("{url}: the server's {what}: {e}")))
 }
 
@@ -213,7 +237,7 @@ pub fn record(a: &RecordArgs, format: Format) -> anyhow::Result<()> {
         )
     })?;
     crate::time_fmt::parse_flag(a.occurred.as_deref(), "--occurred")?;
-    let (server, _) = connect(&a.remote)?;
+    let server = connect(&a.remote)?;
     let body = json!({
         "type": a.event_type, "data": data, "force": a.force, "occurred": a.occurred,
         "id": a.id,
@@ -222,7 +246,7 @@ pub fn record(a: &RecordArgs, format: Format) -> anyhow::Result<()> {
 }
 
 pub fn audit(a: &AuditArgs, format: FormatArg) -> anyhow::Result<()> {
-    let (server, url) = connect(&a.remote)?;
+    let server = connect(&a.remote)?;
     let mut query = vec![("limit", a.limit.to_string())];
     let mut filter = |name, value: Option<String>| {
         if let Some(v) = value {
@@ -235,19 +259,26 @@ pub fn audit(a: &AuditArgs, format: FormatArg) -> anyhow::Result<()> {
     filter("database", a.database.map(|d| d.name().to_owned()));
     filter("since", a.since.as_ref().map(ToString::to_string));
     filter("until", a.until.as_ref().map(ToString::to_string));
-    let v = server.get("/api/v1/audit", &query)?;
-    let total = v["total"].as_u64().unwrap_or(0) as usize;
-    let rows: Vec<crate::audit::Row> = decode(url, "audit", v["events"].clone())?;
-    crate::audit::show(&rows, total, format)
+    #[derive(serde::Deserialize)]
+    struct Audit {
+        total: usize,
+        events: Vec<crate::audit::Row>,
+    }
+    let Audit { total, events } = server.get_as("/api/v1/audit", &query, "audit")?;
+    crate::audit::show(&events, total, format)
 }
 
 pub fn history(a: &HistoryArgs, format: Format) -> anyhow::Result<()> {
-    let (server, url) = connect(&a.remote)?;
+    let server = connect(&a.remote)?;
     let community =
         percent_encoding::utf8_percent_encode(&a.community, percent_encoding::NON_ALPHANUMERIC);
-    let v = server.get(&format!("/api/v1/history/{community}"), &[])?;
-    let entries: Vec<crate::history::Entry> = decode(url, "history", v["changes"].clone())?;
-    crate::history::show(&entries, format)
+    #[derive(serde::Deserialize)]
+    struct History {
+        changes: Vec<crate::history::Entry>,
+    }
+    let History { changes } =
+        server.get_as(&format!("/api/v1/history/{community}"), &[], "history")?;
+    crate::history::show(&changes, format)
 }
 
 pub fn recover(a: &RecoverArgs, format: Format) -> anyhow::Result<()> {
@@ -257,16 +288,17 @@ pub fn recover(a: &RecoverArgs, format: Format) -> anyhow::Result<()> {
             "--advise reads the backups beside the ledger: it does not go with --server",
         ));
     }
-    let (server, url) = connect(&a.remote)?;
-    let v = server.get("/api/v1/findings", &point_query(&a.point))?;
+    let server = connect(&a.remote)?;
+    let (url, body) = server.get_text("/api/v1/findings", &point_query(&a.point))?;
     // The findings, and the plans under way that the API answers beside them.
     #[derive(serde::Deserialize)]
     struct Beside {
         #[serde(default, rename = "inProgress")]
         in_progress: Vec<crate::recover::Progress>,
     }
-    let b: Beside = decode(url, "findings", v.clone())?;
-    let f: projections::findings::Findings = decode(url, "findings", v)?;
+    let b: Beside = decode(&url, "findings", &body)?;
+    let f: projections::findings::Findings = decode(&url, "findings", &body)?;
+    drop(body);
     match format {
         Format::Json => crate::output::json_line(&crate::recover::json(&f, &b.in_progress)),
         Format::Table => {
@@ -278,7 +310,7 @@ pub fn recover(a: &RecoverArgs, format: Format) -> anyhow::Result<()> {
 
 pub fn plan(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
     crate::plan::check_args(a, format)?;
-    let (server, url) = connect(&a.remote)?;
+    let server = connect(&a.remote)?;
     let p = &a.point;
     match &a.action {
         Some(PlanAction::Record { actor }) => {
@@ -309,9 +341,10 @@ pub fn plan(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
                         #[serde(default, rename = "inProgress")]
                         in_progress: Vec<crate::recover::Progress>,
                     }
-                    let v = server.get("/api/v1/plan", &query)?;
-                    let b: Beside = decode(url, "plan", v.clone())?;
-                    let plan: projections::plan::Plan = decode(url, "plan", v)?;
+                    let (url, body) = server.get_text("/api/v1/plan", &query)?;
+                    let b: Beside = decode(&url, "plan", &body)?;
+                    let plan: projections::plan::Plan = decode(&url, "plan", &body)?;
+                    drop(body);
                     if format == FormatArg::Table {
                         crate::plan::print_table(&plan, &b.id, &b.in_progress);
                         return Ok(());
@@ -330,8 +363,11 @@ pub fn plan(a: &PlanArgs, format: FormatArg) -> anyhow::Result<()> {
                         .map(|v| v.get_name().to_owned())
                         .unwrap_or_default();
                     query.push(("format", name));
-                    let v = server.get("/api/v1/plan/files", &query)?;
-                    let files: Vec<(String, String)> = decode(url, "files", v["files"].clone())?;
+                    #[derive(serde::Deserialize)]
+                    struct Files {
+                        files: Vec<(String, String)>,
+                    }
+                    let Files { files } = server.get_as("/api/v1/plan/files", &query, "files")?;
                     match out {
                         Some(dir) => crate::plan::put_all(dir, &files),
                         // runbook.md, or owners.csv: what `plan` prints in that form.
