@@ -189,16 +189,24 @@ async fn state(
         } else {
             &world.actual
         };
-        let mut out = serde_json::Map::new();
-        for db in projections::Database::ALL {
-            if q.database
-                .as_deref()
-                .is_none_or(|want| db.name().eq_ignore_ascii_case(want))
-            {
-                out.insert(db.name().into(), projections::view::database(d.db(db)));
-            }
+        #[derive(serde::Serialize)]
+        struct State<'a> {
+            databases: std::collections::BTreeMap<&'a str, projections::view::Database<'a>>,
+            position: u64,
         }
-        Answer::of(&json!({ "position": point.position, "databases": out }))
+        let databases = projections::Database::ALL
+            .into_iter()
+            .filter(|db| {
+                q.database
+                    .as_deref()
+                    .is_none_or(|want| db.name().eq_ignore_ascii_case(want))
+            })
+            .map(|db| (db.name(), projections::view::Database(d.db(db))))
+            .collect();
+        Answer::of(&State {
+            databases,
+            position: point.position,
+        })
     })
     .await
 }

@@ -40,16 +40,18 @@ pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> 
     };
     match format {
         Format::Json => {
-            let mut out = serde_json::Map::new();
-            for d in &dbs {
-                let db = filtered(deployment.db(*d), community);
-                out.insert(d.name().into(), view::database(&db));
-            }
-            output::json_line(&serde_json::json!({
-                "position": point.position,
-                "family": if a.intended { "intended" } else { "actual" },
-                "databases": out,
-            }))
+            let held: Vec<(&str, _)> = dbs
+                .iter()
+                .map(|d| (d.name(), filtered(deployment.db(*d), community)))
+                .collect();
+            output::json_line(&view::Deployment {
+                databases: held
+                    .iter()
+                    .map(|(n, db)| (*n, view::Database(db)))
+                    .collect(),
+                family: if a.intended { "intended" } else { "actual" },
+                position: point.position,
+            })
         }
         Format::Table => {
             let family = if a.intended { "intended" } else { "actual" };
