@@ -102,28 +102,24 @@ pub fn describe(e: &DomainEvent) -> String {
                 .map(|n| format!(" ({})", count(n as usize, "step", "steps")))
                 .unwrap_or_default()
         ),
-        RepairStepPlanned(r) => {
-            let plan = short_plan(&r.plan);
-            let step = match r.step {
-                Some(s) => format!("step {s} of repair plan {plan}{}", part(r)),
-                None => format!("repair plan {plan}"),
-            };
-            match &r.action {
-                Some(a) => format!("{step} will do: {}", action(a)),
-                None => format!("{step} planned"),
-            }
-        }
-        RepairStepApplied(r) => {
-            let plan = short_plan(&r.plan);
-            let done = match r.step {
-                Some(s) => format!("step {s} of repair plan {plan}{} done", part(r)),
-                None => format!("repair plan {plan} done"),
-            };
-            match &r.action {
-                Some(a) => format!("{done}: {}", action(a)),
-                None => done,
-            }
-        }
+        RepairStepPlanned(r) => match &r.action {
+            Some(a) => format!("{} will do: {}", step_of(r), action(a)),
+            None => format!("{} planned", step_of(r)),
+        },
+        RepairStepApplied(r) => match &r.action {
+            Some(a) => format!("{} done: {}", step_of(r), action(a)),
+            None => format!("{} done", step_of(r)),
+        },
+    }
+}
+
+/// `step 4 of repair plan 1df7c35f63f3 (part 2 of 3)`, or the plan alone for an event that
+/// names no step.
+fn step_of(r: &crate::events::Repair) -> String {
+    let plan = short_plan(&r.plan);
+    match r.step {
+        Some(s) => format!("step {s} of repair plan {plan}{}", part(r)),
+        None => format!("repair plan {plan}"),
     }
 }
 
@@ -187,5 +183,50 @@ pub fn action(a: &crate::repair::Action) -> String {
             "owners told ({} no command brings back)",
             count(told.len(), "item", "items")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Repair;
+    use crate::repair::Action;
+
+    fn step(part: Option<u32>, parts: Option<u32>, action: Option<Action>) -> Repair {
+        Repair {
+            plan: "1df7c35f63f3aaaa".into(),
+            step: Some(4),
+            steps: None,
+            at: None,
+            actions: Vec::new(),
+            action,
+            part,
+            parts,
+            actor: None,
+        }
+    }
+
+    /// A step's events say which step, which part of its action when it comes in several, and
+    /// what it does or did.
+    #[test]
+    fn repair_steps_say_their_step_part_and_action() {
+        let resync = || {
+            Some(Action::Resync {
+                app: crate::vocabulary::App::Files,
+                communities: vec![uuid::Uuid::nil(); 3],
+            })
+        };
+        assert_eq!(
+            describe(&DomainEvent::RepairStepPlanned(step(Some(2), Some(3), resync()))),
+            "step 4 of repair plan 1df7c35f63f3 (part 2 of 3) will do: Files resynced (3 communities)"
+        );
+        assert_eq!(
+            describe(&DomainEvent::RepairStepApplied(step(None, None, resync()))),
+            "step 4 of repair plan 1df7c35f63f3 done: Files resynced (3 communities)"
+        );
+        assert_eq!(
+            describe(&DomainEvent::RepairStepApplied(step(None, None, None))),
+            "step 4 of repair plan 1df7c35f63f3 done"
+        );
     }
 }
