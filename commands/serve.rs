@@ -453,7 +453,10 @@ fn snapshot_task(
             }
             let l = l.clone();
             let built = tokio::task::spawn_blocking(move || {
-                crate::world::build_snapshots(&l, every, keep, |_| {})
+                let built = crate::world::build_snapshots(&l, every, keep, |_| {});
+                // The worlds folded and decoded are freed: give them back to the system.
+                crate::heap::give_back();
+                built
             })
             .await;
             match built {
