@@ -250,7 +250,16 @@ async fn plan_files(
         })?;
         let made = crate::plan::make(&api.ledger, &p.at()?, p.occurred(), &p.restores()?)?;
         let files = crate::plan::files(&made, format)?;
-        Answer::of(&json!({ "plan": made.id, "files": files }))
+        // Written from the files themselves: a runbook of a large plan is megabytes.
+        #[derive(serde::Serialize)]
+        struct Files<'a> {
+            files: &'a [(String, String)],
+            plan: &'a str,
+        }
+        Answer::of(&Files {
+            files: &files,
+            plan: &made.id,
+        })
     })
     .await
 }
