@@ -71,7 +71,7 @@ pub fn router(api: Arc<Api>) -> Router {
 /// A call's answer as JSON text, written where it is made (off the async threads) straight
 /// from what it answers, never built as a `serde_json::Value` tree first: at 100,000
 /// communities with Communities restored ten days back, the findings are 354 MB of JSON, and
-/// the tree made from them first took the server from 0.4 to 3.4 GB resident.
+/// the tree made of them first raised the server's peak from 2.36 to 3.43 GB and took 6 s.
 pub(crate) struct Answer(Vec<u8>);
 
 impl Answer {

@@ -70,7 +70,6 @@ impl Server {
         })
     }
 
-    /// GET `path` with `query` (each pair encoded).
     /// The server's answer to a GET as `T`, read from its JSON text (never a `Value` tree
     /// first: findings at 100,000 communities are hundreds of megabytes of it).
     fn get_as<T: serde::de::DeserializeOwned>(
@@ -83,7 +82,8 @@ impl Server {
         decode(&url, what, &body)
     }
 
-    /// The JSON text of the server's answer to a GET, and the URL asked.
+    /// The JSON text of the server's answer to GET `path` with `query` (each pair encoded),
+    /// and the URL asked.
     fn get_text(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<(String, Vec<u8>)> {
         let url = format!("{}{path}", self.base);
         let mut req = self.agent.get(&url);
@@ -221,8 +221,14 @@ fn parsed(url: &str, body: &[u8]) -> anyhow::Result<Value> {
 /// What the server answered, as the type the command prints: read from the answer's JSON
 /// text.
 fn decode<T: serde::de::DeserializeOwned>(url: &str, what: &str, body: &[u8]) -> anyhow::Result<T> {
-    serde_json::from_slice(body)
-        .map_err(|e| with_code(ERROR, format!("{url}: the server's {what}: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        let said = if e.is_data() {
+            format!("the server's {what}: {e}")
+        } else {
+            format!("HTTP 200, not the JSON of a `lifeline serve` ({e})")
+        };
+        with_code(ERROR, format!("{url}: {said}"))
+    })
 }
 
 pub fn record(a: &RecordArgs, format: Format) -> anyhow::Result<()> {
