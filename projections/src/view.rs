@@ -14,10 +14,10 @@ use serde_json::Value;
 pub struct Database<'a>(pub &'a DbState);
 
 /// One community as the Communities database holds it.
-pub struct CommunityView<'a>(pub &'a Community);
+struct CommunityView<'a>(&'a Community);
 
 /// One resource of an app database: what it mirrors, its community and widget instance.
-pub struct ResourceView<'a>(pub &'a Resource);
+struct ResourceView<'a>(&'a Resource);
 
 /// Databases of one deployment at a position, by name.
 #[derive(serde::Serialize)]
@@ -27,19 +27,9 @@ pub struct Deployment<'a> {
     pub position: u64,
 }
 
-/// [`Database`] as a JSON value (for tests and small answers).
+/// [`Database`] as a JSON value, for tests to compare.
 pub fn database(db: &DbState) -> Value {
     serde_json::to_value(Database(db)).expect("a database serialises")
-}
-
-/// [`CommunityView`] as a JSON value.
-pub fn community(c: &Community) -> Value {
-    serde_json::to_value(CommunityView(c)).expect("a community serialises")
-}
-
-/// [`ResourceView`] as a JSON value.
-pub fn resource(r: &Resource) -> Value {
-    serde_json::to_value(ResourceView(r)).expect("a resource serialises")
 }
 
 impl Serialize for Database<'_> {
