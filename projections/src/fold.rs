@@ -148,8 +148,8 @@ impl World {
     pub fn community(&self, c: Uuid) -> Option<&Community> {
         self.intended
             .communities()
-            .get(&c)
-            .or_else(|| self.actual.communities().get(&c))
+            .get(&Id::of(c))
+            .or_else(|| self.actual.communities().get(&Id::of(c)))
             .map(|c| &**c)
     }
 
@@ -353,7 +353,7 @@ pub(crate) fn apply(
                 .insert(c.community, edits.created_community(community));
         }
         RemoteAppProvisioned(p) => {
-            let Some(c) = d.communities().get(&p.community) else {
+            let Some(c) = d.communities().get(&Id::of(p.community)) else {
                 return;
             };
             let r = edits.provisioned(Resource {
@@ -407,7 +407,7 @@ pub(crate) fn apply(
             if let Some(c) = d
                 .db_mut(Database::Communities)
                 .communities
-                .get_mut(&community)
+                .get_mut(&Id::of(community))
             {
                 let Edits {
                     communities,
@@ -682,7 +682,7 @@ pub(crate) fn instance_in(c: &Community, instance: &str) -> Text {
 
 /// `assignRemoteApp`: the container joins the target community, which gains the widget.
 pub(crate) fn transfer(d: &mut Deployment, t: &RemoteAppTransferred) {
-    let Some(target) = d.communities().get(&t.to_community) else {
+    let Some(target) = d.communities().get(&Id::of(t.to_community)) else {
         return;
     };
     let mut target = Community::clone(target);

@@ -12,6 +12,30 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// A community id as a lookup key in the community-keyed maps: compared as the 128-bit value
+/// it is, where `Uuid` compares its 16 bytes (a `memcmp` call per step of every search). The
+/// order is the same: a `Uuid` orders by its bytes, which is the order of its big-endian value.
+#[derive(Clone, Copy, Debug)]
+pub struct Id(u128);
+
+impl Id {
+    pub fn of(community: Uuid) -> Id {
+        Id(community.as_u128())
+    }
+}
+
+impl equivalent::Equivalent<Uuid> for Id {
+    fn equivalent(&self, key: &Uuid) -> bool {
+        self.0 == key.as_u128()
+    }
+}
+
+impl equivalent::Comparable<Uuid> for Id {
+    fn compare(&self, key: &Uuid) -> std::cmp::Ordering {
+        self.0.cmp(&key.as_u128())
+    }
+}
+
 /// A community's members, user → role, behind `Arc`: copies (mirrors, backups) share it until
 /// one changes (`Arc::make_mut`).
 pub type Members = Arc<MemberRoles>;
@@ -725,11 +749,11 @@ impl DbState {
 
     /// Takes the resource `key` out of what `community` holds (not out of `located`).
     fn take_held(&mut self, community: Uuid, key: (App, &str)) -> Option<Arc<Resource>> {
-        let held = self.resources.get_mut(&community)?;
+        let held = self.resources.get_mut(&Id::of(community))?;
         let i = held.iter().position(|r| key_of(r) == key)?;
         let r = held.remove(i);
         if held.is_empty() {
-            self.resources.remove(&community);
+            self.resources.remove(&Id::of(community));
         }
         Some(r)
     }
@@ -737,7 +761,7 @@ impl DbState {
     pub fn resource(&self, key: &ResourceKey) -> Option<&Resource> {
         let community = self.located.get(key)?;
         self.resources
-            .get(community)?
+            .get(&Id::of(*community))?
             .iter()
             .map(|r| &**r)
             .find(|r| key_of(r) == (key.app, &*key.object_id))
@@ -746,14 +770,14 @@ impl DbState {
     /// The resources of `community`.
     pub fn resources_of(&self, community: Uuid) -> impl Iterator<Item = &Resource> {
         self.resources
-            .get(&community)
+            .get(&Id::of(community))
             .into_iter()
             .flatten()
             .map(|r| &**r)
     }
 
     pub(crate) fn resources_of_mut(&mut self, community: Uuid) -> Option<&mut Held> {
-        self.resources.get_mut(&community)
+        self.resources.get_mut(&Id::of(community))
     }
 
     /// Every resource, in no particular order (callers that show them sort what they keep).
@@ -780,7 +804,9 @@ impl DbState {
 
     /// The resources of `community` as held: the same `Arc` where another state shares one.
     pub fn held_by(&self, community: Uuid) -> &[Arc<Resource>] {
-        self.resources.get(&community).map_or(&[], Held::as_slice)
+        self.resources
+            .get(&Id::of(community))
+            .map_or(&[], Held::as_slice)
     }
 
     /// [`held_by`](Self::held_by) for communities asked in ascending order, as
@@ -923,10 +949,10 @@ impl Deployment {
 
     /// The app databases holding a resource of `community`, in [`Database::APPS`] order.
     pub fn holding(&self, community: Uuid) -> impl Iterator<Item = Database> + '_ {
-        let bits = self.holders.get(&community).copied().unwrap_or(0);
+        let bits = self.holders.get(&Id::of(community)).copied().unwrap_or(0);
         Database::APPS.into_iter().filter(move |&d| {
             if self.unindexed & bit(d) != 0 {
-                self.db(d).resources.contains_key(&community)
+                self.db(d).resources.contains_key(&Id::of(community))
             } else {
                 bits & bit(d) != 0
             }
@@ -967,7 +993,7 @@ impl Deployment {
         if self.unindexed & bit(d) != 0 {
             return;
         }
-        let holds = self.db(d).resources.contains_key(&community);
+        let holds = self.db(d).resources.contains_key(&Id::of(community));
         self.set_holding(d, community, holds);
     }
 
@@ -976,12 +1002,12 @@ impl Deployment {
         if self.unindexed & bit(d) != 0 {
             return;
         }
-        let bits = self.holders.get(&community).copied().unwrap_or(0);
+        let bits = self.holders.get(&Id::of(community)).copied().unwrap_or(0);
         let now = if holds { bits | bit(d) } else { bits & !bit(d) };
         match (now, now == bits) {
             (_, true) => {}
             (0, false) => {
-                self.holders.remove(&community);
+                self.holders.remove(&Id::of(community));
             }
             (now, false) => {
                 self.holders.insert(community, now);
