@@ -82,6 +82,7 @@ pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerC
             cert.display()
         );
     }
+    usable_as_server(&certs[0], cert)?;
     let key_path = key;
     let key = PrivateKeyDer::from_pem_file(key_path)
         .map_err(|e| anyhow::anyhow!("reading the private key {}: {e}", key_path.display()))?;
@@ -100,6 +101,53 @@ pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerC
         })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Refuses a first certificate that no client would accept from a server, whoever issued it:
+/// a certificate authority's own (clients refuse it as a server's, after the server has
+/// started, with an error that does not name the file), or one outside its validity period.
+/// Whether its issuer is trusted is the clients' question: they have the trust anchors.
+fn usable_as_server(der: &rustls::pki_types::CertificateDer, path: &Path) -> anyhow::Result<()> {
+    let cert = webpki::EndEntityCert::try_from(der)
+        .map_err(|e| anyhow::anyhow!("reading the certificate {}: {e}", path.display()))?;
+    // No trust anchors: the checks of the certificate itself come before the search for its
+    // issuer, which then fails (UnknownIssuer), as it is meant to.
+    let checked = cert.verify_for_usage(
+        &[],
+        &[],
+        &[],
+        rustls::pki_types::UnixTime::now(),
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    );
+    let why = match checked {
+        Err(webpki::Error::CaUsedAsEndEntity) => {
+            "is a certificate authority's (basic constraints CA:TRUE); give --tls-cert the \
+             server's own certificate, which that authority signed, followed by any \
+             intermediate certificates"
+                .to_string()
+        }
+        Err(webpki::Error::CertExpired { not_after, .. }) => {
+            format!("expired at {}", when(not_after))
+        }
+        Err(webpki::Error::CertNotValidYet { not_before, .. }) => {
+            format!("is not valid before {}", when(not_before))
+        }
+        _ => return Ok(()),
+    };
+    anyhow::bail!("the certificate {} {why}", path.display())
+}
+
+fn when(t: rustls::pki_types::UnixTime) -> String {
+    let seconds = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{seconds} seconds after 1970"))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then gives open calls
@@ -239,5 +287,53 @@ impl tokio::io::AsyncWrite for QuickAck {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A key and a certificate for `localhost` from `params`, as PEM files in `dir`.
+    fn files(dir: &Path, mut params: rcgen::CertificateParams) -> (PathBuf, PathBuf) {
+        params.subject_alt_names = vec![rcgen::SanType::DnsName("localhost".try_into().unwrap())];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
+    #[test]
+    fn a_server_certificate_is_taken_and_an_authoritys_or_an_expired_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, k) = files(dir.path(), rcgen::CertificateParams::default());
+        assert!(tls_config(&c, &k).is_ok());
+
+        let mut ca = rcgen::CertificateParams::default();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let (c, k) = files(dir.path(), ca);
+        let why = tls_config(&c, &k).unwrap_err().to_string();
+        assert!(why.contains("is a certificate authority's"), "{why}");
+        assert!(why.contains(&c.display().to_string()), "{why}");
+
+        let mut old = rcgen::CertificateParams::default();
+        old.not_before = rcgen::date_time_ymd(2019, 1, 1);
+        old.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        let (c, k) = files(dir.path(), old);
+        let why = tls_config(&c, &k).unwrap_err().to_string();
+        assert!(why.ends_with("expired at 2020-01-01T00:00:00Z"), "{why}");
+
+        let mut early = rcgen::CertificateParams::default();
+        early.not_before = rcgen::date_time_ymd(4000, 1, 1);
+        early.not_after = rcgen::date_time_ymd(4001, 1, 1);
+        let (c, k) = files(dir.path(), early);
+        let why = tls_config(&c, &k).unwrap_err().to_string();
+        assert!(
+            why.ends_with("is not valid before 4000-01-01T00:00:00Z"),
+            "{why}"
+        );
     }
 }
