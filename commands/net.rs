@@ -108,8 +108,11 @@ pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerC
 /// started, with an error that does not name the file), or one outside its validity period.
 /// Whether its issuer is trusted is the clients' question: they have the trust anchors.
 fn usable_as_server(der: &rustls::pki_types::CertificateDer, path: &Path) -> anyhow::Result<()> {
-    let cert = webpki::EndEntityCert::try_from(der)
-        .map_err(|e| anyhow::anyhow!("reading the certificate {}: {e}", path.display()))?;
+    // One this parser does not take (an X.509 version 1 certificate, say) is left to the
+    // clients: some take those.
+    let Ok(cert) = webpki::EndEntityCert::try_from(der) else {
+        return Ok(());
+    };
     // No trust anchors: the checks of the certificate itself come before the search for its
     // issuer, which then fails (UnknownIssuer), as it is meant to.
     let checked = cert.verify_for_usage(
