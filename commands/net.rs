@@ -105,7 +105,8 @@ pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerC
 
 /// Refuses a first certificate that no client would accept from a server, whoever issued it:
 /// a certificate authority's own (clients refuse it as a server's, after the server has
-/// started, with an error that does not name the file), or one outside its validity period.
+/// started, with an error that does not name the file), one outside its validity period, or
+/// one whose extended key usage leaves out servers.
 /// Whether its issuer is trusted is the clients' question: they have the trust anchors.
 fn usable_as_server(der: &rustls::pki_types::CertificateDer, path: &Path) -> anyhow::Result<()> {
     // One this parser does not take (an X.509 version 1 certificate, say) is left to the
@@ -136,6 +137,9 @@ fn usable_as_server(der: &rustls::pki_types::CertificateDer, path: &Path) -> any
         }
         Err(webpki::Error::CertNotValidYet { not_before, .. }) => {
             format!("is not valid before {}", when(not_before))
+        }
+        Err(webpki::Error::RequiredEkuNotFoundContext(_)) => {
+            "is not for TLS servers (its extended key usage lacks serverAuth)".to_string()
         }
         _ => return Ok(()),
     };
@@ -310,7 +314,7 @@ mod tests {
     }
 
     #[test]
-    fn a_server_certificate_is_taken_and_an_authoritys_or_an_expired_one_is_refused() {
+    fn a_server_certificate_is_taken_and_one_clients_would_refuse_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (c, k) = files(dir.path(), rcgen::CertificateParams::default());
         assert!(tls_config(&c, &k).is_ok());
@@ -338,5 +342,16 @@ mod tests {
             why.ends_with("is not valid before 4000-01-01T00:00:00Z"),
             "{why}"
         );
+
+        let mut client = rcgen::CertificateParams::default();
+        client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let (c, k) = files(dir.path(), client);
+        let why = tls_config(&c, &k).unwrap_err().to_string();
+        assert!(why.contains("lacks serverAuth"), "{why}");
+
+        let mut server = rcgen::CertificateParams::default();
+        server.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let (c, k) = files(dir.path(), server);
+        assert!(tls_config(&c, &k).is_ok());
     }
 }
