@@ -220,8 +220,9 @@ pub struct ServeArgs {
     /// only loopback is served and nothing is asked.
     #[arg(long, alias = "tokens", value_name = "FILE")]
     pub access: Option<PathBuf>,
-    /// The server's certificate chain (PEM). With --tls-key, everything is served over TLS
-    /// (HTTP/1.1 and HTTP/2 by ALPN); without, in clear (gRPC as h2c).
+    /// The server's certificate chain (PEM): the server's own certificate first (not a
+    /// certificate authority's), then any intermediates. With --tls-key, everything is served
+    /// over TLS (HTTP/1.1 and HTTP/2 by ALPN); without, in clear (gRPC as h2c).
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM).
