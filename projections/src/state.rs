@@ -1755,4 +1755,35 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        /// `Id` orders and matches as `Uuid` does, or the maps' searches would miss: ids that
+        /// share their leading bytes and differ late (the values lie close) as well as any.
+        #[test]
+        fn an_id_compares_with_a_uuid_as_the_uuids_do(
+            a: u128,
+            b: u128,
+            close in 0u128..=256,
+        ) {
+            use equivalent::{Comparable, Equivalent};
+            for (x, y) in [(a, b), (a, a.wrapping_add(close)), (b, b)] {
+                let (x, y) = (Uuid::from_u128(x), Uuid::from_u128(y));
+                proptest::prop_assert_eq!(Id::of(x).compare(&y), x.cmp(&y));
+                proptest::prop_assert_eq!(Id::of(x).equivalent(&y), x == y);
+            }
+        }
+    }
+
+    #[test]
+    fn a_map_finds_by_id_what_it_finds_by_uuid() {
+        let ids: Vec<Uuid> = (0..500u128)
+            .map(|i| Uuid::from_u128(i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)))
+            .collect();
+        let map: OrdMap<Uuid, usize> = ids.iter().enumerate().map(|(i, u)| (*u, i)).collect();
+        for (i, u) in ids.iter().enumerate() {
+            assert_eq!(map.get(&Id::of(*u)), Some(&i));
+            let absent = Uuid::from_u128(u.as_u128() ^ 1);
+            assert_eq!(map.get(&Id::of(absent)), map.get(&absent));
+        }
+    }
 }
