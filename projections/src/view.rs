@@ -55,12 +55,12 @@ impl Serialize for Database<'_> {
             m.serialize_entry("queue", &queue)?;
         }
         if db.has_resources() {
+            // Sorted once, by the text key (app and object id, unique in a database).
             let mut rs: Vec<(String, &Resource)> = db
-                .all_resources()
-                .into_iter()
+                .resources()
                 .map(|r| (format!("{}:{}", r.app, r.object_id), r))
                 .collect();
-            rs.sort_by(|a, b| a.0.cmp(&b.0));
+            rs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let rs = || rs.iter().map(|(k, r)| (k, ResourceView(r)));
             m.serialize_entry("resources", &Entries(rs))?;
         }
