@@ -147,14 +147,7 @@ fn usable_as_server(der: &rustls::pki_types::CertificateDer, path: &Path) -> any
 }
 
 fn when(t: rustls::pki_types::UnixTime) -> String {
-    let seconds = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
-    time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{seconds} seconds after 1970"))
+    crate::time_fmt::format_unix_seconds(i64::try_from(t.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then gives open calls

@@ -22,6 +22,15 @@ pub fn format(t: Timestamp) -> String {
         .unwrap_or_else(|| format!("@{}ns", t.0))
 }
 
+/// RFC 3339 text of a time given in seconds since 1970, for times a `Timestamp` (nanoseconds
+/// in an `i64`) cannot hold, as a certificate's validity may run past 2262.
+pub fn format_unix_seconds(seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|d| d.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{seconds} seconds after 1970"))
+}
+
 pub fn parse(s: &str) -> anyhow::Result<Timestamp> {
     let d = OffsetDateTime::parse(s, &Rfc3339)
         .map_err(|e| anyhow!("'{s}' is not an RFC 3339 time (like 2026-11-22T18:49:03Z): {e}"))?;
