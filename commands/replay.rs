@@ -38,6 +38,7 @@ pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> 
         Some(d) => vec![d],
         None => Database::ALL.to_vec(),
     };
+    let family = if a.intended { "intended" } else { "actual" };
     match format {
         Format::Json => {
             let held: Vec<(&str, _)> = dbs
@@ -49,12 +50,11 @@ pub fn replay(l: &Ledger, a: &ReplayArgs, format: Format) -> anyhow::Result<()> 
                     .iter()
                     .map(|(n, db)| (*n, view::Database(db)))
                     .collect(),
-                family: if a.intended { "intended" } else { "actual" },
+                family,
                 position: point.position,
             })
         }
         Format::Table => {
-            let family = if a.intended { "intended" } else { "actual" };
             let from = match built.from_snapshot {
                 Some(p) => format!("from the snapshot at {p}"),
                 None if only_community => {
